@@ -1,0 +1,84 @@
+/*
+ * config.h — typed run configuration, read from YAML (libyaml) with
+ * command-line overrides.
+ *
+ * The schema (config_schema.c) lists every key with its type, default, range
+ * and documentation. Loading rejects unknown keys (suggesting the nearest valid
+ * one), wrong types and out-of-range values with "FILE:LINE:COL: key.path: ..."
+ * messages. `--set section.key=value` overrides parse `value` as a YAML scalar
+ * or flow sequence ("[600, 200]"). sr_config_to_yaml() prints the fully
+ * resolved configuration, which training saves next to its outputs.
+ */
+#ifndef SHARDREC_CONFIG_H
+#define SHARDREC_CONFIG_H
+
+#include <stdint.h>
+
+#include "shardrec/eval.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SR_PATH_MAX 1024
+#define SR_MAX_LAYERS 8
+#define SR_METRIC_NAME_MAX 32
+
+typedef enum { SR_MODEL_MULTVAE = 0, SR_MODEL_MULTDAE = 1 } sr_model_type;
+
+typedef struct {
+  struct {
+    char name[128];           /* run name; the run directory is out_dir/name */
+    char out_dir[SR_PATH_MAX];
+    int64_t seed;             /* keys every random stream (rng.h) */
+    double log_every_s;       /* progress line period */
+    int log_level;            /* sr_log_level: debug|info|warn|error */
+    int log_all_ranks;        /* bool */
+    int threads;              /* BLAS threads per rank; 0 = auto */
+  } run;
+  struct {
+    char path[SR_PATH_MAX]; /* HDF5 dataset (datasets/README.md) */
+  } data;
+  struct {
+    int type;                  /* sr_model_type */
+    int hidden[SR_MAX_LAYERS]; /* encoder hidden sizes, input side first; decoder mirrors */
+    int n_hidden;
+    int latent_dim;
+    double dropout;            /* input dropout probability */
+    double anneal_cap;         /* VAE: beta = min(anneal_cap, updates / total_anneal_steps) */
+    int64_t total_anneal_steps;
+    double l2_reg;             /* DAE: lambda = l2_reg / batch_size on sum ||W||^2 */
+  } model;
+  struct {
+    int epochs;
+    int batch_size;           /* global batch (users per optimizer step) */
+    int optimizer;            /* sr_optim_kind: adam|adamw */
+    double lr, beta1, beta2, eps, weight_decay;
+    int eval_batch_size;
+    int eval_every;           /* validate every N epochs */
+    int64_t max_steps;        /* stop after this many updates (0 = no limit) */
+    double time_limit_s;      /* stop after this much training time (0 = no limit) */
+    char select_metric[SR_METRIC_NAME_MAX]; /* model selection on validation */
+  } train;
+  struct {
+    char metrics[SR_MAX_METRICS][SR_METRIC_NAME_MAX];
+    int n_metrics;
+  } eval;
+} sr_config;
+
+/* Fills every field with its schema default. */
+void sr_config_defaults(sr_config *c);
+/* Applies a YAML file / string on top of c. `name` labels messages. */
+int sr_config_load_file(sr_config *c, const char *path);
+int sr_config_load_string(sr_config *c, const char *yaml, const char *name);
+/* Applies one "section.key=value" override. */
+int sr_config_set(sr_config *c, const char *assignment);
+/* Cross-field checks (e.g. metric names parse, select_metric is listed). */
+int sr_config_validate(const sr_config *c);
+/* Resolved config as YAML (malloc'd, caller frees), with a header comment. */
+char *sr_config_to_yaml(const sr_config *c);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

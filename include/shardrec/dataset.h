@@ -1,0 +1,102 @@
+/*
+ * dataset.h — the shardrec HDF5 dataset format (documented in datasets/README.md)
+ * and its in-memory form.
+ *
+ * A dataset file holds the splits of one interaction log, already in the
+ * layout the trainers consume:
+ *   /splits/train              CSR of training rows (users x items)
+ *   /splits/{valid,test}       fold-in CSR + held-out CSR per evaluation user
+ *   /features/{item,user}/NAME categorical features as CSR (entities x vocab)
+ * Every array is chunked and zstd-compressed (HDF5 filter 32015, h5zstd.h).
+ */
+#ifndef SHARDREC_DATASET_H
+#define SHARDREC_DATASET_H
+
+#include <stdint.h>
+
+#include "shardrec/csr.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SR_DATASET_SCHEMA_VERSION 1
+#define SR_NAME_MAX 64
+
+/* A categorical feature: row e lists the vocabulary ids of entity e (one for a
+ * single-valued feature, any number for a multi-valued one). */
+typedef struct {
+  char name[SR_NAME_MAX];
+  int multi_valued;
+  int64_t vocab_size; /* == values.n_cols */
+  sr_csr values;      /* (n_entities, vocab_size), binary */
+} sr_feature;
+
+/* Users evaluated on a split. Row r of both CSRs belongs to user_ids[r]. */
+typedef struct {
+  int64_t n_users;
+  int64_t *user_ids; /* [n_users] ids in the original user numbering */
+  sr_csr foldin;     /* items given to the model as input (and excluded from ranking) */
+  sr_csr heldout;    /* items to predict; users with an empty row count in no metric */
+} sr_eval_split;
+
+typedef enum {
+  SR_PROTOCOL_STRONG = 0, /* held-out users: eval users are disjoint from training users */
+  SR_PROTOCOL_WEAK = 1    /* same users: fold-in = the user's training row */
+} sr_protocol;
+
+typedef struct {
+  int schema_version;
+  sr_protocol protocol;
+  int64_t n_items;   /* columns of every interaction CSR */
+  int64_t n_users;   /* users in the original numbering (all splits) */
+  sr_csr train;      /* (n_train_users, n_items) */
+  int64_t *train_user_ids;
+  sr_eval_split valid, test;
+  int n_item_features, n_user_features;
+  sr_feature *item_features; /* rows = n_items */
+  sr_feature *user_features; /* rows = n_users (original numbering) */
+} sr_dataset;
+
+void sr_dataset_init(sr_dataset *d);
+void sr_dataset_free(sr_dataset *d);
+void sr_eval_split_free(sr_eval_split *s);
+
+/* Writes atomically: to "<path>.tmp.<pid>", fsync, rename. level = zstd level. */
+int sr_dataset_write(const char *path, const sr_dataset *d, int zstd_level);
+/* Reads and validates everything (CSR invariants, shapes, split consistency).
+ * Errors name the file and the HDF5 object. */
+int sr_dataset_read(const char *path, sr_dataset *d);
+/* Full validation of an in-memory dataset; `what` names it in messages. */
+int sr_dataset_validate(const sr_dataset *d, const char *what);
+/* Human-readable summary (sizes, density, per-split counts, features). */
+void sr_dataset_print_info(const sr_dataset *d, const char *path);
+
+/* Reads rows [row_begin, row_end) of the CSR stored in group `group` (e.g.
+ * "/splits/train") with hyperslab reads only of that part; validates it. */
+int sr_dataset_read_csr_rows(const char *path, const char *group, int64_t row_begin, int64_t row_end,
+                             sr_csr *out);
+
+/* ---- building datasets ------------------------------------------------------ */
+
+typedef struct {
+  int64_t n_heldout_users; /* users in each of valid and test */
+  double heldout_fraction; /* fraction of an eval user's items held out (0.2) */
+  int64_t min_items_for_heldout; /* eval users with fewer items keep all as fold-in (5) */
+  uint64_t seed;           /* the paper's code uses 98765 */
+} sr_split_opts;
+
+void sr_split_opts_default(sr_split_opts *o);
+/* Strong generalisation split of a full user x item CSR (methods.md §1):
+ * shuffle users (seed), last n_heldout = test, the n_heldout before = valid,
+ * rest = train; items are remapped to those seen in training (item_map_out,
+ * if non-NULL, receives new->old item ids, n_items entries, malloc'd); eval rows
+ * keep only training items, then a random int(frac*n) of each row with >= min
+ * items becomes held-out. Item features (rows = old items) are remapped too. */
+int sr_split_strong(const sr_csr *full, const sr_feature *item_features, int n_item_features,
+                    const sr_split_opts *opts, sr_dataset *out, int32_t **item_map_out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,74 @@
+/*
+ * params.h — the parameter registry.
+ *
+ * A model registers its tensors by name and shape; sr_params_finalize() then
+ * lays out values, gradients and the two Adam moments in four flat arenas, in
+ * registration order. Everything that works on "all parameters" walks this
+ * registry: the optimizer, gradient all-reduce (which fuses contiguous slices
+ * of the gradient arena into buckets, no copies), checkpoints and merging
+ * (which match tensors by name and shape).
+ */
+#ifndef SHARDREC_PARAMS_H
+#define SHARDREC_PARAMS_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SR_PARAM_NAME_MAX 64
+#define SR_PARAM_MAX_DIM 4
+
+typedef enum {
+  SR_PARAM_WEIGHT = 0,    /* dense matrix; weight decay applies */
+  SR_PARAM_BIAS = 1,      /* vector; no weight decay */
+  SR_PARAM_EMBEDDING = 2, /* embedding table; weight decay applies */
+} sr_param_kind;
+
+typedef struct {
+  char name[SR_PARAM_NAME_MAX]; /* e.g. "encoder.0.weight" */
+  sr_param_kind kind;
+  int ndim;
+  int64_t shape[SR_PARAM_MAX_DIM];
+  int64_t numel;
+  int64_t offset; /* element offset into the arenas */
+  /* Views into the arenas, valid after sr_params_finalize(). */
+  float *value, *grad, *adam_m, *adam_v;
+} sr_param;
+
+typedef struct {
+  sr_param *items;
+  int count, cap;
+  int64_t total; /* elements over all parameters */
+  float *values, *grads, *adam_m, *adam_v;
+  int finalized;
+} sr_params;
+
+void sr_params_init(sr_params *ps);
+/* Registers a tensor; returns its index. Names must be unique (aborts otherwise:
+ * a duplicate is a programming error). Shape dims must be >= 1. */
+int sr_params_add(sr_params *ps, const char *name, sr_param_kind kind, int ndim, const int64_t *shape);
+/* Allocates the zeroed arenas and sets every parameter's views. */
+void sr_params_finalize(sr_params *ps);
+void sr_params_free(sr_params *ps);
+
+sr_param *sr_params_find(sr_params *ps, const char *name); /* NULL if absent */
+void sr_params_zero_grad(sr_params *ps);
+void sr_params_zero_optimizer_state(sr_params *ps);
+/* Copies values only (same registry layout required). */
+void sr_params_copy_values(sr_params *dst, const sr_params *src);
+/* Sum of squares of all gradients / values (for logging and NaN checks). */
+double sr_params_grad_sq_norm(const sr_params *ps);
+
+/* Initialisers. Draws are keyed by (seed, SR_RNG_INIT, param index), so the
+ * same registry initialises identically on every rank. */
+void sr_param_init_xavier_uniform(sr_params *ps, int index, uint64_t seed, int64_t fan_in, int64_t fan_out);
+/* N(0, std^2) truncated to +-2 std (re-drawn), as TensorFlow's truncated_normal. */
+void sr_param_init_truncated_normal(sr_params *ps, int index, uint64_t seed, float std);
+void sr_param_init_normal(sr_params *ps, int index, uint64_t seed, float std);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

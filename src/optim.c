@@ -1,0 +1,38 @@
+/* optim.c — Adam and AdamW over the parameter registry (optim.h). */
+#include "shardrec/optim.h"
+
+#include <math.h>
+
+void sr_optim_init(sr_optim *o, sr_optim_kind kind) {
+  o->kind = kind;
+  o->lr = 1e-3f;
+  o->beta1 = 0.9f;
+  o->beta2 = 0.999f;
+  o->eps = 1e-8f;
+  o->weight_decay = 0.0f;
+  o->step = 0;
+}
+
+void sr_optim_step(sr_optim *o, sr_params *ps) {
+  o->step++;
+  /* Bias corrections in double: beta^t underflows gracefully and stays exact
+   * for the small t where it matters. */
+  const float bc1 = (float)(1.0 - pow((double)o->beta1, (double)o->step));
+  const float bc2 = (float)(1.0 - pow((double)o->beta2, (double)o->step));
+  const float b1 = o->beta1, b2 = o->beta2, lr = o->lr, eps = o->eps;
+  for (int i = 0; i < ps->count; i++) {
+    sr_param *p = &ps->items[i];
+    const float wd = p->kind == SR_PARAM_BIAS ? 0.0f : o->weight_decay;
+    const float coupled_wd = o->kind == SR_OPTIM_ADAM ? wd : 0.0f;
+    const float decoupled_decay = o->kind == SR_OPTIM_ADAMW ? 1.0f - lr * wd : 1.0f;
+    float *restrict w = p->value, *restrict m = p->adam_m, *restrict v = p->adam_v;
+    const float *restrict g = p->grad;
+    for (int64_t j = 0; j < p->numel; j++) {
+      float gj = g[j] + coupled_wd * w[j];
+      m[j] = b1 * m[j] + (1.0f - b1) * gj;
+      v[j] = b2 * v[j] + (1.0f - b2) * gj * gj;
+      float mhat = m[j] / bc1, vhat = v[j] / bc2;
+      w[j] = w[j] * decoupled_decay - lr * mhat / (sqrtf(vhat) + eps);
+    }
+  }
+}
