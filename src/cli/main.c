@@ -2,11 +2,45 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "commands.h"
+#include "shardrec/error.h"
+#include "shardrec/log.h"
+
+typedef struct {
+  const char *name;
+  int (*run)(int argc, char **argv);
+  const char *summary;
+} command;
+
+static const command commands[] = {
+    {"train", sr_cmd_train, "train a model from a YAML config"},
+    {"eval", sr_cmd_eval, "evaluate a trained model on a dataset split"},
+    {"data", sr_cmd_data, "create, inspect and validate HDF5 datasets (synth, info, validate)"},
+};
+#define N_COMMANDS (sizeof commands / sizeof commands[0])
+
+static void usage(FILE *out) {
+  fprintf(out, "usage: shardrec <command> [args]   (shardrec <command> --help for details)\n\ncommands:\n");
+  for (size_t i = 0; i < N_COMMANDS; i++) fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
+}
+
+int sr_cmd_report_error(void) {
+  sr_log_current_error();
+  return 1;
+}
+
 int main(int argc, char **argv) {
-  if (argc > 1 && strcmp(argv[1], "--version") == 0) {
+  if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+    usage(argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  if (strcmp(argv[1], "--version") == 0) {
     printf("shardrec %s\n", SHARDREC_VERSION);
     return 0;
   }
-  fprintf(stderr, "usage: shardrec <command> [args]\n");
+  for (size_t i = 0; i < N_COMMANDS; i++)
+    if (strcmp(argv[1], commands[i].name) == 0) return commands[i].run(argc - 1, argv + 1);
+  fprintf(stderr, "shardrec: unknown command '%s'\n", argv[1]);
+  usage(stderr);
   return 2;
 }
