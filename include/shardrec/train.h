@@ -1,0 +1,41 @@
+/*
+ * train.h — the training loop: epochs of shuffled global batches, optimizer
+ * steps, progress and validation lines, JSONL metrics, best-validation model
+ * selection, final test evaluation.
+ */
+#ifndef SHARDREC_TRAIN_H
+#define SHARDREC_TRAIN_H
+
+#include <stdint.h>
+
+#include "shardrec/config.h"
+#include "shardrec/dataset.h"
+#include "shardrec/eval.h"
+#include "shardrec/model.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+  int64_t steps;         /* optimizer updates */
+  int epochs_completed;
+  double train_seconds;  /* time in training steps (excludes evaluation) */
+  double users_per_s;
+  double last_loss;      /* loss of the last batch */
+  int best_epoch;        /* epoch (1-based) whose validation selected the model */
+  sr_metrics best_valid; /* validation metrics of the selected model */
+  sr_metrics test;       /* test metrics of the selected model */
+  sr_metrics test_popularity;
+} sr_train_result;
+
+/* Trains cfg's model on `data`. When run_dir is non-NULL, appends JSONL
+ * records to run_dir/metrics.jsonl. On success *model_out (if non-NULL)
+ * receives the selected model (best validation), which the caller destroys. */
+int sr_train(const sr_config *cfg, const sr_dataset *data, const char *run_dir, sr_model **model_out,
+             sr_train_result *result);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
