@@ -14,7 +14,7 @@
 
 #include <stdint.h>
 
-#include "shardrec/eval.h"
+#include "shardrec/metrics.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -1,6 +1,6 @@
 /*
  * evaluate.h — running a model over an evaluation split (fold-in rows in,
- * held-out rows ranked) and accumulating ranking metrics (eval.h).
+ * held-out rows ranked) and accumulating ranking metrics (metrics.h).
  */
 #ifndef SHARDREC_EVALUATE_H
 #define SHARDREC_EVALUATE_H
@@ -8,7 +8,7 @@
 #include <stdint.h>
 
 #include "shardrec/dataset.h"
-#include "shardrec/eval.h"
+#include "shardrec/metrics.h"
 #include "shardrec/model.h"
 
 #ifdef __cplusplus

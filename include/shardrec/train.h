@@ -10,7 +10,7 @@
 
 #include "shardrec/config.h"
 #include "shardrec/dataset.h"
-#include "shardrec/eval.h"
+#include "shardrec/metrics.h"
 #include "shardrec/model.h"
 
 #ifdef __cplusplus

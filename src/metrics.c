@@ -1,5 +1,5 @@
-/* eval.c — top-K ranking metrics and the popularity baseline (eval.h, methods.md §1). */
-#include "shardrec/eval.h"
+/* metrics.c — top-K ranking metrics and the popularity baseline (metrics.h, methods.md §1). */
+#include "shardrec/metrics.h"
 
 #include <limits.h>
 #include <math.h>

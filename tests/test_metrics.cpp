@@ -1,4 +1,4 @@
-// test_eval.cpp — ranking metrics (methods.md §1): parsing, top-K selection,
+// test_metrics.cpp — ranking metrics (methods.md §1): parsing, top-K selection,
 // hand-computed per-user values, batch accumulation, formatting, popularity.
 #include <gtest/gtest.h>
 
@@ -12,7 +12,7 @@
 extern "C" {
 #include "shardrec/csr.h"
 #include "shardrec/error.h"
-#include "shardrec/eval.h"
+#include "shardrec/metrics.h"
 #include "shardrec/rng.h"
 }
 

@@ -1,5 +1,5 @@
 /*
- * eval.h — top-K ranking metrics (methods.md §1), accumulated as sums so that
+ * metrics.h — top-K ranking metrics (methods.md §1), accumulated as sums so that
  * partial results from ranks can be added (MPI_SUM) before dividing.
  *
  * Metric names (case-insensitive, K >= 1):
@@ -11,8 +11,8 @@
  * Fold-in items are excluded from the ranking (their score is set to -inf).
  * Ties are broken towards the lower item index, so results are deterministic.
  */
-#ifndef SHARDREC_EVAL_H
-#define SHARDREC_EVAL_H
+#ifndef SHARDREC_METRICS_H
+#define SHARDREC_METRICS_H
 
 #include <stdint.h>
 
