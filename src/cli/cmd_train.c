@@ -1,0 +1,112 @@
+/* cmd_train.c — `shardrec train CONFIG [--set key=value]...`. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "shardrec/blas.h"
+#include "shardrec/config.h"
+#include "shardrec/dataset.h"
+#include "shardrec/error.h"
+#include "shardrec/fsutil.h"
+#include "shardrec/log.h"
+#include "shardrec/checkpoint.h"
+#include "shardrec/train.h"
+
+static void train_usage(FILE *out) {
+  fprintf(out,
+          "usage: shardrec train CONFIG.yaml [--set section.key=value]... [--run-dir DIR]\n"
+          "\n"
+          "Trains the model described by CONFIG (see docs/config.md). The run directory\n"
+          "(default run.out_dir/run.name) receives config.yaml (the resolved config),\n"
+          "metrics.jsonl and model.h5 (the best-validation model).\n");
+}
+
+/* Loads CONFIG, applies the overrides in order, validates. */
+int sr_cli_load_config(const char *path, char **overrides, int n_overrides, sr_config *cfg) {
+  sr_config_defaults(cfg);
+  SR_TRY(sr_config_load_file(cfg, path));
+  for (int i = 0; i < n_overrides; i++) SR_TRY(sr_config_set(cfg, overrides[i]));
+  SR_TRY(sr_config_validate(cfg));
+  sr_log_set_level((sr_log_level)cfg->run.log_level);
+  return SR_OK;
+}
+
+static int threads_for(const sr_config *cfg) {
+  if (cfg->run.threads > 0) return cfg->run.threads;
+  long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  return cores > 0 ? (int)cores : 1;
+}
+
+static void print_result(const sr_train_result *res, const char *model_path) {
+  char test[512], pop[512], valid[512];
+  sr_metrics_format(&res->best_valid, valid, sizeof valid);
+  sr_metrics_format(&res->test, test, sizeof test);
+  sr_metrics_format(&res->test_popularity, pop, sizeof pop);
+  sr_info("selected epoch %d  valid %s", res->best_epoch, valid);
+  sr_info("test %s  (%lld users)", test, (long long)res->test.n_users);
+  sr_info("test popularity baseline %s", pop);
+  sr_info("trained %lld steps in %.1fs (%.0f users/s); model saved to %s", (long long)res->steps,
+          res->train_seconds, res->users_per_s, model_path);
+}
+
+int sr_cmd_train(int argc, char **argv) {
+  static const struct option longopts[] = {
+      {"set", required_argument, NULL, 's'}, {"run-dir", required_argument, NULL, 'r'},
+      {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+  char **overrides = calloc((size_t)argc, sizeof *overrides);
+  int n_overrides = 0, opt;
+  const char *run_dir_arg = NULL;
+  optind = 1;
+  while ((opt = getopt_long(argc, argv, "s:r:h", longopts, NULL)) != -1) {
+    if (opt == 's') overrides[n_overrides++] = optarg;
+    else if (opt == 'r') run_dir_arg = optarg;
+    else {
+      free(overrides);
+      train_usage(opt == 'h' ? stdout : stderr);
+      return opt == 'h' ? 0 : 2;
+    }
+  }
+  if (optind != argc - 1) {
+    free(overrides);
+    train_usage(stderr);
+    return 2;
+  }
+  sr_config cfg;
+  int rc = sr_cli_load_config(argv[optind], overrides, n_overrides, &cfg);
+  free(overrides);
+  if (rc) return sr_cmd_report_error();
+
+  char run_dir[SR_PATH_MAX + 160], path[SR_PATH_MAX + 200];
+  if (run_dir_arg)
+    snprintf(run_dir, sizeof run_dir, "%s", run_dir_arg);
+  else
+    snprintf(run_dir, sizeof run_dir, "%s/%s", cfg.run.out_dir, cfg.run.name);
+  char *yaml = sr_config_to_yaml(&cfg);
+  snprintf(path, sizeof path, "%s/config.yaml", run_dir);
+  rc = sr_mkdir_p(run_dir);
+  if (rc == SR_OK) rc = sr_write_file_atomic(path, yaml, strlen(yaml));
+  if (rc == SR_OK && sr_log_get_level() <= SR_LOG_INFO) fprintf(stderr, "%s", yaml);
+  free(yaml);
+  if (rc) return sr_cmd_report_error();
+
+  sr_blas_set_threads(threads_for(&cfg));
+  sr_info("run directory %s; BLAS core %s, %d thread(s)", run_dir, sr_blas_core_name(), sr_blas_get_threads());
+  sr_dataset data;
+  sr_dataset_init(&data);
+  if (sr_dataset_read(cfg.data.path, &data)) return sr_cmd_report_error();
+
+  sr_model *model = NULL;
+  sr_train_result res;
+  rc = sr_train(&cfg, &data, run_dir, &model, &res);
+  if (rc == SR_OK) {
+    snprintf(path, sizeof path, "%s/model.h5", run_dir);
+    rc = sr_checkpoint_write(path, model, &cfg);
+    if (rc == SR_OK) print_result(&res, path);
+  }
+  sr_model_destroy(model);
+  sr_dataset_free(&data);
+  return rc ? sr_cmd_report_error() : 0;
+}
