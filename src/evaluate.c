@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "shardrec/error.h"
 #include "shardrec/mem.h"
 
 /* Calls fill(ctx, foldin, scores) for each batch, then accumulates metrics. */
@@ -48,10 +49,23 @@ static void score_by_popularity(void *ctx, const sr_csr *foldin, float *scores) 
     memcpy(scores + r * p->n_items, p->popularity, (size_t)p->n_items * sizeof(float));
 }
 
-void sr_evaluate_popularity(const sr_csr *train, const sr_eval_split *split, int64_t batch_size,
-                            sr_metrics *metrics) {
-  popularity_ctx ctx = {sr_malloc((size_t)train->n_cols * sizeof(float)), train->n_cols};
-  sr_popularity_scores((float *)ctx.popularity, train);
-  evaluate_batches(score_by_popularity, &ctx, train->n_cols, split, 0, split->n_users, batch_size, metrics);
-  free((float *)ctx.popularity);
+void sr_evaluate_popularity(const float *popularity, int64_t n_items, const sr_eval_split *split,
+                            int64_t batch_size, sr_metrics *metrics) {
+  popularity_ctx ctx = {popularity, n_items};
+  evaluate_batches(score_by_popularity, &ctx, n_items, split, 0, split->n_users, batch_size, metrics);
+}
+
+int sr_global_popularity(const sr_dist *dist, const sr_csr *train_shard, float *popularity) {
+  sr_popularity_scores(popularity, train_shard);
+  return sr_dist_sum_f32(dist, popularity, train_shard->n_cols);
+}
+
+int sr_metrics_reduce(const sr_dist *dist, sr_metrics *m) {
+  double sums[SR_MAX_METRICS + 1];
+  for (int i = 0; i < m->n; i++) sums[i] = m->sum[i];
+  sums[m->n] = (double)m->n_users; /* exact: user counts are far below 2^53 */
+  SR_TRY(sr_dist_sum_f64(dist, sums, m->n + 1));
+  for (int i = 0; i < m->n; i++) m->sum[i] = sums[i];
+  m->n_users = (int64_t)sums[m->n];
+  return SR_OK;
 }

@@ -125,11 +125,17 @@ static void stack_forward(layer_stack *s, sr_params *ps, const sr_csr *x, const 
   }
 }
 
+static void report_ready(const sr_batch *batch, const layer_stack *s, int l) {
+  if (!batch->grad_ready) return;
+  batch->grad_ready(batch->grad_ready_ctx, s->bias[l]);
+  batch->grad_ready(batch->grad_ready_ctx, s->weight[l]);
+}
+
 /* Backward through the stack from dact[last] (filled by the caller). Parameter
- * gradients accumulate; d_dense_in (B, dims[0]), if non-NULL, accumulates the
- * gradient w.r.t. a dense input. */
-static void stack_backward(layer_stack *s, sr_params *ps, const sr_csr *x, const float *values,
-                           const float *dense_in, float *d_dense_in, int64_t B) {
+ * gradients accumulate and are reported final layer by layer; d_dense_in
+ * (B, dims[0]), if non-NULL, accumulates the gradient w.r.t. a dense input. */
+static void stack_backward(layer_stack *s, sr_params *ps, const sr_batch *batch, const sr_csr *x,
+                           const float *values, const float *dense_in, float *d_dense_in, int64_t B) {
   for (int l = s->n_layers - 1; l >= 0; l--) {
     sr_param *w = &ps->items[s->weight[l]], *b = &ps->items[s->bias[l]];
     int64_t in_dim = s->dims[l], out_dim = s->dims[l + 1];
@@ -142,6 +148,7 @@ static void stack_backward(layer_stack *s, sr_params *ps, const sr_csr *x, const
     if (l == 0 && x) {
       sr_spmm_backward_weight(w->grad, x, values, g, out_dim);
       for (int64_t r = 0; r < B; r++) sr_axpy(b->grad, 1.0f, g + r * out_dim, out_dim);
+      report_ready(batch, s, l);
       continue;
     }
     float *din = NULL;
@@ -153,6 +160,7 @@ static void stack_backward(layer_stack *s, sr_params *ps, const sr_csr *x, const
     }
     const float *in = l == 0 ? dense_in : s->act[l - 1];
     sr_linear_backward(din, w->grad, b->grad, g, in, w->value, B, in_dim, out_dim);
+    report_ready(batch, s, l);
   }
 }
 
@@ -233,7 +241,7 @@ static int vae_forward_backward(sr_model *m, const sr_batch *batch, sr_step_stat
     memset(v->dlogvar, 0, (size_t)(B * K) * sizeof(float));
     kl = sr_gaussian_kl(v->dmu, v->dlogvar, v->mu, v->logvar, B, K, norm, (float)beta);
   }
-  stack_backward(&v->dec, &m->params, NULL, NULL, z, dz, B);
+  stack_backward(&v->dec, &m->params, batch, NULL, NULL, z, dz, B);
   if (v->is_vae) {
     sr_reparam_backward(v->dmu, v->dlogvar, v->dz, v->eps, v->logvar, B, K);
     float *dout = v->enc.dact[v->enc.n_layers - 1]; /* (B, 2K) = [dmu | dlogvar] */
@@ -242,7 +250,7 @@ static int vae_forward_backward(sr_model *m, const sr_batch *batch, sr_step_stat
       memcpy(dout + r * 2 * K + K, v->dlogvar + r * K, (size_t)K * sizeof(float));
     }
   }
-  stack_backward(&v->enc, &m->params, x, values, NULL, NULL, B);
+  stack_backward(&v->enc, &m->params, batch, x, values, NULL, NULL, B);
 
   stats->n_terms = v->is_vae ? 2 : 1;
   stats->term_names[0] = "neg_ll";

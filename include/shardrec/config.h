@@ -64,6 +64,9 @@ typedef struct {
     char metrics[SR_MAX_METRICS][SR_METRIC_NAME_MAX];
     int n_metrics;
   } eval;
+  struct {
+    double bucket_mb; /* gradient all-reduce bucket size in MiB */
+  } dist;
 } sr_config;
 
 /* Fills every field with its schema default. */

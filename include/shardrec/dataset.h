@@ -32,9 +32,12 @@ typedef struct {
   sr_csr values;      /* (n_entities, vocab_size), binary */
 } sr_feature;
 
-/* Users evaluated on a split. Row r of both CSRs belongs to user_ids[r]. */
+/* Users evaluated on a split. Row r of both CSRs belongs to user_ids[r].
+ * A sharded process holds rows [row_begin, row_begin + n_users) of the
+ * split's n_users_total rows. */
 typedef struct {
   int64_t n_users;
+  int64_t row_begin, n_users_total;
   int64_t *user_ids; /* [n_users] ids in the original user numbering */
   sr_csr foldin;     /* items given to the model as input (and excluded from ranking) */
   sr_csr heldout;    /* items to predict; users with an empty row count in no metric */
@@ -52,6 +55,9 @@ typedef struct {
   int64_t n_users;   /* users in the original numbering (all splits) */
   sr_csr train;      /* (n_train_users, n_items) */
   int64_t *train_user_ids;
+  /* Sharding: this process holds training rows [train_row_begin,
+   * train_row_begin + train.n_rows) of train_rows_total. */
+  int64_t train_row_begin, train_rows_total;
   sr_eval_split valid, test;
   int n_item_features, n_user_features;
   sr_feature *item_features; /* rows = n_items */

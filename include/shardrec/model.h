@@ -29,6 +29,10 @@ typedef struct {
   const int64_t *sample_ids; /* [B] global sample ids: key every random draw */
   int64_t global_batch;      /* N = rows in the global batch (loss normaliser) */
   uint64_t step;             /* optimizer updates done before this batch */
+  /* Called (when non-NULL) as soon as a parameter's gradient is final, so its
+   * all-reduce can start while backward continues (grad_reduce.h). */
+  void (*grad_ready)(void *ctx, int param_index);
+  void *grad_ready_ctx;
 } sr_batch;
 
 #define SR_MAX_LOSS_TERMS 4

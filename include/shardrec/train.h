@@ -10,6 +10,7 @@
 
 #include "shardrec/config.h"
 #include "shardrec/dataset.h"
+#include "shardrec/dist.h"
 #include "shardrec/metrics.h"
 #include "shardrec/model.h"
 
@@ -22,6 +23,8 @@ typedef struct {
   int epochs_completed;
   double train_seconds;  /* time in training steps (excludes evaluation) */
   double users_per_s;
+  double allreduce_seconds;      /* gradient all-reduce, first launch to completion, summed */
+  double allreduce_wait_seconds; /* of which blocked after backward (not overlapped) */
   double last_loss;      /* loss of the last batch */
   int best_epoch;        /* epoch (1-based) whose validation selected the model */
   sr_metrics best_valid; /* validation metrics of the selected model */
@@ -29,11 +32,14 @@ typedef struct {
   sr_metrics test_popularity;
 } sr_train_result;
 
-/* Trains cfg's model on `data`. When run_dir is non-NULL, appends JSONL
- * records to run_dir/metrics.jsonl. On success *model_out (if non-NULL)
- * receives the selected model (best validation), which the caller destroys. */
-int sr_train(const sr_config *cfg, const sr_dataset *data, const char *run_dir, sr_model **model_out,
-             sr_train_result *result);
+/* Trains cfg's model data-parallel over `dist`: `data` holds this rank's
+ * shard (sr_dataset_read_shard); every rank runs the same steps on a global
+ * batch order that does not depend on the number of ranks. When run_dir is
+ * non-NULL, rank 0 appends JSONL records to run_dir/metrics.jsonl. On success
+ * *model_out (if non-NULL) receives the selected model (best validation),
+ * identical on every rank, which the caller destroys. */
+int sr_train(const sr_config *cfg, const sr_dist *dist, const sr_dataset *data, const char *run_dir,
+             sr_model **model_out, sr_train_result *result);
 
 #ifdef __cplusplus
 }

@@ -5,11 +5,13 @@
 #include <string.h>
 
 #include "commands.h"
+#include "shardrec/blas.h"
 #include "shardrec/checkpoint.h"
 #include "shardrec/dataset.h"
 #include "shardrec/error.h"
 #include "shardrec/evaluate.h"
 #include "shardrec/log.h"
+#include "shardrec/mem.h"
 #include "shardrec/metrics.h"
 
 static void eval_usage(FILE *out) {
@@ -33,10 +35,75 @@ static int split_metric_list(char *list, const char **names, int max, int *n) {
   return *n ? SR_OK : SR_FAIL(SR_EINVAL, "--metrics: empty list");
 }
 
-static void print_metrics(const char *label, const sr_metrics *m) {
+static void print_metrics(const sr_dist *dist, const char *label, const sr_metrics *m) {
+  if (dist->rank != 0) return;
   char line[512];
   sr_metrics_format(m, line, sizeof line);
   printf("%-12s %s  (%lld users)\n", label, line, (long long)m->n_users);
+  fflush(stdout);
+}
+
+typedef struct {
+  const char *checkpoint, *data_path, *split_name;
+  char *metric_list;
+  long batch;
+  int popularity;
+} eval_args;
+
+/* Each rank scores its shard of the split; sums are reduced; rank 0 prints. */
+static int evaluate(const sr_dist *dist, sr_model *model, const sr_config *cfg, const eval_args *a,
+                    sr_metrics *metrics, sr_dataset *data) {
+  const char *path = a->data_path ? a->data_path : cfg->data.path;
+  int rc = sr_dataset_read_shard(path, dist->rank, dist->size, data);
+  if (rc == SR_OK && data->n_items != model->n_items)
+    rc = SR_FAIL(SR_EINVAL, "%s has %lld items but the model was trained on %lld", path,
+                 (long long)data->n_items, (long long)model->n_items);
+  if (sr_dist_agree(dist, rc)) {
+    if (rc) sr_log_current_error();
+    return SR_CLI_AGREED_FAILURE;
+  }
+  const sr_eval_split *split = strcmp(a->split_name, "valid") == 0 ? &data->valid : &data->test;
+  int64_t bs = a->batch > 0 ? a->batch : cfg->train.eval_batch_size;
+  sr_evaluate_rows(model, split, 0, split->n_users, bs, metrics);
+  SR_TRY(sr_metrics_reduce(dist, metrics));
+  print_metrics(dist, a->split_name, metrics);
+  if (!a->popularity) return SR_OK;
+  float *popularity = sr_malloc((size_t)data->n_items * sizeof(float));
+  rc = sr_global_popularity(dist, &data->train, popularity);
+  sr_metrics_reset(metrics);
+  if (rc == SR_OK) {
+    sr_evaluate_popularity(popularity, data->n_items, split, bs, metrics);
+    rc = sr_metrics_reduce(dist, metrics);
+  }
+  free(popularity);
+  if (rc == SR_OK) print_metrics(dist, "popularity", metrics);
+  return rc;
+}
+
+static int eval_main(const sr_dist *dist, const eval_args *a) {
+  sr_config cfg;
+  sr_config_defaults(&cfg);
+  sr_model *model = NULL;
+  int rc = sr_checkpoint_read(a->checkpoint, &cfg, &model);
+  sr_metrics metrics;
+  const char *names[SR_MAX_METRICS];
+  int n_names = cfg.eval.n_metrics;
+  for (int i = 0; rc == SR_OK && i < n_names; i++) names[i] = cfg.eval.metrics[i];
+  if (rc == SR_OK && a->metric_list) rc = split_metric_list(a->metric_list, names, SR_MAX_METRICS, &n_names);
+  if (rc == SR_OK) rc = sr_metrics_init(&metrics, names, n_names);
+  if (rc) { /* identical on every rank */
+    sr_model_destroy(model);
+    if (dist->rank == 0) sr_log_current_error();
+    return SR_CLI_AGREED_FAILURE;
+  }
+  sr_blas_set_threads(sr_cli_blas_threads(&cfg, dist));
+  sr_dataset data;
+  sr_dataset_init(&data);
+  rc = evaluate(dist, model, &cfg, a, &metrics, &data);
+  sr_dataset_free(&data);
+  sr_model_destroy(model);
+  if (rc == SR_OK || rc == SR_CLI_AGREED_FAILURE) return rc;
+  return sr_cmd_report_error();
 }
 
 int sr_cmd_eval(int argc, char **argv) {
@@ -67,33 +134,8 @@ int sr_cmd_eval(int argc, char **argv) {
     eval_usage(stderr);
     return 2;
   }
-  sr_config cfg;
-  sr_model *model = NULL;
-  if (sr_checkpoint_read(argv[optind], &cfg, &model)) return sr_cmd_report_error();
-  sr_metrics metrics;
-  const char *names[SR_MAX_METRICS];
-  int n_names = cfg.eval.n_metrics, rc = SR_OK;
-  for (int i = 0; i < n_names; i++) names[i] = cfg.eval.metrics[i];
-  if (metric_list) rc = split_metric_list(metric_list, names, SR_MAX_METRICS, &n_names);
-  if (rc == SR_OK) rc = sr_metrics_init(&metrics, names, n_names);
-  sr_dataset data;
-  sr_dataset_init(&data);
-  if (rc == SR_OK) rc = sr_dataset_read(data_path ? data_path : cfg.data.path, &data);
-  if (rc == SR_OK && data.n_items != model->n_items)
-    rc = SR_FAIL(SR_EINVAL, "%s has %lld items but the model was trained on %lld",
-                 data_path ? data_path : cfg.data.path, (long long)data.n_items, (long long)model->n_items);
-  if (rc == SR_OK) {
-    const sr_eval_split *split = strcmp(split_name, "valid") == 0 ? &data.valid : &data.test;
-    int64_t bs = batch > 0 ? batch : cfg.train.eval_batch_size;
-    sr_evaluate_rows(model, split, 0, split->n_users, bs, &metrics);
-    print_metrics(split_name, &metrics);
-    if (popularity) {
-      sr_metrics_reset(&metrics);
-      sr_evaluate_popularity(&data.train, split, bs, &metrics);
-      print_metrics("popularity", &metrics);
-    }
-  }
-  sr_dataset_free(&data);
-  sr_model_destroy(model);
-  return rc ? sr_cmd_report_error() : 0;
+  eval_args a = {argv[optind], data_path, split_name, metric_list, batch, popularity};
+  sr_dist dist;
+  int status = sr_dist_init(NULL, NULL, &dist) ? sr_cmd_report_error() : eval_main(&dist, &a);
+  return sr_cli_finish(&dist, status);
 }

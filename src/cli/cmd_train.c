@@ -1,4 +1,4 @@
-/* cmd_train.c — `shardrec train CONFIG [--set key=value]...`. */
+/* cmd_train.c — `shardrec train CONFIG [--set key=value]...`, on 1 or N ranks. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,24 +7,25 @@
 
 #include "commands.h"
 #include "shardrec/blas.h"
+#include "shardrec/checkpoint.h"
 #include "shardrec/config.h"
 #include "shardrec/dataset.h"
+#include "shardrec/dist.h"
 #include "shardrec/error.h"
 #include "shardrec/fsutil.h"
 #include "shardrec/log.h"
-#include "shardrec/checkpoint.h"
 #include "shardrec/train.h"
 
 static void train_usage(FILE *out) {
   fprintf(out,
           "usage: shardrec train CONFIG.yaml [--set section.key=value]... [--run-dir DIR]\n"
+          "       mpirun -np N shardrec train CONFIG.yaml ...   (data-parallel on N ranks)\n"
           "\n"
           "Trains the model described by CONFIG (see docs/config.md). The run directory\n"
           "(default run.out_dir/run.name) receives config.yaml (the resolved config),\n"
           "metrics.jsonl and model.h5 (the best-validation model).\n");
 }
 
-/* Loads CONFIG, applies the overrides in order, validates. */
 int sr_cli_load_config(const char *path, char **overrides, int n_overrides, sr_config *cfg) {
   sr_config_defaults(cfg);
   SR_TRY(sr_config_load_file(cfg, path));
@@ -34,8 +35,14 @@ int sr_cli_load_config(const char *path, char **overrides, int n_overrides, sr_c
   return SR_OK;
 }
 
-static int threads_for(const sr_config *cfg) {
+/* BLAS threads per rank: the config's, else SLURM_CPUS_PER_TASK under Slurm,
+ * else 1 per rank when distributed (ranks must not oversubscribe cores), else
+ * every core for a single process. */
+int sr_cli_blas_threads(const sr_config *cfg, const sr_dist *dist) {
   if (cfg->run.threads > 0) return cfg->run.threads;
+  const char *slurm = getenv("SLURM_CPUS_PER_TASK");
+  if (slurm && atoi(slurm) > 0) return atoi(slurm);
+  if (dist->size > 1) return 1;
   long cores = sysconf(_SC_NPROCESSORS_ONLN);
   return cores > 0 ? (int)cores : 1;
 }
@@ -52,6 +59,63 @@ static void print_result(const sr_train_result *res, const char *model_path) {
           res->train_seconds, res->users_per_s, model_path);
 }
 
+/* Writes the run directory and its config.yaml (rank 0). */
+static int prepare_run_dir(const sr_config *cfg, const char *run_dir) {
+  char path[SR_PATH_MAX + 200];
+  snprintf(path, sizeof path, "%s/config.yaml", run_dir);
+  char *yaml = sr_config_to_yaml(cfg);
+  int rc = sr_mkdir_p(run_dir);
+  if (rc == SR_OK) rc = sr_write_file_atomic(path, yaml, strlen(yaml));
+  if (rc == SR_OK && sr_log_get_level() <= SR_LOG_INFO) fprintf(stderr, "%s", yaml);
+  free(yaml);
+  return rc;
+}
+
+/* After sr_dist_agree failed: the ranks that failed say why. */
+static int agreed_failure(int local_rc) {
+  if (local_rc) sr_log_current_error();
+  return SR_CLI_AGREED_FAILURE;
+}
+
+static int train_main(const sr_dist *dist, const char *config_path, char **overrides, int n_overrides,
+                      const char *run_dir_arg) {
+  sr_config cfg;
+  /* Every rank reads the same config: errors are identical, rank 0 reports. */
+  if (sr_cli_load_config(config_path, overrides, n_overrides, &cfg)) {
+    if (dist->rank == 0) sr_log_current_error();
+    return SR_CLI_AGREED_FAILURE;
+  }
+  char run_dir[SR_PATH_MAX + 160], path[SR_PATH_MAX + 200];
+  if (run_dir_arg)
+    snprintf(run_dir, sizeof run_dir, "%s", run_dir_arg);
+  else
+    snprintf(run_dir, sizeof run_dir, "%s/%s", cfg.run.out_dir, cfg.run.name);
+  int rc = dist->rank == 0 ? prepare_run_dir(&cfg, run_dir) : SR_OK;
+  if (sr_dist_agree(dist, rc)) return agreed_failure(rc);
+
+  sr_blas_set_threads(sr_cli_blas_threads(&cfg, dist));
+  sr_info("run directory %s; %d rank(s); BLAS core %s, %d thread(s) per rank", run_dir, dist->size,
+          sr_blas_core_name(), sr_blas_get_threads());
+  sr_dataset data;
+  sr_dataset_init(&data);
+  rc = sr_dataset_read_shard(cfg.data.path, dist->rank, dist->size, &data);
+  if (sr_dist_agree(dist, rc)) {
+    sr_dataset_free(&data);
+    return agreed_failure(rc);
+  }
+  sr_model *model = NULL;
+  sr_train_result res;
+  rc = sr_train(&cfg, dist, &data, run_dir, &model, &res);
+  if (rc == SR_OK && dist->rank == 0) {
+    snprintf(path, sizeof path, "%s/model.h5", run_dir);
+    rc = sr_checkpoint_write(path, model, &cfg);
+    if (rc == SR_OK) print_result(&res, path);
+  }
+  sr_model_destroy(model);
+  sr_dataset_free(&data);
+  return rc ? sr_cmd_report_error() : 0;
+}
+
 int sr_cmd_train(int argc, char **argv) {
   static const struct option longopts[] = {
       {"set", required_argument, NULL, 's'}, {"run-dir", required_argument, NULL, 'r'},
@@ -61,9 +125,11 @@ int sr_cmd_train(int argc, char **argv) {
   const char *run_dir_arg = NULL;
   optind = 1;
   while ((opt = getopt_long(argc, argv, "s:r:h", longopts, NULL)) != -1) {
-    if (opt == 's') overrides[n_overrides++] = optarg;
-    else if (opt == 'r') run_dir_arg = optarg;
-    else {
+    if (opt == 's') {
+      overrides[n_overrides++] = optarg;
+    } else if (opt == 'r') {
+      run_dir_arg = optarg;
+    } else {
       free(overrides);
       train_usage(opt == 'h' ? stdout : stderr);
       return opt == 'h' ? 0 : 2;
@@ -74,39 +140,12 @@ int sr_cmd_train(int argc, char **argv) {
     train_usage(stderr);
     return 2;
   }
-  sr_config cfg;
-  int rc = sr_cli_load_config(argv[optind], overrides, n_overrides, &cfg);
-  free(overrides);
-  if (rc) return sr_cmd_report_error();
-
-  char run_dir[SR_PATH_MAX + 160], path[SR_PATH_MAX + 200];
-  if (run_dir_arg)
-    snprintf(run_dir, sizeof run_dir, "%s", run_dir_arg);
+  sr_dist dist;
+  int status;
+  if (sr_dist_init(NULL, NULL, &dist))
+    status = sr_cmd_report_error();
   else
-    snprintf(run_dir, sizeof run_dir, "%s/%s", cfg.run.out_dir, cfg.run.name);
-  char *yaml = sr_config_to_yaml(&cfg);
-  snprintf(path, sizeof path, "%s/config.yaml", run_dir);
-  rc = sr_mkdir_p(run_dir);
-  if (rc == SR_OK) rc = sr_write_file_atomic(path, yaml, strlen(yaml));
-  if (rc == SR_OK && sr_log_get_level() <= SR_LOG_INFO) fprintf(stderr, "%s", yaml);
-  free(yaml);
-  if (rc) return sr_cmd_report_error();
-
-  sr_blas_set_threads(threads_for(&cfg));
-  sr_info("run directory %s; BLAS core %s, %d thread(s)", run_dir, sr_blas_core_name(), sr_blas_get_threads());
-  sr_dataset data;
-  sr_dataset_init(&data);
-  if (sr_dataset_read(cfg.data.path, &data)) return sr_cmd_report_error();
-
-  sr_model *model = NULL;
-  sr_train_result res;
-  rc = sr_train(&cfg, &data, run_dir, &model, &res);
-  if (rc == SR_OK) {
-    snprintf(path, sizeof path, "%s/model.h5", run_dir);
-    rc = sr_checkpoint_write(path, model, &cfg);
-    if (rc == SR_OK) print_result(&res, path);
-  }
-  sr_model_destroy(model);
-  sr_dataset_free(&data);
-  return rc ? sr_cmd_report_error() : 0;
+    status = train_main(&dist, argv[optind], overrides, n_overrides, run_dir_arg);
+  free(overrides);
+  return sr_cli_finish(&dist, status);
 }

@@ -8,6 +8,7 @@
 #define SHARDREC_CLI_COMMANDS_H
 
 #include "shardrec/config.h"
+#include "shardrec/dist.h"
 
 int sr_cmd_train(int argc, char **argv);
 int sr_cmd_eval(int argc, char **argv);
@@ -16,6 +17,15 @@ int sr_cmd_data(int argc, char **argv);
 /* Loads a YAML config, applies "section.key=value" overrides in order,
  * validates, and sets the log level. */
 int sr_cli_load_config(const char *path, char **overrides, int n_overrides, sr_config *cfg);
+
+/* BLAS threads for one rank of this job (config, Slurm, rank count). */
+int sr_cli_blas_threads(const sr_config *cfg, const sr_dist *dist);
+/* Status a distributed command returns for a failure that every rank knows
+ * of (sr_dist_agree): the job can end normally, with exit code 1. */
+#define SR_CLI_AGREED_FAILURE 101
+/* Ends a distributed command: status 0 finalizes MPI normally; a failure
+ * aborts the whole job when other ranks may still be running (no hang). */
+int sr_cli_finish(const sr_dist *dist, int status);
 
 /* Prints the current error (with rank when distributed) and returns 1. */
 int sr_cmd_report_error(void);

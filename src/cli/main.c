@@ -3,6 +3,8 @@
 #include <string.h>
 
 #include "commands.h"
+#include "shardrec/blas.h"
+#include "shardrec/dist.h"
 #include "shardrec/error.h"
 #include "shardrec/log.h"
 
@@ -29,7 +31,16 @@ int sr_cmd_report_error(void) {
   return 1;
 }
 
+int sr_cli_finish(const sr_dist *dist, int status) {
+  /* Failures that every rank agreed on (config, data) end normally on every
+   * rank; any other failure leaves peers inside collectives: abort the job. */
+  if (status != 0 && dist->size > 1 && status != SR_CLI_AGREED_FAILURE) sr_dist_abort(dist, status);
+  sr_dist_finalize();
+  return status == SR_CLI_AGREED_FAILURE ? 1 : status;
+}
+
 int main(int argc, char **argv) {
+  sr_blas_select_kernel(argv); /* may re-execute the program once (blas.h) */
   if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
     usage(argc < 2 ? stderr : stdout);
     return argc < 2 ? 2 : 0;

@@ -1,0 +1,53 @@
+/*
+ * dist.h — the distributed runtime over MPI (CPU reference path).
+ *
+ * Rank and size always come from MPI, never from environment variables. A
+ * failure on any rank ends the whole job: errors are printed by the failing
+ * rank (with its rank number) and sr_dist_abort() calls MPI_Abort, which
+ * mpirun/srun turn into the termination of every rank — no rank waits forever
+ * in a collective for a peer that died.
+ */
+#ifndef SHARDREC_DIST_H
+#define SHARDREC_DIST_H
+
+#include <mpi.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+  int rank, size;
+  MPI_Comm comm;
+} sr_dist;
+
+/* Initialises MPI (if not yet) and the world context; configures rank-aware
+ * logging and makes fatal errors abort the job. Fails with a clear message if
+ * SLURM_NTASKS > 1 but MPI reports a single process (a launch without PMIx
+ * gives N unrelated singletons). */
+int sr_dist_init(int *argc, char ***argv, sr_dist *d);
+/* A single-process context on MPI_COMM_SELF (reference runs in tests, tools). */
+void sr_dist_self(sr_dist *d);
+void sr_dist_finalize(void);
+/* Ends the job: MPI_Abort on the context's communicator (exit code `code`). */
+__attribute__((noreturn)) void sr_dist_abort(const sr_dist *d, int code);
+
+/* Sums buf[0..n) over the ranks, in place. */
+int sr_dist_sum_f64(const sr_dist *d, double *buf, int n);
+int sr_dist_sum_i64(const sr_dist *d, int64_t *buf, int n);
+int sr_dist_sum_f32(const sr_dist *d, float *buf, int64_t n);
+/* Fails (on every rank) unless all ranks hold bit-identical data[0..n); `what`
+ * names it in the message, which lists the first mismatching rank. */
+int sr_dist_check_identical(const sr_dist *d, const void *data, size_t bytes, const char *what);
+/* Fails on every rank if `local_rc` is an error on any rank; keeps ranks in
+ * step after work that may fail on some of them only (e.g. reading a shard). */
+int sr_dist_agree(const sr_dist *d, int local_rc);
+
+/* [begin, end) of n items for `rank` of `size`, contiguous, sizes differing by <= 1. */
+void sr_dist_even_range(int64_t n, int rank, int size, int64_t *begin, int64_t *end);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

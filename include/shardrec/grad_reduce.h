@@ -1,0 +1,63 @@
+/*
+ * grad_reduce.h — gradient all-reduce in fused buckets, overlapped with the
+ * backward pass.
+ *
+ * Buckets are contiguous slices of the registry's gradient arena, formed in
+ * reverse registration order (the order in which backward finishes
+ * gradients), each at most bucket_bytes unless a single tensor is larger. The
+ * model reports each finished parameter (sr_grad_reducer_ready); when every
+ * parameter of a bucket is done, its MPI_Iallreduce(SUM) starts while backward
+ * goes on, and sr_grad_reducer_finish() waits for the rest. No copies: the
+ * collective runs in place on the arena.
+ *
+ * SUM, not mean: losses are normalised by the global batch (model.h), so the
+ * summed gradient is exactly the global-batch gradient.
+ */
+#ifndef SHARDREC_GRAD_REDUCE_H
+#define SHARDREC_GRAD_REDUCE_H
+
+#include <mpi.h>
+#include <stdint.h>
+
+#include "shardrec/dist.h"
+#include "shardrec/params.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+  int64_t begin, end;  /* element range in the gradient arena */
+  int n_params;        /* parameters in the bucket */
+  int n_ready;         /* of them reported finished in this step */
+  MPI_Request request; /* MPI_REQUEST_NULL when not in flight */
+} sr_grad_bucket;
+
+typedef struct {
+  const sr_dist *dist;
+  sr_params *params;
+  int n_buckets;
+  sr_grad_bucket *buckets;
+  int *bucket_of; /* [params->count] bucket index of each parameter */
+  int next_launch; /* buckets [0, next_launch) are launched in this step */
+  double wait_seconds; /* time blocked in sr_grad_reducer_finish (not overlapped) */
+  double total_seconds; /* from the first launch to the end of finish, summed over steps */
+  double first_launch;
+} sr_grad_reducer;
+
+void sr_grad_reducer_init(sr_grad_reducer *r, const sr_dist *dist, sr_params *params, int64_t bucket_bytes);
+void sr_grad_reducer_free(sr_grad_reducer *r);
+/* Starts a step: no parameter is finished. */
+void sr_grad_reducer_begin(sr_grad_reducer *r);
+/* Parameter `index` has its final local gradient; launches its bucket when complete. */
+void sr_grad_reducer_ready(sr_grad_reducer *r, int index);
+/* Launches what is left and waits for every bucket. */
+int sr_grad_reducer_finish(sr_grad_reducer *r);
+
+/* The callback form models receive in sr_batch. */
+void sr_grad_reducer_ready_cb(void *reducer, int index);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

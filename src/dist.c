@@ -1,0 +1,130 @@
+/* dist.c — MPI runtime: init, abort-on-failure, small collectives (dist.h). */
+#include "shardrec/dist.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "shardrec/error.h"
+#include "shardrec/log.h"
+
+static MPI_Comm abort_comm = MPI_COMM_NULL;
+
+static void abort_job(int exit_code) {
+  int initialized = 0, finalized = 0;
+  MPI_Initialized(&initialized);
+  MPI_Finalized(&finalized);
+  if (initialized && !finalized) MPI_Abort(abort_comm != MPI_COMM_NULL ? abort_comm : MPI_COMM_WORLD, exit_code);
+}
+
+static int mpi_fail(int mpi_rc, const char *what) {
+  char msg[MPI_MAX_ERROR_STRING];
+  int len = 0;
+  MPI_Error_string(mpi_rc, msg, &len);
+  return SR_FAIL(SR_EDIST, "%s failed: %s", what, msg);
+}
+
+#define MPI_TRY(call, what)                          \
+  do {                                               \
+    int mpi_rc_ = (call);                            \
+    if (mpi_rc_ != MPI_SUCCESS) return mpi_fail(mpi_rc_, what); \
+  } while (0)
+
+int sr_dist_init(int *argc, char ***argv, sr_dist *d) {
+  int initialized = 0, provided = 0;
+  d->rank = 0, d->size = 1, d->comm = MPI_COMM_WORLD;
+  MPI_Initialized(&initialized);
+  if (!initialized && MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
+    return SR_FAIL(SR_EDIST, "MPI_Init failed");
+  d->comm = MPI_COMM_WORLD;
+  MPI_Comm_set_errhandler(d->comm, MPI_ERRORS_RETURN);
+  MPI_Comm_rank(d->comm, &d->rank);
+  MPI_Comm_size(d->comm, &d->size);
+  abort_comm = d->comm;
+  sr_set_die_hook(abort_job);
+  sr_log_configure(d->rank, d->size, 0);
+  const char *ntasks = getenv("SLURM_NTASKS");
+  const char *step = getenv("SLURM_STEP_ID");
+  if (d->size == 1 && ntasks && step && atoi(ntasks) > 1)
+    return SR_FAIL(SR_EDIST,
+                   "SLURM_NTASKS=%s but MPI sees a single process: every task was started as an unrelated "
+                   "singleton. Launch with `srun --mpi=pmix` (Debian's Slurm has no PMI2) or with mpirun "
+                   "inside the allocation",
+                   ntasks);
+  return SR_OK;
+}
+
+void sr_dist_self(sr_dist *d) {
+  d->comm = MPI_COMM_SELF;
+  d->rank = 0;
+  d->size = 1;
+}
+
+void sr_dist_finalize(void) {
+  int initialized = 0, finalized = 0;
+  MPI_Initialized(&initialized);
+  MPI_Finalized(&finalized);
+  if (initialized && !finalized) MPI_Finalize();
+}
+
+void sr_dist_abort(const sr_dist *d, int code) {
+  fflush(stdout);
+  fflush(stderr);
+  MPI_Abort(d->comm, code);
+  exit(code); /* MPI_Abort does not return; this keeps the compiler informed */
+}
+
+int sr_dist_sum_f64(const sr_dist *d, double *buf, int n) {
+  if (d->size == 1) return SR_OK;
+  MPI_TRY(MPI_Allreduce(MPI_IN_PLACE, buf, n, MPI_DOUBLE, MPI_SUM, d->comm), "MPI_Allreduce");
+  return SR_OK;
+}
+
+int sr_dist_sum_f32(const sr_dist *d, float *buf, int64_t n) {
+  if (d->size == 1) return SR_OK;
+  if (n > INT_MAX) return SR_FAIL(SR_EDIST, "all-reduce of %lld floats exceeds one MPI count", (long long)n);
+  MPI_TRY(MPI_Allreduce(MPI_IN_PLACE, buf, (int)n, MPI_FLOAT, MPI_SUM, d->comm), "MPI_Allreduce");
+  return SR_OK;
+}
+
+int sr_dist_sum_i64(const sr_dist *d, int64_t *buf, int n) {
+  if (d->size == 1) return SR_OK;
+  MPI_TRY(MPI_Allreduce(MPI_IN_PLACE, buf, n, MPI_INT64_T, MPI_SUM, d->comm), "MPI_Allreduce");
+  return SR_OK;
+}
+
+/* FNV-1a: enough to detect replicas that diverged (not an integrity check). */
+static uint64_t fnv1a(const void *data, size_t bytes) {
+  const unsigned char *p = data;
+  uint64_t h = 1469598103934665603ull;
+  for (size_t i = 0; i < bytes; i++) h = (h ^ p[i]) * 1099511628211ull;
+  return h;
+}
+
+int sr_dist_check_identical(const sr_dist *d, const void *data, size_t bytes, const char *what) {
+  if (d->size == 1) return SR_OK;
+  uint64_t mine = fnv1a(data, bytes), root = mine;
+  MPI_TRY(MPI_Bcast(&root, 1, MPI_UINT64_T, 0, d->comm), "MPI_Bcast");
+  int64_t first_bad = mine == root ? INT64_MAX : d->rank;
+  MPI_TRY(MPI_Allreduce(MPI_IN_PLACE, &first_bad, 1, MPI_INT64_T, MPI_MIN, d->comm), "MPI_Allreduce");
+  if (first_bad != INT64_MAX)
+    return SR_FAIL(SR_EDIST, "%s differs between rank 0 and rank %lld", what, (long long)first_bad);
+  return SR_OK;
+}
+
+int sr_dist_agree(const sr_dist *d, int local_rc) {
+  if (d->size == 1) return local_rc;
+  int64_t first_failed = local_rc != SR_OK ? d->rank : INT64_MAX;
+  MPI_TRY(MPI_Allreduce(MPI_IN_PLACE, &first_failed, 1, MPI_INT64_T, MPI_MIN, d->comm), "MPI_Allreduce");
+  if (local_rc != SR_OK) return local_rc; /* keep this rank's own message */
+  if (first_failed != INT64_MAX)
+    return SR_FAIL(SR_EDIST, "rank %lld failed (see its message)", (long long)first_failed);
+  return SR_OK;
+}
+
+void sr_dist_even_range(int64_t n, int rank, int size, int64_t *begin, int64_t *end) {
+  int64_t base = n / size, extra = n % size;
+  *begin = rank * base + (rank < extra ? rank : extra);
+  *end = *begin + base + (rank < extra ? 1 : 0);
+}
