@@ -6,7 +6,7 @@
 #include <stdio.h>
 
 #include "shardrec/error.h"
-#include "shardrec/eval.h"
+#include "shardrec/metrics.h"
 
 #define MEMBER_SIZE(m) sizeof(((sr_config *)0)->m)
 /* A single value stored in sr_config member `m`. */
@@ -82,10 +82,10 @@ const sr_config_key sr_config_schema[] = {
     {.path = "model.hidden",
      .type = SR_CFG_INT,
      LIST(model.hidden, model.n_hidden),
-     .min_count = 1,
+     .min_count = 0,
      AT_LEAST(1),
      .default_yaml = "[600]",
-     .doc = "Encoder hidden layer sizes, input side first; the decoder mirrors them."},
+     .doc = "Encoder hidden layer sizes, input side first; the decoder mirrors them ([] for the DAE's [I -> 200 -> I])."},
     {.path = "model.latent_dim",
      .type = SR_CFG_INT,
      SCALAR(model.latent_dim),
@@ -204,6 +204,13 @@ const sr_config_key sr_config_schema[] = {
      .min_count = 1,
      .default_yaml = "[recall@20, recall@50, ndcg@100]",
      .doc = "Ranking metrics to report: recall@K, recall_plain@K, ndcg@K, mrr@K."},
+
+    {.path = "dist.bucket_mb",
+     .type = SR_CFG_FLOAT,
+     SCALAR(dist.bucket_mb),
+     ABOVE(0),
+     .default_yaml = "25",
+     .doc = "Gradient all-reduce bucket size in MiB (results do not depend on it)."},
 };
 const int sr_config_schema_count = (int)(sizeof sr_config_schema / sizeof sr_config_schema[0]);
 

@@ -1,0 +1,199 @@
+// test_data_parallel.cpp — run under mpiexec with P ranks (ctest does P = 2
+// and 4, and once over TCP). Proves that data-parallel training is the
+// single-process computation: P ranks x (global batch N) give the parameters
+// of 1 process x N after k steps, for Mult-VAE and Mult-DAE, with tiny and
+// huge gradient buckets; distributed evaluation equals single-process
+// evaluation; shards cover the data exactly once.
+#include <gtest/gtest.h>
+#include <mpi.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+extern "C" {
+#include "shardrec/config.h"
+#include "shardrec/dataset.h"
+#include "shardrec/dist.h"
+#include "shardrec/log.h"
+#include "shardrec/synth.h"
+#include "shardrec/train.h"
+}
+
+namespace {
+
+sr_dist world;
+
+// The same small dataset on every rank (generation is seeded, not ranked).
+const sr_dataset &full_dataset() {
+  static sr_dataset d;
+  static bool made = false;
+  if (made) return d;
+  sr_synth_opts o;
+  sr_synth_opts_default(&o);
+  o.n_users = 700;
+  o.n_items = 120;
+  o.mean_items_per_user = 12;
+  o.with_item_features = 0;
+  sr_csr full;
+  sr_feature *feats = nullptr;
+  int n_feats = 0;
+  EXPECT_EQ(sr_synth_generate(&o, &full, &feats, &n_feats), 0);
+  sr_split_opts so;
+  sr_split_opts_default(&so);
+  so.n_heldout_users = 100;
+  sr_dataset_init(&d);
+  EXPECT_EQ(sr_split_strong(&full, feats, n_feats, &so, &d, nullptr), 0) << sr_error_message();
+  sr_csr_free(&full);
+  made = true;
+  return d;
+}
+
+sr_config small_config(sr_model_type type, double bucket_mb) {
+  sr_config cfg;
+  sr_config_defaults(&cfg);
+  snprintf(cfg.data.path, sizeof cfg.data.path, "in-memory");
+  cfg.model.type = type;
+  cfg.model.n_hidden = 1;
+  cfg.model.hidden[0] = 24;
+  cfg.model.latent_dim = 8;
+  cfg.model.total_anneal_steps = 20;
+  cfg.train.batch_size = 96;  // 500 training users: 5 full batches and a short one per epoch
+  cfg.train.epochs = 100;
+  cfg.train.max_steps = 9;    // crosses an epoch boundary and a short last batch
+  cfg.train.eval_batch_size = 17;
+  cfg.dist.bucket_mb = bucket_mb;
+  cfg.run.seed = 5;
+  return cfg;
+}
+
+struct Trained {
+  std::vector<float> params;
+  sr_train_result result;
+};
+
+Trained train_on(const sr_config &cfg, const sr_dist &dist, const sr_dataset &data) {
+  Trained t;
+  sr_model *m = nullptr;
+  EXPECT_EQ(sr_train(&cfg, &dist, &data, nullptr, &m, &t.result), 0) << sr_error_message();
+  if (m) {
+    t.params.assign(m->params.values, m->params.values + m->params.total);
+    sr_model_destroy(m);
+  }
+  return t;
+}
+
+Trained train_sharded(const sr_config &cfg) {
+  sr_dataset shard;
+  sr_dataset_shard(&full_dataset(), world.rank, world.size, &shard);
+  Trained t = train_on(cfg, world, shard);
+  sr_dataset_free(&shard);
+  return t;
+}
+
+Trained train_single(const sr_config &cfg) {
+  sr_dist self;
+  sr_dist_self(&self);
+  return train_on(cfg, self, full_dataset());
+}
+
+// Largest |a - b| / (1 + |b|) over all parameters.
+double max_relative_diff(const std::vector<float> &a, const std::vector<float> &b) {
+  EXPECT_EQ(a.size(), b.size());
+  double worst = 0;
+  for (size_t i = 0; i < a.size() && i < b.size(); i++)
+    worst = std::max(worst, std::fabs((double)a[i] - b[i]) / (1.0 + std::fabs((double)b[i])));
+  return worst;
+}
+
+// Float round-off: the P partial sums of each gradient are added in a
+// different order than one process adds them; after 9 Adam steps the
+// parameters agree to a few float ulps of the update size.
+constexpr double kTolerance = 2e-5;
+
+void expect_equivalent(sr_model_type type) {
+  sr_config cfg = small_config(type, 25);
+  Trained dist = train_sharded(cfg), single = train_single(cfg);
+  ASSERT_FALSE(single.params.empty());
+  EXPECT_EQ(dist.result.steps, 9);
+  EXPECT_EQ(single.result.steps, 9);
+  double diff = max_relative_diff(dist.params, single.params);
+  EXPECT_LT(diff, kTolerance) << "P=" << world.size;
+  // The parameters moved: the comparison is not between two initialisations.
+  sr_config untrained = cfg;
+  untrained.train.max_steps = 1;
+  EXPECT_GT(max_relative_diff(train_single(untrained).params, single.params), 1e-4);
+  // Distributed evaluation (validation and test) equals single-process evaluation.
+  EXPECT_EQ(dist.result.best_valid.n_users, single.result.best_valid.n_users);
+  EXPECT_EQ(dist.result.test.n_users, single.result.test.n_users);
+  for (int i = 0; i < single.result.test.n; i++) {
+    EXPECT_NEAR(sr_metrics_mean(&dist.result.best_valid, i), sr_metrics_mean(&single.result.best_valid, i), 1e-4);
+    EXPECT_NEAR(sr_metrics_mean(&dist.result.test, i), sr_metrics_mean(&single.result.test, i), 1e-4);
+    EXPECT_NEAR(sr_metrics_mean(&dist.result.test_popularity, i),
+                sr_metrics_mean(&single.result.test_popularity, i), 1e-12);
+  }
+}
+
+}  // namespace
+
+TEST(DataParallel, MultVaeMatchesSingleProcessGlobalBatch) { expect_equivalent(SR_MODEL_MULTVAE); }
+TEST(DataParallel, MultDaeMatchesSingleProcessGlobalBatch) { expect_equivalent(SR_MODEL_MULTDAE); }
+
+TEST(DataParallel, ResultDoesNotDependOnBucketSize) {
+  Trained normal = train_sharded(small_config(SR_MODEL_MULTVAE, 25));
+  Trained tiny = train_sharded(small_config(SR_MODEL_MULTVAE, 0.0005));  // ~one tensor per bucket
+  Trained huge = train_sharded(small_config(SR_MODEL_MULTVAE, 4096));
+  if (world.size == 2) {
+    // Two addends: a + b is the same whatever the collective's algorithm.
+    EXPECT_EQ(tiny.params, normal.params);
+    EXPECT_EQ(huge.params, normal.params);
+  } else {
+    EXPECT_LT(max_relative_diff(tiny.params, normal.params), kTolerance);
+    EXPECT_LT(max_relative_diff(huge.params, normal.params), kTolerance);
+  }
+}
+
+TEST(DataParallel, ReplicasStayIdentical) {
+  Trained t = train_sharded(small_config(SR_MODEL_MULTVAE, 25));
+  EXPECT_EQ(sr_dist_check_identical(&world, t.params.data(), t.params.size() * sizeof(float), "parameters"), 0)
+      << sr_error_message();
+}
+
+TEST(DataParallel, ShardsCoverEveryRowOnceBalancedByInteractions) {
+  const sr_dataset &d = full_dataset();
+  sr_dataset shard;
+  sr_dataset_shard(&d, world.rank, world.size, &shard);
+  int64_t counts[4] = {shard.train.n_rows, shard.train.nnz, shard.valid.n_users, shard.test.n_users};
+  int64_t begin = shard.train_row_begin;
+  MPI_Allreduce(MPI_IN_PLACE, counts, 4, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
+  EXPECT_EQ(counts[0], d.train.n_rows);
+  EXPECT_EQ(counts[1], d.train.nnz);
+  EXPECT_EQ(counts[2], d.valid.n_users);
+  EXPECT_EQ(counts[3], d.test.n_users);
+  // This shard's rows are the full split's rows [begin, begin + n).
+  for (int64_t r = 0; r < shard.train.n_rows; r++) {
+    ASSERT_EQ(sr_csr_row_len(&shard.train, r), sr_csr_row_len(&d.train, begin + r));
+    EXPECT_EQ(shard.train.indices[shard.train.indptr[r]], d.train.indices[d.train.indptr[begin + r]]);
+  }
+  // Interactions per rank within one user's worth of an even share.
+  int64_t longest = 0;
+  for (int64_t r = 0; r < d.train.n_rows; r++) longest = std::max(longest, sr_csr_row_len(&d.train, r));
+  EXPECT_LE(std::llabs(shard.train.nnz - d.train.nnz / world.size), longest + 1);
+  sr_dataset_free(&shard);
+}
+
+int main(int argc, char **argv) {
+  testing::InitGoogleTest(&argc, argv);
+  if (sr_dist_init(&argc, &argv, &world) != 0) return 1;
+  sr_log_set_level(SR_LOG_WARN);
+  // Only rank 0 reports, but every rank runs every test (they are collective).
+  if (world.rank != 0) {
+    testing::TestEventListeners &listeners = testing::UnitTest::GetInstance()->listeners();
+    delete listeners.Release(listeners.default_result_printer());
+  }
+  int rc = RUN_ALL_TESTS();
+  // A failure on any rank fails the job.
+  MPI_Allreduce(MPI_IN_PLACE, &rc, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+  sr_dist_finalize();
+  return rc;
+}
