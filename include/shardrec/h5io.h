@@ -1,0 +1,85 @@
+/*
+ * h5io.h — checked helpers over the HDF5 C API, shared by the dataset format
+ * (dataset.c) and checkpoints.
+ *
+ * Every failure becomes an SR_FAIL message "<file>: <object>: <problem>", with
+ * the innermost HDF5 diagnostic appended when HDF5 itself failed; HDF5's own
+ * error printing is switched off. Arrays are 1-D, chunked, byte-shuffled and
+ * zstd-compressed (filter 32015, h5zstd.h), with an unlimited maximal size so
+ * that empty arrays are ordinary chunked datasets every reader accepts.
+ *
+ * Files are written atomically: sr_h5_create() writes "<path>.tmp.<pid>",
+ * sr_h5_commit() flushes, fsyncs and renames it over <path> and fsyncs the
+ * directory, so a crash never leaves a half-written file under the real name.
+ * Object names are absolute HDF5 paths ("/splits/train/indptr"); missing
+ * intermediate groups are created on write.
+ */
+#ifndef SHARDREC_H5IO_H
+#define SHARDREC_H5IO_H
+
+#include <hdf5.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* In-memory element types; files store the little-endian type of the same width. */
+typedef enum { SR_H5_INT64 = 0, SR_H5_INT32 = 1, SR_H5_FLOAT32 = 2, SR_H5_UINT8 = 3 } sr_h5_type;
+
+typedef struct {
+  hid_t id;       /* HDF5 file handle; H5I_INVALID_HID when closed */
+  char *path;     /* the name used in messages (the final name when writing) */
+  char *tmp_path; /* writing only: the file actually written until sr_h5_commit() */
+} sr_h5file;
+
+/* Opens an existing file read-only. SR_EIO if it cannot be opened at all,
+ * SR_EFORMAT if it is not HDF5 ("x.bin is not an HDF5 file") or is damaged. */
+int sr_h5_open(sr_h5file *f, const char *path);
+/* Starts writing `path` (through its temporary name). */
+int sr_h5_create(sr_h5file *f, const char *path);
+/* Finishes a file started by sr_h5_create(): flush, close, fsync, rename over
+ * the final path, fsync the directory. The handle is closed either way. */
+int sr_h5_commit(sr_h5file *f);
+/* Closes the file; a written file that was not committed is deleted. Safe on a
+ * closed handle. */
+void sr_h5_close(sr_h5file *f);
+
+/* 1 if the object (group or dataset) exists, else 0. Never fails. */
+int sr_h5_exists(const sr_h5file *f, const char *obj);
+int sr_h5_attr_exists(const sr_h5file *f, const char *obj, const char *name);
+/* Creates a group that remembers the creation order of its members, so
+ * sr_h5_list_group() returns them in the order they were written. */
+int sr_h5_create_group(const sr_h5file *f, const char *group);
+/* Names of the members of `group` (creation order when tracked, else by name):
+ * *names is a malloc'd array of *n malloc'd strings (sr_h5_free_names). */
+int sr_h5_list_group(const sr_h5file *f, const char *group, char ***names, int *n);
+void sr_h5_free_names(char **names, int n);
+
+/* Writes data[0..n) as a new 1-D dataset; zstd_level in [1, 22]. */
+int sr_h5_write_array(const sr_h5file *f, const char *obj, sr_h5_type type, const void *data, int64_t n,
+                      int zstd_level);
+/* Length of a 1-D dataset (fails on any other rank). */
+int sr_h5_array_length(const sr_h5file *f, const char *obj, int64_t *len);
+/* Reads a whole 1-D dataset into a malloc'd buffer (*out; one byte even when
+ * empty, so *out is never NULL), converting to `type`. expected_len >= 0 checks
+ * the length; len_out (may be NULL) receives it. Integers and floats are not
+ * converted into each other, and a value that does not fit `type` is an error. */
+int sr_h5_read_array(const sr_h5file *f, const char *obj, sr_h5_type type, int64_t expected_len, void **out,
+                     int64_t *len_out);
+/* Reads elements [begin, end) of a 1-D dataset into out (end - begin elements). */
+int sr_h5_read_range(const sr_h5file *f, const char *obj, sr_h5_type type, int64_t begin, int64_t end, void *out);
+
+/* Scalar attributes of a group or dataset (obj "/" for the file). Strings are
+ * written as variable-length UTF-8; fixed-length strings are read as well. */
+int sr_h5_write_attr_int64(const sr_h5file *f, const char *obj, const char *name, int64_t value);
+int sr_h5_write_attr_string(const sr_h5file *f, const char *obj, const char *name, const char *value);
+int sr_h5_read_attr_int64(const sr_h5file *f, const char *obj, const char *name, int64_t *value);
+/* buf receives the NUL-terminated string; a longer string is an error. */
+int sr_h5_read_attr_string(const sr_h5file *f, const char *obj, const char *name, char *buf, size_t cap);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

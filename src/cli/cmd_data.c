@@ -1,0 +1,259 @@
+/* cmd_data.c — `shardrec data`: create (synth), inspect (info) and check (validate) HDF5 datasets. */
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "commands.h"
+#include "shardrec/dataset.h"
+#include "shardrec/error.h"
+#include "shardrec/log.h"
+#include "shardrec/synth.h"
+
+#define DEFAULT_ZSTD_LEVEL 3
+#define EXIT_USAGE 2
+
+static void usage(FILE *out) {
+  sr_synth_opts d;
+  sr_synth_opts_default(&d);
+  fprintf(
+      out,
+      "usage: shardrec data synth -o FILE [options]  generate a synthetic dataset, split for strong generalisation\n"
+      "       shardrec data info FILE                print a summary of a dataset\n"
+      "       shardrec data validate FILE            check every invariant of a dataset (exit 1 if bad)\n"
+      "\n"
+      "synth options:\n"
+      "  -o, --output FILE     dataset to write (required)\n"
+      "      --users N         users (default %lld)\n"
+      "      --items N         items (default %lld)\n"
+      "      --factors K       planted latent factors (default %d)\n"
+      "      --mean-items X    mean clicks per user, >= 5 (default %g)\n"
+      "      --skew S          Zipf exponent of item popularity, 0 = flat (default %g)\n"
+      "      --temperature T   lower = users follow their factors more strictly (default %g)\n"
+      "      --heldout N       users in each of validation and test (default 10%% of users)\n"
+      "      --seed S          seed of the data and of the split (default %llu)\n"
+      "      --no-features     do not generate item features\n"
+      "      --zstd-level L    zstd compression level 1..22 (default %d)\n"
+      "  -h, --help            this help\n"
+      "\nThe file format is described in datasets/README.md.\n",
+      (long long)d.n_users, (long long)d.n_items, d.n_factors, d.mean_items_per_user, d.popularity_skew,
+      d.temperature, (unsigned long long)d.seed, DEFAULT_ZSTD_LEVEL);
+}
+
+__attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fprintf(stderr, "shardrec data: ");
+  vfprintf(stderr, fmt, ap);
+  fprintf(stderr, "\n(shardrec data --help for usage)\n");
+  va_end(ap);
+  return EXIT_USAGE;
+}
+
+/* Whole-string integer in [lo, hi]; returns 0 or EXIT_USAGE (message printed). */
+static int parse_int(const char *opt, const char *s, long long lo, long long hi, long long *out) {
+  char *end;
+  long long v = strtoll(s, &end, 10);
+  if (end == s || *end || v < lo || v > hi) {
+    fprintf(stderr, "shardrec data: --%s: expected an integer in [%lld, %lld], got '%s'\n", opt, lo, hi, s);
+    return EXIT_USAGE;
+  }
+  *out = v;
+  return 0;
+}
+
+static int parse_number(const char *opt, const char *s, double *out) {
+  char *end;
+  double v = strtod(s, &end);
+  if (end == s || *end) {
+    fprintf(stderr, "shardrec data: --%s: expected a number, got '%s'\n", opt, s);
+    return EXIT_USAGE;
+  }
+  *out = v;
+  return 0;
+}
+
+typedef struct {
+  sr_synth_opts synth;
+  long long heldout; /* -1 = 10% of users */
+  long long zstd_level;
+  const char *output;
+} synth_args;
+
+enum {
+  OPT_USERS = 256,
+  OPT_ITEMS,
+  OPT_FACTORS,
+  OPT_MEAN,
+  OPT_SKEW,
+  OPT_TEMPERATURE,
+  OPT_HELDOUT,
+  OPT_SEED,
+  OPT_NO_FEATURES,
+  OPT_ZSTD
+};
+
+/* One option of `data synth`; returns 0 or EXIT_USAGE. */
+static int apply_synth_option(synth_args *a, int opt, const char *name, const char *arg) {
+  long long v;
+  int rc = 0;
+  switch (opt) {
+    case 'o':
+      a->output = arg;
+      break;
+    case OPT_USERS:
+      if (!(rc = parse_int(name, arg, 1, INT32_MAX, &v))) a->synth.n_users = v;
+      break;
+    case OPT_ITEMS:
+      if (!(rc = parse_int(name, arg, 1, INT32_MAX, &v))) a->synth.n_items = v;
+      break;
+    case OPT_FACTORS:
+      if (!(rc = parse_int(name, arg, 1, 1024, &v))) a->synth.n_factors = (int)v;
+      break;
+    case OPT_MEAN:
+      rc = parse_number(name, arg, &a->synth.mean_items_per_user);
+      break;
+    case OPT_SKEW:
+      rc = parse_number(name, arg, &a->synth.popularity_skew);
+      break;
+    case OPT_TEMPERATURE:
+      rc = parse_number(name, arg, &a->synth.temperature);
+      break;
+    case OPT_HELDOUT:
+      rc = parse_int(name, arg, 1, INT32_MAX, &a->heldout);
+      break;
+    case OPT_SEED:
+      if (!(rc = parse_int(name, arg, 0, INT64_MAX, &v))) a->synth.seed = (uint64_t)v;
+      break;
+    case OPT_NO_FEATURES:
+      a->synth.with_item_features = 0;
+      break;
+    case OPT_ZSTD:
+      rc = parse_int(name, arg, 1, 22, &a->zstd_level);
+      break;
+    default:
+      rc = EXIT_USAGE;
+  }
+  return rc;
+}
+
+static const struct option synth_options[] = {{"output", required_argument, NULL, 'o'},
+                                              {"users", required_argument, NULL, OPT_USERS},
+                                              {"items", required_argument, NULL, OPT_ITEMS},
+                                              {"factors", required_argument, NULL, OPT_FACTORS},
+                                              {"mean-items", required_argument, NULL, OPT_MEAN},
+                                              {"skew", required_argument, NULL, OPT_SKEW},
+                                              {"temperature", required_argument, NULL, OPT_TEMPERATURE},
+                                              {"heldout", required_argument, NULL, OPT_HELDOUT},
+                                              {"seed", required_argument, NULL, OPT_SEED},
+                                              {"no-features", no_argument, NULL, OPT_NO_FEATURES},
+                                              {"zstd-level", required_argument, NULL, OPT_ZSTD},
+                                              {"help", no_argument, NULL, 'h'},
+                                              {NULL, 0, NULL, 0}};
+
+/* Parses argv of `data synth` (argv[0] = "synth"). Returns -1 to go on, else an exit status. */
+static int parse_synth_args(int argc, char **argv, synth_args *a) {
+  sr_synth_opts_default(&a->synth);
+  a->heldout = -1;
+  a->zstd_level = DEFAULT_ZSTD_LEVEL;
+  a->output = NULL;
+  optind = 1;
+  int opt, index = 0;
+  while ((opt = getopt_long(argc, argv, "o:h", synth_options, &index)) != -1) {
+    if (opt == 'h') return usage(stdout), 0;
+    if (opt == '?') return usage_error("bad option for 'synth'");
+    const char *name = opt == 'o' ? "output" : synth_options[index].name;
+    if (apply_synth_option(a, opt, name, optarg) != 0) return EXIT_USAGE;
+  }
+  if (optind < argc) return usage_error("synth: unexpected argument '%s'", argv[optind]);
+  if (!a->output) return usage_error("synth: missing -o FILE");
+  if (a->heldout < 0) a->heldout = a->synth.n_users / 10;
+  return -1;
+}
+
+static int run_synth(int argc, char **argv) {
+  synth_args a;
+  int status = parse_synth_args(argc, argv, &a);
+  if (status >= 0) return status;
+  double t0 = sr_now();
+  sr_csr full;
+  sr_feature *features = NULL;
+  int n_features = 0;
+  sr_dataset d;
+  sr_dataset_init(&d);
+  sr_split_opts split;
+  sr_split_opts_default(&split);
+  split.n_heldout_users = a.heldout;
+  split.seed = a.synth.seed;
+  int rc = sr_synth_generate(&a.synth, &full, &features, &n_features);
+  double t1 = sr_now();
+  if (rc == SR_OK) rc = sr_split_strong(&full, features, n_features, &split, &d, NULL);
+  double t2 = sr_now();
+  if (rc == SR_OK) rc = sr_dataset_write(a.output, &d, (int)a.zstd_level);
+  double t3 = sr_now();
+  if (rc == SR_OK)
+    sr_info(
+        "wrote %s: %lld users, %lld items, %lld training interactions (generate %.2f s, split %.2f s, "
+        "write %.2f s)",
+        a.output, (long long)d.n_users, (long long)d.n_items, (long long)d.train.nnz, t1 - t0, t2 - t1, t3 - t2);
+  sr_csr_free(&full);
+  for (int i = 0; i < n_features; i++) sr_csr_free(&features[i].values);
+  free(features);
+  sr_dataset_free(&d);
+  if (rc == SR_OK) return 0;
+  sr_cmd_report_error();
+  return rc == SR_EINVAL ? EXIT_USAGE : 1; /* out-of-range option values are usage errors */
+}
+
+/* `data info FILE` / `data validate FILE`: argv[1] is the file. */
+static int parse_file_arg(int argc, char **argv, const char **path) {
+  static const struct option options[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+  optind = 1;
+  int opt;
+  while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+    if (opt == 'h') return usage(stdout), 0;
+    return usage_error("bad option for '%s'", argv[0]);
+  }
+  if (argc - optind != 1) return usage_error("%s: expected exactly one FILE", argv[0]);
+  *path = argv[optind];
+  return -1;
+}
+
+static int run_info(int argc, char **argv) {
+  const char *path;
+  int status = parse_file_arg(argc, argv, &path);
+  if (status >= 0) return status;
+  sr_dataset d;
+  if (sr_dataset_read(path, &d) != SR_OK) return sr_cmd_report_error();
+  sr_dataset_print_info(&d, path);
+  sr_dataset_free(&d);
+  return 0;
+}
+
+static int run_validate(int argc, char **argv) {
+  const char *path;
+  int status = parse_file_arg(argc, argv, &path);
+  if (status >= 0) return status;
+  sr_dataset d;
+  if (sr_dataset_read(path, &d) != SR_OK) return sr_cmd_report_error();
+  printf(
+      "%s: OK (%lld users, %lld items; train %lld users / %lld interactions, valid %lld users, test %lld users; "
+      "%d item features, %d user features)\n",
+      path, (long long)d.n_users, (long long)d.n_items, (long long)d.train.n_rows, (long long)d.train.nnz,
+      (long long)d.valid.n_users, (long long)d.test.n_users, d.n_item_features, d.n_user_features);
+  sr_dataset_free(&d);
+  return 0;
+}
+
+int sr_cmd_data(int argc, char **argv) {
+  static const struct {
+    const char *name;
+    int (*run)(int, char **);
+  } subcommands[] = {{"synth", run_synth}, {"info", run_info}, {"validate", run_validate}};
+  if (argc < 2) return usage(stderr), EXIT_USAGE;
+  if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) return usage(stdout), 0;
+  for (size_t i = 0; i < sizeof subcommands / sizeof subcommands[0]; i++)
+    if (strcmp(argv[1], subcommands[i].name) == 0) return subcommands[i].run(argc - 1, argv + 1);
+  return usage_error("unknown subcommand '%s'", argv[1]);
+}

@@ -1,0 +1,538 @@
+/* h5io.c — checked HDF5 helpers: atomic files, compressed 1-D arrays, attributes (h5io.h). */
+#include "shardrec/h5io.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "shardrec/error.h"
+#include "shardrec/h5zstd.h"
+#include "shardrec/mem.h"
+
+/* Elements per chunk: 512 KiB of int64, small enough for HDF5's default 1 MiB
+ * chunk cache, large enough that zstd sees repetitive structure. */
+#define H5IO_CHUNK_ELEMS ((int64_t)1 << 16)
+
+/* ---- errors ------------------------------------------------------------------ */
+
+#define H5IO_DETAIL_MAX 256
+
+/* H5Ewalk2 callback: the first entry of an upward walk is the innermost one. */
+static herr_t keep_innermost(unsigned n, const H5E_error2_t *err, void *client_data) {
+  if (n == 0 && err->desc) snprintf((char *)client_data, H5IO_DETAIL_MAX, "%s", err->desc);
+  return 0;
+}
+
+/* Records "<file>: <obj>: <problem>" plus, when an HDF5 call has just failed,
+ * the innermost message of its error stack (the most specific cause). Call it
+ * right after the failing call: any later successful HDF5 call (even a close)
+ * clears the stack. */
+__attribute__((format(printf, 6, 7))) static int h5io_fail_at(const char *src, int line, int code, const sr_h5file *f,
+                                                              const char *obj, const char *fmt, ...) {
+  char problem[1024], detail[H5IO_DETAIL_MAX] = "";
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(problem, sizeof problem, fmt, ap);
+  va_end(ap);
+  if (H5Eget_num(H5E_DEFAULT) > 0) H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, keep_innermost, detail);
+  H5Eclear2(H5E_DEFAULT);
+  return sr_fail_at(src, line, code, "%s%s%s: %s%s%s%s", f->path, obj ? ": " : "", obj ? obj : "", problem,
+                    detail[0] ? " (HDF5: " : "", detail, detail[0] ? ")" : "");
+}
+#define H5IO_FAIL(code, f, obj, ...) h5io_fail_at(__FILE__, __LINE__, (code), (f), (obj), __VA_ARGS__)
+
+/* Before any file operation (both calls are idempotent): our messages replace
+ * HDF5's stack dumps, and the zstd filter must be known before a compressed
+ * chunk is read or written. */
+static int h5io_init(void) {
+  H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+  return sr_h5zstd_register();
+}
+
+/* ---- types ------------------------------------------------------------------- */
+
+static hid_t memory_type(sr_h5_type t) {
+  switch (t) {
+    case SR_H5_INT64:
+      return H5T_NATIVE_INT64;
+    case SR_H5_INT32:
+      return H5T_NATIVE_INT32;
+    case SR_H5_FLOAT32:
+      return H5T_NATIVE_FLOAT;
+    case SR_H5_UINT8:
+      return H5T_NATIVE_UINT8;
+  }
+  SR_DIE("bad sr_h5_type %d", (int)t);
+}
+
+static hid_t file_type(sr_h5_type t) {
+  switch (t) {
+    case SR_H5_INT64:
+      return H5T_STD_I64LE;
+    case SR_H5_INT32:
+      return H5T_STD_I32LE;
+    case SR_H5_FLOAT32:
+      return H5T_IEEE_F32LE;
+    case SR_H5_UINT8:
+      return H5T_STD_U8LE;
+  }
+  SR_DIE("bad sr_h5_type %d", (int)t);
+}
+
+static const char *type_name(sr_h5_type t) {
+  static const char *const names[] = {"int64", "int32", "float32", "uint8"};
+  return names[t];
+}
+
+static size_t type_size(sr_h5_type t) { return H5Tget_size(memory_type(t)); }
+
+/* ---- files ------------------------------------------------------------------- */
+
+static void set_paths(sr_h5file *f, const char *path, const char *tmp_path) {
+  f->path = sr_strdup(path);
+  f->tmp_path = tmp_path ? sr_strdup(tmp_path) : NULL;
+}
+
+/* Closing the file closes every object still open in it, so an error path that
+ * forgot a handle cannot keep the file open (and unrenamable) behind our back. */
+static hid_t strong_close_fapl(void) {
+  hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+  H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG);
+  return fapl;
+}
+
+int sr_h5_open(sr_h5file *f, const char *path) {
+  *f = (sr_h5file){H5I_INVALID_HID, NULL, NULL};
+  SR_TRY(h5io_init());
+  set_paths(f, path, NULL);
+  /* open(2) first: its errno says precisely why (missing, permissions, ...). */
+  int fd = open(path, O_RDONLY);
+  if (fd < 0) {
+    int e = errno;
+    sr_h5_close(f);
+    return SR_FAIL(SR_EIO, "cannot open '%s': %s", path, strerror(e));
+  }
+  struct stat st;
+  int is_dir = fstat(fd, &st) == 0 && S_ISDIR(st.st_mode);
+  close(fd);
+  if (is_dir) {
+    sr_h5_close(f);
+    return SR_FAIL(SR_EIO, "cannot open '%s': it is a directory", path);
+  }
+  if (H5Fis_hdf5(path) <= 0) {
+    sr_h5_close(f);
+    H5Eclear2(H5E_DEFAULT);
+    return SR_FAIL(SR_EFORMAT, "%s is not an HDF5 file", path);
+  }
+  hid_t fapl = strong_close_fapl();
+  f->id = H5Fopen(path, H5F_ACC_RDONLY, fapl);
+  int rc = f->id < 0 ? H5IO_FAIL(SR_EFORMAT, f, NULL, "damaged HDF5 file (truncated or corrupt)") : SR_OK;
+  H5Pclose(fapl);
+  if (rc != SR_OK) sr_h5_close(f);
+  return rc;
+}
+
+int sr_h5_create(sr_h5file *f, const char *path) {
+  *f = (sr_h5file){H5I_INVALID_HID, NULL, NULL};
+  SR_TRY(h5io_init());
+  char tmp[4096];
+  if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp)
+    return SR_FAIL(SR_EINVAL, "path too long: '%s'", path);
+  set_paths(f, path, tmp);
+  hid_t fapl = strong_close_fapl();
+  f->id = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+  int rc = f->id < 0 ? H5IO_FAIL(SR_EIO, f, NULL, "cannot create '%s'", tmp) : SR_OK;
+  H5Pclose(fapl);
+  if (rc != SR_OK) sr_h5_close(f);
+  return rc;
+}
+
+static int fsync_path(const char *path, int flags) {
+  int fd = open(path, flags);
+  if (fd < 0) return -1;
+  int rc = fsync(fd);
+  close(fd);
+  return rc;
+}
+
+/* The rename is durable only once the directory entry itself is on disk. */
+static int fsync_parent_dir(const char *path) {
+  char dir[4096];
+  snprintf(dir, sizeof dir, "%s", path);
+  char *slash = strrchr(dir, '/');
+  if (!slash)
+    snprintf(dir, sizeof dir, ".");
+  else if (slash == dir)
+    slash[1] = '\0';
+  else
+    *slash = '\0';
+  return fsync_path(dir, O_RDONLY | O_DIRECTORY);
+}
+
+int sr_h5_commit(sr_h5file *f) {
+  SR_ASSERT(f->tmp_path && f->id >= 0);
+  int rc = SR_OK;
+  if (H5Fflush(f->id, H5F_SCOPE_GLOBAL) < 0 || H5Fclose(f->id) < 0)
+    rc = H5IO_FAIL(SR_EIO, f, NULL, "cannot flush '%s'", f->tmp_path);
+  f->id = H5I_INVALID_HID;
+  if (rc == SR_OK && fsync_path(f->tmp_path, O_RDONLY) != 0)
+    rc = SR_FAIL(SR_EIO, "cannot fsync '%s': %s", f->tmp_path, strerror(errno));
+  if (rc == SR_OK && rename(f->tmp_path, f->path) != 0)
+    rc = SR_FAIL(SR_EIO, "cannot rename '%s' to '%s': %s", f->tmp_path, f->path, strerror(errno));
+  if (rc == SR_OK) {
+    free(f->tmp_path); /* renamed: nothing left for sr_h5_close to delete */
+    f->tmp_path = NULL;
+    if (fsync_parent_dir(f->path) != 0)
+      rc = SR_FAIL(SR_EIO, "cannot fsync the directory of '%s': %s", f->path, strerror(errno));
+  }
+  sr_h5_close(f);
+  return rc;
+}
+
+void sr_h5_close(sr_h5file *f) {
+  if (f->id >= 0) H5Fclose(f->id);
+  if (f->tmp_path) unlink(f->tmp_path);
+  free(f->path);
+  free(f->tmp_path);
+  f->id = H5I_INVALID_HID;
+  f->path = f->tmp_path = NULL;
+}
+
+/* ---- groups ------------------------------------------------------------------ */
+
+int sr_h5_exists(const sr_h5file *f, const char *obj) {
+  /* H5Lexists needs every parent to exist, so test the path prefix by prefix. */
+  char prefix[4096];
+  size_t n = strlen(obj);
+  if (n >= sizeof prefix) return 0;
+  for (size_t i = 1; i <= n; i++) {
+    if (i < n && obj[i] != '/') continue;
+    memcpy(prefix, obj, i);
+    prefix[i] = '\0';
+    if (H5Lexists(f->id, prefix, H5P_DEFAULT) <= 0) {
+      H5Eclear2(H5E_DEFAULT);
+      return 0;
+    }
+  }
+  return 1;
+}
+
+int sr_h5_attr_exists(const sr_h5file *f, const char *obj, const char *name) {
+  if (!sr_h5_exists(f, obj) && strcmp(obj, "/") != 0) return 0;
+  htri_t has = H5Aexists_by_name(f->id, obj, name, H5P_DEFAULT);
+  H5Eclear2(H5E_DEFAULT);
+  return has > 0;
+}
+
+static hid_t intermediate_groups_lcpl(void) {
+  hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+  H5Pset_create_intermediate_group(lcpl, 1);
+  return lcpl;
+}
+
+int sr_h5_create_group(const sr_h5file *f, const char *group) {
+  hid_t lcpl = intermediate_groups_lcpl(), gcpl = H5Pcreate(H5P_GROUP_CREATE);
+  H5Pset_link_creation_order(gcpl, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED);
+  hid_t g = H5Gcreate2(f->id, group, lcpl, gcpl, H5P_DEFAULT);
+  int rc = g < 0 ? H5IO_FAIL(SR_EIO, f, group, "cannot create group") : SR_OK;
+  if (g >= 0) H5Gclose(g);
+  H5Pclose(lcpl);
+  H5Pclose(gcpl);
+  return rc;
+}
+
+static H5_index_t member_order(hid_t g) {
+  unsigned flags = 0;
+  hid_t gcpl = H5Gget_create_plist(g);
+  if (gcpl >= 0) {
+    H5Pget_link_creation_order(gcpl, &flags);
+    H5Pclose(gcpl);
+  }
+  return (flags & H5P_CRT_ORDER_TRACKED) ? H5_INDEX_CRT_ORDER : H5_INDEX_NAME;
+}
+
+static int list_members(const sr_h5file *f, const char *group, hid_t g, char ***names, int *n) {
+  H5G_info_t info;
+  if (H5Gget_info(g, &info) < 0) return H5IO_FAIL(SR_EFORMAT, f, group, "cannot list group");
+  H5_index_t order = member_order(g);
+  *names = sr_calloc(info.nlinks ? info.nlinks : 1, sizeof **names);
+  for (hsize_t i = 0; i < info.nlinks; i++) {
+    ssize_t len = H5Lget_name_by_idx(g, ".", order, H5_ITER_INC, i, NULL, 0, H5P_DEFAULT);
+    if (len < 0) return H5IO_FAIL(SR_EFORMAT, f, group, "cannot read the name of member %llu", (unsigned long long)i);
+    (*names)[i] = sr_malloc((size_t)len + 1);
+    (*n)++;
+    H5Lget_name_by_idx(g, ".", order, H5_ITER_INC, i, (*names)[i], (size_t)len + 1, H5P_DEFAULT);
+  }
+  return SR_OK;
+}
+
+int sr_h5_list_group(const sr_h5file *f, const char *group, char ***names, int *n) {
+  *names = NULL;
+  *n = 0;
+  if (!sr_h5_exists(f, group)) return H5IO_FAIL(SR_EFORMAT, f, group, "no such group");
+  hid_t g = H5Gopen2(f->id, group, H5P_DEFAULT);
+  if (g < 0) return H5IO_FAIL(SR_EFORMAT, f, group, "not a group");
+  int rc = list_members(f, group, g, names, n);
+  H5Gclose(g);
+  if (rc != SR_OK) {
+    sr_h5_free_names(*names, *n);
+    *names = NULL;
+    *n = 0;
+  }
+  return rc;
+}
+
+void sr_h5_free_names(char **names, int n) {
+  for (int i = 0; i < n; i++) free(names[i]);
+  free(names);
+}
+
+/* ---- arrays ------------------------------------------------------------------ */
+
+int sr_h5_write_array(const sr_h5file *f, const char *obj, sr_h5_type type, const void *data, int64_t n,
+                      int zstd_level) {
+  if (zstd_level < 1 || zstd_level > 22)
+    return H5IO_FAIL(SR_EINVAL, f, obj, "zstd level %d outside [1, 22]", zstd_level);
+  hsize_t dims = (hsize_t)n, maxdims = H5S_UNLIMITED;
+  hsize_t chunk = (hsize_t)(n < 1 ? 1 : n < H5IO_CHUNK_ELEMS ? n : H5IO_CHUNK_ELEMS);
+  const unsigned level = (unsigned)zstd_level;
+  hid_t space = H5Screate_simple(1, &dims, &maxdims);
+  hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE), lcpl = intermediate_groups_lcpl();
+  H5Pset_chunk(dcpl, 1, &chunk);
+  /* Byte shuffle groups the high (mostly zero) bytes of the integers, which
+   * roughly halves zstd's output on indptr/indices. */
+  H5Pset_shuffle(dcpl);
+  H5Pset_filter(dcpl, SR_H5Z_FILTER_ZSTD, H5Z_FLAG_MANDATORY, 1, &level);
+  hid_t ds = H5Dcreate2(f->id, obj, file_type(type), space, lcpl, dcpl, H5P_DEFAULT);
+  int rc = ds < 0 ? H5IO_FAIL(SR_EIO, f, obj, "cannot create dataset") : SR_OK;
+  if (rc == SR_OK && n > 0 && H5Dwrite(ds, memory_type(type), H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
+    rc = H5IO_FAIL(SR_EIO, f, obj, "cannot write %lld %s values", (long long)n, type_name(type));
+  if (ds >= 0) H5Dclose(ds);
+  H5Pclose(dcpl);
+  H5Pclose(lcpl);
+  H5Sclose(space);
+  return rc;
+}
+
+static hid_t open_dataset(const sr_h5file *f, const char *obj) {
+  if (!sr_h5_exists(f, obj)) {
+    H5IO_FAIL(SR_EFORMAT, f, obj, "missing dataset");
+    return H5I_INVALID_HID;
+  }
+  hid_t ds = H5Dopen2(f->id, obj, H5P_DEFAULT);
+  if (ds < 0) H5IO_FAIL(SR_EFORMAT, f, obj, "not a dataset");
+  return ds;
+}
+
+static int dataset_length(const sr_h5file *f, const char *obj, hid_t ds, int64_t *len) {
+  hid_t space = H5Dget_space(ds);
+  int rank = space < 0 ? -1 : H5Sget_simple_extent_ndims(space);
+  hsize_t dims = 0;
+  if (rank == 1) H5Sget_simple_extent_dims(space, &dims, NULL);
+  if (space >= 0) H5Sclose(space);
+  if (rank != 1) return H5IO_FAIL(SR_EFORMAT, f, obj, "has %d dimensions, expected 1", rank);
+  *len = (int64_t)dims;
+  return SR_OK;
+}
+
+/* Integers and floats are never converted into each other: a float array where
+ * indices belong is a broken file, not something to round. */
+static int check_type_class(const sr_h5file *f, const char *obj, hid_t ds, sr_h5_type type) {
+  hid_t t = H5Dget_type(ds);
+  H5T_class_t have = t < 0 ? H5T_NO_CLASS : H5Tget_class(t);
+  if (t >= 0) H5Tclose(t);
+  H5T_class_t want = type == SR_H5_FLOAT32 ? H5T_FLOAT : H5T_INTEGER;
+  if (have != want)
+    return H5IO_FAIL(SR_EFORMAT, f, obj, "stored as %s, expected %s",
+                     have == H5T_FLOAT     ? "floating point"
+                     : have == H5T_INTEGER ? "integers"
+                                           : "a non-numeric type",
+                     want == H5T_FLOAT ? "floating point" : "integers");
+  return SR_OK;
+}
+
+/* HDF5 clamps out-of-range values by default; a clamped index would pass as a
+ * valid but wrong number, so abort the read instead. */
+static H5T_conv_ret_t abort_on_overflow(H5T_conv_except_t except, hid_t src, hid_t dst, void *src_buf, void *dst_buf,
+                                        void *overflowed) {
+  (void)src, (void)dst, (void)src_buf, (void)dst_buf;
+  if (except != H5T_CONV_EXCEPT_RANGE_HI && except != H5T_CONV_EXCEPT_RANGE_LOW) return H5T_CONV_UNHANDLED;
+  *(int *)overflowed = 1;
+  return H5T_CONV_ABORT;
+}
+
+static int read_slab(const sr_h5file *f, const char *obj, hid_t ds, sr_h5_type type, int64_t begin, int64_t end,
+                     void *out) {
+  if (end == begin) return SR_OK;
+  hsize_t start = (hsize_t)begin, count = (hsize_t)(end - begin);
+  hid_t fspace = H5Dget_space(ds), mspace = H5Screate_simple(1, &count, NULL);
+  hid_t dxpl = H5Pcreate(H5P_DATASET_XFER);
+  int overflowed = 0;
+  H5Pset_type_conv_cb(dxpl, abort_on_overflow, &overflowed);
+  herr_t st = H5Sselect_hyperslab(fspace, H5S_SELECT_SET, &start, NULL, &count, NULL);
+  if (st >= 0) st = H5Dread(ds, memory_type(type), mspace, fspace, dxpl, out);
+  int rc = SR_OK;
+  if (overflowed)
+    rc = H5IO_FAIL(SR_EFORMAT, f, obj, "a value does not fit %s", type_name(type));
+  else if (st < 0)
+    rc = H5IO_FAIL(SR_EFORMAT, f, obj, "cannot read elements [%lld, %lld)", (long long)begin, (long long)end);
+  H5Pclose(dxpl);
+  H5Sclose(mspace);
+  H5Sclose(fspace);
+  return rc;
+}
+
+int sr_h5_array_length(const sr_h5file *f, const char *obj, int64_t *len) {
+  hid_t ds = open_dataset(f, obj);
+  if (ds < 0) return sr_error_code();
+  int rc = dataset_length(f, obj, ds, len);
+  H5Dclose(ds);
+  return rc;
+}
+
+static int read_checked(const sr_h5file *f, const char *obj, hid_t ds, sr_h5_type type, int64_t expected_len,
+                        void **out, int64_t *len_out) {
+  int64_t len;
+  SR_TRY(dataset_length(f, obj, ds, &len));
+  if (expected_len >= 0 && len != expected_len)
+    return H5IO_FAIL(SR_EFORMAT, f, obj, "has %lld elements, expected %lld", (long long)len, (long long)expected_len);
+  SR_TRY(check_type_class(f, obj, ds, type));
+  *out = sr_malloc(len > 0 ? (size_t)len * type_size(type) : 1);
+  if (len_out) *len_out = len;
+  return read_slab(f, obj, ds, type, 0, len, *out);
+}
+
+int sr_h5_read_array(const sr_h5file *f, const char *obj, sr_h5_type type, int64_t expected_len, void **out,
+                     int64_t *len_out) {
+  *out = NULL;
+  hid_t ds = open_dataset(f, obj);
+  if (ds < 0) return sr_error_code();
+  int rc = read_checked(f, obj, ds, type, expected_len, out, len_out);
+  H5Dclose(ds);
+  if (rc != SR_OK) {
+    free(*out);
+    *out = NULL;
+  }
+  return rc;
+}
+
+static int read_range_checked(const sr_h5file *f, const char *obj, hid_t ds, sr_h5_type type, int64_t begin,
+                              int64_t end, void *out) {
+  int64_t len;
+  SR_TRY(dataset_length(f, obj, ds, &len));
+  if (begin < 0 || begin > end || end > len)
+    return H5IO_FAIL(SR_EFORMAT, f, obj, "range [%lld, %lld) outside the %lld elements", (long long)begin,
+                     (long long)end, (long long)len);
+  SR_TRY(check_type_class(f, obj, ds, type));
+  return read_slab(f, obj, ds, type, begin, end, out);
+}
+
+int sr_h5_read_range(const sr_h5file *f, const char *obj, sr_h5_type type, int64_t begin, int64_t end, void *out) {
+  hid_t ds = open_dataset(f, obj);
+  if (ds < 0) return sr_error_code();
+  int rc = read_range_checked(f, obj, ds, type, begin, end, out);
+  H5Dclose(ds);
+  return rc;
+}
+
+/* ---- attributes -------------------------------------------------------------- */
+
+static int write_attr(const sr_h5file *f, const char *obj, const char *name, hid_t stored_type, hid_t value_type,
+                      const void *value) {
+  hid_t space = H5Screate(H5S_SCALAR);
+  hid_t a = H5Acreate_by_name(f->id, obj, name, stored_type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  int rc = a < 0 ? H5IO_FAIL(SR_EIO, f, obj, "cannot create attribute '%s'", name) : SR_OK;
+  if (rc == SR_OK && H5Awrite(a, value_type, value) < 0)
+    rc = H5IO_FAIL(SR_EIO, f, obj, "cannot write attribute '%s'", name);
+  if (a >= 0) H5Aclose(a);
+  H5Sclose(space);
+  return rc;
+}
+
+static hid_t string_type(size_t size, H5T_cset_t cset) {
+  hid_t t = H5Tcopy(H5T_C_S1);
+  H5Tset_size(t, size);
+  H5Tset_cset(t, cset);
+  return t;
+}
+
+int sr_h5_write_attr_int64(const sr_h5file *f, const char *obj, const char *name, int64_t value) {
+  return write_attr(f, obj, name, H5T_STD_I64LE, H5T_NATIVE_INT64, &value);
+}
+
+int sr_h5_write_attr_string(const sr_h5file *f, const char *obj, const char *name, const char *value) {
+  hid_t t = string_type(H5T_VARIABLE, H5T_CSET_UTF8);
+  int rc = write_attr(f, obj, name, t, t, &value);
+  H5Tclose(t);
+  return rc;
+}
+
+/* Opens a one-element attribute whose type is of class `want`. */
+static hid_t open_attr(const sr_h5file *f, const char *obj, const char *name, H5T_class_t want) {
+  if (!sr_h5_attr_exists(f, obj, name)) {
+    H5IO_FAIL(SR_EFORMAT, f, obj, "missing attribute '%s'", name);
+    return H5I_INVALID_HID;
+  }
+  hid_t a = H5Aopen_by_name(f->id, obj, name, H5P_DEFAULT, H5P_DEFAULT);
+  if (a < 0) {
+    H5IO_FAIL(SR_EFORMAT, f, obj, "cannot open attribute '%s'", name);
+    return H5I_INVALID_HID;
+  }
+  hid_t t = H5Aget_type(a), space = H5Aget_space(a);
+  H5T_class_t have = H5Tget_class(t);
+  hssize_t n = H5Sget_simple_extent_npoints(space);
+  H5Tclose(t);
+  H5Sclose(space);
+  if (have != want || n != 1) {
+    H5Aclose(a);
+    H5IO_FAIL(SR_EFORMAT, f, obj, "attribute '%s' is not a single %s", name,
+              want == H5T_STRING ? "string" : "integer");
+    return H5I_INVALID_HID;
+  }
+  return a;
+}
+
+int sr_h5_read_attr_int64(const sr_h5file *f, const char *obj, const char *name, int64_t *value) {
+  hid_t a = open_attr(f, obj, name, H5T_INTEGER);
+  if (a < 0) return sr_error_code();
+  int rc = H5Aread(a, H5T_NATIVE_INT64, value) < 0 ? H5IO_FAIL(SR_EFORMAT, f, obj, "cannot read attribute '%s'", name)
+                                                   : SR_OK;
+  H5Aclose(a);
+  return rc;
+}
+
+static int read_string(const sr_h5file *f, const char *obj, const char *name, hid_t a, char *buf, size_t cap) {
+  hid_t stored = H5Aget_type(a);
+  int variable = H5Tis_variable_str(stored) > 0;
+  size_t fixed_size = H5Tget_size(stored);
+  H5T_cset_t cset = H5Tget_cset(stored);
+  H5Tclose(stored);
+  if (!variable && fixed_size >= cap)
+    return H5IO_FAIL(SR_EFORMAT, f, obj, "attribute '%s' longer than %zu bytes", name, cap - 1);
+  /* Fixed-length: one byte more than stored, so a string that fills its size still ends in NUL. */
+  hid_t t = string_type(variable ? H5T_VARIABLE : fixed_size + 1, cset);
+  char *vlen = NULL;
+  int rc = H5Aread(a, t, variable ? (void *)&vlen : (void *)buf) < 0
+               ? H5IO_FAIL(SR_EFORMAT, f, obj, "cannot read attribute '%s'", name)
+               : SR_OK;
+  H5Tclose(t);
+  if (rc != SR_OK || !variable) return rc;
+  size_t len = vlen ? strlen(vlen) : 0;
+  if (len < cap) memcpy(buf, vlen ? vlen : "", len + 1);
+  H5free_memory(vlen);
+  if (len >= cap) return H5IO_FAIL(SR_EFORMAT, f, obj, "attribute '%s' longer than %zu bytes", name, cap - 1);
+  return SR_OK;
+}
+
+int sr_h5_read_attr_string(const sr_h5file *f, const char *obj, const char *name, char *buf, size_t cap) {
+  hid_t a = open_attr(f, obj, name, H5T_STRING);
+  if (a < 0) return sr_error_code();
+  int rc = read_string(f, obj, name, a, buf, cap);
+  H5Aclose(a);
+  return rc;
+}
