@@ -20,6 +20,7 @@
 
 #include "shardrec/blas.h"
 #include "shardrec/config.h"
+#include "shardrec/log.h"
 #include "shardrec/mem.h"
 #include "shardrec/model.h"
 #include "shardrec/optim.h"
@@ -44,15 +45,15 @@ static double sgemm_peak_gflops(int64_t B, int64_t K, int64_t N, int reps) {
 }
 
 /* B random users with about `clicks` distinct items each (rows sorted). */
-static void random_batch(sr_csr *x, int64_t B, int64_t I, int clicks, uint64_t step) {
-  sr_csr_alloc(x, B, I, B * clicks, 0);
+static void random_batch(sr_csr *x, int64_t B, int64_t n_items, int clicks, uint64_t step) {
+  sr_csr_alloc(x, B, n_items, B * clicks, 0);
   int64_t pos = 0;
   for (int64_t u = 0; u < B; u++) {
     sr_rng r;
     sr_rng_init(&r, 1, SR_RNG_SYNTH, step, (uint64_t)u);
     /* a stride walk gives `clicks` distinct items without rejection */
-    int64_t start = (int64_t)sr_rng_below(&r, (uint64_t)I), stride = I / clicks;
-    for (int k = 0; k < clicks; k++) x->indices[pos + k] = (int32_t)((start + k * stride) % I);
+    int64_t start = (int64_t)sr_rng_below(&r, (uint64_t)n_items), stride = n_items / clicks;
+    for (int k = 0; k < clicks; k++) x->indices[pos + k] = (int32_t)((start + k * stride) % n_items);
     pos += clicks;
     x->indptr[u + 1] = pos;
   }
@@ -62,8 +63,8 @@ static void random_batch(sr_csr *x, int64_t B, int64_t I, int clicks, uint64_t s
 /* Dense-layer FLOPs of one training step: forward 2*B*in*out per layer, backward
  * the same for dW and again for din (all but the sparse first layer, whose
  * sparse products are counted as 2*nnz*out each way). */
-static double step_flops(int64_t B, int64_t I, int64_t nnz) {
-  const int64_t layers[4][2] = {{I, 600}, {600, 400}, {200, 600}, {600, I}};
+static double step_flops(int64_t B, int64_t n_items, int64_t nnz) {
+  const int64_t layers[4][2] = {{n_items, 600}, {600, 400}, {200, 600}, {600, n_items}};
   double f = 4.0 * (double)nnz * 600.0;
   for (int l = 1; l < 4; l++) f += 6.0 * (double)B * (double)layers[l][0] * (double)layers[l][1];
   return f;
@@ -108,7 +109,7 @@ int main(int argc, char **argv) {
     sr_csr x;
     random_batch(&x, batch, items, clicks, (uint64_t)s);
     for (int64_t u = 0; u < batch; u++) ids[u] = s * batch + u;
-    sr_batch b = {&x, ids, batch, (uint64_t)s};
+    sr_batch b = {.rows = &x, .sample_ids = ids, .global_batch = batch, .step = (uint64_t)s};
     sr_step_stats st;
     double t0 = sr_now();
     sr_params_zero_grad(&m->params);

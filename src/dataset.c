@@ -15,6 +15,7 @@
 #include "shardrec/error.h"
 #include "shardrec/h5io.h"
 #include "shardrec/mem.h"
+#include "shardrec/shard.h"
 
 #define OBJ_MAX 256
 
@@ -332,7 +333,18 @@ int sr_dataset_read(const char *path, sr_dataset *d) {
   sr_h5_close(&f);
   if (rc == SR_OK) rc = sr_dataset_validate(d, path);
   if (rc != SR_OK) sr_dataset_free(d);
+  sr_dataset_set_whole(d);
   return rc;
+}
+
+void sr_dataset_set_whole(sr_dataset *d) {
+  d->train_row_begin = 0;
+  d->train_rows_total = d->train.n_rows;
+  sr_eval_split *splits[2] = {&d->valid, &d->test};
+  for (int i = 0; i < 2; i++) {
+    splits[i]->row_begin = 0;
+    splits[i]->n_users_total = splits[i]->n_users;
+  }
 }
 
 /* Reads indptr[begin..end] and then only the entries those rows own. */
@@ -372,6 +384,62 @@ int sr_dataset_read_csr_rows(const char *path, const char *group, int64_t row_be
   int rc = read_rows(&f, group, row_begin, row_end, out);
   sr_h5_close(&f);
   if (rc != SR_OK) sr_csr_free(out);
+  return rc;
+}
+
+/* ---- sharded reading ------------------------------------------------------------ */
+
+static int read_eval_shard(const sr_h5file *f, const char *group, int part, int parts, sr_eval_split *s) {
+  char obj[OBJ_MAX];
+  SR_TRY(sr_h5_array_length(f, child(obj, group, "user_ids"), &s->n_users_total));
+  int64_t begin, end;
+  sr_shard_even_range(s->n_users_total, part, parts, &begin, &end);
+  s->row_begin = begin;
+  s->n_users = end - begin;
+  s->user_ids = sr_malloc((size_t)(s->n_users > 0 ? s->n_users : 1) * sizeof *s->user_ids);
+  SR_TRY(sr_h5_read_range(f, obj, SR_H5_INT64, begin, end, s->user_ids));
+  SR_TRY(read_rows(f, child(obj, group, "foldin"), begin, end, &s->foldin));
+  return read_rows(f, child(obj, group, "heldout"), begin, end, &s->heldout);
+}
+
+static int read_train_shard(const sr_h5file *f, int part, int parts, sr_dataset *d) {
+  int64_t n_rows, n_cols, *indptr = NULL;
+  SR_TRY(read_csr_shape(f, "/splits/train", &n_rows, &n_cols));
+  /* The whole indptr (8 bytes per user) decides the interaction-balanced cut. */
+  SR_TRY(sr_h5_read_array(f, "/splits/train/indptr", SR_H5_INT64, n_rows + 1, (void **)&indptr, NULL));
+  int64_t begin, end;
+  sr_shard_nnz_range(indptr, n_rows, part, parts, &begin, &end);
+  free(indptr);
+  d->train_row_begin = begin;
+  d->train_rows_total = n_rows;
+  SR_TRY(read_rows(f, "/splits/train", begin, end, &d->train));
+  d->train_user_ids = sr_malloc((size_t)(end > begin ? end - begin : 1) * sizeof *d->train_user_ids);
+  return sr_h5_read_range(f, "/splits/train/user_ids", SR_H5_INT64, begin, end, d->train_user_ids);
+}
+
+static int read_shard(const sr_h5file *f, int part, int parts, sr_dataset *d) {
+  SR_TRY(read_header(f, d));
+  SR_TRY(read_train_shard(f, part, parts, d));
+  SR_TRY(read_eval_shard(f, "/splits/valid", part, parts, &d->valid));
+  SR_TRY(read_eval_shard(f, "/splits/test", part, parts, &d->test));
+  SR_TRY(read_features(f, feature_kinds[0], &d->item_features, &d->n_item_features));
+  SR_TRY(read_features(f, feature_kinds[1], &d->user_features, &d->n_user_features));
+  const sr_csr *all[5] = {&d->train, &d->valid.foldin, &d->valid.heldout, &d->test.foldin, &d->test.heldout};
+  for (int i = 0; i < 5; i++)
+    if (all[i]->n_cols != d->n_items)
+      return SR_FAIL(SR_EFORMAT, "%s: a split has %lld columns but the file has %lld items", f->path,
+                     (long long)all[i]->n_cols, (long long)d->n_items);
+  return SR_OK;
+}
+
+int sr_dataset_read_shard(const char *path, int part, int parts, sr_dataset *d) {
+  if (parts == 1) return sr_dataset_read(path, d);
+  sr_dataset_init(d);
+  sr_h5file f;
+  SR_TRY(sr_h5_open(&f, path));
+  int rc = read_shard(&f, part, parts, d);
+  sr_h5_close(&f);
+  if (rc != SR_OK) sr_dataset_free(d);
   return rc;
 }
 

@@ -123,8 +123,3 @@ int sr_dist_agree(const sr_dist *d, int local_rc) {
   return SR_OK;
 }
 
-void sr_dist_even_range(int64_t n, int rank, int size, int64_t *begin, int64_t *end) {
-  int64_t base = n / size, extra = n % size;
-  *begin = rank * base + (rank < extra ? rank : extra);
-  *end = *begin + base + (rank < extra ? 1 : 0);
-}

@@ -294,20 +294,37 @@ void sr_h5_free_names(char **names, int n) {
 
 /* ---- arrays ------------------------------------------------------------------ */
 
-int sr_h5_write_array(const sr_h5file *f, const char *obj, sr_h5_type type, const void *data, int64_t n,
-                      int zstd_level) {
+/* Creates and writes an N-D dataset: chunked along the first dimension
+ * (whole trailing dimensions per chunk, about H5IO_CHUNK_ELEMS elements),
+ * byte-shuffled, zstd-compressed, Fletcher32-checksummed. The first dimension
+ * may grow (unlimited), so empty arrays are ordinary chunked datasets. */
+static int write_dataset(const sr_h5file *f, const char *obj, sr_h5_type type, const void *data, int ndim,
+                         const int64_t *shape, int zstd_level) {
   if (zstd_level < 1 || zstd_level > 22)
     return H5IO_FAIL(SR_EINVAL, f, obj, "zstd level %d outside [1, 22]", zstd_level);
-  hsize_t dims = (hsize_t)n, maxdims = H5S_UNLIMITED;
-  hsize_t chunk = (hsize_t)(n < 1 ? 1 : n < H5IO_CHUNK_ELEMS ? n : H5IO_CHUNK_ELEMS);
+  hsize_t dims[H5S_MAX_RANK], maxdims[H5S_MAX_RANK], chunk[H5S_MAX_RANK];
+  int64_t row = 1, n = 1;
+  for (int d = 0; d < ndim; d++) {
+    dims[d] = maxdims[d] = chunk[d] = (hsize_t)shape[d];
+    n *= shape[d];
+    if (d > 0) row *= shape[d];
+  }
+  maxdims[0] = H5S_UNLIMITED;
+  int64_t rows_per_chunk = H5IO_CHUNK_ELEMS / (row > 0 ? row : 1);
+  if (rows_per_chunk > shape[0]) rows_per_chunk = shape[0];
+  chunk[0] = (hsize_t)(rows_per_chunk < 1 ? 1 : rows_per_chunk);
+  for (int d = 1; d < ndim; d++)
+    if (chunk[d] < 1) chunk[d] = 1;
   const unsigned level = (unsigned)zstd_level;
-  hid_t space = H5Screate_simple(1, &dims, &maxdims);
+  hid_t space = H5Screate_simple(ndim, dims, maxdims);
   hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE), lcpl = intermediate_groups_lcpl();
-  H5Pset_chunk(dcpl, 1, &chunk);
+  H5Pset_chunk(dcpl, ndim, chunk);
   /* Byte shuffle groups the high (mostly zero) bytes of the integers, which
-   * roughly halves zstd's output on indptr/indices. */
+   * roughly halves zstd's output on indptr/indices; Fletcher32 (last, over the
+   * compressed bytes) turns a corrupted chunk into a read error. */
   H5Pset_shuffle(dcpl);
   H5Pset_filter(dcpl, SR_H5Z_FILTER_ZSTD, H5Z_FLAG_MANDATORY, 1, &level);
+  H5Pset_fletcher32(dcpl);
   hid_t ds = H5Dcreate2(f->id, obj, file_type(type), space, lcpl, dcpl, H5P_DEFAULT);
   int rc = ds < 0 ? H5IO_FAIL(SR_EIO, f, obj, "cannot create dataset") : SR_OK;
   if (rc == SR_OK && n > 0 && H5Dwrite(ds, memory_type(type), H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
@@ -317,6 +334,17 @@ int sr_h5_write_array(const sr_h5file *f, const char *obj, sr_h5_type type, cons
   H5Pclose(lcpl);
   H5Sclose(space);
   return rc;
+}
+
+int sr_h5_write_array(const sr_h5file *f, const char *obj, sr_h5_type type, const void *data, int64_t n,
+                      int zstd_level) {
+  return write_dataset(f, obj, type, data, 1, &n, zstd_level);
+}
+
+int sr_h5_write_tensor(const sr_h5file *f, const char *obj, const float *data, int ndim, const int64_t *shape,
+                       int zstd_level) {
+  SR_ASSERT(ndim >= 1 && ndim <= H5S_MAX_RANK);
+  return write_dataset(f, obj, SR_H5_FLOAT32, data, ndim, shape, zstd_level);
 }
 
 static hid_t open_dataset(const sr_h5file *f, const char *obj) {
@@ -384,6 +412,36 @@ static int read_slab(const sr_h5file *f, const char *obj, hid_t ds, sr_h5_type t
   H5Pclose(dxpl);
   H5Sclose(mspace);
   H5Sclose(fspace);
+  return rc;
+}
+
+/* The shape must be exactly `shape` (ndim dims); the message shows both. */
+static int check_shape(const sr_h5file *f, const char *obj, hid_t ds, int ndim, const int64_t *shape) {
+  hid_t space = H5Dget_space(ds);
+  int have = space < 0 ? -1 : H5Sget_simple_extent_ndims(space);
+  hsize_t dims[H5S_MAX_RANK] = {0};
+  if (have > 0) H5Sget_simple_extent_dims(space, dims, NULL);
+  if (space >= 0) H5Sclose(space);
+  int same = have == ndim;
+  for (int d = 0; same && d < ndim; d++) same = (int64_t)dims[d] == shape[d];
+  if (same) return SR_OK;
+  char want_s[128] = "", have_s[128] = "";
+  for (int d = 0; d < ndim; d++)
+    snprintf(want_s + strlen(want_s), sizeof want_s - strlen(want_s), "%s%lld", d ? " x " : "", (long long)shape[d]);
+  for (int d = 0; d < have; d++)
+    snprintf(have_s + strlen(have_s), sizeof have_s - strlen(have_s), "%s%llu", d ? " x " : "",
+             (unsigned long long)dims[d]);
+  return H5IO_FAIL(SR_EFORMAT, f, obj, "shape %s, expected %s", have < 0 ? "unknown" : have_s, want_s);
+}
+
+int sr_h5_read_tensor(const sr_h5file *f, const char *obj, float *out, int ndim, const int64_t *shape) {
+  hid_t ds = open_dataset(f, obj);
+  if (ds < 0) return sr_error_code();
+  int rc = check_shape(f, obj, ds, ndim, shape);
+  if (rc == SR_OK) rc = check_type_class(f, obj, ds, SR_H5_FLOAT32);
+  if (rc == SR_OK && H5Dread(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, out) < 0)
+    rc = H5IO_FAIL(SR_EFORMAT, f, obj, "cannot read the data (corrupted chunk or checksum mismatch)");
+  H5Dclose(ds);
   return rc;
 }
 

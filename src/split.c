@@ -160,6 +160,7 @@ int sr_split_strong(const sr_csr *full, const sr_feature *item_features, int n_i
   build_eval_split(full, perm + n_train + n_eval, n_eval, new_id, out->n_items, opts, &out->test);
   remap_features(item_features, n_item_features, old_id, out->n_items, &out->item_features);
   out->n_item_features = n_item_features;
+  sr_dataset_set_whole(out);
 
   free(perm);
   free(new_id);

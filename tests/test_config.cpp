@@ -213,7 +213,7 @@ TEST(ConfigErrors, UnknownKeyWithoutCloseMatchListsTheValidKeys) {
   EXPECT_EQ(msg, "cfg.yaml:2:3: unknown key 'data.file_name' (valid keys in 'data': path)");
   msg = load_error("optimiser_settings:\n  x: 1\n");
   EXPECT_EQ(msg,
-            "cfg.yaml:1:1: unknown section 'optimiser_settings' (valid sections: run, data, model, train, eval)");
+            "cfg.yaml:1:1: unknown section 'optimiser_settings' (valid sections: run, data, model, train, eval, dist)");
 }
 
 TEST(ConfigErrors, WrongTypeNamesLineColumnKeyAndValue) {
@@ -366,7 +366,9 @@ TEST(ConfigLists, LengthLimits) {
   ASSERT_EQ(sr_config_set(&c, "model.hidden=[8, 7, 6, 5, 4, 3, 2, 1]"), SR_OK);  // SR_MAX_LAYERS = 8 fits
   EXPECT_EQ(c.model.n_hidden, SR_MAX_LAYERS);
   EXPECT_EQ(c.model.hidden[7], 1);
-  EXPECT_EQ(set_error("model.hidden=[]"), "--set model.hidden=[]: model.hidden: needs at least 1 entry, got 0");
+  ASSERT_EQ(sr_config_set(&c, "model.hidden=[]"), SR_OK);  // the DAE's [I -> 200 -> I] has no hidden layer
+  EXPECT_EQ(c.model.n_hidden, 0);
+  EXPECT_EQ(set_error("eval.metrics=[]"), "--set eval.metrics=[]: eval.metrics: needs at least 1 entry, got 0");
 
   std::string metrics = "[";
   for (int i = 1; i <= SR_MAX_METRICS; i++) metrics += (i > 1 ? ", ndcg@" : "ndcg@") + std::to_string(i);

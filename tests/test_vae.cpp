@@ -71,7 +71,7 @@ void check_full_gradient(sr_model_type type) {
   ASSERT_EQ(sr_model_create(&cfg, I, &m), 0);
   sr_csr x = random_batch(R, I, 5);
   int64_t ids[R] = {40, 41, 7, 1000003};
-  sr_batch b = {&x, ids, 5 /* a global batch larger than ours: norm is 5 */, 5};
+  sr_batch b = {&x, ids, 5 /* a global batch larger than ours: norm is 5 */, 5, nullptr, nullptr};
   sr_params *ps = &m->params;
   loss_and_grad(m, b);
   std::vector<float> analytic(ps->grads, ps->grads + ps->total);
@@ -95,7 +95,7 @@ void check_full_gradient(sr_model_type type) {
     }
   }
   EXPECT_GT(checked, 100);
-  RecordProperty("worst_relative_error", std::to_string(worst));
+  testing::Test::RecordProperty("worst_relative_error", std::to_string(worst));
   sr_csr_free(&x);
   sr_model_destroy(m);
 }

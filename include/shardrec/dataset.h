@@ -73,6 +73,13 @@ int sr_dataset_write(const char *path, const sr_dataset *d, int zstd_level);
 /* Reads and validates everything (CSR invariants, shapes, split consistency).
  * Errors name the file and the HDF5 object. */
 int sr_dataset_read(const char *path, sr_dataset *d);
+/* Reads this rank's shard (part `part` of `parts`): training rows balanced by
+ * interactions (shard.h), validation/test rows split evenly, features whole.
+ * Only the needed hyperslabs are read; each piece is validated (CSR invariants,
+ * shapes). parts == 1 is sr_dataset_read (full cross-split validation). */
+int sr_dataset_read_shard(const char *path, int part, int parts, sr_dataset *d);
+/* Marks d as holding every row of every split (row_begin 0, totals = sizes). */
+void sr_dataset_set_whole(sr_dataset *d);
 /* Full validation of an in-memory dataset; `what` names it in messages. */
 int sr_dataset_validate(const sr_dataset *d, const char *what);
 /* Human-readable summary (sizes, density, per-split counts, features). */

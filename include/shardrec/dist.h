@@ -44,9 +44,6 @@ int sr_dist_check_identical(const sr_dist *d, const void *data, size_t bytes, co
  * step after work that may fail on some of them only (e.g. reading a shard). */
 int sr_dist_agree(const sr_dist *d, int local_rc);
 
-/* [begin, end) of n items for `rank` of `size`, contiguous, sizes differing by <= 1. */
-void sr_dist_even_range(int64_t n, int rank, int size, int64_t *begin, int64_t *end);
-
 #ifdef __cplusplus
 }
 #endif

@@ -4,9 +4,10 @@
  *
  * Every failure becomes an SR_FAIL message "<file>: <object>: <problem>", with
  * the innermost HDF5 diagnostic appended when HDF5 itself failed; HDF5's own
- * error printing is switched off. Arrays are 1-D, chunked, byte-shuffled and
- * zstd-compressed (filter 32015, h5zstd.h), with an unlimited maximal size so
- * that empty arrays are ordinary chunked datasets every reader accepts.
+ * error printing is switched off. Datasets are chunked, byte-shuffled,
+ * zstd-compressed (filter 32015, h5zstd.h) and Fletcher32-checksummed, with an
+ * unlimited first dimension so that empty arrays are ordinary chunked datasets
+ * every reader accepts.
  *
  * Files are written atomically: sr_h5_create() writes "<path>.tmp.<pid>",
  * sr_h5_commit() flushes, fsyncs and renames it over <path> and fsyncs the
@@ -60,6 +61,11 @@ void sr_h5_free_names(char **names, int n);
 /* Writes data[0..n) as a new 1-D dataset; zstd_level in [1, 22]. */
 int sr_h5_write_array(const sr_h5file *f, const char *obj, sr_h5_type type, const void *data, int64_t n,
                       int zstd_level);
+/* Writes a float32 tensor with its shape (ndim dims, as h5py shows it). */
+int sr_h5_write_tensor(const sr_h5file *f, const char *obj, const float *data, int ndim, const int64_t *shape,
+                       int zstd_level);
+/* Reads a float32 tensor whose shape must equal `shape` (errors show both). */
+int sr_h5_read_tensor(const sr_h5file *f, const char *obj, float *out, int ndim, const int64_t *shape);
 /* Length of a 1-D dataset (fails on any other rank). */
 int sr_h5_array_length(const sr_h5file *f, const char *obj, int64_t *len);
 /* Reads a whole 1-D dataset into a malloc'd buffer (*out; one byte even when

@@ -24,12 +24,12 @@ victim=$(pgrep -P "$job" -f "train $work/train.yaml" | tail -n 1)
 [[ -n "$victim" ]] || { echo "no rank process found"; kill -9 $job; exit 1; }
 start=$SECONDS
 kill -9 "$victim"
-( sleep $limit; kill -9 $job 2>/dev/null ) &
+( sleep $limit; kill -9 $job ) >/dev/null 2>&1 &
 watchdog=$!
 wait $job
 status=$?
 elapsed=$((SECONDS - start))
-kill $watchdog 2>/dev/null
+pkill -P $watchdog 2>/dev/null; kill $watchdog 2>/dev/null
 echo "job exit status $status after ${elapsed}s"
 tail -n 5 "$work/log"
 if [[ $status -eq 0 ]]; then echo "FAIL: the job exited 0 after a rank was killed"; exit 1; fi

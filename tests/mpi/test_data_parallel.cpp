@@ -15,7 +15,9 @@ extern "C" {
 #include "shardrec/config.h"
 #include "shardrec/dataset.h"
 #include "shardrec/dist.h"
+#include "shardrec/error.h"
 #include "shardrec/log.h"
+#include "shardrec/shard.h"
 #include "shardrec/synth.h"
 #include "shardrec/train.h"
 }
