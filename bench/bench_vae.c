@@ -112,7 +112,6 @@ int main(int argc, char **argv) {
     sr_batch b = {.rows = &x, .sample_ids = ids, .global_batch = batch, .step = (uint64_t)s};
     sr_step_stats st;
     double t0 = sr_now();
-    sr_params_zero_grad(&m->params);
     m->ops->forward_backward(m, &b, &st);
     sr_optim_step(&o, &m->params);
     double dt = sr_now() - t0;

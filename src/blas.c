@@ -2,6 +2,7 @@
 #include "shardrec/blas.h"
 
 #include <cblas.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <strings.h>
@@ -42,5 +43,8 @@ const char *sr_blas_core_name(void) {
   return name ? name : "unknown";
 }
 
-void sr_blas_set_threads(int n) { openblas_set_num_threads(n > 0 ? n : 1); }
+void sr_blas_set_threads(int n) {
+  openblas_set_num_threads(n > 0 ? n : 1);
+  omp_set_num_threads(n > 0 ? n : 1);
+}
 int sr_blas_get_threads(void) { return openblas_get_num_threads(); }

@@ -4,8 +4,12 @@
 #include <cblas.h>
 #include <limits.h>
 #include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "shardrec/error.h"
+#include "shardrec/mem.h"
 #include "shardrec/rng.h"
 
 /* LP64 CBLAS takes int dimensions: check instead of silently truncating. */
@@ -33,6 +37,64 @@ void sr_axpy(float *y, float a, const float *x, int64_t n) {
   }
 }
 
+float sr_max(const float *x, int64_t n) {
+  enum { LANES = 8 };
+  float lane[LANES];
+  for (int j = 0; j < LANES; j++) lane[j] = x[0];
+  int64_t i = 0;
+  for (; i + LANES <= n; i += LANES)
+    for (int j = 0; j < LANES; j++) lane[j] = x[i + j] > lane[j] ? x[i + j] : lane[j];
+  for (; i < n; i++) lane[0] = x[i] > lane[0] ? x[i] : lane[0];
+  for (int j = 1; j < LANES; j++) lane[0] = lane[j] > lane[0] ? lane[j] : lane[0];
+  return lane[0];
+}
+
+/* Four floats per operation (SSE2 / NEON) through GCC/Clang vector
+ * extensions: -O2 does not vectorise a loop that calls expf, and the softmax
+ * runs it on every (user, item) of every batch. */
+typedef float f32x4 __attribute__((vector_size(16)));
+typedef int32_t i32x4 __attribute__((vector_size(16)));
+
+/* 2^t for t <= 0: 2^k * poly(f) with k = round(t), f in [-0.5, 0.5] and the
+ * degree-6 Taylor polynomial of 2^f (relative error < 1e-6). t is clamped to
+ * -125 so 2^k stays a normal float; smaller values are negligible anyway. */
+static f32x4 exp2_nonpositive(f32x4 t) {
+  const f32x4 lowest = {-125.0f, -125.0f, -125.0f, -125.0f};
+  i32x4 below = t < lowest;
+  t = (f32x4)(((i32x4)t & ~below) | ((i32x4)lowest & below));
+  i32x4 k = __builtin_convertvector(t - 0.5f, i32x4); /* truncation towards 0 = rounding, for t <= 0 */
+  f32x4 f = t - __builtin_convertvector(k, f32x4);
+  f32x4 poly =
+      1.0f + f * (0.693147181f +
+                  f * (0.240226507f +
+                       f * (0.0555041087f + f * (0.00961812911f + f * (0.00133335581f + f * 0.000154035304f)))));
+  return poly * (f32x4)((k + 127) << 23); /* 2^k built from its exponent bits */
+}
+
+double sr_exp_shifted(float *out, const float *x, int64_t n, float shift) {
+  enum { BLOCK = 1024 }; /* float lanes stay exact enough over a block of terms in (0, 1] */
+  /* Subtract before scaling: x - shift is exact for nearby values, while
+   * x * log2e - shift * log2e would lose the low bits of large logits. */
+  const float log2e = 1.44269504f;
+  double total = 0.0;
+  for (int64_t b = 0; b < n; b += BLOCK) {
+    const int64_t end = b + BLOCK < n ? b + BLOCK : n;
+    f32x4 sum4 = {0};
+    int64_t i = b;
+    for (; i + 4 <= end; i += 4) {
+      f32x4 v;
+      memcpy(&v, x + i, sizeof v);
+      f32x4 w = exp2_nonpositive((v - shift) * log2e);
+      memcpy(out + i, &w, sizeof w);
+      sum4 += w;
+    }
+    float sum = (sum4[0] + sum4[1]) + (sum4[2] + sum4[3]);
+    for (; i < end; i++) sum += out[i] = exp2f((x[i] - shift) * log2e);
+    total += sum;
+  }
+  return total;
+}
+
 int sr_all_finite(const float *x, int64_t n) {
   for (int64_t i = 0; i < n; i++)
     if (!isfinite(x[i])) return 0;
@@ -41,23 +103,45 @@ int sr_all_finite(const float *x, int64_t n) {
 
 /* ---- sparse x dense ------------------------------------------------------------- */
 
+/* This thread's [begin, end) of n items inside an OpenMP parallel region. */
+static void even_slice(int64_t n, int64_t *begin, int64_t *end) {
+  int64_t threads = omp_get_num_threads(), t = omp_get_thread_num();
+  *begin = n * t / threads;
+  *end = n * (t + 1) / threads;
+}
+
+/* y[0..n) += a * x[0..n): the short rows of the sparse products, inlined. */
+static inline void row_axpy(float *restrict y, float a, const float *restrict x, int64_t n) {
+#pragma omp simd
+  for (int64_t j = 0; j < n; j++) y[j] += a * x[j];
+}
+
 void sr_spmm_forward(float *out, const sr_csr *x, const float *values, const float *w, int64_t h) {
   const float *v = values ? values : x->values;
+  /* Output rows are independent: one thread per block of rows. */
+#pragma omp parallel for schedule(static)
   for (int64_t r = 0; r < x->n_rows; r++) {
     float *restrict row = out + r * h;
     for (int64_t j = 0; j < h; j++) row[j] = 0.0f;
     /* One row of W (C, H) per stored entry: cost O(nnz * H), never O(C * H). */
     for (int64_t k = x->indptr[r]; k < x->indptr[r + 1]; k++)
-      sr_axpy(row, v ? v[k] : 1.0f, w + (int64_t)x->indices[k] * h, h);
+      row_axpy(row, v ? v[k] : 1.0f, w + (int64_t)x->indices[k] * h, h);
   }
 }
 
 void sr_spmm_backward_weight(float *dw, const sr_csr *x, const float *values, const float *dout, int64_t h) {
   const float *v = values ? values : x->values;
-  /* Rows in order, so the float sums into a shared dW row are reproducible. */
-  for (int64_t r = 0; r < x->n_rows; r++)
-    for (int64_t k = x->indptr[r]; k < x->indptr[r + 1]; k++)
-      sr_axpy(dw + (int64_t)x->indices[k] * h, v ? v[k] : 1.0f, dout + r * h, h);
+  /* Threads split the H columns, and each walks the rows in order: no two
+   * threads touch one element, and every dW element sums its terms in row
+   * order whatever the number of threads (reproducible). */
+#pragma omp parallel
+  {
+    int64_t begin, end;
+    even_slice(h, &begin, &end);
+    for (int64_t r = 0; r < x->n_rows; r++)
+      for (int64_t k = x->indptr[r]; k < x->indptr[r + 1]; k++)
+        row_axpy(dw + (int64_t)x->indices[k] * h + begin, v ? v[k] : 1.0f, dout + r * h + begin, end - begin);
+  }
 }
 
 /* ---- linear ------------------------------------------------------------------------ */
@@ -187,15 +271,9 @@ static double softmax_nll_row(float *d, const float *l, const sr_csr *targets, i
     sum_x += xk;
     dot_xl += xk * l[targets->indices[k]];
   }
-  float max = l[0];
-  for (int64_t i = 1; i < C; i++) max = l[i] > max ? l[i] : max;
-  /* Shifted exponentials are in (0, 1]: no overflow; the sum in double keeps
-   * 20000 small terms exact enough for the log. */
-  double sum_exp = 0.0;
-  for (int64_t i = 0; i < C; i++) {
-    d[i] = expf(l[i] - max);
-    sum_exp += d[i];
-  }
+  /* Shifted exponentials are in (0, 1]: no overflow. */
+  const float max = sr_max(l, C);
+  const double sum_exp = sr_exp_shifted(d, l, C, max);
   const double log_sum_exp = max + log(sum_exp);
   const float prob_scale = (float)(sum_x / sum_exp) * inv_norm;
   for (int64_t i = 0; i < C; i++) d[i] *= prob_scale;
@@ -206,8 +284,15 @@ static double softmax_nll_row(float *d, const float *l, const sr_csr *targets, i
 
 double sr_softmax_nll(float *dlogits, const float *logits, const sr_csr *targets, int64_t R, int64_t C, float norm) {
   const float inv_norm = 1.0f / norm;
+  double *row_loss = sr_malloc((size_t)(R > 0 ? R : 1) * sizeof *row_loss);
+  /* Rows are independent; their losses are summed afterwards in row order so
+   * the total does not depend on the number of threads. */
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < R; r++)
+    row_loss[r] = softmax_nll_row(dlogits + r * C, logits + r * C, targets, r, C, inv_norm);
   double total = 0.0;
-  for (int64_t r = 0; r < R; r++) total += softmax_nll_row(dlogits + r * C, logits + r * C, targets, r, C, inv_norm);
+  for (int64_t r = 0; r < R; r++) total += row_loss[r];
+  free(row_loss);
   return total / norm;
 }
 

@@ -22,6 +22,7 @@
 
 #include "shardrec/error.h"
 #include "shardrec/mem.h"
+#include "shardrec/nn.h"
 #include "shardrec/rng.h"
 #include "shardrec/synth.h"
 
@@ -145,60 +146,13 @@ static float block_total(const sampler *s, int64_t b) {
   return sum;
 }
 
-/* max(x[0..n)), n >= 1, with independent lanes: a single running max is one
- * long dependency chain, and this loop runs once per (user, item). */
-static float max_of(const float *x, int64_t n) {
-  enum { LANES = 8 };
-  float lane[LANES];
-  for (int j = 0; j < LANES; j++) lane[j] = x[0];
-  int64_t i = 0;
-  for (; i + LANES <= n; i += LANES)
-    for (int j = 0; j < LANES; j++) lane[j] = x[i + j] > lane[j] ? x[i + j] : lane[j];
-  for (; i < n; i++) lane[0] = x[i] > lane[0] ? x[i] : lane[0];
-  for (int j = 1; j < LANES; j++) lane[0] = lane[j] > lane[0] ? lane[j] : lane[0];
-  return lane[0];
-}
-
-/* Four floats in one SIMD register (SSE2 / NEON) through GCC/Clang vector
- * extensions: -O2 does not vectorise a loop that calls expf, and this loop runs
- * once per (user, item). Measured at 50k users x 20k items: 3.6 s with expf,
- * 2.1 s with this. */
-typedef float f32x4 __attribute__((vector_size(16)));
-typedef int32_t i32x4 __attribute__((vector_size(16)));
-
-/* 2^t for t <= 0: 2^k * poly(f) with k = round(t), f in [-0.5, 0.5] and the
- * degree-6 Taylor polynomial of 2^f (relative error < 1e-6). t is clamped to
- * -125 so 2^k stays a normal float; smaller weights are negligible anyway. */
-static f32x4 exp2_nonpositive(f32x4 t) {
-  const f32x4 lowest = {-125.0f, -125.0f, -125.0f, -125.0f};
-  i32x4 below = t < lowest;
-  t = (f32x4)(((i32x4)t & ~below) | ((i32x4)lowest & below));
-  i32x4 k = __builtin_convertvector(t - 0.5f, i32x4); /* truncation towards 0 = rounding, for t <= 0 */
-  f32x4 f = t - __builtin_convertvector(k, f32x4);
-  f32x4 poly =
-      1.0f + f * (0.693147181f +
-                  f * (0.240226507f +
-                       f * (0.0555041087f + f * (0.00961812911f + f * (0.00133335581f + f * 0.000154035304f)))));
-  return poly * (f32x4)((k + 127) << 23); /* 2^k built from its exponent bits */
-}
-
-/* w = exp(logits - max) (the shift keeps the largest weight at 1: no overflow)
- * and the block sums, four lanes at a time; ITEM_BLOCK is a multiple of 4. */
+/* w = exp(logits - max) (the shift keeps the largest weight at 1: no
+ * overflow) and the block sums. */
 static void sampler_load(sampler *s, const float *logits) {
-  const float log2e = 1.44269504f, shift = max_of(logits, s->n_items) * log2e;
+  const float max = sr_max(logits, s->n_items);
   for (int64_t b = 0; b < s->n_blocks; b++) {
     int64_t i = b * ITEM_BLOCK, end = block_end(s, b);
-    f32x4 sum4 = {0.0f, 0.0f, 0.0f, 0.0f};
-    for (; i + 4 <= end; i += 4) {
-      f32x4 x;
-      memcpy(&x, logits + i, sizeof x);
-      f32x4 w = exp2_nonpositive(x * log2e - shift);
-      memcpy(s->w + i, &w, sizeof w);
-      sum4 += w;
-    }
-    float sum = sum4[0] + sum4[1] + sum4[2] + sum4[3];
-    for (; i < end; i++) sum += s->w[i] = exp2f(logits[i] * log2e - shift);
-    s->block_sum[b] = sum;
+    s->block_sum[b] = (float)sr_exp_shifted(s->w + i, logits + i, end - i, max);
   }
 }
 

@@ -119,8 +119,7 @@ static int train_step(trainer *t, const int64_t *order, int64_t n, sr_step_stats
   sr_csr rows;
   sr_csr_gather_rows(&d->train, t->local_rows, n_local, &rows);
   sr_batch batch = {&rows, t->local_ids, n, (uint64_t)t->optim.step, sr_grad_reducer_ready_cb, &t->reducer};
-  sr_params *ps = &t->model->params;
-  sr_params_zero_grad(ps);
+  sr_params *ps = &t->model->params; /* gradients are zero: the optimizer consumed the last ones */
   sr_grad_reducer_begin(&t->reducer);
   int rc = t->model->ops->forward_backward(t->model, &batch, st);
   sr_csr_free(&rows);

@@ -163,6 +163,7 @@ TEST(Optim, AdamAndAdamWMatchHandComputedUpdates) {
       if (kind == SR_OPTIM_ADAMW) w *= 1 - 0.1 * 0.5;
       w -= 0.1 * mhat / (std::sqrt(vhat) + 1e-8);
       EXPECT_NEAR(ps.values[0], w, 1e-5) << "kind " << kind << " step " << t;
+      EXPECT_EQ(ps.grads[0], 0.0f);  // consumed, ready for the next backward
     }
     EXPECT_EQ(o.step, 3);
     sr_params_free(&ps);

@@ -22,6 +22,7 @@ extern "C" {
 void sr_blas_select_kernel(char **argv);
 /* The OpenBLAS core in use, e.g. "SkylakeX". */
 const char *sr_blas_core_name(void);
+/* Threads for dense math: OpenBLAS's and our own OpenMP loops (nn.c, optim.c). */
 void sr_blas_set_threads(int n);
 int sr_blas_get_threads(void);
 

@@ -99,6 +99,15 @@ void sr_reparam_forward(float *z, float *eps, const float *mu, const float *logv
 void sr_reparam_backward(float *dmu, float *dlogvar, const float *dz, const float *eps, const float *logvar,
                          int64_t R, int64_t K);
 
+/* ---- vector helpers ------------------------------------------------------------
+ * max of x (n >= 1), with independent lanes (one running max is a long
+ * dependency chain). */
+float sr_max(const float *x, int64_t n);
+/* out[i] = exp(x[i] - shift) for x[i] <= shift, vectorised (relative error
+ * < 1e-6; values below exp(-86) are flushed to about 1e-38); returns the sum
+ * (lanes in float, blocks added in double). out may alias x. */
+double sr_exp_shifted(float *out, const float *x, int64_t n, float shift);
+
 /* Sum of squares of x (n), in double. */
 double sr_sum_squares(const float *x, int64_t n);
 /* y += a * x (n). */

@@ -27,7 +27,9 @@ typedef struct {
 
 /* Defaults: lr 1e-3, betas (0.9, 0.999), eps 1e-8, weight_decay 0. */
 void sr_optim_init(sr_optim *o, sr_optim_kind kind);
-/* One update of every parameter from its gradient; increments o->step. */
+/* One update of every parameter from its gradient; increments o->step. The
+ * gradients are consumed: they are zero afterwards, ready for the next
+ * backward pass (saving a separate pass over the arena). */
 void sr_optim_step(sr_optim *o, sr_params *ps);
 
 #ifdef __cplusplus
