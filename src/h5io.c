@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "shardrec/error.h"
+#include "shardrec/fsutil.h"
 #include "shardrec/h5zstd.h"
 #include "shardrec/mem.h"
 
@@ -141,8 +142,8 @@ int sr_h5_create(sr_h5file *f, const char *path) {
   *f = (sr_h5file){H5I_INVALID_HID, NULL, NULL};
   SR_TRY(h5io_init());
   char tmp[4096];
-  if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp)
-    return SR_FAIL(SR_EINVAL, "path too long: '%s'", path);
+  if (strlen(path) + 32 > sizeof tmp) return SR_FAIL(SR_EINVAL, "path too long: '%s'", path);
+  sr_temp_path(path, tmp, sizeof tmp);
   set_paths(f, path, tmp);
   hid_t fapl = strong_close_fapl();
   f->id = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
@@ -152,43 +153,16 @@ int sr_h5_create(sr_h5file *f, const char *path) {
   return rc;
 }
 
-static int fsync_path(const char *path, int flags) {
-  int fd = open(path, flags);
-  if (fd < 0) return -1;
-  int rc = fsync(fd);
-  close(fd);
-  return rc;
-}
-
-/* The rename is durable only once the directory entry itself is on disk. */
-static int fsync_parent_dir(const char *path) {
-  char dir[4096];
-  snprintf(dir, sizeof dir, "%s", path);
-  char *slash = strrchr(dir, '/');
-  if (!slash)
-    snprintf(dir, sizeof dir, ".");
-  else if (slash == dir)
-    slash[1] = '\0';
-  else
-    *slash = '\0';
-  return fsync_path(dir, O_RDONLY | O_DIRECTORY);
-}
-
 int sr_h5_commit(sr_h5file *f) {
   SR_ASSERT(f->tmp_path && f->id >= 0);
   int rc = SR_OK;
   if (H5Fflush(f->id, H5F_SCOPE_GLOBAL) < 0 || H5Fclose(f->id) < 0)
     rc = H5IO_FAIL(SR_EIO, f, NULL, "cannot flush '%s'", f->tmp_path);
   f->id = H5I_INVALID_HID;
-  if (rc == SR_OK && fsync_path(f->tmp_path, O_RDONLY) != 0)
-    rc = SR_FAIL(SR_EIO, "cannot fsync '%s': %s", f->tmp_path, strerror(errno));
-  if (rc == SR_OK && rename(f->tmp_path, f->path) != 0)
-    rc = SR_FAIL(SR_EIO, "cannot rename '%s' to '%s': %s", f->tmp_path, f->path, strerror(errno));
   if (rc == SR_OK) {
-    free(f->tmp_path); /* renamed: nothing left for sr_h5_close to delete */
+    rc = sr_commit_file(f->tmp_path, f->path); /* renamed, or removed on failure */
+    free(f->tmp_path);                         /* nothing left for sr_h5_close to delete */
     f->tmp_path = NULL;
-    if (fsync_parent_dir(f->path) != 0)
-      rc = SR_FAIL(SR_EIO, "cannot fsync the directory of '%s': %s", f->path, strerror(errno));
   }
   sr_h5_close(f);
   return rc;
