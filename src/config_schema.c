@@ -211,6 +211,11 @@ const sr_config_key sr_config_schema[] = {
      ABOVE(0),
      .default_yaml = "25",
      .doc = "Gradient all-reduce bucket size in MiB (results do not depend on it)."},
+    {.path = "dist.overlap",
+     .type = SR_CFG_BOOL,
+     SCALAR(dist.overlap),
+     .default_yaml = "true",
+     .doc = "Start each bucket's all-reduce during backward (non-blocking) instead of after it."},
 };
 const int sr_config_schema_count = (int)(sizeof sr_config_schema / sizeof sr_config_schema[0]);
 

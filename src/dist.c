@@ -35,6 +35,11 @@ int sr_dist_init(int *argc, char ***argv, sr_dist *d) {
   int initialized = 0, provided = 0;
   d->rank = 0, d->size = 1, d->comm = MPI_COMM_WORLD;
   MPI_Initialized(&initialized);
+  /* Open MPI's non-blocking all-reduce (libnbc) picks a binomial tree by
+   * default, 2.5x slower than its ring for our ~100 MB of gradients (measured:
+   * 104 vs 42 ms on 2 ranks). Other MPIs ignore the variable; a value already
+   * set by the user wins. */
+  setenv("OMPI_MCA_coll_libnbc_iallreduce_algorithm", "1", 0);
   if (!initialized && MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
     return SR_FAIL(SR_EDIST, "MPI_Init failed");
   d->comm = MPI_COMM_WORLD;

@@ -8,8 +8,10 @@
 #include "shardrec/log.h"
 #include "shardrec/mem.h"
 
-void sr_grad_reducer_init(sr_grad_reducer *r, const sr_dist *dist, sr_params *params, int64_t bucket_bytes) {
+void sr_grad_reducer_init(sr_grad_reducer *r, const sr_dist *dist, sr_params *params, int64_t bucket_bytes,
+                          int overlap) {
   r->dist = dist;
+  r->overlap = overlap;
   r->params = params;
   r->buckets = sr_calloc((size_t)(params->count > 0 ? params->count : 1), sizeof *r->buckets);
   r->bucket_of = sr_calloc((size_t)(params->count > 0 ? params->count : 1), sizeof *r->bucket_of);
@@ -55,7 +57,7 @@ static void launch(sr_grad_reducer *r, sr_grad_bucket *b) {
 }
 
 void sr_grad_reducer_ready(sr_grad_reducer *r, int index) {
-  if (r->dist->size == 1) return;
+  if (r->dist->size == 1 || !r->overlap) return;
   r->buckets[r->bucket_of[index]].n_ready++;
   /* Collectives must start in the same order on every rank: buckets launch
    * strictly in index order, whatever order the model finishes them in. */
@@ -73,9 +75,26 @@ void sr_grad_reducer_ready(sr_grad_reducer *r, int index) {
 
 void sr_grad_reducer_ready_cb(void *reducer, int index) { sr_grad_reducer_ready(reducer, index); }
 
+/* Without overlap: one blocking all-reduce per bucket, back to back. */
+static int reduce_blocking(sr_grad_reducer *r) {
+  for (int k = 0; k < r->n_buckets; k++) {
+    sr_grad_bucket *b = &r->buckets[k];
+    int rc = MPI_Allreduce(MPI_IN_PLACE, r->params->grads + b->begin, (int)(b->end - b->begin), MPI_FLOAT, MPI_SUM,
+                           r->dist->comm);
+    if (rc != MPI_SUCCESS) return SR_FAIL(SR_EDIST, "gradient all-reduce failed (MPI error %d)", rc);
+  }
+  return SR_OK;
+}
+
 int sr_grad_reducer_finish(sr_grad_reducer *r) {
   if (r->dist->size == 1) return SR_OK;
   double t0 = sr_now();
+  if (!r->overlap) {
+    int rc = reduce_blocking(r);
+    r->wait_seconds += sr_now() - t0;
+    r->total_seconds += sr_now() - t0;
+    return rc;
+  }
   while (r->next_launch < r->n_buckets) launch(r, &r->buckets[r->next_launch++]);
   for (int k = 0; k < r->n_buckets; k++) {
     int rc = MPI_Wait(&r->buckets[k].request, MPI_STATUS_IGNORE);

@@ -95,12 +95,6 @@ double sr_exp_shifted(float *out, const float *x, int64_t n, float shift) {
   return total;
 }
 
-int sr_all_finite(const float *x, int64_t n) {
-  for (int64_t i = 0; i < n; i++)
-    if (!isfinite(x[i])) return 0;
-  return 1;
-}
-
 /* ---- sparse x dense ------------------------------------------------------------- */
 
 /* This thread's [begin, end) of n items inside an OpenMP parallel region. */

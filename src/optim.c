@@ -13,13 +13,14 @@ void sr_optim_init(sr_optim *o, sr_optim_kind kind) {
   o->step = 0;
 }
 
-void sr_optim_step(sr_optim *o, sr_params *ps) {
+int64_t sr_optim_step(sr_optim *o, sr_params *ps) {
   o->step++;
   /* Bias corrections in double: beta^t underflows gracefully and stays exact
    * for the small t where it matters. */
   const float bc1 = (float)(1.0 - pow((double)o->beta1, (double)o->step));
   const float bc2 = (float)(1.0 - pow((double)o->beta2, (double)o->step));
   const float b1 = o->beta1, b2 = o->beta2, lr = o->lr, eps = o->eps;
+  int64_t non_finite = 0;
   for (int i = 0; i < ps->count; i++) {
     sr_param *p = &ps->items[i];
     const float wd = p->kind == SR_PARAM_BIAS ? 0.0f : o->weight_decay;
@@ -28,8 +29,9 @@ void sr_optim_step(sr_optim *o, sr_params *ps) {
     float *restrict w = p->value, *restrict m = p->adam_m, *restrict v = p->adam_v, *restrict g = p->grad;
     /* Memory-bound (7 streams of numel floats): both cores help. Elements are
      * independent, so the result does not depend on the thread count. */
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) reduction(+ : non_finite)
     for (int64_t j = 0; j < p->numel; j++) {
+      non_finite += !isfinite(g[j]); /* checked here, in the pass that reads g anyway */
       float gj = g[j] + coupled_wd * w[j];
       g[j] = 0.0f; /* consumed: saves the separate zeroing pass over the arena */
       m[j] = b1 * m[j] + (1.0f - b1) * gj;
@@ -38,4 +40,5 @@ void sr_optim_step(sr_optim *o, sr_params *ps) {
       w[j] = w[j] * decoupled_decay - lr * mhat / (sqrtf(vhat) + eps);
     }
   }
+  return non_finite;
 }

@@ -128,11 +128,14 @@ static int train_step(trainer *t, const int64_t *order, int64_t n, sr_step_stats
   SR_TRY(reduce_stats(t, st));
   /* Identical on every rank from here on: the decision to stop is collective. */
   st->loss += t->model->ops->add_param_penalty(t->model);
-  if (!isfinite(st->loss) || !sr_all_finite(ps->grads, ps->total))
+  if (!isfinite(st->loss))
+    return SR_FAIL(SR_ENUMERIC, "non-finite loss at step %lld (%g); lower train.lr or check the input data",
+                   (long long)t->optim.step, st->loss);
+  int64_t bad = sr_optim_step(&t->optim, ps);
+  if (bad > 0)
     return SR_FAIL(SR_ENUMERIC,
-                   "non-finite %s at step %lld (loss %g); lower train.lr or check the input data",
-                   isfinite(st->loss) ? "gradient" : "loss", (long long)t->optim.step, st->loss);
-  sr_optim_step(&t->optim, ps);
+                   "%lld non-finite gradient values at step %lld; lower train.lr or check the input data",
+                   (long long)bad, (long long)t->optim.step - 1);
   return SR_OK;
 }
 
@@ -237,7 +240,8 @@ int sr_train(const sr_config *cfg, const sr_dist *dist, const sr_dataset *data, 
     return rc;
   }
   optim_from_config(cfg, &t.optim);
-  sr_grad_reducer_init(&t.reducer, dist, &t.model->params, (int64_t)(cfg->dist.bucket_mb * 1024 * 1024));
+  sr_grad_reducer_init(&t.reducer, dist, &t.model->params, (int64_t)(cfg->dist.bucket_mb * 1024 * 1024),
+                       cfg->dist.overlap);
   t.local_rows = sr_malloc((size_t)cfg->train.batch_size * sizeof *t.local_rows);
   t.local_ids = sr_malloc((size_t)cfg->train.batch_size * sizeof *t.local_ids);
   t.steps_per_epoch = (data->train_rows_total + cfg->train.batch_size - 1) / cfg->train.batch_size;

@@ -170,6 +170,21 @@ TEST(Optim, AdamAndAdamWMatchHandComputedUpdates) {
   }
 }
 
+TEST(Optim, CountsNonFiniteGradients) {
+  sr_params ps;
+  sr_params_init(&ps);
+  int64_t shape[1] = {4};
+  sr_params_add(&ps, "w", SR_PARAM_WEIGHT, 1, shape);
+  sr_params_finalize(&ps);
+  sr_optim o;
+  sr_optim_init(&o, SR_OPTIM_ADAM);
+  EXPECT_EQ(sr_optim_step(&o, &ps), 0);
+  ps.grads[1] = NAN;
+  ps.grads[3] = INFINITY;
+  EXPECT_EQ(sr_optim_step(&o, &ps), 2);
+  sr_params_free(&ps);
+}
+
 TEST(Optim, BiasesAreNotDecayed) {
   sr_params ps;
   sr_params_init(&ps);

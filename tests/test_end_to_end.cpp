@@ -113,6 +113,25 @@ TEST(EndToEnd, CommandLineTrainThenEvalTheCheckpoint) {
   EXPECT_NE(eval.output.find("popularity"), std::string::npos);
 }
 
+TEST(EndToEnd, DivergenceStopsWithAClearError) {
+  sr_log_set_level(SR_LOG_ERROR);
+  sr_dataset d = make_dataset();
+  sr_config cfg;
+  sr_config_defaults(&cfg);
+  snprintf(cfg.data.path, sizeof cfg.data.path, "in-memory");
+  cfg.model.hidden[0] = 32;
+  cfg.model.latent_dim = 8;
+  cfg.train.lr = 1e30;  // the first update blows every weight up
+  cfg.train.epochs = 2;
+  sr_dist self;
+  sr_dist_self(&self);
+  sr_train_result res;
+  EXPECT_EQ(sr_train(&cfg, &self, &d, nullptr, nullptr, &res), SR_ENUMERIC);
+  EXPECT_NE(std::string(sr_error_message()).find("non-finite"), std::string::npos) << sr_error_message();
+  EXPECT_NE(std::string(sr_error_message()).find("train.lr"), std::string::npos) << sr_error_message();
+  sr_dataset_free(&d);
+}
+
 TEST(EndToEnd, ClearErrorsAndNonZeroExits) {
   srtest::TempDir tmp;
   const std::string bin = SHARDREC_BINARY, cfg = tmp.file("c.yaml");

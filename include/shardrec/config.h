@@ -66,6 +66,7 @@ typedef struct {
   } eval;
   struct {
     double bucket_mb; /* gradient all-reduce bucket size in MiB */
+    int overlap;      /* bool: start bucket all-reduces during backward */
   } dist;
 } sr_config;
 

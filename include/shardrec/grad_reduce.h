@@ -36,6 +36,7 @@ typedef struct {
 typedef struct {
   const sr_dist *dist;
   sr_params *params;
+  int overlap;
   int n_buckets;
   sr_grad_bucket *buckets;
   int *bucket_of; /* [params->count] bucket index of each parameter */
@@ -45,7 +46,11 @@ typedef struct {
   double first_launch;
 } sr_grad_reducer;
 
-void sr_grad_reducer_init(sr_grad_reducer *r, const sr_dist *dist, sr_params *params, int64_t bucket_bytes);
+/* overlap = 0: nothing starts during backward; finish() runs one blocking
+ * all-reduce per bucket (cheaper when compute already uses every core, since
+ * MPI then progresses only inside our calls — see dist.overlap in docs/config.md). */
+void sr_grad_reducer_init(sr_grad_reducer *r, const sr_dist *dist, sr_params *params, int64_t bucket_bytes,
+                          int overlap);
 void sr_grad_reducer_free(sr_grad_reducer *r);
 /* Starts a step: no parameter is finished. */
 void sr_grad_reducer_begin(sr_grad_reducer *r);

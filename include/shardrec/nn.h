@@ -112,8 +112,6 @@ double sr_exp_shifted(float *out, const float *x, int64_t n, float shift);
 double sr_sum_squares(const float *x, int64_t n);
 /* y += a * x (n). */
 void sr_axpy(float *y, float a, const float *x, int64_t n);
-/* 1 if every element is finite. */
-int sr_all_finite(const float *x, int64_t n);
 
 #ifdef __cplusplus
 }

@@ -29,8 +29,10 @@ typedef struct {
 void sr_optim_init(sr_optim *o, sr_optim_kind kind);
 /* One update of every parameter from its gradient; increments o->step. The
  * gradients are consumed: they are zero afterwards, ready for the next
- * backward pass (saving a separate pass over the arena). */
-void sr_optim_step(sr_optim *o, sr_params *ps);
+ * backward pass (saving a separate pass over the arena). Returns the number
+ * of non-finite gradient elements met (the parameters are then unusable: the
+ * caller stops training). */
+int64_t sr_optim_step(sr_optim *o, sr_params *ps);
 
 #ifdef __cplusplus
 }
