@@ -141,17 +141,22 @@ void expect_equivalent(sr_model_type type) {
 TEST(DataParallel, MultVaeMatchesSingleProcessGlobalBatch) { expect_equivalent(SR_MODEL_MULTVAE); }
 TEST(DataParallel, MultDaeMatchesSingleProcessGlobalBatch) { expect_equivalent(SR_MODEL_MULTDAE); }
 
-TEST(DataParallel, ResultDoesNotDependOnBucketSize) {
+TEST(DataParallel, ResultDoesNotDependOnBucketSizeOrOverlap) {
   Trained normal = train_sharded(small_config(SR_MODEL_MULTVAE, 25));
   Trained tiny = train_sharded(small_config(SR_MODEL_MULTVAE, 0.0005));  // ~one tensor per bucket
   Trained huge = train_sharded(small_config(SR_MODEL_MULTVAE, 4096));
+  sr_config blocking = small_config(SR_MODEL_MULTVAE, 25);
+  blocking.dist.overlap = 0;
+  Trained after = train_sharded(blocking);
   if (world.size == 2) {
     // Two addends: a + b is the same whatever the collective's algorithm.
     EXPECT_EQ(tiny.params, normal.params);
     EXPECT_EQ(huge.params, normal.params);
+    EXPECT_EQ(after.params, normal.params);
   } else {
     EXPECT_LT(max_relative_diff(tiny.params, normal.params), kTolerance);
     EXPECT_LT(max_relative_diff(huge.params, normal.params), kTolerance);
+    EXPECT_LT(max_relative_diff(after.params, normal.params), kTolerance);
   }
 }
 
