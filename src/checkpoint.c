@@ -1,4 +1,4 @@
-/* checkpoint.c — model checkpoints in HDF5 (checkpoint.h, docs/checkpoint.md). */
+/* checkpoint.c — model and training checkpoints in HDF5 (checkpoint.h, docs/checkpoint.md). */
 #include "shardrec/checkpoint.h"
 
 #include <stdio.h>
@@ -11,8 +11,32 @@
 
 #define CHECKPOINT_ZSTD_LEVEL 3
 #define CONFIG_YAML_MAX (256 * 1024)
+#define HISTORY_MAX (16 * 1024 * 1024)
 
-static int write_contents(sr_h5file *f, const sr_model *m, const sr_config *cfg) {
+/* One tensor per parameter under `group`, taken from an arena laid out like
+ * the registry (values, Adam moments or a snapshot). */
+static int write_arena(sr_h5file *f, const sr_params *ps, const char *group, const float *arena) {
+  SR_TRY(sr_h5_create_group(f, group));
+  for (int i = 0; i < ps->count; i++) {
+    const sr_param *p = &ps->items[i];
+    char obj[SR_PARAM_NAME_MAX + 64];
+    snprintf(obj, sizeof obj, "%s/%s", group, p->name);
+    SR_TRY(sr_h5_write_tensor(f, obj, arena + p->offset, p->ndim, p->shape, CHECKPOINT_ZSTD_LEVEL));
+  }
+  return SR_OK;
+}
+
+static int read_arena(sr_h5file *f, sr_params *ps, const char *group, float *arena) {
+  for (int i = 0; i < ps->count; i++) {
+    const sr_param *p = &ps->items[i];
+    char obj[SR_PARAM_NAME_MAX + 64];
+    snprintf(obj, sizeof obj, "%s/%s", group, p->name);
+    SR_TRY(sr_h5_read_tensor(f, obj, arena + p->offset, p->ndim, p->shape));
+  }
+  return SR_OK;
+}
+
+static int write_model(sr_h5file *f, const sr_model *m, const sr_config *cfg) {
   char *yaml = sr_config_to_yaml(cfg);
   int rc = sr_h5_write_attr_string(f, "/", "config_yaml", yaml);
   free(yaml);
@@ -21,49 +45,89 @@ static int write_contents(sr_h5file *f, const sr_model *m, const sr_config *cfg)
   SR_TRY(sr_h5_write_attr_string(f, "/", "created_by", "shardrec " SHARDREC_VERSION));
   SR_TRY(sr_h5_write_attr_string(f, "/", "model", m->ops->name));
   SR_TRY(sr_h5_write_attr_int64(f, "/", "n_items", m->n_items));
-  SR_TRY(sr_h5_create_group(f, "/params"));
-  for (int i = 0; i < m->params.count; i++) {
-    const sr_param *p = &m->params.items[i];
-    char obj[SR_PARAM_NAME_MAX + 16];
-    snprintf(obj, sizeof obj, "/params/%s", p->name);
-    SR_TRY(sr_h5_write_tensor(f, obj, p->value, p->ndim, p->shape, CHECKPOINT_ZSTD_LEVEL));
-  }
+  return write_arena(f, &m->params, "/params", m->params.values);
+}
+
+static int write_training(sr_h5file *f, const sr_model *m, const sr_config *cfg, const sr_optim *o,
+                          const sr_train_state *s) {
+  SR_TRY(write_model(f, m, cfg));
+  SR_TRY(write_arena(f, &m->params, "/optimizer/adam_m", m->params.adam_m));
+  SR_TRY(write_arena(f, &m->params, "/optimizer/adam_v", m->params.adam_v));
+  SR_TRY(sr_h5_write_attr_int64(f, "/optimizer", "step", o->step));
+  SR_TRY(sr_h5_create_group(f, "/train_state"));
+  const char *g = "/train_state";
+  SR_TRY(sr_h5_write_attr_int64(f, g, "epoch", s->epoch));
+  SR_TRY(sr_h5_write_attr_int64(f, g, "position", s->position));
+  SR_TRY(sr_h5_write_attr_int64(f, g, "users_seen", s->users_seen));
+  SR_TRY(sr_h5_write_attr_double(f, g, "train_seconds", s->train_seconds));
+  SR_TRY(sr_h5_write_attr_int64(f, g, "best_epoch", s->best_epoch));
+  SR_TRY(sr_h5_write_attr_double(f, g, "best_value", s->best_value));
+  SR_TRY(sr_h5_write_attr_string(f, g, "history", s->history ? s->history : ""));
+  if (s->best_epoch > 0) SR_TRY(write_arena(f, &m->params, "/train_state/best_params", s->best_values));
   return SR_OK;
 }
 
-int sr_checkpoint_write(const char *path, const sr_model *m, const sr_config *cfg) {
+/* Writes through `fill` into a temporary file committed only on success. */
+static int write_file(const char *path, int (*fill)(sr_h5file *f, const void *ctx), const void *ctx) {
   sr_h5file f;
   SR_TRY(sr_h5_create(&f, path));
-  int rc = write_contents(&f, m, cfg);
+  int rc = fill(&f, ctx);
   if (rc == SR_OK) return sr_h5_commit(&f);
   sr_h5_close(&f); /* removes the temporary file */
   return rc;
 }
 
-static int read_contents(sr_h5file *f, sr_config *cfg, sr_model **model) {
-  int64_t version = 0, n_items = 0;
+typedef struct {
+  const sr_model *m;
+  const sr_config *cfg;
+  const sr_optim *o;
+  const sr_train_state *s;
+} write_args;
+
+static int fill_model(sr_h5file *f, const void *ctx) {
+  const write_args *a = ctx;
+  return write_model(f, a->m, a->cfg);
+}
+
+static int fill_training(sr_h5file *f, const void *ctx) {
+  const write_args *a = ctx;
+  return write_training(f, a->m, a->cfg, a->o, a->s);
+}
+
+int sr_checkpoint_write(const char *path, const sr_model *m, const sr_config *cfg) {
+  write_args a = {m, cfg, NULL, NULL};
+  return write_file(path, fill_model, &a);
+}
+
+int sr_checkpoint_write_training(const char *path, const sr_model *m, const sr_config *cfg, const sr_optim *o,
+                                 const sr_train_state *state) {
+  write_args a = {m, cfg, o, state};
+  return write_file(path, fill_training, &a);
+}
+
+static int check_header(sr_h5file *f, int64_t *n_items) {
+  int64_t version = 0;
   SR_TRY(sr_h5_read_attr_int64(f, "/", "shardrec_checkpoint_version", &version));
   if (version != SR_CHECKPOINT_SCHEMA_VERSION)
     return SR_FAIL(SR_EFORMAT, "%s: checkpoint schema version %lld, this shardrec reads version %d", f->path,
                    (long long)version, SR_CHECKPOINT_SCHEMA_VERSION);
-  SR_TRY(sr_h5_read_attr_int64(f, "/", "n_items", &n_items));
+  return sr_h5_read_attr_int64(f, "/", "n_items", n_items);
+}
+
+static int read_model(sr_h5file *f, sr_config *cfg, sr_model **model) {
+  int64_t n_items = 0;
+  SR_TRY(check_header(f, &n_items));
   char *yaml = sr_malloc(CONFIG_YAML_MAX);
   int rc = sr_h5_read_attr_string(f, "/", "config_yaml", yaml, CONFIG_YAML_MAX);
   if (rc == SR_OK) {
     sr_config_defaults(cfg);
     rc = sr_config_load_string(cfg, yaml, "config stored in the checkpoint");
+    if (rc == SR_ECONFIG) sr_error_prefix("%s", f->path);
   }
   free(yaml);
-  if (rc == SR_ECONFIG) sr_error_prefix("%s", f->path);
   SR_TRY(rc);
   SR_TRY(sr_model_create(cfg, n_items, model));
-  sr_params *ps = &(*model)->params;
-  for (int i = 0; i < ps->count && rc == SR_OK; i++) {
-    sr_param *p = &ps->items[i];
-    char obj[SR_PARAM_NAME_MAX + 16];
-    snprintf(obj, sizeof obj, "/params/%s", p->name);
-    rc = sr_h5_read_tensor(f, obj, p->value, p->ndim, p->shape);
-  }
+  rc = read_arena(f, &(*model)->params, "/params", (*model)->params.values);
   if (rc != SR_OK) {
     sr_model_destroy(*model);
     *model = NULL;
@@ -71,11 +135,88 @@ static int read_contents(sr_h5file *f, sr_config *cfg, sr_model **model) {
   return rc;
 }
 
-int sr_checkpoint_read(const char *path, sr_config *cfg, sr_model **model) {
+/* Parameters (and optimizer state when o != NULL) into an existing model. */
+static int read_into(sr_h5file *f, sr_model *m, sr_optim *o) {
+  int64_t n_items = 0;
+  SR_TRY(check_header(f, &n_items));
+  if (n_items != m->n_items)
+    return SR_FAIL(SR_EFORMAT, "%s: checkpoint of a model over %lld items, this run has %lld", f->path,
+                   (long long)n_items, (long long)m->n_items);
+  SR_TRY(read_arena(f, &m->params, "/params", m->params.values));
+  if (!o) return SR_OK;
+  if (!sr_h5_exists(f, "/optimizer"))
+    return SR_FAIL(SR_EFORMAT, "%s: has no optimizer state (a model-only checkpoint)", f->path);
+  SR_TRY(read_arena(f, &m->params, "/optimizer/adam_m", m->params.adam_m));
+  SR_TRY(read_arena(f, &m->params, "/optimizer/adam_v", m->params.adam_v));
+  return sr_h5_read_attr_int64(f, "/optimizer", "step", &o->step);
+}
+
+static int read_state(sr_h5file *f, sr_model *m, sr_train_state *s) {
+  const char *g = "/train_state";
+  if (!sr_h5_exists(f, g)) return SR_FAIL(SR_EFORMAT, "%s: not a training checkpoint (no /train_state)", f->path);
+  SR_TRY(sr_h5_read_attr_int64(f, g, "epoch", &s->epoch));
+  SR_TRY(sr_h5_read_attr_int64(f, g, "position", &s->position));
+  SR_TRY(sr_h5_read_attr_int64(f, g, "users_seen", &s->users_seen));
+  SR_TRY(sr_h5_read_attr_double(f, g, "train_seconds", &s->train_seconds));
+  SR_TRY(sr_h5_read_attr_int64(f, g, "best_epoch", &s->best_epoch));
+  SR_TRY(sr_h5_read_attr_double(f, g, "best_value", &s->best_value));
+  s->history = sr_malloc(HISTORY_MAX);
+  SR_TRY(sr_h5_read_attr_string(f, g, "history", s->history, HISTORY_MAX));
+  if (s->best_epoch > 0) SR_TRY(read_arena(f, &m->params, "/train_state/best_params", s->best_values));
+  return SR_OK;
+}
+
+/* Opens path, runs `read`, closes. */
+static int with_file(const char *path, int (*read)(sr_h5file *f, void *ctx), void *ctx) {
   sr_h5file f;
-  *model = NULL;
   SR_TRY(sr_h5_open(&f, path));
-  int rc = read_contents(&f, cfg, model);
+  int rc = read(&f, ctx);
   sr_h5_close(&f);
+  return rc;
+}
+
+typedef struct {
+  sr_config *cfg;
+  sr_model **model_out;
+  sr_model *m;
+  sr_optim *o;
+  sr_train_state *s;
+} read_args;
+
+static int do_read_model(sr_h5file *f, void *ctx) {
+  read_args *a = ctx;
+  return read_model(f, a->cfg, a->model_out);
+}
+
+static int do_read_params(sr_h5file *f, void *ctx) {
+  read_args *a = ctx;
+  return read_into(f, a->m, a->o);
+}
+
+static int do_read_training(sr_h5file *f, void *ctx) {
+  read_args *a = ctx;
+  SR_TRY(read_into(f, a->m, a->o));
+  return read_state(f, a->m, a->s);
+}
+
+int sr_checkpoint_read(const char *path, sr_config *cfg, sr_model **model) {
+  *model = NULL;
+  read_args a = {.cfg = cfg, .model_out = model};
+  return with_file(path, do_read_model, &a);
+}
+
+int sr_checkpoint_read_params(const char *path, sr_model *m, sr_optim *o) {
+  read_args a = {.m = m, .o = o};
+  return with_file(path, do_read_params, &a);
+}
+
+int sr_checkpoint_read_training(const char *path, sr_model *m, sr_optim *o, sr_train_state *state) {
+  state->history = NULL;
+  read_args a = {.m = m, .o = o, .s = state};
+  int rc = with_file(path, do_read_training, &a);
+  if (rc != SR_OK) {
+    free(state->history);
+    state->history = NULL;
+  }
   return rc;
 }

@@ -529,13 +529,25 @@ static hid_t open_attr(const sr_h5file *f, const char *obj, const char *name, H5
   return a;
 }
 
-int sr_h5_read_attr_int64(const sr_h5file *f, const char *obj, const char *name, int64_t *value) {
-  hid_t a = open_attr(f, obj, name, H5T_INTEGER);
+static int read_numeric_attr(const sr_h5file *f, const char *obj, const char *name, H5T_class_t cls, hid_t type,
+                             void *value) {
+  hid_t a = open_attr(f, obj, name, cls);
   if (a < 0) return sr_error_code();
-  int rc = H5Aread(a, H5T_NATIVE_INT64, value) < 0 ? H5IO_FAIL(SR_EFORMAT, f, obj, "cannot read attribute '%s'", name)
-                                                   : SR_OK;
+  int rc = H5Aread(a, type, value) < 0 ? H5IO_FAIL(SR_EFORMAT, f, obj, "cannot read attribute '%s'", name) : SR_OK;
   H5Aclose(a);
   return rc;
+}
+
+int sr_h5_read_attr_int64(const sr_h5file *f, const char *obj, const char *name, int64_t *value) {
+  return read_numeric_attr(f, obj, name, H5T_INTEGER, H5T_NATIVE_INT64, value);
+}
+
+int sr_h5_write_attr_double(const sr_h5file *f, const char *obj, const char *name, double value) {
+  return write_attr(f, obj, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &value);
+}
+
+int sr_h5_read_attr_double(const sr_h5file *f, const char *obj, const char *name, double *value) {
+  return read_numeric_attr(f, obj, name, H5T_FLOAT, H5T_NATIVE_DOUBLE, value);
 }
 
 static int read_string(const sr_h5file *f, const char *obj, const char *name, hid_t a, char *buf, size_t cap) {

@@ -7,8 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "shardrec/checkpoint_dir.h"
 #include "shardrec/error.h"
 #include "shardrec/evaluate.h"
+#include "shardrec/fsutil.h"
 #include "shardrec/grad_reduce.h"
 #include "shardrec/log.h"
 #include "shardrec/mem.h"
@@ -25,11 +27,11 @@ typedef struct {
   sr_grad_reducer reducer;
   int64_t *local_rows, *local_ids; /* this rank's rows of the current global batch */
   FILE *jsonl;
+  char ckpt_dir[SR_PATH_MAX + 160]; /* "" when checkpoints are off */
   int64_t steps_per_epoch, total_steps;
-  double start_time, train_seconds, last_progress;
-  int64_t users_seen;
-  float *best_values; /* parameter snapshot of the best validation epoch */
-  double best_value;
+  double last_progress;
+  sr_train_state state; /* cursor, counters, best snapshot, history: what checkpoints keep */
+  size_t history_cap;
   int time_up; /* some rank's training clock passed train.time_limit_s */
 } trainer;
 
@@ -51,37 +53,47 @@ static void format_duration(double s, char *buf, size_t n) {
     snprintf(buf, n, "%ldm%02lds", t / 60, t % 60);
 }
 
-static void jsonl_metrics(trainer *t, const char *type, int epoch, const sr_metrics *m) {
-  if (!t->jsonl) return;
-  fprintf(t->jsonl, "{\"type\":\"%s\",\"epoch\":%d,\"step\":%lld,\"users\":%lld", type, epoch,
-          (long long)t->optim.step, (long long)m->n_users);
-  for (int i = 0; i < m->n; i++) {
+/* One JSON line of metrics; validation lines are also kept in the history
+ * that checkpoints carry. */
+static void record_metrics(trainer *t, const char *type, int64_t epoch, const sr_metrics *m) {
+  char line[1024];
+  int len = snprintf(line, sizeof line, "{\"type\":\"%s\",\"epoch\":%lld,\"step\":%lld,\"users\":%lld", type,
+                     (long long)epoch, (long long)t->optim.step, (long long)m->n_users);
+  for (int i = 0; i < m->n && len < (int)sizeof line - 64; i++) {
     char name[SR_METRIC_NAME_MAX];
     sr_metric_name(&m->spec[i], name, sizeof name);
-    fprintf(t->jsonl, ",\"%s\":%.6f", name, sr_metrics_mean(m, i));
+    len += snprintf(line + len, sizeof line - (size_t)len, ",\"%s\":%.6f", name, sr_metrics_mean(m, i));
   }
-  fprintf(t->jsonl, "}\n");
-  fflush(t->jsonl);
+  len += snprintf(line + len, sizeof line - (size_t)len, "}\n");
+  if (t->jsonl) {
+    fputs(line, t->jsonl);
+    fflush(t->jsonl);
+  }
+  if (strcmp(type, "valid") != 0) return;
+  size_t used = t->state.history ? strlen(t->state.history) : 0;
+  sr_grow(&t->state.history, &t->history_cap, used + (size_t)len + 1);
+  memcpy(t->state.history + used, line, (size_t)len + 1);
 }
 
-static void progress(trainer *t, int epoch, const sr_step_stats *st) {
+static void progress(trainer *t, int64_t epoch, const sr_step_stats *st) {
   double now = sr_now();
   if (now - t->last_progress < t->cfg->run.log_every_s) return;
   t->last_progress = now;
-  double rate = t->train_seconds > 0 ? (double)t->users_seen / t->train_seconds : 0.0;
+  const sr_train_state *s = &t->state;
+  double rate = s->train_seconds > 0 ? (double)s->users_seen / s->train_seconds : 0.0;
   double remaining_steps = (double)(t->total_steps - t->optim.step);
-  double eta = t->optim.step > 0 ? remaining_steps * t->train_seconds / (double)t->optim.step : 0.0;
+  double eta = t->optim.step > 0 ? remaining_steps * s->train_seconds / (double)t->optim.step : 0.0;
   if (t->cfg->train.time_limit_s > 0) {
-    double left = t->cfg->train.time_limit_s - t->train_seconds;
+    double left = t->cfg->train.time_limit_s - s->train_seconds;
     if (left < eta) eta = left;
   }
   char eta_s[32];
   format_duration(eta, eta_s, sizeof eta_s);
-  sr_info("epoch %d/%d  step %lld  loss %.4f  beta %.4f  %.0f users/s  eta %s", epoch, t->cfg->train.epochs,
-          (long long)t->optim.step, st->loss, st->beta, rate, eta_s);
+  sr_info("epoch %lld/%d  step %lld  loss %.4f  beta %.4f  %.0f users/s  eta %s", (long long)epoch,
+          t->cfg->train.epochs, (long long)t->optim.step, st->loss, st->beta, rate, eta_s);
   if (t->jsonl) {
-    fprintf(t->jsonl, "{\"type\":\"train\",\"epoch\":%d,\"step\":%lld,\"loss\":%.6f,\"beta\":%.6f", epoch,
-            (long long)t->optim.step, st->loss, st->beta);
+    fprintf(t->jsonl, "{\"type\":\"train\",\"epoch\":%lld,\"step\":%lld,\"loss\":%.6f,\"beta\":%.6f",
+            (long long)epoch, (long long)t->optim.step, st->loss, st->beta);
     for (int i = 0; i < st->n_terms; i++) fprintf(t->jsonl, ",\"%s\":%.6f", st->term_names[i], st->terms[i]);
     fprintf(t->jsonl, ",\"users_per_s\":%.1f}\n", rate);
     fflush(t->jsonl);
@@ -95,7 +107,7 @@ static int reduce_stats(trainer *t, sr_step_stats *st) {
   double sums[2 + SR_MAX_LOSS_TERMS] = {0};
   double limit = t->cfg->train.time_limit_s;
   sums[0] = st->loss;
-  sums[1] = limit > 0 && t->train_seconds >= limit;
+  sums[1] = limit > 0 && t->state.train_seconds >= limit;
   for (int i = 0; i < st->n_terms; i++) sums[2 + i] = st->terms[i];
   SR_TRY(sr_dist_sum_f64(t->dist, sums, 2 + SR_MAX_LOSS_TERMS));
   st->loss = sums[0];
@@ -147,22 +159,39 @@ static int evaluate_split(trainer *t, const sr_eval_split *split, sr_metrics *m)
   return sr_metrics_reduce(t->dist, m);
 }
 
-/* Validates; keeps a snapshot of the parameters when the selection metric improves. */
-static int validate(trainer *t, int epoch, int select_index, sr_train_result *res) {
-  sr_metrics m = res->best_valid;
-  SR_TRY(evaluate_split(t, &t->data->valid, &m));
-  double value = sr_metrics_mean(&m, select_index);
-  int improved = res->best_epoch == 0 || value > t->best_value;
+/* Validates; keeps a snapshot of the parameters when the selection metric
+ * improves. *improved tells whether it did. */
+static int validate(trainer *t, int64_t epoch, sr_metrics *m, int select_index, int *improved) {
+  SR_TRY(evaluate_split(t, &t->data->valid, m));
+  sr_train_state *s = &t->state;
+  double value = sr_metrics_mean(m, select_index);
+  *improved = s->best_epoch == 0 || value > s->best_value;
   char line[512];
-  sr_metrics_format(&m, line, sizeof line);
-  sr_info("epoch %d  valid %s%s", epoch, line, improved ? "  (best)" : "");
-  jsonl_metrics(t, "valid", epoch, &m);
-  if (!improved) return SR_OK;
-  t->best_value = value;
-  res->best_epoch = epoch;
-  res->best_valid = m;
-  memcpy(t->best_values, t->model->params.values, (size_t)t->model->params.total * sizeof(float));
+  sr_metrics_format(m, line, sizeof line);
+  sr_info("epoch %lld  valid %s%s", (long long)epoch, line, *improved ? "  (best)" : "");
+  record_metrics(t, "valid", epoch, m);
+  if (!*improved) return SR_OK;
+  s->best_value = value;
+  s->best_epoch = epoch;
+  memcpy(s->best_values, t->model->params.values, (size_t)t->model->params.total * sizeof(float));
   return SR_OK;
+}
+
+/* Rank 0 writes a training checkpoint for the cursor (epoch, position) and
+ * updates the directory's pointers; every rank learns whether it worked. */
+static int save_checkpoint(trainer *t, int64_t epoch, int64_t position, int is_best) {
+  if (!t->ckpt_dir[0]) return SR_OK;
+  t->state.epoch = epoch;
+  t->state.position = position;
+  int rc = SR_OK;
+  if (t->dist->rank == 0) {
+    char path[SR_PATH_MAX + 200];
+    sr_ckptdir_path(t->ckpt_dir, t->optim.step, path, sizeof path);
+    rc = sr_checkpoint_write_training(path, t->model, t->cfg, &t->optim, &t->state);
+    if (rc == SR_OK) rc = sr_ckptdir_commit(t->ckpt_dir, path, is_best, t->cfg->checkpoint.keep_last);
+    if (rc == SR_OK) sr_debug("checkpoint %s", path);
+  }
+  return sr_dist_agree(t->dist, rc);
 }
 
 /* The most-popular-items baseline on the test split, for comparison. */
@@ -178,43 +207,79 @@ static int test_popularity(trainer *t, sr_train_result *res) {
   return sr_metrics_reduce(t->dist, &res->test_popularity);
 }
 
+/* Epochs from the cursor in t->state (1, 0 for a fresh run) to the end. */
 static int run_epochs(trainer *t, sr_train_result *res) {
   const sr_config *cfg = t->cfg;
   const int64_t n_train = t->data->train_rows_total, B = cfg->train.batch_size;
+  const int64_t every_steps = cfg->checkpoint.every_steps;
   int select_index = sr_metrics_find(&res->best_valid, cfg->train.select_metric);
   int64_t *order = sr_malloc((size_t)n_train * sizeof *order);
+  sr_metrics valid = res->best_valid;
   sr_step_stats st = {0};
   int rc = SR_OK, stop = 0;
-  for (int epoch = 1; epoch <= cfg->train.epochs && !stop; epoch++) {
+  for (int64_t epoch = t->state.epoch; epoch <= cfg->train.epochs && !stop; epoch++) {
     sr_rng shuffle;
     sr_rng_init(&shuffle, (uint64_t)cfg->run.seed, SR_RNG_SHUFFLE, (uint64_t)epoch, 0);
     sr_rng_permutation(&shuffle, order, n_train);
     double epoch_start = sr_now();
-    for (int64_t b = 0; b < n_train && !stop; b += B) {
+    int64_t b = epoch == t->state.epoch ? t->state.position : 0;
+    for (; b < n_train && !stop;) {
       int64_t n = b + B < n_train ? B : n_train - b;
       double t0 = sr_now();
       rc = train_step(t, order + b, n, &st);
       if (rc) {
-        sr_error_prefix("epoch %d", epoch);
+        sr_error_prefix("epoch %lld", (long long)epoch);
         goto done;
       }
-      t->train_seconds += sr_now() - t0;
-      t->users_seen += n;
+      b += n;
+      t->state.train_seconds += sr_now() - t0;
+      t->state.users_seen += n;
       progress(t, epoch, &st);
       stop = (cfg->train.max_steps > 0 && t->optim.step >= cfg->train.max_steps) || t->time_up;
+      if (every_steps > 0 && t->optim.step % every_steps == 0 && !stop && b < n_train &&
+          (rc = save_checkpoint(t, epoch, b, 0)))
+        goto done;
     }
-    res->epochs_completed = epoch;
-    sr_info("epoch %d  %lld steps in %.1fs  loss %.4f%s", epoch, (long long)t->optim.step, sr_now() - epoch_start,
-            st.loss, stop ? "  (stopping: step or time limit reached)" : "");
-    if (epoch % cfg->train.eval_every == 0 || stop || epoch == cfg->train.epochs) {
-      rc = validate(t, epoch, select_index, res);
+    res->epochs_completed = (int)epoch;
+    sr_info("epoch %lld  %lld steps in %.1fs  loss %.4f%s", (long long)epoch, (long long)t->optim.step,
+            sr_now() - epoch_start, st.loss, stop ? "  (stopping: step or time limit reached)" : "");
+    int last = stop || epoch == cfg->train.epochs, improved = 0;
+    if (epoch % cfg->train.eval_every == 0 || last) {
+      rc = validate(t, epoch, &valid, select_index, &improved);
       if (rc) goto done;
     }
+    /* The cursor saved is where training continues: this epoch's next row
+     * after a stop, else the start of the next epoch. */
+    int due = cfg->checkpoint.every_epochs > 0 && epoch % cfg->checkpoint.every_epochs == 0;
+    if ((due || last) &&
+        (rc = b < n_train ? save_checkpoint(t, epoch, b, improved) : save_checkpoint(t, epoch + 1, 0, improved)))
+      goto done;
   }
 done:
   res->last_loss = st.loss;
   free(order);
   return rc;
+}
+
+/* Where the run starts: a resumed checkpoint (checkpoint.resume), the
+ * parameters of train.init_from, or the seeded initialisation. */
+static int prepare_start(trainer *t) {
+  const sr_config *cfg = t->cfg;
+  t->state.epoch = 1;
+  if (cfg->checkpoint.resume[0]) {
+    char chosen[SR_PATH_MAX + 200];
+    SR_TRY(sr_ckptdir_resume(t->ckpt_dir, cfg->checkpoint.resume, t->model, &t->optim, &t->state, chosen,
+                             sizeof chosen));
+    t->history_cap = t->state.history ? strlen(t->state.history) + 1 : 0;
+    sr_info("resuming from %s: epoch %lld, row %lld, step %lld", chosen, (long long)t->state.epoch,
+            (long long)t->state.position, (long long)t->optim.step);
+    return SR_OK;
+  }
+  if (cfg->train.init_from[0]) {
+    SR_TRY(sr_checkpoint_read_params(cfg->train.init_from, t->model, cfg->train.init_optimizer ? &t->optim : NULL));
+    sr_info("initialised from %s%s", cfg->train.init_from, cfg->train.init_optimizer ? " (with optimizer state)" : "");
+  }
+  return SR_OK;
 }
 
 int sr_train(const sr_config *cfg, const sr_dist *dist, const sr_dataset *data, const char *run_dir,
@@ -230,16 +295,21 @@ int sr_train(const sr_config *cfg, const sr_dist *dist, const sr_dataset *data, 
     return SR_FAIL(SR_ECONFIG, "train.select_metric '%s' is not one of eval.metrics", cfg->train.select_metric);
 
   trainer t = {.cfg = cfg, .dist = dist, .data = data};
+  if (cfg->checkpoint.dir[0])
+    snprintf(t.ckpt_dir, sizeof t.ckpt_dir, "%s", cfg->checkpoint.dir);
+  else if (run_dir)
+    snprintf(t.ckpt_dir, sizeof t.ckpt_dir, "%s/checkpoints", run_dir);
   SR_TRY(sr_model_create(cfg, data->n_items, &t.model));
-  /* Replicas start identical because initialisation is keyed by (seed,
-   * parameter), not by rank; verified rather than assumed. */
-  int rc = sr_dist_check_identical(dist, t.model->params.values, (size_t)t.model->params.total * sizeof(float),
-                                   "the initial parameters");
-  if (rc) {
-    sr_model_destroy(t.model);
-    return rc;
-  }
   optim_from_config(cfg, &t.optim);
+  t.state.best_values = sr_malloc((size_t)t.model->params.total * sizeof(float));
+  int rc = sr_dist_agree(dist, prepare_start(&t));
+  /* Replicas start identical: initialisation is keyed by (seed, parameter),
+   * not by rank, and every rank loads the same checkpoint; verified. */
+  if (rc == SR_OK)
+    rc = sr_dist_check_identical(dist, t.model->params.values, (size_t)t.model->params.total * sizeof(float),
+                                 "the initial parameters");
+  if (rc == SR_OK && dist->rank == 0 && t.ckpt_dir[0]) rc = sr_mkdir_p(t.ckpt_dir);
+  rc = sr_dist_agree(dist, rc);
   sr_grad_reducer_init(&t.reducer, dist, &t.model->params, (int64_t)(cfg->dist.bucket_mb * 1024 * 1024),
                        cfg->dist.overlap);
   t.local_rows = sr_malloc((size_t)cfg->train.batch_size * sizeof *t.local_rows);
@@ -247,9 +317,8 @@ int sr_train(const sr_config *cfg, const sr_dist *dist, const sr_dataset *data, 
   t.steps_per_epoch = (data->train_rows_total + cfg->train.batch_size - 1) / cfg->train.batch_size;
   t.total_steps = t.steps_per_epoch * cfg->train.epochs;
   if (cfg->train.max_steps > 0 && cfg->train.max_steps < t.total_steps) t.total_steps = cfg->train.max_steps;
-  t.best_values = sr_malloc((size_t)t.model->params.total * sizeof(float));
-  t.last_progress = t.start_time = sr_now();
-  if (run_dir && dist->rank == 0) {
+  t.last_progress = sr_now();
+  if (rc == SR_OK && run_dir && dist->rank == 0) {
     char path[SR_PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/metrics.jsonl", run_dir);
     t.jsonl = fopen(path, "a");
@@ -262,23 +331,29 @@ int sr_train(const sr_config *cfg, const sr_dist *dist, const sr_dataset *data, 
             (long long)data->n_items, (long long)t.steps_per_epoch, dist->size);
     rc = run_epochs(&t, res);
   }
+  if (rc == SR_OK && t.state.best_epoch == 0) rc = SR_FAIL(SR_EINVAL, "no validation ran (train.epochs reached?)");
   if (rc == SR_OK) {
-    memcpy(t.model->params.values, t.best_values, (size_t)t.model->params.total * sizeof(float));
+    /* The selected model: the best validation snapshot, evaluated again here
+     * so that a resumed run reports it as well. */
+    memcpy(t.model->params.values, t.state.best_values, (size_t)t.model->params.total * sizeof(float));
+    res->best_epoch = (int)t.state.best_epoch;
     res->steps = t.optim.step;
-    res->train_seconds = t.train_seconds;
-    res->users_per_s = t.train_seconds > 0 ? (double)t.users_seen / t.train_seconds : 0.0;
+    res->train_seconds = t.state.train_seconds;
+    res->users_per_s = t.state.train_seconds > 0 ? (double)t.state.users_seen / t.state.train_seconds : 0.0;
     res->allreduce_seconds = t.reducer.total_seconds;
     res->allreduce_wait_seconds = t.reducer.wait_seconds;
-    rc = evaluate_split(&t, &data->test, &res->test);
+    rc = evaluate_split(&t, &data->valid, &res->best_valid);
+    if (rc == SR_OK) rc = evaluate_split(&t, &data->test, &res->test);
     if (rc == SR_OK) rc = test_popularity(&t, res);
-    jsonl_metrics(&t, "test", res->best_epoch, &res->test);
-    jsonl_metrics(&t, "test_popularity", res->best_epoch, &res->test_popularity);
+    record_metrics(&t, "test", res->best_epoch, &res->test);
+    record_metrics(&t, "test_popularity", res->best_epoch, &res->test_popularity);
   }
   if (t.jsonl) fclose(t.jsonl);
   sr_grad_reducer_free(&t.reducer);
   free(t.local_rows);
   free(t.local_ids);
-  free(t.best_values);
+  free(t.state.best_values);
+  free(t.state.history);
   if (rc == SR_OK && model_out)
     *model_out = t.model;
   else

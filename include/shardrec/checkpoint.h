@@ -1,16 +1,25 @@
 /*
- * checkpoint.h — model checkpoints in HDF5 (format in docs/checkpoint.md).
+ * checkpoint.h — checkpoints in HDF5 (format in docs/checkpoint.md).
  *
- * A checkpoint holds every registered parameter under /params/<name> (float32,
- * zstd + Fletcher32), the resolved YAML config it was trained with (so the
- * model can be rebuilt without the original file), the number of items and a
- * schema version. Files are written atomically (temp, fsync, rename).
+ * A model checkpoint holds every registered parameter under /params/<name>
+ * (float32 with its shape; zstd + Fletcher32 on every dataset, so a corrupted
+ * chunk is a read error), the resolved YAML config it was trained with (the
+ * model can be rebuilt without the original file), the number of items, the
+ * code version and a schema version. A training checkpoint adds what resuming
+ * needs to continue bit for bit: Adam's moments and step (/optimizer), the
+ * data cursor, the best-validation snapshot and the validation history
+ * (/train_state). Random streams need no state: every draw is keyed by (seed,
+ * step, sample) (rng.h). Files are written atomically (temp, fsync, rename,
+ * fsync of the directory): a crash leaves the previous file intact.
  */
 #ifndef SHARDREC_CHECKPOINT_H
 #define SHARDREC_CHECKPOINT_H
 
+#include <stdint.h>
+
 #include "shardrec/config.h"
 #include "shardrec/model.h"
+#include "shardrec/optim.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -18,11 +27,35 @@ extern "C" {
 
 #define SR_CHECKPOINT_SCHEMA_VERSION 1
 
+/* Where a run stands; everything but the parameters and Adam's moments. */
+typedef struct {
+  int64_t epoch;        /* epoch in progress, 1-based */
+  int64_t position;     /* rows of that epoch's global order already trained */
+  int64_t users_seen;   /* rows trained since the start of the run */
+  double train_seconds; /* time in training steps since the start of the run */
+  int64_t best_epoch;   /* epoch whose validation selected best_values (0: none yet) */
+  double best_value;    /* its train.select_metric */
+  float *best_values;   /* parameter arena of the best epoch (params.total floats); caller-owned */
+  char *history;        /* validation records so far, JSON lines (malloc'd; may be NULL) */
+} sr_train_state;
+
+/* Model only: parameters + config. */
 int sr_checkpoint_write(const char *path, const sr_model *m, const sr_config *cfg);
 /* Rebuilds the model from the stored config and loads its parameters. Every
  * tensor must be present with the registered shape (errors name the tensor).
  * cfg receives the stored config. */
 int sr_checkpoint_read(const char *path, sr_config *cfg, sr_model **model);
+
+/* Everything a bit-exact resume needs. */
+int sr_checkpoint_write_training(const char *path, const sr_model *m, const sr_config *cfg, const sr_optim *o,
+                                 const sr_train_state *state);
+/* Loads a training checkpoint into a model built from the run's config (shapes
+ * must match, errors name the tensor), the optimizer (step and moments) and
+ * state (best_values must point to params.total floats; history is malloc'd). */
+int sr_checkpoint_read_training(const char *path, sr_model *m, sr_optim *o, sr_train_state *state);
+/* Loads only the parameters (and, when o is non-NULL, the optimizer state) of
+ * any checkpoint into m: fine-tuning from a base (train.init_from). */
+int sr_checkpoint_read_params(const char *path, sr_model *m, sr_optim *o);
 
 #ifdef __cplusplus
 }

@@ -59,11 +59,20 @@ typedef struct {
     int64_t max_steps;        /* stop after this many updates (0 = no limit) */
     double time_limit_s;      /* stop after this much training time (0 = no limit) */
     char select_metric[SR_METRIC_NAME_MAX]; /* model selection on validation */
+    char init_from[SR_PATH_MAX]; /* start from this checkpoint's parameters ("" = fresh init) */
+    int init_optimizer;          /* bool: also take its optimizer state */
   } train;
   struct {
     char metrics[SR_MAX_METRICS][SR_METRIC_NAME_MAX];
     int n_metrics;
   } eval;
+  struct {
+    char dir[SR_PATH_MAX]; /* "" = <run dir>/checkpoints */
+    int every_epochs;      /* write at the end of every N-th epoch (0 = never) */
+    int64_t every_steps;   /* and every N optimizer steps (0 = never) */
+    int keep_last;         /* checkpoints kept besides the best-validation one */
+    char resume[SR_PATH_MAX]; /* "" = start fresh, "auto" = newest valid in dir, or a checkpoint path */
+  } checkpoint;
   struct {
     double bucket_mb; /* gradient all-reduce bucket size in MiB */
     int overlap;      /* bool: start bucket all-reduces during backward */

@@ -82,6 +82,8 @@ int sr_h5_read_range(const sr_h5file *f, const char *obj, sr_h5_type type, int64
 int sr_h5_write_attr_int64(const sr_h5file *f, const char *obj, const char *name, int64_t value);
 int sr_h5_write_attr_string(const sr_h5file *f, const char *obj, const char *name, const char *value);
 int sr_h5_read_attr_int64(const sr_h5file *f, const char *obj, const char *name, int64_t *value);
+int sr_h5_write_attr_double(const sr_h5file *f, const char *obj, const char *name, double value);
+int sr_h5_read_attr_double(const sr_h5file *f, const char *obj, const char *name, double *value);
 /* buf receives the NUL-terminated string; a longer string is an error. */
 int sr_h5_read_attr_string(const sr_h5file *f, const char *obj, const char *name, char *buf, size_t cap);
 

@@ -18,12 +18,14 @@
 
 static void train_usage(FILE *out) {
   fprintf(out,
-          "usage: shardrec train CONFIG.yaml [--set section.key=value]... [--run-dir DIR]\n"
+          "usage: shardrec train CONFIG.yaml [--set section.key=value]... [--run-dir DIR] [--resume auto|CKPT]\n"
           "       mpirun -np N shardrec train CONFIG.yaml ...   (data-parallel on N ranks)\n"
           "\n"
           "Trains the model described by CONFIG (see docs/config.md). The run directory\n"
           "(default run.out_dir/run.name) receives config.yaml (the resolved config),\n"
-          "metrics.jsonl and model.h5 (the best-validation model).\n");
+          "metrics.jsonl, model.h5 (the best-validation model) and checkpoints/ (training\n"
+          "checkpoints: see checkpoint.* in docs/config.md). --resume auto continues from the\n"
+          "newest valid checkpoint of the run (same as --set checkpoint.resume=auto).\n");
 }
 
 int sr_cli_load_config(const char *path, char **overrides, int n_overrides, sr_config *cfg) {
@@ -118,9 +120,11 @@ static int train_main(const sr_dist *dist, const char *config_path, char **overr
 
 int sr_cmd_train(int argc, char **argv) {
   static const struct option longopts[] = {
-      {"set", required_argument, NULL, 's'}, {"run-dir", required_argument, NULL, 'r'},
-      {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
-  char **overrides = calloc((size_t)argc, sizeof *overrides);
+      {"set", required_argument, NULL, 's'},    {"run-dir", required_argument, NULL, 'r'},
+      {"resume", required_argument, NULL, 'R'}, {"help", no_argument, NULL, 'h'},
+      {NULL, 0, NULL, 0}};
+  char **overrides = calloc((size_t)argc + 1, sizeof *overrides);
+  char resume[SR_PATH_MAX + 32];
   int n_overrides = 0, opt;
   const char *run_dir_arg = NULL;
   optind = 1;
@@ -129,6 +133,9 @@ int sr_cmd_train(int argc, char **argv) {
       overrides[n_overrides++] = optarg;
     } else if (opt == 'r') {
       run_dir_arg = optarg;
+    } else if (opt == 'R') {
+      snprintf(resume, sizeof resume, "checkpoint.resume=%s", optarg);
+      overrides[n_overrides++] = resume;
     } else {
       free(overrides);
       train_usage(opt == 'h' ? stdout : stderr);

@@ -1,0 +1,40 @@
+/*
+ * checkpoint_dir.h — a run's checkpoint directory: file naming, the `latest`
+ * and `best` pointers, retention, and finding the checkpoint to resume from.
+ *
+ *   <dir>/ckpt-<step, 10 digits>.h5   training checkpoints (checkpoint.h)
+ *   <dir>/latest                     name of the newest one (one line)
+ *   <dir>/best                       name of the one written at the best validation
+ *
+ * Pointers are replaced atomically (temp + rename), after the checkpoint they
+ * name is durable, so a crash at any moment leaves `latest` naming a complete
+ * file. Retention keeps the newest keep_last checkpoints plus `best`.
+ */
+#ifndef SHARDREC_CHECKPOINT_DIR_H
+#define SHARDREC_CHECKPOINT_DIR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "shardrec/checkpoint.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* "<dir>/ckpt-0000001234.h5" for optimizer step 1234. */
+void sr_ckptdir_path(const char *dir, int64_t step, char *buf, size_t bufsize);
+/* After `path` (in dir) was written: points `latest` (and `best` when is_best)
+ * at it, then deletes checkpoints beyond the newest keep_last, except `best`. */
+int sr_ckptdir_commit(const char *dir, const char *path, int is_best, int keep_last);
+/* Resumes from `which`: a checkpoint path, or "auto" = the newest valid one in
+ * dir (the `latest` pointer first, then every ckpt-*.h5 newest first; a file
+ * that fails to load is skipped with a warning naming it and why). Loads into
+ * m, o, state (as sr_checkpoint_read_training); `chosen` gets the path used. */
+int sr_ckptdir_resume(const char *dir, const char *which, sr_model *m, sr_optim *o, sr_train_state *state,
+                      char *chosen, size_t chosen_size);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,123 @@
+/* checkpoint_dir.c — checkpoint naming, pointers, retention and resume discovery (checkpoint_dir.h). */
+#include "shardrec/checkpoint_dir.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "shardrec/config.h"
+#include "shardrec/error.h"
+#include "shardrec/fsutil.h"
+#include "shardrec/log.h"
+#include "shardrec/mem.h"
+
+#define NAME_PREFIX "ckpt-"
+#define NAME_SUFFIX ".h5"
+
+void sr_ckptdir_path(const char *dir, int64_t step, char *buf, size_t bufsize) {
+  snprintf(buf, bufsize, "%s/" NAME_PREFIX "%010lld" NAME_SUFFIX, dir, (long long)step);
+}
+
+static const char *base_name(const char *path) {
+  const char *slash = strrchr(path, '/');
+  return slash ? slash + 1 : path;
+}
+
+static int is_checkpoint_name(const char *name) {
+  size_t n = strlen(name), p = strlen(NAME_PREFIX), s = strlen(NAME_SUFFIX);
+  return n > p + s && strncmp(name, NAME_PREFIX, p) == 0 && strcmp(name + n - s, NAME_SUFFIX) == 0;
+}
+
+/* The file name a pointer holds ("" when the pointer does not exist). */
+static void read_pointer(const char *dir, const char *pointer, char *name, size_t n) {
+  char path[SR_PATH_MAX + 16];
+  snprintf(path, sizeof path, "%s/%s", dir, pointer);
+  name[0] = '\0';
+  FILE *f = fopen(path, "r");
+  if (!f) return;
+  if (fgets(name, (int)n, f)) name[strcspn(name, "\r\n")] = '\0';
+  fclose(f);
+}
+
+static int write_pointer(const char *dir, const char *pointer, const char *name) {
+  char path[SR_PATH_MAX + 16], line[SR_PATH_MAX];
+  snprintf(path, sizeof path, "%s/%s", dir, pointer);
+  int len = snprintf(line, sizeof line, "%s\n", name);
+  return sr_write_file_atomic(path, line, (size_t)len);
+}
+
+static int compare_desc(const void *a, const void *b) { return strcmp(*(char *const *)b, *(char *const *)a); }
+
+/* Checkpoint file names in dir, newest first (names sort by step). */
+static int list_checkpoints(const char *dir, char ***names, int *n) {
+  *names = NULL;
+  *n = 0;
+  DIR *d = opendir(dir);
+  if (!d) return errno == ENOENT ? SR_OK : SR_FAIL(SR_EIO, "cannot list %s: %s", dir, strerror(errno));
+  size_t cap = 0;
+  for (struct dirent *e; (e = readdir(d));) {
+    if (!is_checkpoint_name(e->d_name)) continue;
+    sr_grow(names, &cap, (size_t)*n + 1);
+    (*names)[(*n)++] = sr_strdup(e->d_name);
+  }
+  closedir(d);
+  if (*n > 1) qsort(*names, (size_t)*n, sizeof **names, compare_desc);
+  return SR_OK;
+}
+
+static void free_names(char **names, int n) {
+  for (int i = 0; i < n; i++) free(names[i]);
+  free(names);
+}
+
+int sr_ckptdir_commit(const char *dir, const char *path, int is_best, int keep_last) {
+  const char *name = base_name(path);
+  SR_TRY(write_pointer(dir, "latest", name));
+  if (is_best) SR_TRY(write_pointer(dir, "best", name));
+  char best[SR_PATH_MAX], **names;
+  int n;
+  read_pointer(dir, "best", best, sizeof best);
+  SR_TRY(list_checkpoints(dir, &names, &n));
+  int rc = SR_OK;
+  for (int i = keep_last; i < n && rc == SR_OK; i++) {
+    if (strcmp(names[i], best) == 0) continue;
+    char victim[SR_PATH_MAX + 64];
+    snprintf(victim, sizeof victim, "%s/%s", dir, names[i]);
+    if (unlink(victim) != 0 && errno != ENOENT) rc = SR_FAIL(SR_EIO, "cannot remove %s: %s", victim, strerror(errno));
+  }
+  free_names(names, n);
+  return rc;
+}
+
+/* Tries one candidate; on failure logs why and returns the error. */
+static int try_resume(const char *path, sr_model *m, sr_optim *o, sr_train_state *state) {
+  int rc = sr_checkpoint_read_training(path, m, o, state);
+  if (rc != SR_OK) sr_warn("skipping checkpoint %s: %s", path, sr_error_message());
+  return rc;
+}
+
+int sr_ckptdir_resume(const char *dir, const char *which, sr_model *m, sr_optim *o, sr_train_state *state,
+                      char *chosen, size_t chosen_size) {
+  if (strcmp(which, "auto") != 0) {
+    snprintf(chosen, chosen_size, "%s", which);
+    return sr_checkpoint_read_training(which, m, o, state);
+  }
+  char latest[SR_PATH_MAX], **names;
+  int n;
+  read_pointer(dir, "latest", latest, sizeof latest);
+  SR_TRY(list_checkpoints(dir, &names, &n));
+  int rc = SR_EIO;
+  /* `latest` first (it is what the run last committed), then newest first. */
+  for (int i = -1; i < n && rc != SR_OK; i++) {
+    const char *name = i < 0 ? latest : names[i];
+    if (!name[0] || (i >= 0 && strcmp(name, latest) == 0)) continue;
+    snprintf(chosen, chosen_size, "%s/%s", dir, name);
+    rc = try_resume(chosen, m, o, state);
+  }
+  free_names(names, n);
+  if (rc != SR_OK) return SR_FAIL(SR_EIO, "--resume auto: no loadable checkpoint in %s", dir);
+  return SR_OK;
+}
