@@ -138,15 +138,27 @@ void sr_spmm_backward_weight(float *dw, const sr_csr *x, const float *values, co
   }
 }
 
+void sr_column_sums_acc(float *sums, const float *x, int64_t R, int64_t D) {
+  /* Threads split the columns; each column adds its rows in order, so the
+   * result does not depend on the number of threads. */
+#pragma omp parallel
+  {
+    int64_t begin, end;
+    even_slice(D, &begin, &end);
+    for (int64_t r = 0; r < R; r++) row_axpy(sums + begin, 1.0f, x + r * D + begin, end - begin);
+  }
+}
+
 /* ---- linear ------------------------------------------------------------------------ */
 
 void sr_linear_forward(float *out, const float *in, const float *w, const float *b, int64_t B, int64_t in_dim,
                        int64_t out_dim) {
   if (B == 0) return;
   /* Seed every row with the bias, then let GEMM accumulate (beta = 1). */
-  if (b)
-    for (int64_t r = 0; r < B; r++)
-      for (int64_t j = 0; j < out_dim; j++) out[r * out_dim + j] = b[j];
+  if (b) {
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < B; r++) memcpy(out + r * out_dim, b, (size_t)out_dim * sizeof *b);
+  }
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, blas_dim(B), blas_dim(out_dim), blas_dim(in_dim), 1.0f, in,
               blas_dim(in_dim), w, blas_dim(out_dim), b ? 1.0f : 0.0f, out, blas_dim(out_dim));
 }
@@ -160,8 +172,7 @@ void sr_linear_backward(float *din, float *dw, float *db, const float *dout, con
                 k_in);
   /* (IN, OUT) += (B, IN)^T . (B, OUT) */
   cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k_in, k_out, m, 1.0f, in, k_in, dout, k_out, 1.0f, dw, k_out);
-  if (db)
-    for (int64_t r = 0; r < B; r++) sr_axpy(db, 1.0f, dout + r * out_dim, out_dim);
+  if (db) sr_column_sums_acc(db, dout, B, out_dim);
 }
 
 /* ---- activations ------------------------------------------------------------------- */

@@ -147,7 +147,7 @@ static void stack_backward(layer_stack *s, sr_params *ps, const sr_batch *batch,
     }
     if (l == 0 && x) {
       sr_spmm_backward_weight(w->grad, x, values, g, out_dim);
-      for (int64_t r = 0; r < B; r++) sr_axpy(b->grad, 1.0f, g + r * out_dim, out_dim);
+      sr_column_sums_acc(b->grad, g, B, out_dim);
       report_ready(batch, s, l);
       continue;
     }

@@ -110,6 +110,8 @@ double sr_exp_shifted(float *out, const float *x, int64_t n, float shift);
 
 /* Sum of squares of x (n), in double. */
 double sr_sum_squares(const float *x, int64_t n);
+/* sums (D) += column sums of x (R, D); e.g. a bias gradient. */
+void sr_column_sums_acc(float *sums, const float *x, int64_t R, int64_t D);
 /* y += a * x (n). */
 void sr_axpy(float *y, float a, const float *x, int64_t n);
 
