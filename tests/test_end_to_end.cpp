@@ -22,24 +22,7 @@ extern "C" {
 
 namespace {
 
-sr_dataset make_dataset() {
-  sr_synth_opts o;
-  sr_synth_opts_default(&o);
-  o.n_users = 3000;
-  o.n_items = 600;
-  o.with_item_features = 0;
-  sr_csr full;
-  sr_feature *features = nullptr;
-  int n_features = 0;
-  EXPECT_EQ(sr_synth_generate(&o, &full, &features, &n_features), 0) << sr_error_message();
-  sr_split_opts so;
-  sr_split_opts_default(&so);
-  so.n_heldout_users = 300;
-  sr_dataset d;
-  EXPECT_EQ(sr_split_strong(&full, features, n_features, &so, &d, nullptr), 0) << sr_error_message();
-  sr_csr_free(&full);
-  return d;
-}
+sr_dataset make_dataset() { return srtest::synthetic_dataset(3000, 600, 300, 25); }
 
 double mean_of(const sr_metrics &m, const char *name) {
   int i = sr_metrics_find(&m, name);

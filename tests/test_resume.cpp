@@ -2,7 +2,6 @@
 // resume on another rank count, corrupted checkpoints skipped, fine-tuning
 // from a base (train.init_from), and no torn checkpoint after kill -9.
 #include <gtest/gtest.h>
-#include <hdf5.h>
 
 #include <cmath>
 #include <cstdio>
@@ -18,7 +17,6 @@ extern "C" {
 #include "shardrec/dataset.h"
 #include "shardrec/dist.h"
 #include "shardrec/error.h"
-#include "shardrec/h5zstd.h"
 #include "shardrec/log.h"
 #include "shardrec/synth.h"
 #include "shardrec/train.h"
@@ -27,25 +25,7 @@ extern "C" {
 namespace {
 
 const sr_dataset &dataset() {
-  static sr_dataset d;
-  static bool made = false;
-  if (made) return d;
-  sr_synth_opts o;
-  sr_synth_opts_default(&o);
-  o.n_users = 700;
-  o.n_items = 120;
-  o.mean_items_per_user = 12;
-  o.with_item_features = 0;
-  sr_csr full;
-  sr_feature *f = nullptr;
-  int nf = 0;
-  EXPECT_EQ(sr_synth_generate(&o, &full, &f, &nf), 0);
-  sr_split_opts so;
-  sr_split_opts_default(&so);
-  so.n_heldout_users = 100;
-  EXPECT_EQ(sr_split_strong(&full, f, nf, &so, &d, nullptr), 0) << sr_error_message();
-  sr_csr_free(&full);
-  made = true;
+  static sr_dataset d = srtest::synthetic_dataset(700, 120, 100, 12);
   return d;
 }
 
@@ -107,24 +87,6 @@ double max_abs_diff(const std::vector<float> &a, const std::vector<float> &b) {
   return worst;
 }
 
-void flip_byte_in_first_chunk(const std::string &path, const char *dataset_name) {
-  ASSERT_EQ(sr_h5zstd_register(), 0);
-  hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
-  hid_t ds = H5Dopen2(f, dataset_name, H5P_DEFAULT);
-  hsize_t origin[2] = {0, 0}, size = 0;
-  haddr_t addr = 0;
-  unsigned mask = 0;
-  ASSERT_GE(H5Dget_chunk_info_by_coord(ds, origin, &mask, &addr, &size), 0);
-  H5Dclose(ds);
-  H5Fclose(f);
-  FILE *fp = std::fopen(path.c_str(), "r+b");
-  std::fseek(fp, (long)(addr + size / 2), SEEK_SET);
-  int c = std::fgetc(fp);
-  std::fseek(fp, (long)(addr + size / 2), SEEK_SET);
-  std::fputc(c ^ 0xff, fp);
-  std::fclose(fp);
-}
-
 }  // namespace
 
 TEST(Resume, OneProcessIsBitExact) {
@@ -152,7 +114,7 @@ TEST(Resume, CorruptedNewestCheckpointIsSkipped) {
   srtest::TempDir tmp;
   const std::string dir = tmp.file("run");
   ASSERT_EQ(train(config(dir, 9)), 0);  // checkpoints at steps 4, 8 and 9
-  flip_byte_in_first_chunk(checkpoint_at(dir, 9), "/optimizer/adam_v/decoder.1.weight");
+  srtest::flip_byte_in_first_chunk(checkpoint_at(dir, 9), "/optimizer/adam_v/decoder.1.weight");
   sr_config cfg = config(dir, 9);
   sr_model *m = nullptr;
   ASSERT_EQ(sr_model_create(&cfg, dataset().n_items, &m), 0);

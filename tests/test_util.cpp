@@ -1,12 +1,21 @@
 // test_util.cpp — see test_util.h.
 #include "test_util.h"
 
+#include <gtest/gtest.h>
+#include <hdf5.h>
+
 #include <stdexcept>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <sys/wait.h>
+
+extern "C" {
+#include "shardrec/error.h"
+#include "shardrec/h5zstd.h"
+#include "shardrec/synth.h"
+}
 
 namespace srtest {
 
@@ -45,6 +54,43 @@ std::string read_file(const std::string &path) {
 void write_file(const std::string &path, const std::string &content) {
   std::ofstream out(path, std::ios::binary);
   out << content;
+}
+
+sr_dataset synthetic_dataset(int64_t users, int64_t items, int64_t n_heldout, double mean_items_per_user) {
+  sr_synth_opts o;
+  sr_synth_opts_default(&o);
+  o.n_users = users;
+  o.n_items = items;
+  o.mean_items_per_user = mean_items_per_user;
+  o.with_item_features = 0;
+  sr_csr full;
+  EXPECT_EQ(sr_synth_generate(&o, &full, nullptr, nullptr), 0) << sr_error_message();
+  sr_split_opts so;
+  sr_split_opts_default(&so);
+  so.n_heldout_users = n_heldout;
+  sr_dataset d;
+  EXPECT_EQ(sr_split_strong(&full, nullptr, 0, &so, &d, nullptr), 0) << sr_error_message();
+  sr_csr_free(&full);
+  return d;
+}
+
+void flip_byte_in_first_chunk(const std::string &path, const char *dataset) {
+  ASSERT_EQ(sr_h5zstd_register(), 0);
+  hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  hid_t ds = H5Dopen2(f, dataset, H5P_DEFAULT);
+  hsize_t origin[2] = {0, 0}, size = 0;
+  haddr_t addr = 0;
+  unsigned mask = 0;
+  ASSERT_GE(H5Dget_chunk_info_by_coord(ds, origin, &mask, &addr, &size), 0);
+  H5Dclose(ds);
+  H5Fclose(f);
+  FILE *fp = std::fopen(path.c_str(), "r+b");
+  ASSERT_NE(fp, nullptr);
+  std::fseek(fp, (long)(addr + size / 2), SEEK_SET);
+  int c = std::fgetc(fp);
+  std::fseek(fp, (long)(addr + size / 2), SEEK_SET);
+  std::fputc(c ^ 0xff, fp);
+  std::fclose(fp);
 }
 
 }  // namespace srtest

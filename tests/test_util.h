@@ -2,7 +2,12 @@
 // the shardrec binary, reading files.
 #pragma once
 
+#include <cstdint>
 #include <string>
+
+extern "C" {
+#include "shardrec/dataset.h"
+}
 
 namespace srtest {
 
@@ -27,5 +32,14 @@ struct CommandResult {
 CommandResult run_command(const std::string &command);
 std::string read_file(const std::string &path);
 void write_file(const std::string &path, const std::string &content);
+
+// Synthetic data (planted factors, no item features) split for the strong
+// protocol with n_heldout validation and test users each. Seeded: every rank
+// that calls it gets the same dataset. Free with sr_dataset_free.
+sr_dataset synthetic_dataset(int64_t users, int64_t items, int64_t n_heldout, double mean_items_per_user);
+
+// Flips one byte in the middle of the first chunk of an HDF5 dataset (to
+// prove checksums catch corruption).
+void flip_byte_in_first_chunk(const std::string &path, const char *dataset);
 
 }  // namespace srtest

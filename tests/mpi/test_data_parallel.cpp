@@ -11,6 +11,8 @@
 #include <cmath>
 #include <vector>
 
+#include "../test_util.h"
+
 extern "C" {
 #include "shardrec/config.h"
 #include "shardrec/dataset.h"
@@ -28,26 +30,7 @@ sr_dist world;
 
 // The same small dataset on every rank (generation is seeded, not ranked).
 const sr_dataset &full_dataset() {
-  static sr_dataset d;
-  static bool made = false;
-  if (made) return d;
-  sr_synth_opts o;
-  sr_synth_opts_default(&o);
-  o.n_users = 700;
-  o.n_items = 120;
-  o.mean_items_per_user = 12;
-  o.with_item_features = 0;
-  sr_csr full;
-  sr_feature *feats = nullptr;
-  int n_feats = 0;
-  EXPECT_EQ(sr_synth_generate(&o, &full, &feats, &n_feats), 0);
-  sr_split_opts so;
-  sr_split_opts_default(&so);
-  so.n_heldout_users = 100;
-  sr_dataset_init(&d);
-  EXPECT_EQ(sr_split_strong(&full, feats, n_feats, &so, &d, nullptr), 0) << sr_error_message();
-  sr_csr_free(&full);
-  made = true;
+  static sr_dataset d = srtest::synthetic_dataset(700, 120, 100, 12);
   return d;
 }
 
