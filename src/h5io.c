@@ -550,33 +550,169 @@ int sr_h5_read_attr_double(const sr_h5file *f, const char *obj, const char *name
   return read_numeric_attr(f, obj, name, H5T_FLOAT, H5T_NATIVE_DOUBLE, value);
 }
 
-static int read_string(const sr_h5file *f, const char *obj, const char *name, hid_t a, char *buf, size_t cap) {
+/* The value of string attribute `a` as a malloc'd copy (*out). */
+static int read_string_copy(const sr_h5file *f, const char *obj, const char *name, hid_t a, char **out) {
   hid_t stored = H5Aget_type(a);
   int variable = H5Tis_variable_str(stored) > 0;
   size_t fixed_size = H5Tget_size(stored);
   H5T_cset_t cset = H5Tget_cset(stored);
   H5Tclose(stored);
-  if (!variable && fixed_size >= cap)
-    return H5IO_FAIL(SR_EFORMAT, f, obj, "attribute '%s' longer than %zu bytes", name, cap - 1);
   /* Fixed-length: one byte more than stored, so a string that fills its size still ends in NUL. */
   hid_t t = string_type(variable ? H5T_VARIABLE : fixed_size + 1, cset);
   char *vlen = NULL;
-  int rc = H5Aread(a, t, variable ? (void *)&vlen : (void *)buf) < 0
+  *out = variable ? NULL : sr_calloc(fixed_size + 1, 1);
+  int rc = H5Aread(a, t, variable ? (void *)&vlen : (void *)*out) < 0
                ? H5IO_FAIL(SR_EFORMAT, f, obj, "cannot read attribute '%s'", name)
                : SR_OK;
   H5Tclose(t);
-  if (rc != SR_OK || !variable) return rc;
-  size_t len = vlen ? strlen(vlen) : 0;
-  if (len < cap) memcpy(buf, vlen ? vlen : "", len + 1);
+  if (variable && rc == SR_OK) *out = sr_strdup(vlen ? vlen : "");
   H5free_memory(vlen);
-  if (len >= cap) return H5IO_FAIL(SR_EFORMAT, f, obj, "attribute '%s' longer than %zu bytes", name, cap - 1);
-  return SR_OK;
+  if (rc != SR_OK) {
+    free(*out);
+    *out = NULL;
+  }
+  return rc;
+}
+
+static int read_string(const sr_h5file *f, const char *obj, const char *name, hid_t a, char *buf, size_t cap) {
+  char *value;
+  SR_TRY(read_string_copy(f, obj, name, a, &value));
+  size_t len = strlen(value);
+  int rc = len < cap ? SR_OK : H5IO_FAIL(SR_EFORMAT, f, obj, "attribute '%s' longer than %zu bytes", name, cap - 1);
+  if (rc == SR_OK) memcpy(buf, value, len + 1);
+  free(value);
+  return rc;
 }
 
 int sr_h5_read_attr_string(const sr_h5file *f, const char *obj, const char *name, char *buf, size_t cap) {
   hid_t a = open_attr(f, obj, name, H5T_STRING);
   if (a < 0) return sr_error_code();
   int rc = read_string(f, obj, name, a, buf, cap);
+  H5Aclose(a);
+  return rc;
+}
+
+/* ---- attributes for display --------------------------------------------------- */
+
+typedef struct {
+  char **names;
+  int n;
+} name_list;
+
+static herr_t collect_attr_name(hid_t loc, const char *name, const H5A_info_t *info, void *data) {
+  (void)loc, (void)info;
+  name_list *l = data;
+  l->names = sr_realloc(l->names, (size_t)(l->n + 1) * sizeof *l->names);
+  l->names[l->n++] = sr_strdup(name);
+  return 0;
+}
+
+int sr_h5_list_attrs(const sr_h5file *f, const char *obj, char ***names, int *n) {
+  *names = NULL;
+  *n = 0;
+  if (strcmp(obj, "/") != 0 && !sr_h5_exists(f, obj)) return H5IO_FAIL(SR_EFORMAT, f, obj, "no such object");
+  name_list l = {NULL, 0};
+  hsize_t next = 0;
+  if (H5Aiterate_by_name(f->id, obj, H5_INDEX_NAME, H5_ITER_INC, &next, collect_attr_name, &l, H5P_DEFAULT) < 0) {
+    sr_h5_free_names(l.names, l.n);
+    return H5IO_FAIL(SR_EFORMAT, f, obj, "cannot list attributes");
+  }
+  *names = l.names ? l.names : sr_calloc(1, sizeof **names);
+  *n = l.n;
+  return SR_OK;
+}
+
+/* Display text that stops at its capacity and then ends in "...". */
+typedef struct {
+  char *buf;
+  size_t cap, len;
+  int cut;
+} text;
+
+__attribute__((format(printf, 2, 3))) static void text_add(text *t, const char *fmt, ...) {
+  if (t->cut) return;
+  va_list ap;
+  va_start(ap, fmt);
+  int w = vsnprintf(t->buf + t->len, t->cap - t->len, fmt, ap);
+  va_end(ap);
+  if (w >= 0 && (size_t)w < t->cap - t->len) {
+    t->len += (size_t)w;
+    return;
+  }
+  t->cut = 1;
+  memcpy(t->buf + t->cap - 4, "...", 4);
+}
+
+/* Numbers as "v" (scalar dataspace) or "[v, v, ...]" (array). */
+static int format_numbers(const sr_h5file *f, const char *obj, const char *name, hid_t a, H5T_class_t cls,
+                          int is_signed, int64_t n, int scalar, text *t) {
+  hid_t mem = cls == H5T_FLOAT ? H5T_NATIVE_DOUBLE : is_signed ? H5T_NATIVE_INT64 : H5T_NATIVE_UINT64;
+  void *values = sr_malloc((size_t)(n > 0 ? n : 1) * 8);
+  int rc = H5Aread(a, mem, values) < 0 ? H5IO_FAIL(SR_EFORMAT, f, obj, "cannot read attribute '%s'", name) : SR_OK;
+  if (!scalar) text_add(t, "[");
+  for (int64_t i = 0; rc == SR_OK && i < n; i++) {
+    const char *sep = i ? ", " : "";
+    if (cls == H5T_FLOAT)
+      text_add(t, "%s%.9g", sep, ((const double *)values)[i]);
+    else if (is_signed)
+      text_add(t, "%s%lld", sep, (long long)((const int64_t *)values)[i]);
+    else
+      text_add(t, "%s%llu", sep, (unsigned long long)((const uint64_t *)values)[i]);
+  }
+  if (!scalar) text_add(t, "]");
+  free(values);
+  return rc;
+}
+
+static const char *class_name(H5T_class_t cls) {
+  switch (cls) {
+    case H5T_COMPOUND:
+      return "compound";
+    case H5T_ENUM:
+      return "enum";
+    case H5T_ARRAY:
+      return "array";
+    case H5T_VLEN:
+      return "variable-length";
+    case H5T_OPAQUE:
+      return "opaque";
+    case H5T_REFERENCE:
+      return "reference";
+    case H5T_STRING:
+      return "string";
+    default:
+      return "other";
+  }
+}
+
+static int format_attr_value(const sr_h5file *f, const char *obj, const char *name, hid_t a, text *t) {
+  hid_t type = H5Aget_type(a), space = H5Aget_space(a);
+  H5T_class_t cls = H5Tget_class(type);
+  int is_signed = cls == H5T_INTEGER && H5Tget_sign(type) != H5T_SGN_NONE;
+  int64_t n = (int64_t)H5Sget_simple_extent_npoints(space);
+  int scalar = H5Sget_simple_extent_type(space) == H5S_SCALAR;
+  H5Tclose(type);
+  H5Sclose(space);
+  if (cls == H5T_INTEGER || cls == H5T_FLOAT) return format_numbers(f, obj, name, a, cls, is_signed, n, scalar, t);
+  if (cls == H5T_STRING && n == 1) {
+    char *value;
+    SR_TRY(read_string_copy(f, obj, name, a, &value));
+    text_add(t, "%s", value);
+    free(value);
+    return SR_OK;
+  }
+  text_add(t, "(%s, %lld element%s)", class_name(cls), (long long)n, n == 1 ? "" : "s");
+  return SR_OK;
+}
+
+int sr_h5_format_attr(const sr_h5file *f, const char *obj, const char *name, char *buf, size_t cap) {
+  SR_ASSERT(cap >= 4);
+  buf[0] = '\0';
+  if (!sr_h5_attr_exists(f, obj, name)) return H5IO_FAIL(SR_EFORMAT, f, obj, "missing attribute '%s'", name);
+  hid_t a = H5Aopen_by_name(f->id, obj, name, H5P_DEFAULT, H5P_DEFAULT);
+  if (a < 0) return H5IO_FAIL(SR_EFORMAT, f, obj, "cannot open attribute '%s'", name);
+  text t = {buf, cap, 0, 0};
+  int rc = format_attr_value(f, obj, name, a, &t);
   H5Aclose(a);
   return rc;
 }

@@ -91,6 +91,14 @@ double sr_params_grad_sq_norm(const sr_params *ps) {
   return s;
 }
 
+void sr_param_format_shape(const sr_param *p, char *buf, int bufsize) {
+  SR_ASSERT(bufsize >= 1);
+  buf[0] = '\0';
+  int used = 0;
+  for (int d = 0; d < p->ndim && used < bufsize; d++)
+    used += snprintf(buf + used, (size_t)(bufsize - used), "%s%lld", d ? " x " : "", (long long)p->shape[d]);
+}
+
 void sr_param_init_xavier_uniform(sr_params *ps, int index, uint64_t seed, int64_t fan_in, int64_t fan_out) {
   sr_param *p = &ps->items[index];
   float limit = sqrtf(6.0f / (float)(fan_in + fan_out));

@@ -87,6 +87,13 @@ int sr_h5_read_attr_double(const sr_h5file *f, const char *obj, const char *name
 /* buf receives the NUL-terminated string; a longer string is an error. */
 int sr_h5_read_attr_string(const sr_h5file *f, const char *obj, const char *name, char *buf, size_t cap);
 
+/* Names of every attribute of obj, by name (sr_h5_free_names). */
+int sr_h5_list_attrs(const sr_h5file *f, const char *obj, char ***names, int *n);
+/* Any attribute as display text: numbers ("3", "0.25", "[1, 2, 3]"), strings
+ * as stored, other types described ("(compound, 4 elements)"). Text that does
+ * not fit cap bytes is cut and ends in "...". For tools such as inspect. */
+int sr_h5_format_attr(const sr_h5file *f, const char *obj, const char *name, char *buf, size_t cap);
+
 #ifdef __cplusplus
 }
 #endif

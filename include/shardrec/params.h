@@ -60,6 +60,8 @@ void sr_params_zero_optimizer_state(sr_params *ps);
 void sr_params_copy_values(sr_params *dst, const sr_params *src);
 /* Sum of squares of all gradients / values (for logging and NaN checks). */
 double sr_params_grad_sq_norm(const sr_params *ps);
+/* Writes the shape as "400 x 600" (the form error messages use) into buf. */
+void sr_param_format_shape(const sr_param *p, char *buf, int bufsize);
 
 /* Initialisers. Draws are keyed by (seed, SR_RNG_INIT, param index), so the
  * same registry initialises identically on every rank. */

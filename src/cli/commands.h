@@ -13,6 +13,8 @@
 int sr_cmd_train(int argc, char **argv);
 int sr_cmd_eval(int argc, char **argv);
 int sr_cmd_data(int argc, char **argv);
+int sr_cmd_merge(int argc, char **argv);
+int sr_cmd_inspect(int argc, char **argv);
 
 /* Loads a YAML config, applies "section.key=value" overrides in order,
  * validates, and sets the log level. */
