@@ -1,7 +1,6 @@
-// kernel_check.h — helpers for testing math kernels: keyed test data,
-// central finite differences, CSR matrices built from row lists.
-// (test_nn.cpp keeps private copies of the first few; these are shared by the
-// embedding, contrastive and feature-mask tests.)
+// kernel_check.h — helpers for testing math kernels (nn, embedding,
+// contrastive, feature masks): keyed test data, central finite differences,
+// CSR matrices built from row lists.
 #pragma once
 
 #include <gtest/gtest.h>

@@ -8,6 +8,8 @@
 #include <functional>
 #include <vector>
 
+#include "kernel_check.h"
+
 extern "C" {
 #include "shardrec/csr.h"
 #include "shardrec/nn.h"
@@ -16,53 +18,17 @@ extern "C" {
 
 namespace {
 
-using Vec = std::vector<float>;
-
-// Deterministic test data: uniform in [lo, hi) from its own Philox stream.
-Vec uniform(size_t n, float lo, float hi, uint64_t stream) {
-  sr_rng r;
-  sr_rng_init(&r, 2024, SR_RNG_SYNTH, 0, stream);
-  Vec v(n);
-  for (float &x : v) x = lo + (hi - lo) * sr_rng_uniform(&r);
-  return v;
-}
+using kcheck::expect_gradient;
+using kcheck::halved;
+using kcheck::uniform;
+using kcheck::Vec;
+using kcheck::weighted_sum;
 
 // Magnitudes in [lo, hi) with random signs: keeps inputs away from 0 (ReLU's kink).
 Vec signed_away_from_zero(size_t n, float lo, float hi, uint64_t stream) {
   Vec mag = uniform(n, lo, hi, stream), sign = uniform(n, 0.0f, 1.0f, stream + 1000);
   for (size_t i = 0; i < n; i++) mag[i] = sign[i] < 0.5f ? -mag[i] : mag[i];
   return mag;
-}
-
-// L = sum(out * g) in double: the scalar loss whose gradient w.r.t. out is g.
-double weighted_sum(const Vec &out, const Vec &g) {
-  double s = 0.0;
-  for (size_t i = 0; i < out.size(); i++) s += (double)out[i] * g[i];
-  return s;
-}
-
-// Central differences of `loss` w.r.t. every element of x, against `analytic`.
-// The forward runs in float, so the step is 1e-3 and the tolerance loose.
-void expect_gradient(const char *what, Vec &x, const Vec &analytic, const std::function<double()> &loss) {
-  ASSERT_EQ(x.size(), analytic.size()) << what;
-  const float h = 1e-3f;
-  for (size_t i = 0; i < x.size(); i++) {
-    const float saved = x[i];
-    x[i] = saved + h;
-    const double plus = loss();
-    x[i] = saved - h;
-    const double minus = loss();
-    x[i] = saved;
-    const double numeric = (plus - minus) / (2.0 * h);
-    EXPECT_NEAR(analytic[i], numeric, 1e-3 + 1e-2 * std::fabs(numeric)) << what << " element " << i;
-  }
-}
-
-// Backward kernels accumulate (+=): each test runs backward twice into zeroed
-// buffers and checks half the result, so a kernel that overwrites fails.
-Vec halved(Vec v) {
-  for (float &x : v) x *= 0.5f;
-  return v;
 }
 
 // A CSR matrix owning its storage, built from a dense (R, C) array: the nonzeros
