@@ -2,6 +2,7 @@
 #include "shardrec/dist.h"
 
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,10 +32,40 @@ static int mpi_fail(int mpi_rc, const char *what) {
     if (mpi_rc_ != MPI_SUCCESS) return mpi_fail(mpi_rc_, what); \
   } while (0)
 
+/* Tasks that Slurm started but that MPI cannot join into one job. */
+static int slurm_launch_failure(const char *ntasks, const char *what) {
+  return SR_FAIL(SR_EDIST,
+                 "SLURM_NTASKS=%s but %s. Launch with `srun --mpi=pmix` (Debian's Open MPI supports no other srun "
+                 "PMI) or with mpirun inside the allocation",
+                 ntasks, what);
+}
+
+/* True in a task of an srun step (SLURM_STEP_ID is set in steps, not in batch
+ * scripts) that Slurm started without an MPI plugin (srun sets SLURM_MPI_TYPE
+ * for every plugin but none) and no MPI launcher started either (mpirun and
+ * hydra set PMIX_RANK or PMI_RANK). Checked before MPI_Init because Open MPI's
+ * MPI_Init ends such tasks, even a single one, blaming its own build for
+ * lacking PMI support: that sends users to rebuild MPI instead of fixing the
+ * srun line. Other MPIs start each task as a singleton, wrong for N > 1. */
+static bool slurm_step_without_pmi(const char *ntasks) {
+#ifdef OPEN_MPI
+  const int min_tasks = 1;
+#else
+  const int min_tasks = 2;
+#endif
+  const char *mpi_type = getenv("SLURM_MPI_TYPE");
+  return ntasks && atoi(ntasks) >= min_tasks && getenv("SLURM_STEP_ID") &&
+         (!mpi_type || strcmp(mpi_type, "none") == 0) && !getenv("PMIX_RANK") && !getenv("PMI_RANK");
+}
+
 int sr_dist_init(int *argc, char ***argv, sr_dist *d) {
   int initialized = 0, provided = 0;
   d->rank = 0, d->size = 1, d->comm = MPI_COMM_WORLD;
   MPI_Initialized(&initialized);
+  const char *ntasks = getenv("SLURM_NTASKS");
+  if (!initialized && slurm_step_without_pmi(ntasks))
+    return slurm_launch_failure(ntasks,
+                                "srun started the tasks without an MPI plugin (--mpi=none or MpiDefault=none)");
   /* Open MPI's non-blocking all-reduce (libnbc) picks a binomial tree by
    * default, 2.5x slower than its ring for our ~100 MB of gradients (measured:
    * 104 vs 42 ms on 2 ranks). Other MPIs ignore the variable; a value already
@@ -49,14 +80,10 @@ int sr_dist_init(int *argc, char ***argv, sr_dist *d) {
   abort_comm = d->comm;
   sr_set_die_hook(abort_job);
   sr_log_configure(d->rank, d->size, 0);
-  const char *ntasks = getenv("SLURM_NTASKS");
-  const char *step = getenv("SLURM_STEP_ID");
-  if (d->size == 1 && ntasks && step && atoi(ntasks) > 1)
-    return SR_FAIL(SR_EDIST,
-                   "SLURM_NTASKS=%s but MPI sees a single process: every task was started as an unrelated "
-                   "singleton. Launch with `srun --mpi=pmix` (Debian's Slurm has no PMI2) or with mpirun "
-                   "inside the allocation",
-                   ntasks);
+  /* An MPI that does not understand the plugin srun used starts N singletons. */
+  if (d->size == 1 && ntasks && getenv("SLURM_STEP_ID") && atoi(ntasks) > 1)
+    return slurm_launch_failure(ntasks,
+                                "MPI sees a single process: every task was started as an unrelated singleton");
   return SR_OK;
 }
 

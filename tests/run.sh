@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # run.sh — the whole test suite from a clean clone: installs missing
-# dependencies, configures, builds and runs ctest.
+# dependencies (Slurm and munge included, for the single-node cluster test),
+# configures, builds and runs ctest.
 #   tests/run.sh [extra ctest args]       (BUILD_DIR defaults to build/)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cluster/install-deps.sh
+cluster/install-deps.sh --slurm
 build=${BUILD_DIR:-build}
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$build" -j"$(nproc)"

@@ -132,9 +132,16 @@ TEST(EndToEnd, ClearErrorsAndNonZeroExits) {
   EXPECT_NE(no_ckpt.output.find("nope.h5"), std::string::npos) << no_ckpt.output;
   auto usage = srtest::run_command(bin + " train");
   EXPECT_EQ(usage.exit_code, 2);
-  // Under Slurm, N tasks that each see one MPI process: refuse, say why.
+  // Under Slurm, tasks started without an MPI plugin: refuse before MPI_Init,
+  // say why (tests/slurm/test_sbatch.sh does it with a real srun).
   srtest::write_file(cfg, "data: {path: x.h5}\n");
-  auto singleton = srtest::run_command("SLURM_NTASKS=4 SLURM_STEP_ID=0 " + bin + " train " + cfg);
+  auto no_plugin = srtest::run_command("SLURM_NTASKS=4 SLURM_STEP_ID=0 " + bin + " train " + cfg);
+  EXPECT_EQ(no_plugin.exit_code, 1);
+  EXPECT_NE(no_plugin.output.find("without an MPI plugin"), std::string::npos) << no_plugin.output;
+  EXPECT_NE(no_plugin.output.find("srun --mpi=pmix"), std::string::npos) << no_plugin.output;
+  // A plugin that this MPI does not understand: N tasks that each see one process.
+  auto singleton = srtest::run_command("SLURM_NTASKS=4 SLURM_STEP_ID=0 SLURM_MPI_TYPE=pmix " + bin + " train " + cfg);
   EXPECT_EQ(singleton.exit_code, 1);
+  EXPECT_NE(singleton.output.find("unrelated singleton"), std::string::npos) << singleton.output;
   EXPECT_NE(singleton.output.find("srun --mpi=pmix"), std::string::npos) << singleton.output;
 }

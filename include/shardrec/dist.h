@@ -23,9 +23,11 @@ typedef struct {
 } sr_dist;
 
 /* Initialises MPI (if not yet) and the world context; configures rank-aware
- * logging and makes fatal errors abort the job. Fails with a clear message if
- * SLURM_NTASKS > 1 but MPI reports a single process (a launch without PMIx
- * gives N unrelated singletons). */
+ * logging and makes fatal errors abort the job. Fails with a clear message,
+ * before MPI_Init, in tasks that srun started without an MPI plugin (srun
+ * --mpi=none; under Open MPI even a single task, which its MPI_Init would
+ * end), and after it if SLURM_NTASKS > 1 but MPI reports a single process
+ * (N unrelated singletons). */
 int sr_dist_init(int *argc, char ***argv, sr_dist *d);
 /* A single-process context on MPI_COMM_SELF (reference runs in tests, tools). */
 void sr_dist_self(sr_dist *d);

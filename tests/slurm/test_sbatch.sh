@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# test_sbatch.sh SHARDREC SOURCE_DIR — the README's Slurm claims, on the real
+# cluster that tests/slurm/cluster.sh starts (run this script through it):
+#   1. cluster/shardrec.sbatch trains 2 ranks to completion with srun --mpi=pmix;
+#   2. the same with SHARDREC_LAUNCHER=mpirun;
+#   3. a rank given --cpus-per-task=2 may run on 2 CPUs and uses 2 BLAS
+#      threads, with either launcher (mpirun alone would bind it to one core);
+#   4. tasks that srun starts without an MPI plugin stop at once with our advice.
+set -euo pipefail
+bin=$1 src=$2
+[[ -n "${SLURM_CONF:-}" && -d "${SHARDREC_SLURM_DIR:-}" ]] || { echo "run me through tests/slurm/cluster.sh" >&2; exit 2; }
+work=$SHARDREC_SLURM_DIR/work
+mkdir -p "$work"
+cd "$work"
+failures=0
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+
+"$bin" data synth -o data.h5 --users 600 --items 200 --heldout 60 >/dev/null
+cat >train.yaml <<YAML
+run: {name: default, out_dir: $work/runs, log_every_s: 1}
+data: {path: $work/data.h5}
+model: {hidden: [32], latent_dim: 8}
+train: {epochs: 2, batch_size: 100}
+YAML
+
+# Submits the template with sbatch OPTIONS... -- ARGS..., waits (at most 60 s)
+# for the job to leave the queue and sets job_id, job_state, job_exit, job_out.
+run_job() {
+  local options=()
+  while [[ $1 != -- ]]; do options+=("$1"); shift; done
+  shift
+  job_id=$(sbatch --parsable --output="$work/job-%j.out" "${options[@]}" "$src/cluster/shardrec.sbatch" "$@")
+  local started=$EPOCHREALTIME
+  for _ in $(seq 600); do [[ -z "$(squeue -h -j "$job_id" -o %i 2>/dev/null)" ]] && break; sleep 0.1; done
+  local info
+  info=$(scontrol -o show job "$job_id")
+  job_state=$(grep -o 'JobState=[A-Z_]*' <<<"$info" | cut -d= -f2)
+  job_exit=$(grep -o ' ExitCode=[0-9:]*' <<<"$info" | cut -d= -f2)
+  job_out=$(cat "$work/job-$job_id.out" 2>/dev/null || true)
+  echo "job $job_id (${options[*]} $*): $job_state, exit $job_exit, $(awk "BEGIN { printf \"%.1f\", $EPOCHREALTIME - $started }")s"
+}
+
+# Expects the last job to have trained `ranks` ranks of `threads` BLAS threads
+# into runs/NAME and to report its test metrics.
+expect_trained() {
+  local name=$1 ranks=$2 threads=$3
+  if [[ $job_state != COMPLETED || $job_exit != 0:0 ]]; then
+    fail "$name: job $job_id ended $job_state with exit code $job_exit"; echo "$job_out"; return
+  fi
+  grep -q "; $ranks rank(s); .*, $threads thread(s) per rank" <<<"$job_out" ||
+    fail "$name: no '$ranks rank(s) ... $threads thread(s) per rank' line in the job output"
+  grep -q "test recall@20 " <<<"$job_out" || fail "$name: no test metrics in the job output"
+  [[ -s "runs/$name/model.h5" ]] || fail "$name: no runs/$name/model.h5"
+}
+
+# 1 and 2: two ranks with each launcher.
+for launcher in srun mpirun; do
+  SHARDREC_BIN=$bin SHARDREC_LAUNCHER=$launcher run_job --ntasks=2 -- train.yaml --set "run.name=$launcher"
+  expect_trained "$launcher" 2 1
+done
+
+# 3: the CPUs each rank may run on, printed by a wrapper around the binary.
+cat >affinity-shardrec <<EOF
+#!/bin/sh
+echo "rank \$\$ may run on \$(nproc) CPU(s)"
+exec "$bin" "\$@"
+EOF
+chmod +x affinity-shardrec
+for launcher in srun mpirun; do
+  SHARDREC_BIN=$work/affinity-shardrec SHARDREC_LAUNCHER=$launcher \
+    run_job --ntasks=1 --cpus-per-task=2 -- train.yaml --set "run.name=$launcher-2cpus"
+  expect_trained "$launcher-2cpus" 1 2
+  grep -q "may run on 2 CPU(s)" <<<"$job_out" ||
+    fail "$launcher-2cpus: the rank is not allowed on its 2 CPUs: $(grep 'may run on' <<<"$job_out")"
+done
+
+# 4: srun without an MPI plugin (the cluster's MpiDefault is none); under Open
+# MPI even one task cannot start.
+for tasks in 2 1; do
+  status=0
+  out=$(timeout 60 srun --ntasks=$tasks --mpi=none "$bin" train train.yaml --set run.name=no-pmi 2>&1) || status=$?
+  echo "srun --ntasks=$tasks --mpi=none: exit $status"
+  [[ $status -ne 0 ]] || fail "srun --ntasks=$tasks --mpi=none: exit status 0"
+  grep -q 'without an MPI plugin.*srun --mpi=pmix' <<<"$out" || { fail "srun --ntasks=$tasks --mpi=none: not our advice"; echo "$out"; }
+  [[ ! -e runs/no-pmi ]] || fail "srun --ntasks=$tasks --mpi=none: a run directory was created"
+done
+
+if [[ $failures -gt 0 ]]; then echo "$failures failure(s)"; exit 1; fi
+echo "PASS"
