@@ -3,6 +3,7 @@
  * all-reduce cost. Run it with 1 and with N ranks and compare users/s:
  *
  *   mpirun -np 1 build/bench/bench_dist [--users U] [--items I] [--batch B] [--steps S] [--overlap]
+ *                                        [--shard-optimizer]
  *   mpirun -np 2 build/bench/bench_dist ...
  *
  * Trains through the real trainer (sr_train) on a synthetic dataset, one BLAS
@@ -46,22 +47,24 @@ int main(int argc, char **argv) {
     return 1;
   }
   int64_t users = 12000, items = 20108;
-  int batch = 500, steps = 12, overlap = 0, opt;
+  int batch = 500, steps = 12, overlap = 0, shard_optimizer = 0, opt;
   static const struct option longopts[] = {{"users", required_argument, NULL, 'u'},
                                            {"items", required_argument, NULL, 'i'},
                                            {"batch", required_argument, NULL, 'b'},
                                            {"steps", required_argument, NULL, 's'},
                                            {"overlap", no_argument, NULL, 'o'},
+                                           {"shard-optimizer", no_argument, NULL, 'z'},
                                            {NULL, 0, NULL, 0}};
-  while ((opt = getopt_long(argc, argv, "u:i:b:s:o", longopts, NULL)) != -1) {
+  while ((opt = getopt_long(argc, argv, "u:i:b:s:oz", longopts, NULL)) != -1) {
     switch (opt) {
       case 'u': users = atoll(optarg); break;
       case 'i': items = atoll(optarg); break;
       case 'b': batch = atoi(optarg); break;
       case 's': steps = atoi(optarg); break;
       case 'o': overlap = 1; break;
+      case 'z': shard_optimizer = 1; break;
       default:
-        fprintf(stderr, "usage: bench_dist [--users U] [--items I] [--batch B] [--steps S] [--overlap]\n");
+        fprintf(stderr, "usage: bench_dist [--users U] [--items I] [--batch B] [--steps S] [--overlap] [--shard-optimizer]\n");
         return 2;
     }
   }
@@ -96,6 +99,7 @@ int main(int argc, char **argv) {
   cfg.train.max_steps = steps;
   cfg.train.epochs = 1000;
   cfg.dist.overlap = overlap;
+  cfg.dist.shard_optimizer = shard_optimizer;
   sr_train_result res, alone;
   if (sr_train(&cfg, &dist, &shard, NULL, NULL, &res)) sr_dist_abort(&dist, 1);
   sr_dist self;
@@ -111,7 +115,9 @@ int main(int argc, char **argv) {
   sr_model_destroy(probe);
   double bare = dist.size > 1 ? bare_allreduce_seconds(&dist, n_grads, 5) : 0.0;
   if (dist.rank == 0) {
-    printf("%s: ", overlap ? "all-reduce overlapped with backward" : "all-reduce after backward");
+    printf("%s: ", shard_optimizer ? "sharded optimizer (reduce-scatter, Adam on 1/P, all-gather)"
+                   : overlap ? "all-reduce overlapped with backward"
+                             : "all-reduce after backward");
     printf("ranks %d, items %lld, global batch %d, %lld steps: %.0f users/s (%.1f ms/step)\n", dist.size,
            (long long)all.n_items, batch, (long long)res.steps, res.users_per_s,
            1e3 * res.train_seconds / (double)res.steps);

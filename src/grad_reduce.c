@@ -3,15 +3,30 @@
 
 #include <limits.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "shardrec/error.h"
 #include "shardrec/log.h"
 #include "shardrec/mem.h"
+#include "shardrec/nn.h"
+
+/* Slice `part` (of P) of bucket b: equal slices, the last ones shorter. */
+static sr_arena_range slice_of(const sr_grad_bucket *b, int part, int P) {
+  int64_t n = b->end - b->begin, each = (n + P - 1) / P;
+  int64_t lo = b->begin + part * each, hi = lo + each;
+  if (lo > b->end) lo = b->end;
+  if (hi > b->end) hi = b->end;
+  return (sr_arena_range){lo, hi};
+}
+
+/* In a ring reduce-scatter, rank r ends with the sum of slice (r + 1) mod P. */
+static int owned_slice(int rank, int P) { return (rank + 1) % P; }
 
 void sr_grad_reducer_init(sr_grad_reducer *r, const sr_dist *dist, sr_params *params, int64_t bucket_bytes,
-                          int overlap) {
+                          int overlap, int shard_optimizer) {
   r->dist = dist;
-  r->overlap = overlap;
+  r->overlap = overlap && !shard_optimizer; /* the ring runs after backward */
+  r->shard_optimizer = shard_optimizer;
   r->params = params;
   r->buckets = sr_calloc((size_t)(params->count > 0 ? params->count : 1), sizeof *r->buckets);
   r->bucket_of = sr_calloc((size_t)(params->count > 0 ? params->count : 1), sizeof *r->bucket_of);
@@ -34,11 +49,23 @@ void sr_grad_reducer_init(sr_grad_reducer *r, const sr_dist *dist, sr_params *pa
     r->bucket_of[i] = r->n_buckets - 1;
   }
   for (int k = 0; k < r->n_buckets; k++) r->buckets[k].request = MPI_REQUEST_NULL;
+  r->owned = sr_calloc((size_t)(r->n_buckets > 0 ? r->n_buckets : 1), sizeof *r->owned);
+  int64_t widest = 1;
+  for (int k = 0; k < r->n_buckets; k++) {
+    /* Without sharding (or alone) a rank owns every bucket whole. */
+    r->owned[k] = shard_optimizer ? slice_of(&r->buckets[k], owned_slice(dist->rank, dist->size), dist->size)
+                                  : (sr_arena_range){r->buckets[k].begin, r->buckets[k].end};
+    sr_arena_range first = slice_of(&r->buckets[k], 0, dist->size);
+    if (first.end - first.begin > widest) widest = first.end - first.begin;
+  }
+  r->scratch = shard_optimizer && dist->size > 1 ? sr_aligned_calloc((size_t)widest * sizeof(float)) : NULL;
 }
 
 void sr_grad_reducer_free(sr_grad_reducer *r) {
   free(r->buckets);
   free(r->bucket_of);
+  free(r->owned);
+  free(r->scratch);
 }
 
 void sr_grad_reducer_begin(sr_grad_reducer *r) {
@@ -86,9 +113,68 @@ static int reduce_blocking(sr_grad_reducer *r) {
   return SR_OK;
 }
 
+/* Ring reduce-scatter of one bucket of the gradient arena: at step s rank r
+ * passes its partial sum of slice (r - s) to rank r + 1 and adds what rank
+ * r - 1 sends of slice (r - s - 1). After P - 1 steps slice (r + 1) holds the
+ * total; the other slices hold partial sums and are cleared. */
+static int reduce_scatter_bucket(sr_grad_reducer *r, const sr_grad_bucket *b) {
+  const int P = r->dist->size, rank = r->dist->rank;
+  const int right = (rank + 1) % P, left = (rank + P - 1) % P;
+  float *grads = r->params->grads;
+  for (int s = 0; s < P - 1; s++) {
+    sr_arena_range out = slice_of(b, (rank - s + P) % P, P), in = slice_of(b, (rank - s - 1 + 2 * P) % P, P);
+    int rc = MPI_Sendrecv(grads + out.begin, (int)(out.end - out.begin), MPI_FLOAT, right, 0, r->scratch,
+                          (int)(in.end - in.begin), MPI_FLOAT, left, 0, r->dist->comm, MPI_STATUS_IGNORE);
+    if (rc != MPI_SUCCESS) return SR_FAIL(SR_EDIST, "gradient reduce-scatter failed (MPI error %d)", rc);
+    sr_axpy(grads + in.begin, 1.0f, r->scratch, in.end - in.begin);
+  }
+  for (int part = 0; part < P; part++) {
+    if (part == owned_slice(rank, P)) continue;
+    sr_arena_range other = slice_of(b, part, P);
+    memset(grads + other.begin, 0, (size_t)(other.end - other.begin) * sizeof(float));
+  }
+  return SR_OK;
+}
+
+/* Every rank's slice of every bucket of `arena` to every rank. */
+static int all_gather_slices(sr_grad_reducer *r, float *arena) {
+  if (r->dist->size == 1 || !r->shard_optimizer) return SR_OK;
+  const int P = r->dist->size;
+  int *counts = sr_malloc((size_t)P * sizeof *counts), *displs = sr_malloc((size_t)P * sizeof *displs);
+  int rc = SR_OK;
+  for (int k = 0; k < r->n_buckets && rc == SR_OK; k++) {
+    const sr_grad_bucket *b = &r->buckets[k];
+    for (int rank = 0; rank < P; rank++) {
+      sr_arena_range s = slice_of(b, owned_slice(rank, P), P);
+      counts[rank] = (int)(s.end - s.begin);
+      displs[rank] = (int)(s.begin - b->begin);
+    }
+    int mpi = MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, arena + b->begin, counts, displs, MPI_FLOAT,
+                             r->dist->comm);
+    if (mpi != MPI_SUCCESS) rc = SR_FAIL(SR_EDIST, "all-gather of optimizer slices failed (MPI error %d)", mpi);
+  }
+  free(counts);
+  free(displs);
+  return rc;
+}
+
+int sr_grad_reducer_gather_values(sr_grad_reducer *r) { return all_gather_slices(r, r->params->values); }
+
+int sr_grad_reducer_gather_optimizer_state(sr_grad_reducer *r) {
+  SR_TRY(all_gather_slices(r, r->params->adam_m));
+  return all_gather_slices(r, r->params->adam_v);
+}
+
 int sr_grad_reducer_finish(sr_grad_reducer *r) {
   if (r->dist->size == 1) return SR_OK;
   double t0 = sr_now();
+  if (r->shard_optimizer) {
+    int rc = SR_OK;
+    for (int k = 0; k < r->n_buckets && rc == SR_OK; k++) rc = reduce_scatter_bucket(r, &r->buckets[k]);
+    r->wait_seconds += sr_now() - t0;
+    r->total_seconds += sr_now() - t0;
+    return rc;
+  }
   if (!r->overlap) {
     int rc = reduce_blocking(r);
     r->wait_seconds += sr_now() - t0;

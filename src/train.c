@@ -143,7 +143,13 @@ static int train_step(trainer *t, const int64_t *order, int64_t n, sr_step_stats
   if (!isfinite(st->loss))
     return SR_FAIL(SR_ENUMERIC, "non-finite loss at step %lld (%g); lower train.lr or check the input data",
                    (long long)t->optim.step, st->loss);
-  int64_t bad = sr_optim_step(&t->optim, ps);
+  /* Each rank updates the slices it owns (all of them unless the optimizer is
+   * sharded, grad_reduce.h); sharded slices are then all-gathered. */
+  int64_t bad = sr_optim_step_ranges(&t->optim, ps, t->reducer.owned, t->reducer.n_buckets);
+  if (t->reducer.shard_optimizer) {
+    SR_TRY(sr_dist_sum_i64(t->dist, &bad, 1));
+    SR_TRY(sr_grad_reducer_gather_values(&t->reducer));
+  }
   if (bad > 0)
     return SR_FAIL(SR_ENUMERIC,
                    "%lld non-finite gradient values at step %lld; lower train.lr or check the input data",
@@ -181,6 +187,7 @@ static int validate(trainer *t, int64_t epoch, sr_metrics *m, int select_index, 
  * updates the directory's pointers; every rank learns whether it worked. */
 static int save_checkpoint(trainer *t, int64_t epoch, int64_t position, int is_best) {
   if (!t->ckpt_dir[0]) return SR_OK;
+  SR_TRY(sr_grad_reducer_gather_optimizer_state(&t->reducer)); /* collective */
   t->state.epoch = epoch;
   t->state.position = position;
   int rc = SR_OK;
@@ -311,7 +318,7 @@ int sr_train(const sr_config *cfg, const sr_dist *dist, const sr_dataset *data, 
   if (rc == SR_OK && dist->rank == 0 && t.ckpt_dir[0]) rc = sr_mkdir_p(t.ckpt_dir);
   rc = sr_dist_agree(dist, rc);
   sr_grad_reducer_init(&t.reducer, dist, &t.model->params, (int64_t)(cfg->dist.bucket_mb * 1024 * 1024),
-                       cfg->dist.overlap);
+                       cfg->dist.overlap, cfg->dist.shard_optimizer);
   t.local_rows = sr_malloc((size_t)cfg->train.batch_size * sizeof *t.local_rows);
   t.local_ids = sr_malloc((size_t)cfg->train.batch_size * sizeof *t.local_ids);
   t.steps_per_epoch = (data->train_rows_total + cfg->train.batch_size - 1) / cfg->train.batch_size;

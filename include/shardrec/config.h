@@ -76,6 +76,7 @@ typedef struct {
   struct {
     double bucket_mb; /* gradient all-reduce bucket size in MiB */
     int overlap;      /* bool: start bucket all-reduces during backward */
+    int shard_optimizer; /* bool: reduce-scatter + Adam on 1/P + all-gather (ZeRO-1) */
   } dist;
 } sr_config;
 

@@ -12,6 +12,15 @@
  *
  * SUM, not mean: losses are normalised by the global batch (model.h), so the
  * summed gradient is exactly the global-batch gradient.
+ *
+ * Sharded optimizer (dist.shard_optimizer, ZeRO stage 1): instead of an
+ * all-reduce, each bucket is reduce-scattered (a ring of P-1 exchanges), so
+ * every rank ends with the summed gradient of its 1/P of each bucket only; it
+ * runs Adam on those slices (sr_optim_step_ranges over `owned`), and the
+ * updated parameters are all-gathered. Same bytes on the wire as an
+ * all-reduce, but the optimizer's memory-bound pass over the parameters is
+ * split among the ranks instead of repeated on each. Adam is elementwise, so
+ * the parameters are those of the replicated optimizer.
  */
 #ifndef SHARDREC_GRAD_REDUCE_H
 #define SHARDREC_GRAD_REDUCE_H
@@ -20,6 +29,7 @@
 #include <stdint.h>
 
 #include "shardrec/dist.h"
+#include "shardrec/optim.h"
 #include "shardrec/params.h"
 
 #ifdef __cplusplus
@@ -41,6 +51,9 @@ typedef struct {
   sr_grad_bucket *buckets;
   int *bucket_of; /* [params->count] bucket index of each parameter */
   int next_launch; /* buckets [0, next_launch) are launched in this step */
+  int shard_optimizer;
+  sr_arena_range *owned; /* [n_buckets] this rank's slice of each bucket (sharded optimizer) */
+  float *scratch;        /* one slice, for the ring's receives */
   double wait_seconds; /* time blocked in sr_grad_reducer_finish (not overlapped) */
   double total_seconds; /* from the first launch to the end of finish, summed over steps */
   double first_launch;
@@ -50,7 +63,7 @@ typedef struct {
  * all-reduce per bucket (cheaper when compute already uses every core, since
  * MPI then progresses only inside our calls — see dist.overlap in docs/config.md). */
 void sr_grad_reducer_init(sr_grad_reducer *r, const sr_dist *dist, sr_params *params, int64_t bucket_bytes,
-                          int overlap);
+                          int overlap, int shard_optimizer);
 void sr_grad_reducer_free(sr_grad_reducer *r);
 /* Starts a step: no parameter is finished. */
 void sr_grad_reducer_begin(sr_grad_reducer *r);
@@ -58,6 +71,13 @@ void sr_grad_reducer_begin(sr_grad_reducer *r);
 void sr_grad_reducer_ready(sr_grad_reducer *r, int index);
 /* Launches what is left and waits for every bucket. */
 int sr_grad_reducer_finish(sr_grad_reducer *r);
+
+/* Sharded optimizer: after sr_optim_step_ranges(o, params, r->owned,
+ * r->n_buckets), give every rank the updated parameters of all slices. */
+int sr_grad_reducer_gather_values(sr_grad_reducer *r);
+/* Sharded optimizer: make the Adam moments whole on every rank (before a
+ * checkpoint is written). */
+int sr_grad_reducer_gather_optimizer_state(sr_grad_reducer *r);
 
 /* The callback form models receive in sr_batch. */
 void sr_grad_reducer_ready_cb(void *reducer, int index);

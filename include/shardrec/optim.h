@@ -34,6 +34,15 @@ void sr_optim_init(sr_optim *o, sr_optim_kind kind);
  * caller stops training). */
 int64_t sr_optim_step(sr_optim *o, sr_params *ps);
 
+/* An element range [begin, end) of the registry's arenas. */
+typedef struct {
+  int64_t begin, end;
+} sr_arena_range;
+
+/* The same step, updating only the elements inside `ranges` (a sharded
+ * optimizer: each rank updates the slices it owns, grad_reduce.h). */
+int64_t sr_optim_step_ranges(sr_optim *o, sr_params *ps, const sr_arena_range *ranges, int n_ranges);
+
 #ifdef __cplusplus
 }
 #endif
