@@ -17,7 +17,7 @@ typedef struct {
 static const command commands[] = {
     {"train", sr_cmd_train, "train a model from a YAML config"},
     {"eval", sr_cmd_eval, "evaluate a trained model on a dataset split"},
-    {"data", sr_cmd_data, "create, inspect and validate HDF5 datasets (synth, info, validate)"},
+    {"data", sr_cmd_data, "create, import, inspect and validate HDF5 datasets (synth, import, info, validate)"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
