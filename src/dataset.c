@@ -221,11 +221,15 @@ static int write_all(const sr_h5file *f, const sr_dataset *d, int level) {
   return write_features(f, feature_kinds[1], d->user_features, d->n_user_features, level);
 }
 
+int sr_dataset_write_into(const sr_h5file *f, const sr_dataset *d, int zstd_level) {
+  if (sr_dataset_validate(d, f->path) != SR_OK) return sr_error_prefix("refusing to write an invalid dataset");
+  return write_all(f, d, zstd_level);
+}
+
 int sr_dataset_write(const char *path, const sr_dataset *d, int zstd_level) {
-  if (sr_dataset_validate(d, path) != SR_OK) return sr_error_prefix("refusing to write an invalid dataset");
   sr_h5file f;
   SR_TRY(sr_h5_create(&f, path));
-  int rc = write_all(&f, d, zstd_level);
+  int rc = sr_dataset_write_into(&f, d, zstd_level);
   if (rc == SR_OK) return sr_h5_commit(&f);
   sr_h5_close(&f);
   return rc;

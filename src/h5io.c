@@ -272,8 +272,8 @@ void sr_h5_free_names(char **names, int n) {
  * (whole trailing dimensions per chunk, about H5IO_CHUNK_ELEMS elements),
  * byte-shuffled, zstd-compressed, Fletcher32-checksummed. The first dimension
  * may grow (unlimited), so empty arrays are ordinary chunked datasets. */
-static int write_dataset(const sr_h5file *f, const char *obj, sr_h5_type type, const void *data, int ndim,
-                         const int64_t *shape, int zstd_level) {
+static int write_dataset(const sr_h5file *f, const char *obj, hid_t stored_type, hid_t value_type, const void *data,
+                         int ndim, const int64_t *shape, int zstd_level) {
   if (zstd_level < 1 || zstd_level > 22)
     return H5IO_FAIL(SR_EINVAL, f, obj, "zstd level %d outside [1, 22]", zstd_level);
   hsize_t dims[H5S_MAX_RANK], maxdims[H5S_MAX_RANK], chunk[H5S_MAX_RANK];
@@ -299,10 +299,10 @@ static int write_dataset(const sr_h5file *f, const char *obj, sr_h5_type type, c
   H5Pset_shuffle(dcpl);
   H5Pset_filter(dcpl, SR_H5Z_FILTER_ZSTD, H5Z_FLAG_MANDATORY, 1, &level);
   H5Pset_fletcher32(dcpl);
-  hid_t ds = H5Dcreate2(f->id, obj, file_type(type), space, lcpl, dcpl, H5P_DEFAULT);
+  hid_t ds = H5Dcreate2(f->id, obj, stored_type, space, lcpl, dcpl, H5P_DEFAULT);
   int rc = ds < 0 ? H5IO_FAIL(SR_EIO, f, obj, "cannot create dataset") : SR_OK;
-  if (rc == SR_OK && n > 0 && H5Dwrite(ds, memory_type(type), H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
-    rc = H5IO_FAIL(SR_EIO, f, obj, "cannot write %lld %s values", (long long)n, type_name(type));
+  if (rc == SR_OK && n > 0 && H5Dwrite(ds, value_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
+    rc = H5IO_FAIL(SR_EIO, f, obj, "cannot write %lld values", (long long)n);
   if (ds >= 0) H5Dclose(ds);
   H5Pclose(dcpl);
   H5Pclose(lcpl);
@@ -312,13 +312,13 @@ static int write_dataset(const sr_h5file *f, const char *obj, sr_h5_type type, c
 
 int sr_h5_write_array(const sr_h5file *f, const char *obj, sr_h5_type type, const void *data, int64_t n,
                       int zstd_level) {
-  return write_dataset(f, obj, type, data, 1, &n, zstd_level);
+  return write_dataset(f, obj, file_type(type), memory_type(type), data, 1, &n, zstd_level);
 }
 
 int sr_h5_write_tensor(const sr_h5file *f, const char *obj, const float *data, int ndim, const int64_t *shape,
                        int zstd_level) {
   SR_ASSERT(ndim >= 1 && ndim <= H5S_MAX_RANK);
-  return write_dataset(f, obj, SR_H5_FLOAT32, data, ndim, shape, zstd_level);
+  return write_dataset(f, obj, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, data, ndim, shape, zstd_level);
 }
 
 static hid_t open_dataset(const sr_h5file *f, const char *obj) {
@@ -523,7 +523,9 @@ static hid_t open_attr(const sr_h5file *f, const char *obj, const char *name, H5
   if (have != want || n != 1) {
     H5Aclose(a);
     H5IO_FAIL(SR_EFORMAT, f, obj, "attribute '%s' is not a single %s", name,
-              want == H5T_STRING ? "string" : "integer");
+              want == H5T_STRING  ? "string"
+              : want == H5T_FLOAT ? "floating-point number"
+                                  : "integer");
     return H5I_INVALID_HID;
   }
   return a;
@@ -714,5 +716,60 @@ int sr_h5_format_attr(const sr_h5file *f, const char *obj, const char *name, cha
   text t = {buf, cap, 0, 0};
   int rc = format_attr_value(f, obj, name, a, &t);
   H5Aclose(a);
+  return rc;
+}
+
+/* ---- fixed-length string arrays ------------------------------------------------ */
+
+/* NUL-padded strings of `width` bytes: the stored and the in-memory type. */
+static hid_t padded_string_type(size_t width) {
+  hid_t t = string_type(width, H5T_CSET_ASCII);
+  H5Tset_strpad(t, H5T_STR_NULLPAD);
+  return t;
+}
+
+int sr_h5_write_strings(const sr_h5file *f, const char *obj, const char *data, int64_t n, int width, int zstd_level) {
+  if (width < 1) return H5IO_FAIL(SR_EINVAL, f, obj, "string width %d < 1", width);
+  hid_t t = padded_string_type((size_t)width);
+  int rc = write_dataset(f, obj, t, t, data, 1, &n, zstd_level);
+  H5Tclose(t);
+  return rc;
+}
+
+/* The width of a fixed-length string dataset (variable-length ones are refused). */
+static int string_width(const sr_h5file *f, const char *obj, hid_t ds, int *width) {
+  hid_t t = H5Dget_type(ds);
+  int ok = t >= 0 && H5Tget_class(t) == H5T_STRING && H5Tis_variable_str(t) == 0;
+  size_t size = ok ? H5Tget_size(t) : 0;
+  if (t >= 0) H5Tclose(t);
+  if (!ok || size < 1 || size > INT32_MAX)
+    return H5IO_FAIL(SR_EFORMAT, f, obj, "not an array of fixed-length strings");
+  *width = (int)size;
+  return SR_OK;
+}
+
+static int read_strings_checked(const sr_h5file *f, const char *obj, hid_t ds, char **out, int64_t *n, int *width) {
+  SR_TRY(dataset_length(f, obj, ds, n));
+  SR_TRY(string_width(f, obj, ds, width));
+  *out = sr_calloc((size_t)(*n > 0 ? *n : 1), (size_t)*width);
+  if (*n == 0) return SR_OK;
+  hid_t t = padded_string_type((size_t)*width);
+  int rc = H5Dread(ds, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, *out) < 0
+               ? H5IO_FAIL(SR_EFORMAT, f, obj, "cannot read the data (corrupted chunk or checksum mismatch)")
+               : SR_OK;
+  H5Tclose(t);
+  return rc;
+}
+
+int sr_h5_read_strings(const sr_h5file *f, const char *obj, char **out, int64_t *n, int *width) {
+  *out = NULL;
+  hid_t ds = open_dataset(f, obj);
+  if (ds < 0) return sr_error_code();
+  int rc = read_strings_checked(f, obj, ds, out, n, width);
+  H5Dclose(ds);
+  if (rc != SR_OK) {
+    free(*out);
+    *out = NULL;
+  }
   return rc;
 }

@@ -1,11 +1,12 @@
 /*
  * split.c — the strong-generalisation split of a user x item log
- * (methods.md §1, Liang et al. 2018), producing an sr_dataset.
+ * (methods.md §1, Liang et al. 2018) and the weak-generalisation split (same
+ * users, per-user held-out items), producing an sr_dataset.
  *
  * All randomness comes from SR_RNG_SPLIT streams: one shuffle of all users,
- * and one held-out draw per evaluation user keyed by that user's id, so a
- * user's fold-in/held-out partition does not depend on which other users exist
- * or in which order they are processed.
+ * and one held-out draw per user keyed by that user's id, so a user's
+ * partition does not depend on which other users exist or in which order they
+ * are processed.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +17,7 @@
 #include "shardrec/mem.h"
 #include "shardrec/rng.h"
 
-enum { SPLIT_STEP_SHUFFLE = 0, SPLIT_STEP_HELDOUT = 1 };
+enum { SPLIT_STEP_SHUFFLE = 0, SPLIT_STEP_HELDOUT = 1, SPLIT_STEP_WEAK = 2 };
 
 void sr_split_opts_default(sr_split_opts *o) {
   o->n_heldout_users = 0; /* depends on the data: the caller must choose it */
@@ -25,14 +26,9 @@ void sr_split_opts_default(sr_split_opts *o) {
   o->seed = 98765;
 }
 
+/* Checks shared by both protocols. */
 static int check_inputs(const sr_csr *full, const sr_feature *item_features, int n_item_features,
                         const sr_split_opts *o) {
-  if (o->n_heldout_users < 1)
-    return SR_FAIL(SR_EINVAL, "split: n_heldout_users is %lld; set it to the number of validation (= test) users",
-                   (long long)o->n_heldout_users);
-  if (2 * o->n_heldout_users >= full->n_rows)
-    return SR_FAIL(SR_EINVAL, "split: 2 x %lld held-out users leave no training user among %lld users",
-                   (long long)o->n_heldout_users, (long long)full->n_rows);
   if (!(o->heldout_fraction > 0.0 && o->heldout_fraction < 1.0))
     return SR_FAIL(SR_EINVAL, "split: heldout_fraction %g outside (0, 1)", o->heldout_fraction);
   if (o->min_items_for_heldout < 1)
@@ -64,8 +60,18 @@ static int32_t *map_training_items(const sr_csr *train, int64_t n_old, int32_t *
   return old_id;
 }
 
-/* Picks int(frac * n) of the n positions uniformly without replacement
- * (partial Fisher-Yates) from the stream of `user`; chosen[p] = 1 for those. */
+/* Partial Fisher-Yates: order[0..k) becomes a uniform random choice, without
+ * replacement and in drawing order, of the n values in order[0..n). */
+static void shuffle_prefix(sr_rng *rng, int64_t *order, int64_t n, int64_t k) {
+  for (int64_t i = 0; i < k; i++) {
+    int64_t j = i + (int64_t)sr_rng_below(rng, (uint64_t)(n - i));
+    int64_t t = order[i];
+    order[i] = order[j], order[j] = t;
+  }
+}
+
+/* Picks int(frac * n) of the n positions uniformly without replacement from
+ * the stream of `user`; chosen[p] = 1 for those. */
 static void choose_heldout(const sr_split_opts *o, int64_t user, int64_t n, int64_t *order, uint8_t *chosen) {
   memset(chosen, 0, (size_t)n);
   if (n < o->min_items_for_heldout) return;
@@ -73,12 +79,8 @@ static void choose_heldout(const sr_split_opts *o, int64_t user, int64_t n, int6
   sr_rng rng;
   sr_rng_init(&rng, o->seed, SR_RNG_SPLIT, SPLIT_STEP_HELDOUT, (uint64_t)user);
   for (int64_t p = 0; p < n; p++) order[p] = p;
-  for (int64_t i = 0; i < n_out; i++) {
-    int64_t j = i + (int64_t)sr_rng_below(&rng, (uint64_t)(n - i));
-    int64_t t = order[i];
-    order[i] = order[j], order[j] = t;
-    chosen[order[i]] = 1;
-  }
+  shuffle_prefix(&rng, order, n, n_out);
+  for (int64_t i = 0; i < n_out; i++) chosen[order[i]] = 1;
 }
 
 static void append_entry(sr_csr *m, int32_t item, float value) {
@@ -138,6 +140,12 @@ int sr_split_strong(const sr_csr *full, const sr_feature *item_features, int n_i
                     const sr_split_opts *opts, sr_dataset *out, int32_t **item_map_out) {
   sr_dataset_init(out);
   if (item_map_out) *item_map_out = NULL;
+  if (opts->n_heldout_users < 1)
+    return SR_FAIL(SR_EINVAL, "split: n_heldout_users is %lld; set it to the number of validation (= test) users",
+                   (long long)opts->n_heldout_users);
+  if (2 * opts->n_heldout_users >= full->n_rows)
+    return SR_FAIL(SR_EINVAL, "split: 2 x %lld held-out users leave no training user among %lld users",
+                   (long long)opts->n_heldout_users, (long long)full->n_rows);
   SR_TRY(check_inputs(full, item_features, n_item_features, opts));
   int64_t n_users = full->n_rows, n_eval = opts->n_heldout_users, n_train = n_users - 2 * n_eval;
 
@@ -163,6 +171,166 @@ int sr_split_strong(const sr_csr *full, const sr_feature *item_features, int n_i
   sr_dataset_set_whole(out);
 
   free(perm);
+  free(new_id);
+  if (item_map_out)
+    *item_map_out = old_id;
+  else
+    free(old_id);
+  return SR_OK;
+}
+
+/* ---- weak generalisation ------------------------------------------------------------ */
+
+enum { PART_TRAIN = 0, PART_VALID = 1, PART_TEST = 2 };
+#define PARTS(a) (1u << (a))
+
+typedef struct {
+  int64_t key;
+  int32_t item;
+  int64_t pos;
+} timed_entry;
+
+static int earlier(const void *a, const void *b) {
+  const timed_entry *x = a, *y = b;
+  if (x->key != y->key) return (x->key > y->key) - (x->key < y->key);
+  return (x->item > y->item) - (x->item < y->item);
+}
+
+/* The n entries of a row (from `first` in full) in time order: order[0] earliest. */
+static void sort_by_time(const sr_csr *full, const int64_t *keys, int64_t first, int64_t n, timed_entry *scratch,
+                         int64_t *order) {
+  for (int64_t p = 0; p < n; p++) scratch[p] = (timed_entry){keys[first + p], full->indices[first + p], p};
+  qsort(scratch, (size_t)n, sizeof *scratch, earlier);
+  for (int64_t p = 0; p < n; p++) order[p] = scratch[p].pos;
+}
+
+/* part[first + p] for the n entries of user `user`'s row. order/scratch: n entries. */
+static void divide_row(const sr_csr *full, sr_holdout holdout, const int64_t *keys, const sr_split_opts *o,
+                       int64_t user, int64_t *order, timed_entry *scratch, uint8_t *part) {
+  int64_t first = full->indptr[user], n = sr_csr_row_len(full, user), m = 0;
+  for (int64_t p = 0; p < n; p++) {
+    part[first + p] = holdout == SR_HOLDOUT_GIVEN && keys[first + p] ? PART_TEST : PART_TRAIN;
+    if (part[first + p] == PART_TRAIN) order[m++] = p; /* candidate positions, increasing */
+  }
+  if (m < o->min_items_for_heldout) return;
+  int64_t n_out = (int64_t)(o->heldout_fraction * (double)m);
+  sr_rng rng;
+  sr_rng_init(&rng, o->seed, SR_RNG_SPLIT, SPLIT_STEP_WEAK, (uint64_t)user);
+  if (holdout == SR_HOLDOUT_GIVEN) { /* the test items are given: draw validation items only */
+    shuffle_prefix(&rng, order, m, n_out);
+    for (int64_t i = 0; i < n_out; i++) part[first + order[i]] = PART_VALID;
+    return;
+  }
+  if (holdout == SR_HOLDOUT_TEMPORAL) { /* the latest n_out are test, the n_out before them validation */
+    sort_by_time(full, keys, first, n, scratch, order);
+    for (int64_t i = 0; i < 2 * n_out; i++) part[first + order[n - 1 - i]] = i < n_out ? PART_TEST : PART_VALID;
+    return;
+  }
+  shuffle_prefix(&rng, order, n, 2 * n_out);
+  for (int64_t i = 0; i < 2 * n_out; i++) part[first + order[i]] = i < n_out ? PART_TEST : PART_VALID;
+}
+
+static uint8_t *divide_rows(const sr_csr *full, sr_holdout holdout, const int64_t *keys, const sr_split_opts *o) {
+  int64_t widest = 1;
+  for (int64_t u = 0; u < full->n_rows; u++)
+    if (sr_csr_row_len(full, u) > widest) widest = sr_csr_row_len(full, u);
+  uint8_t *part = sr_malloc((size_t)(full->nnz > 0 ? full->nnz : 1));
+  int64_t *order = sr_malloc((size_t)widest * sizeof *order);
+  timed_entry *scratch = sr_malloc((size_t)widest * sizeof *scratch);
+  for (int64_t u = 0; u < full->n_rows; u++) divide_row(full, holdout, keys, o, u, order, scratch, part);
+  free(order);
+  free(scratch);
+  return part;
+}
+
+/* Whether entry k is in one of the `parts` and its item is kept (new_id NULL: all are). */
+static int selected(const sr_csr *full, const uint8_t *part, unsigned parts, const int32_t *new_id, int64_t k) {
+  return (PARTS(part[k]) & parts) && (!new_id || new_id[full->indices[k]] >= 0);
+}
+
+/* The users (in increasing order) with at least one selected entry; *n of them. */
+static int64_t *users_with(const sr_csr *full, const uint8_t *part, unsigned parts, const int32_t *new_id,
+                           int64_t *n) {
+  int64_t *users = sr_malloc((size_t)(full->n_rows > 0 ? full->n_rows : 1) * sizeof *users);
+  *n = 0;
+  for (int64_t u = 0; u < full->n_rows; u++) {
+    int64_t k = full->indptr[u];
+    while (k < full->indptr[u + 1] && !selected(full, part, parts, new_id, k)) k++;
+    if (k < full->indptr[u + 1]) users[(*n)++] = u;
+  }
+  return users;
+}
+
+/* out = the selected entries of rows `users` (remapped by new_id unless NULL);
+ * rows stay sorted because the item map is increasing. */
+static void gather_parts(const sr_csr *full, const uint8_t *part, unsigned parts, const int32_t *new_id,
+                         int64_t n_cols, const int64_t *users, int64_t n_users, sr_csr *out) {
+  int64_t nnz = 0;
+  for (int64_t r = 0; r < n_users; r++)
+    for (int64_t k = full->indptr[users[r]]; k < full->indptr[users[r] + 1]; k++)
+      nnz += selected(full, part, parts, new_id, k);
+  sr_csr_alloc(out, n_users, n_cols, nnz, full->values != NULL);
+  out->nnz = 0;
+  for (int64_t r = 0; r < n_users; r++) {
+    for (int64_t k = full->indptr[users[r]]; k < full->indptr[users[r] + 1]; k++)
+      if (selected(full, part, parts, new_id, k))
+        append_entry(out, new_id ? new_id[full->indices[k]] : full->indices[k], sr_csr_value(full, k));
+    out->indptr[r + 1] = out->nnz;
+  }
+}
+
+/* The evaluation users with a kept item in `heldout_part`: fold-in = their
+ * entries in `foldin_parts`, held-out = those in `heldout_part`. */
+static void build_weak_eval(const sr_csr *full, const uint8_t *part, unsigned foldin_parts, unsigned heldout_part,
+                            const int32_t *new_id, int64_t n_items, sr_eval_split *s) {
+  s->user_ids = users_with(full, part, heldout_part, new_id, &s->n_users);
+  gather_parts(full, part, foldin_parts, new_id, n_items, s->user_ids, s->n_users, &s->foldin);
+  gather_parts(full, part, heldout_part, new_id, n_items, s->user_ids, s->n_users, &s->heldout);
+}
+
+static int check_weak_inputs(const sr_csr *full, sr_holdout holdout, const int64_t *entry_keys,
+                             const sr_split_opts *o) {
+  if (holdout != SR_HOLDOUT_RANDOM && holdout != SR_HOLDOUT_TEMPORAL && holdout != SR_HOLDOUT_GIVEN)
+    return SR_FAIL(SR_EINVAL, "split: unknown holdout %d", (int)holdout);
+  if (holdout != SR_HOLDOUT_RANDOM && !entry_keys)
+    return SR_FAIL(SR_EINVAL, "split: the %s holdout needs %s per interaction",
+                   holdout == SR_HOLDOUT_TEMPORAL ? "temporal" : "given",
+                   holdout == SR_HOLDOUT_TEMPORAL ? "a timestamp" : "a test flag");
+  /* Test and validation each take int(frac * n): together at most n. */
+  if (holdout != SR_HOLDOUT_GIVEN && o->heldout_fraction >= 0.5)
+    return SR_FAIL(SR_EINVAL,
+                   "split: heldout_fraction %g leaves no training items (test and validation each take it)",
+                   o->heldout_fraction);
+  if (full->n_rows < 1) return SR_FAIL(SR_EINVAL, "split: no users");
+  return SR_OK;
+}
+
+int sr_split_weak(const sr_csr *full, sr_holdout holdout, const int64_t *entry_keys, const sr_feature *item_features,
+                  int n_item_features, const sr_split_opts *opts, sr_dataset *out, int32_t **item_map_out) {
+  sr_dataset_init(out);
+  if (item_map_out) *item_map_out = NULL;
+  SR_TRY(check_inputs(full, item_features, n_item_features, opts));
+  SR_TRY(check_weak_inputs(full, holdout, entry_keys, opts));
+  out->protocol = SR_PROTOCOL_WEAK;
+  out->n_users = full->n_rows;
+  uint8_t *part = divide_rows(full, holdout, entry_keys, opts);
+
+  int64_t n_train;
+  out->train_user_ids = users_with(full, part, PARTS(PART_TRAIN), NULL, &n_train);
+  gather_parts(full, part, PARTS(PART_TRAIN), NULL, full->n_cols, out->train_user_ids, n_train, &out->train);
+  int32_t *new_id = sr_malloc((size_t)(full->n_cols > 0 ? full->n_cols : 1) * sizeof *new_id);
+  int32_t *old_id = map_training_items(&out->train, full->n_cols, new_id, &out->n_items);
+  for (int64_t k = 0; k < out->train.nnz; k++) out->train.indices[k] = new_id[out->train.indices[k]];
+  out->train.n_cols = out->n_items;
+
+  build_weak_eval(full, part, PARTS(PART_TRAIN), PARTS(PART_VALID), new_id, out->n_items, &out->valid);
+  build_weak_eval(full, part, PARTS(PART_TRAIN) | PARTS(PART_VALID), PARTS(PART_TEST), new_id, out->n_items,
+                  &out->test);
+  remap_features(item_features, n_item_features, old_id, out->n_items, &out->item_features);
+  out->n_item_features = n_item_features;
+  sr_dataset_set_whole(out);
+
+  free(part);
   free(new_id);
   if (item_map_out)
     *item_map_out = old_id;

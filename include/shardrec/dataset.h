@@ -70,6 +70,11 @@ void sr_eval_split_free(sr_eval_split *s);
 
 /* Writes atomically: to "<path>.tmp.<pid>", fsync, rename. level = zstd level. */
 int sr_dataset_write(const char *path, const sr_dataset *d, int zstd_level);
+/* Validates d and writes its objects into a file being created (h5io.h), so
+ * that a producer can add its own optional groups (e.g. /ids of an import,
+ * import.h) before committing the whole file at once. */
+struct sr_h5file;
+int sr_dataset_write_into(const struct sr_h5file *f, const sr_dataset *d, int zstd_level);
 /* Reads and validates everything (CSR invariants, shapes, split consistency).
  * Errors name the file and the HDF5 object. */
 int sr_dataset_read(const char *path, sr_dataset *d);
@@ -108,6 +113,33 @@ void sr_split_opts_default(sr_split_opts *o);
  * items becomes held-out. Item features (rows = old items) are remapped too. */
 int sr_split_strong(const sr_csr *full, const sr_feature *item_features, int n_item_features,
                     const sr_split_opts *opts, sr_dataset *out, int32_t **item_map_out);
+
+/* How the weak-generalisation split picks each user's held-out items. */
+typedef enum {
+  SR_HOLDOUT_RANDOM = 0,   /* a random subset (seeded, keyed by the user) */
+  SR_HOLDOUT_TEMPORAL = 1, /* the latest items by timestamp */
+  SR_HOLDOUT_GIVEN = 2     /* the test items are given (e.g. LightGCN's test.txt) */
+} sr_holdout;
+
+/* Weak generalisation split (same users in train and evaluation; details in
+ * datasets/README.md). Each row of `full` is divided into training, validation
+ * and test items:
+ *   RANDOM:   a user with n >= min_items_for_heldout items gets int(frac * n)
+ *             random items for test and int(frac * n) others for validation;
+ *   TEMPORAL: the same counts, the latest items for test and the latest of the
+ *             rest for validation; entry_keys[k] = timestamp of entry k (ties:
+ *             the larger item id counts as later);
+ *   GIVEN:    entries with entry_keys[k] != 0 are test items; of the m others,
+ *             int(frac * m) random ones are validation items (m >= min items).
+ * opts->n_heldout_users is unused; frac < 0.5 for RANDOM and TEMPORAL.
+ * Training rows: every user with a training item, in user order. Items are
+ * remapped to those of training rows (as sr_split_strong; item_map_out, if
+ * non-NULL, receives new->old ids); evaluation rows keep only those items.
+ * valid: fold-in = training items, held-out = validation items; test: fold-in =
+ * training + validation items, held-out = test items. An evaluation split lists
+ * the users with at least one held-out item. Item features are remapped. */
+int sr_split_weak(const sr_csr *full, sr_holdout holdout, const int64_t *entry_keys, const sr_feature *item_features,
+                  int n_item_features, const sr_split_opts *opts, sr_dataset *out, int32_t **item_map_out);
 
 #ifdef __cplusplus
 }

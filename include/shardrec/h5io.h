@@ -29,7 +29,7 @@ extern "C" {
 /* In-memory element types; files store the little-endian type of the same width. */
 typedef enum { SR_H5_INT64 = 0, SR_H5_INT32 = 1, SR_H5_FLOAT32 = 2, SR_H5_UINT8 = 3 } sr_h5_type;
 
-typedef struct {
+typedef struct sr_h5file {
   hid_t id;       /* HDF5 file handle; H5I_INVALID_HID when closed */
   char *path;     /* the name used in messages (the final name when writing) */
   char *tmp_path; /* writing only: the file actually written until sr_h5_commit() */
@@ -76,6 +76,14 @@ int sr_h5_read_array(const sr_h5file *f, const char *obj, sr_h5_type type, int64
                      int64_t *len_out);
 /* Reads elements [begin, end) of a 1-D dataset into out (end - begin elements). */
 int sr_h5_read_range(const sr_h5file *f, const char *obj, sr_h5_type type, int64_t begin, int64_t end, void *out);
+
+/* Fixed-length byte strings (raw ids, vocabularies): n strings of `width`
+ * bytes at data[i * width], NUL-padded (a string of exactly `width` bytes has
+ * no terminator). Stored as an HDF5 string type of that size, which h5py reads
+ * as numpy dtype 'S<width>'. */
+int sr_h5_write_strings(const sr_h5file *f, const char *obj, const char *data, int64_t n, int width, int zstd_level);
+/* Reads such a dataset: *out is malloc'd, *n strings of *width bytes each. */
+int sr_h5_read_strings(const sr_h5file *f, const char *obj, char **out, int64_t *n, int *width);
 
 /* Scalar attributes of a group or dataset (obj "/" for the file). Strings are
  * written as variable-length UTF-8; fixed-length strings are read as well. */

@@ -1,4 +1,5 @@
-/* cmd_data.c — `shardrec data`: create (synth), inspect (info) and check (validate) HDF5 datasets. */
+/* cmd_data.c — `shardrec data`: create (synth), inspect (info) and check (validate) HDF5
+ * datasets; `data import` is in cmd_import.c. */
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,7 +13,6 @@
 #include "shardrec/synth.h"
 
 #define DEFAULT_ZSTD_LEVEL 3
-#define EXIT_USAGE 2
 
 static void usage(FILE *out) {
   sr_synth_opts d;
@@ -20,6 +20,7 @@ static void usage(FILE *out) {
   fprintf(
       out,
       "usage: shardrec data synth -o FILE [options]  generate a synthetic dataset, split for strong generalisation\n"
+      "       shardrec data import -o FILE INPUT...  import a public dataset (data import --help)\n"
       "       shardrec data info FILE                print a summary of a dataset\n"
       "       shardrec data validate FILE            check every invariant of a dataset (exit 1 if bad)\n"
       "\n"
@@ -41,34 +42,33 @@ static void usage(FILE *out) {
       d.temperature, (unsigned long long)d.seed, DEFAULT_ZSTD_LEVEL);
 }
 
-__attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...) {
+int sr_data_usage_error(const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   fprintf(stderr, "shardrec data: ");
   vfprintf(stderr, fmt, ap);
   fprintf(stderr, "\n(shardrec data --help for usage)\n");
   va_end(ap);
-  return EXIT_USAGE;
+  return SR_CLI_EXIT_USAGE;
 }
 
-/* Whole-string integer in [lo, hi]; returns 0 or EXIT_USAGE (message printed). */
-static int parse_int(const char *opt, const char *s, long long lo, long long hi, long long *out) {
+int sr_data_parse_int(const char *opt, const char *s, long long lo, long long hi, long long *out) {
   char *end;
   long long v = strtoll(s, &end, 10);
   if (end == s || *end || v < lo || v > hi) {
     fprintf(stderr, "shardrec data: --%s: expected an integer in [%lld, %lld], got '%s'\n", opt, lo, hi, s);
-    return EXIT_USAGE;
+    return SR_CLI_EXIT_USAGE;
   }
   *out = v;
   return 0;
 }
 
-static int parse_number(const char *opt, const char *s, double *out) {
+int sr_data_parse_number(const char *opt, const char *s, double *out) {
   char *end;
   double v = strtod(s, &end);
   if (end == s || *end) {
     fprintf(stderr, "shardrec data: --%s: expected a number, got '%s'\n", opt, s);
-    return EXIT_USAGE;
+    return SR_CLI_EXIT_USAGE;
   }
   *out = v;
   return 0;
@@ -94,7 +94,7 @@ enum {
   OPT_ZSTD
 };
 
-/* One option of `data synth`; returns 0 or EXIT_USAGE. */
+/* One option of `data synth`; returns 0 or SR_CLI_EXIT_USAGE. */
 static int apply_synth_option(synth_args *a, int opt, const char *name, const char *arg) {
   long long v;
   int rc = 0;
@@ -103,37 +103,37 @@ static int apply_synth_option(synth_args *a, int opt, const char *name, const ch
       a->output = arg;
       break;
     case OPT_USERS:
-      if (!(rc = parse_int(name, arg, 1, INT32_MAX, &v))) a->synth.n_users = v;
+      if (!(rc = sr_data_parse_int(name, arg, 1, INT32_MAX, &v))) a->synth.n_users = v;
       break;
     case OPT_ITEMS:
-      if (!(rc = parse_int(name, arg, 1, INT32_MAX, &v))) a->synth.n_items = v;
+      if (!(rc = sr_data_parse_int(name, arg, 1, INT32_MAX, &v))) a->synth.n_items = v;
       break;
     case OPT_FACTORS:
-      if (!(rc = parse_int(name, arg, 1, 1024, &v))) a->synth.n_factors = (int)v;
+      if (!(rc = sr_data_parse_int(name, arg, 1, 1024, &v))) a->synth.n_factors = (int)v;
       break;
     case OPT_MEAN:
-      rc = parse_number(name, arg, &a->synth.mean_items_per_user);
+      rc = sr_data_parse_number(name, arg, &a->synth.mean_items_per_user);
       break;
     case OPT_SKEW:
-      rc = parse_number(name, arg, &a->synth.popularity_skew);
+      rc = sr_data_parse_number(name, arg, &a->synth.popularity_skew);
       break;
     case OPT_TEMPERATURE:
-      rc = parse_number(name, arg, &a->synth.temperature);
+      rc = sr_data_parse_number(name, arg, &a->synth.temperature);
       break;
     case OPT_HELDOUT:
-      rc = parse_int(name, arg, 1, INT32_MAX, &a->heldout);
+      rc = sr_data_parse_int(name, arg, 1, INT32_MAX, &a->heldout);
       break;
     case OPT_SEED:
-      if (!(rc = parse_int(name, arg, 0, INT64_MAX, &v))) a->synth.seed = (uint64_t)v;
+      if (!(rc = sr_data_parse_int(name, arg, 0, INT64_MAX, &v))) a->synth.seed = (uint64_t)v;
       break;
     case OPT_NO_FEATURES:
       a->synth.with_item_features = 0;
       break;
     case OPT_ZSTD:
-      rc = parse_int(name, arg, 1, 22, &a->zstd_level);
+      rc = sr_data_parse_int(name, arg, 1, 22, &a->zstd_level);
       break;
     default:
-      rc = EXIT_USAGE;
+      rc = SR_CLI_EXIT_USAGE;
   }
   return rc;
 }
@@ -162,12 +162,12 @@ static int parse_synth_args(int argc, char **argv, synth_args *a) {
   int opt, index = 0;
   while ((opt = getopt_long(argc, argv, "o:h", synth_options, &index)) != -1) {
     if (opt == 'h') return usage(stdout), 0;
-    if (opt == '?') return usage_error("bad option for 'synth'");
+    if (opt == '?') return sr_data_usage_error("bad option for 'synth'");
     const char *name = opt == 'o' ? "output" : synth_options[index].name;
-    if (apply_synth_option(a, opt, name, optarg) != 0) return EXIT_USAGE;
+    if (apply_synth_option(a, opt, name, optarg) != 0) return SR_CLI_EXIT_USAGE;
   }
-  if (optind < argc) return usage_error("synth: unexpected argument '%s'", argv[optind]);
-  if (!a->output) return usage_error("synth: missing -o FILE");
+  if (optind < argc) return sr_data_usage_error("synth: unexpected argument '%s'", argv[optind]);
+  if (!a->output) return sr_data_usage_error("synth: missing -o FILE");
   if (a->heldout < 0) a->heldout = a->synth.n_users / 10;
   return -1;
 }
@@ -203,7 +203,7 @@ static int run_synth(int argc, char **argv) {
   sr_dataset_free(&d);
   if (rc == SR_OK) return 0;
   sr_cmd_report_error();
-  return rc == SR_EINVAL ? EXIT_USAGE : 1; /* out-of-range option values are usage errors */
+  return rc == SR_EINVAL ? SR_CLI_EXIT_USAGE : 1; /* out-of-range option values are usage errors */
 }
 
 /* `data info FILE` / `data validate FILE`: argv[1] is the file. */
@@ -213,9 +213,9 @@ static int parse_file_arg(int argc, char **argv, const char **path) {
   int opt;
   while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
     if (opt == 'h') return usage(stdout), 0;
-    return usage_error("bad option for '%s'", argv[0]);
+    return sr_data_usage_error("bad option for '%s'", argv[0]);
   }
-  if (argc - optind != 1) return usage_error("%s: expected exactly one FILE", argv[0]);
+  if (argc - optind != 1) return sr_data_usage_error("%s: expected exactly one FILE", argv[0]);
   *path = argv[optind];
   return -1;
 }
@@ -250,10 +250,11 @@ int sr_cmd_data(int argc, char **argv) {
   static const struct {
     const char *name;
     int (*run)(int, char **);
-  } subcommands[] = {{"synth", run_synth}, {"info", run_info}, {"validate", run_validate}};
-  if (argc < 2) return usage(stderr), EXIT_USAGE;
+  } subcommands[] = {
+      {"synth", run_synth}, {"import", sr_cmd_data_import}, {"info", run_info}, {"validate", run_validate}};
+  if (argc < 2) return usage(stderr), SR_CLI_EXIT_USAGE;
   if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) return usage(stdout), 0;
   for (size_t i = 0; i < sizeof subcommands / sizeof subcommands[0]; i++)
     if (strcmp(argv[1], subcommands[i].name) == 0) return subcommands[i].run(argc - 1, argv + 1);
-  return usage_error("unknown subcommand '%s'", argv[1]);
+  return sr_data_usage_error("unknown subcommand '%s'", argv[1]);
 }

@@ -17,7 +17,7 @@ typedef struct {
 static const command commands[] = {
     {"train", sr_cmd_train, "train a model from a YAML config"},
     {"eval", sr_cmd_eval, "evaluate a trained model on a dataset split"},
-    {"data", sr_cmd_data, "create, inspect and validate HDF5 datasets (synth, info, validate)"},
+    {"data", sr_cmd_data, "create, import, inspect and validate HDF5 datasets (synth, import, info, validate)"},
     {"merge", sr_cmd_merge, "merge checkpoints of one architecture into a model soup"},
     {"inspect", sr_cmd_inspect, "show a checkpoint's metadata and tensors, or compare two"},
 };
