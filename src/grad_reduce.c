@@ -116,7 +116,7 @@ static int reduce_blocking(sr_grad_reducer *r) {
 /* Ring reduce-scatter of one bucket of the gradient arena: at step s rank r
  * passes its partial sum of slice (r - s) to rank r + 1 and adds what rank
  * r - 1 sends of slice (r - s - 1). After P - 1 steps slice (r + 1) holds the
- * total; the other slices hold partial sums and are cleared. */
+ * total; the other slices hold partial sums until sr_grad_reducer_gather_values. */
 static int reduce_scatter_bucket(sr_grad_reducer *r, const sr_grad_bucket *b) {
   const int P = r->dist->size, rank = r->dist->rank;
   const int right = (rank + 1) % P, left = (rank + P - 1) % P;
@@ -127,11 +127,6 @@ static int reduce_scatter_bucket(sr_grad_reducer *r, const sr_grad_bucket *b) {
                           (int)(in.end - in.begin), MPI_FLOAT, left, 0, r->dist->comm, MPI_STATUS_IGNORE);
     if (rc != MPI_SUCCESS) return SR_FAIL(SR_EDIST, "gradient reduce-scatter failed (MPI error %d)", rc);
     sr_axpy(grads + in.begin, 1.0f, r->scratch, in.end - in.begin);
-  }
-  for (int part = 0; part < P; part++) {
-    if (part == owned_slice(rank, P)) continue;
-    sr_arena_range other = slice_of(b, part, P);
-    memset(grads + other.begin, 0, (size_t)(other.end - other.begin) * sizeof(float));
   }
   return SR_OK;
 }
@@ -158,7 +153,20 @@ static int all_gather_slices(sr_grad_reducer *r, float *arena) {
   return rc;
 }
 
-int sr_grad_reducer_gather_values(sr_grad_reducer *r) { return all_gather_slices(r, r->params->values); }
+int sr_grad_reducer_gather_values(sr_grad_reducer *r) {
+  if (r->dist->size == 1 || !r->shard_optimizer) return SR_OK;
+  /* The optimizer consumed (zeroed) the owned slices; the others hold partial
+   * sums (and any parameter penalty added since): clear them for the next step. */
+  const int P = r->dist->size;
+  for (int k = 0; k < r->n_buckets; k++) {
+    for (int part = 0; part < P; part++) {
+      if (part == owned_slice(r->dist->rank, P)) continue;
+      sr_arena_range other = slice_of(&r->buckets[k], part, P);
+      memset(r->params->grads + other.begin, 0, (size_t)(other.end - other.begin) * sizeof(float));
+    }
+  }
+  return all_gather_slices(r, r->params->values);
+}
 
 int sr_grad_reducer_gather_optimizer_state(sr_grad_reducer *r) {
   SR_TRY(all_gather_slices(r, r->params->adam_m));

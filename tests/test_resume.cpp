@@ -195,12 +195,17 @@ TEST(Resume, AcrossRankCountsThroughTheBinary) {
   run(2, tmp.file("cut"), 10, "--resume auto");
   run(2, tmp.file("other"), 5, "");
   run(1, tmp.file("other"), 10, "--resume auto");
+  // With the sharded optimizer: checkpoints gather the Adam slices first.
+  run(2, tmp.file("sharded"), 5, "--set dist.shard_optimizer=true");
+  run(2, tmp.file("sharded"), 10, "--set dist.shard_optimizer=true --resume auto");
   std::vector<float> a = training_state(checkpoint_at(tmp.file("straight/checkpoints"), 10));
   std::vector<float> b = training_state(checkpoint_at(tmp.file("cut/checkpoints"), 10));
   std::vector<float> c = training_state(checkpoint_at(tmp.file("other/checkpoints"), 10));
   ASSERT_FALSE(a.empty());
   EXPECT_TRUE(a == b) << "2 ranks: max |diff| " << max_abs_diff(a, b);
   EXPECT_LT(max_abs_diff(a, c), 1e-4) << "2 ranks then 1 rank";
+  std::vector<float> d = training_state(checkpoint_at(tmp.file("sharded/checkpoints"), 10));
+  EXPECT_TRUE(a == d) << "sharded optimizer, resumed: max |diff| " << max_abs_diff(a, d);
 }
 
 // kill -9 while checkpoints are being written: whatever survives under a final

@@ -73,7 +73,8 @@ void sr_grad_reducer_ready(sr_grad_reducer *r, int index);
 int sr_grad_reducer_finish(sr_grad_reducer *r);
 
 /* Sharded optimizer: after sr_optim_step_ranges(o, params, r->owned,
- * r->n_buckets), give every rank the updated parameters of all slices. */
+ * r->n_buckets), clears the gradient slices other ranks own and gives every
+ * rank the updated parameters of all slices. */
 int sr_grad_reducer_gather_values(sr_grad_reducer *r);
 /* Sharded optimizer: make the Adam moments whole on every rank (before a
  * checkpoint is written). */

@@ -143,6 +143,31 @@ TEST(DataParallel, ResultDoesNotDependOnBucketSizeOrOverlap) {
   }
 }
 
+// ZeRO-1: reduce-scatter, Adam on each rank's slices, all-gather. Adam is
+// elementwise, so the parameters are those of the replicated optimizer.
+TEST(DataParallel, ShardedOptimizerMatchesReplicated) {
+  for (sr_model_type type : {SR_MODEL_MULTVAE, SR_MODEL_MULTDAE}) {
+    sr_config cfg = small_config(type, 25);
+    Trained replicated = train_sharded(cfg);
+    cfg.dist.shard_optimizer = 1;
+    Trained sharded = train_sharded(cfg);
+    sr_config tiny = cfg;
+    tiny.dist.bucket_mb = 0.0005;  // many buckets, slices of a few floats (some ranks own empty ones)
+    Trained tiny_buckets = train_sharded(tiny);
+    if (world.size == 2) {
+      EXPECT_EQ(sharded.params, replicated.params);  // a + b either way
+      EXPECT_EQ(tiny_buckets.params, replicated.params);
+    } else {
+      EXPECT_LT(max_relative_diff(sharded.params, replicated.params), kTolerance);
+      EXPECT_LT(max_relative_diff(tiny_buckets.params, replicated.params), kTolerance);
+    }
+    EXPECT_LT(max_relative_diff(sharded.params, train_single(cfg).params), kTolerance);
+    EXPECT_EQ(sr_dist_check_identical(&world, sharded.params.data(), sharded.params.size() * sizeof(float),
+                                      "sharded-optimizer parameters"),
+              0);
+  }
+}
+
 TEST(DataParallel, ReplicasStayIdentical) {
   Trained t = train_sharded(small_config(SR_MODEL_MULTVAE, 25));
   EXPECT_EQ(sr_dist_check_identical(&world, t.params.data(), t.params.size() * sizeof(float), "parameters"), 0)
