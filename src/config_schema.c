@@ -259,7 +259,7 @@ const sr_config_key sr_config_schema[] = {
     {.path = "dist.shard_optimizer",
      .type = SR_CFG_BOOL,
      SCALAR(dist.shard_optimizer),
-     .default_yaml = "false",
+     .default_yaml = "true",
      .doc = "Shard Adam across ranks: reduce-scatter gradients, update 1/P each, all-gather parameters."},
 };
 const int sr_config_schema_count = (int)(sizeof sr_config_schema / sizeof sr_config_schema[0]);

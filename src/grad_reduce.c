@@ -165,7 +165,11 @@ int sr_grad_reducer_gather_values(sr_grad_reducer *r) {
       memset(r->params->grads + other.begin, 0, (size_t)(other.end - other.begin) * sizeof(float));
     }
   }
-  return all_gather_slices(r, r->params->values);
+  double t0 = sr_now();
+  int rc = all_gather_slices(r, r->params->values);
+  r->wait_seconds += sr_now() - t0;
+  r->total_seconds += sr_now() - t0;
+  return rc;
 }
 
 int sr_grad_reducer_gather_optimizer_state(sr_grad_reducer *r) {
