@@ -1,7 +1,6 @@
 /* cmd_data.c — `shardrec data`: create (synth), inspect (info) and check (validate) HDF5
  * datasets; `data import` is in cmd_import.c. */
 #include <getopt.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,38 +41,6 @@ static void usage(FILE *out) {
       d.temperature, (unsigned long long)d.seed, DEFAULT_ZSTD_LEVEL);
 }
 
-int sr_data_usage_error(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  fprintf(stderr, "shardrec data: ");
-  vfprintf(stderr, fmt, ap);
-  fprintf(stderr, "\n(shardrec data --help for usage)\n");
-  va_end(ap);
-  return SR_CLI_EXIT_USAGE;
-}
-
-int sr_data_parse_int(const char *opt, const char *s, long long lo, long long hi, long long *out) {
-  char *end;
-  long long v = strtoll(s, &end, 10);
-  if (end == s || *end || v < lo || v > hi) {
-    fprintf(stderr, "shardrec data: --%s: expected an integer in [%lld, %lld], got '%s'\n", opt, lo, hi, s);
-    return SR_CLI_EXIT_USAGE;
-  }
-  *out = v;
-  return 0;
-}
-
-int sr_data_parse_number(const char *opt, const char *s, double *out) {
-  char *end;
-  double v = strtod(s, &end);
-  if (end == s || *end) {
-    fprintf(stderr, "shardrec data: --%s: expected a number, got '%s'\n", opt, s);
-    return SR_CLI_EXIT_USAGE;
-  }
-  *out = v;
-  return 0;
-}
-
 typedef struct {
   sr_synth_opts synth;
   long long heldout; /* -1 = 10% of users */
@@ -103,34 +70,34 @@ static int apply_synth_option(synth_args *a, int opt, const char *name, const ch
       a->output = arg;
       break;
     case OPT_USERS:
-      if (!(rc = sr_data_parse_int(name, arg, 1, INT32_MAX, &v))) a->synth.n_users = v;
+      if (!(rc = sr_cli_parse_int("data", name, arg, 1, INT32_MAX, &v))) a->synth.n_users = v;
       break;
     case OPT_ITEMS:
-      if (!(rc = sr_data_parse_int(name, arg, 1, INT32_MAX, &v))) a->synth.n_items = v;
+      if (!(rc = sr_cli_parse_int("data", name, arg, 1, INT32_MAX, &v))) a->synth.n_items = v;
       break;
     case OPT_FACTORS:
-      if (!(rc = sr_data_parse_int(name, arg, 1, 1024, &v))) a->synth.n_factors = (int)v;
+      if (!(rc = sr_cli_parse_int("data", name, arg, 1, 1024, &v))) a->synth.n_factors = (int)v;
       break;
     case OPT_MEAN:
-      rc = sr_data_parse_number(name, arg, &a->synth.mean_items_per_user);
+      rc = sr_cli_parse_number("data", name, arg, &a->synth.mean_items_per_user);
       break;
     case OPT_SKEW:
-      rc = sr_data_parse_number(name, arg, &a->synth.popularity_skew);
+      rc = sr_cli_parse_number("data", name, arg, &a->synth.popularity_skew);
       break;
     case OPT_TEMPERATURE:
-      rc = sr_data_parse_number(name, arg, &a->synth.temperature);
+      rc = sr_cli_parse_number("data", name, arg, &a->synth.temperature);
       break;
     case OPT_HELDOUT:
-      rc = sr_data_parse_int(name, arg, 1, INT32_MAX, &a->heldout);
+      rc = sr_cli_parse_int("data", name, arg, 1, INT32_MAX, &a->heldout);
       break;
     case OPT_SEED:
-      if (!(rc = sr_data_parse_int(name, arg, 0, INT64_MAX, &v))) a->synth.seed = (uint64_t)v;
+      if (!(rc = sr_cli_parse_int("data", name, arg, 0, INT64_MAX, &v))) a->synth.seed = (uint64_t)v;
       break;
     case OPT_NO_FEATURES:
       a->synth.with_item_features = 0;
       break;
     case OPT_ZSTD:
-      rc = sr_data_parse_int(name, arg, 1, 22, &a->zstd_level);
+      rc = sr_cli_parse_int("data", name, arg, 1, 22, &a->zstd_level);
       break;
     default:
       rc = SR_CLI_EXIT_USAGE;
@@ -162,12 +129,12 @@ static int parse_synth_args(int argc, char **argv, synth_args *a) {
   int opt, index = 0;
   while ((opt = getopt_long(argc, argv, "o:h", synth_options, &index)) != -1) {
     if (opt == 'h') return usage(stdout), 0;
-    if (opt == '?') return sr_data_usage_error("bad option for 'synth'");
+    if (opt == '?') return sr_cli_usage_error("data", "bad option for 'synth'");
     const char *name = opt == 'o' ? "output" : synth_options[index].name;
     if (apply_synth_option(a, opt, name, optarg) != 0) return SR_CLI_EXIT_USAGE;
   }
-  if (optind < argc) return sr_data_usage_error("synth: unexpected argument '%s'", argv[optind]);
-  if (!a->output) return sr_data_usage_error("synth: missing -o FILE");
+  if (optind < argc) return sr_cli_usage_error("data", "synth: unexpected argument '%s'", argv[optind]);
+  if (!a->output) return sr_cli_usage_error("data", "synth: missing -o FILE");
   if (a->heldout < 0) a->heldout = a->synth.n_users / 10;
   return -1;
 }
@@ -213,9 +180,9 @@ static int parse_file_arg(int argc, char **argv, const char **path) {
   int opt;
   while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
     if (opt == 'h') return usage(stdout), 0;
-    return sr_data_usage_error("bad option for '%s'", argv[0]);
+    return sr_cli_usage_error("data", "bad option for '%s'", argv[0]);
   }
-  if (argc - optind != 1) return sr_data_usage_error("%s: expected exactly one FILE", argv[0]);
+  if (argc - optind != 1) return sr_cli_usage_error("data", "%s: expected exactly one FILE", argv[0]);
   *path = argv[optind];
   return -1;
 }
@@ -256,5 +223,5 @@ int sr_cmd_data(int argc, char **argv) {
   if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) return usage(stdout), 0;
   for (size_t i = 0; i < sizeof subcommands / sizeof subcommands[0]; i++)
     if (strcmp(argv[1], subcommands[i].name) == 0) return subcommands[i].run(argc - 1, argv + 1);
-  return sr_data_usage_error("unknown subcommand '%s'", argv[1]);
+  return sr_cli_usage_error("data", "unknown subcommand '%s'", argv[1]);
 }

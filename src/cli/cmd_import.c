@@ -119,7 +119,7 @@ static const char *const holdout_names[] = {"random", "temporal", "given"};
 static int choice(const char *opt, const char *arg, const char *const *names, int n) {
   for (int i = 0; i < n; i++)
     if (strcmp(arg, names[i]) == 0) return i;
-  sr_data_usage_error("--%s: unknown value '%s'", opt, arg);
+  sr_cli_usage_error("data", "--%s: unknown value '%s'", opt, arg);
   return -1;
 }
 
@@ -141,7 +141,7 @@ static int apply_import_option(sr_import_opts *o, int opt, const char *name, con
       o->header = 1;
       break;
     case OPT_DELIMITER:
-      if (!*arg) return sr_data_usage_error("--delimiter: empty");
+      if (!*arg) return sr_cli_usage_error("data", "--delimiter: empty");
       o->delimiter = delimiter_of(arg);
       break;
     case OPT_STRING_IDS:
@@ -152,13 +152,13 @@ static int apply_import_option(sr_import_opts *o, int opt, const char *name, con
       break;
     case OPT_MIN_RATING:
       o->has_min_rating = strcmp(arg, "none") != 0;
-      if (o->has_min_rating) rc = sr_data_parse_number(name, arg, &o->min_rating);
+      if (o->has_min_rating) rc = sr_cli_parse_number("data", name, arg, &o->min_rating);
       break;
     case OPT_MIN_USER_ITEMS:
-      if (!(rc = sr_data_parse_int(name, arg, 0, INT32_MAX, &v))) o->min_user_items = v;
+      if (!(rc = sr_cli_parse_int("data", name, arg, 0, INT32_MAX, &v))) o->min_user_items = v;
       break;
     case OPT_MIN_ITEM_USERS:
-      if (!(rc = sr_data_parse_int(name, arg, 0, INT32_MAX, &v))) o->min_item_users = v;
+      if (!(rc = sr_cli_parse_int("data", name, arg, 0, INT32_MAX, &v))) o->min_item_users = v;
       break;
     case OPT_ITERATE:
       o->iterate_min_counts = 1;
@@ -178,19 +178,19 @@ static int apply_import_option(sr_import_opts *o, int opt, const char *name, con
       o->holdout = (sr_holdout)c;
       break;
     case OPT_HELDOUT_USERS:
-      if (!(rc = sr_data_parse_int(name, arg, 1, INT32_MAX, &v))) o->split.n_heldout_users = v;
+      if (!(rc = sr_cli_parse_int("data", name, arg, 1, INT32_MAX, &v))) o->split.n_heldout_users = v;
       break;
     case OPT_HELDOUT_FRACTION:
-      rc = sr_data_parse_number(name, arg, &o->split.heldout_fraction);
+      rc = sr_cli_parse_number("data", name, arg, &o->split.heldout_fraction);
       break;
     case OPT_HELDOUT_MIN_ITEMS:
-      if (!(rc = sr_data_parse_int(name, arg, 1, INT32_MAX, &v))) o->split.min_items_for_heldout = v;
+      if (!(rc = sr_cli_parse_int("data", name, arg, 1, INT32_MAX, &v))) o->split.min_items_for_heldout = v;
       break;
     case OPT_SEED:
-      if (!(rc = sr_data_parse_int(name, arg, 0, INT64_MAX, &v))) o->split.seed = (uint64_t)v;
+      if (!(rc = sr_cli_parse_int("data", name, arg, 0, INT64_MAX, &v))) o->split.seed = (uint64_t)v;
       break;
     case OPT_ZSTD:
-      if (!(rc = sr_data_parse_int(name, arg, 1, 22, &v))) o->zstd_level = (int)v;
+      if (!(rc = sr_cli_parse_int("data", name, arg, 1, 22, &v))) o->zstd_level = (int)v;
       break;
     default:
       rc = SR_CLI_EXIT_USAGE;
@@ -229,13 +229,13 @@ static int parse_import_args(int argc, char **argv, import_args *a, given_option
   optind = 1;
   while ((opt = getopt_long(argc, argv, "o:h", import_options, &index)) != -1) {
     if (opt == 'h') return import_usage(stdout), 0;
-    if (opt == '?') return sr_data_usage_error("bad option for 'import'");
+    if (opt == '?') return sr_cli_usage_error("data", "bad option for 'import'");
     if (opt == 'o') a->output = optarg;
     if (opt == OPT_FORMAT && sr_import_format_from_name(optarg, &format) != SR_OK) return usage_of_error();
     if (opt != 'o' && opt != OPT_FORMAT) given[n_given++] = (given_option){opt, import_options[index].name, optarg};
   }
-  if (!a->output) return sr_data_usage_error("import: missing -o FILE");
-  if (optind == argc) return sr_data_usage_error("import: no input file");
+  if (!a->output) return sr_cli_usage_error("data", "import: missing -o FILE");
+  if (optind == argc) return sr_cli_usage_error("data", "import: no input file");
   const char *const *inputs = (const char *const *)argv + optind;
   if (format == SR_IMPORT_AUTO && sr_import_detect_format(inputs, argc - optind, &format) != SR_OK)
     return usage_of_error();
@@ -248,7 +248,7 @@ static int parse_import_args(int argc, char **argv, import_args *a, given_option
     holdout_given |= given[i].opt == OPT_HOLDOUT;
   }
   if (holdout_given && a->opts.protocol != SR_PROTOCOL_WEAK)
-    return sr_data_usage_error("import: --holdout applies to --protocol weak (the strong protocol holds out users)");
+    return sr_cli_usage_error("data", "import: --holdout applies to --protocol weak (the strong protocol holds out users)");
   a->command = join_command(argc, argv);
   a->opts.command = a->command;
   return -1;

@@ -15,7 +15,6 @@
 #include "shardrec/h5io.h"
 #include "shardrec/mem.h"
 
-#define EXIT_USAGE 2
 #define ATTR_TEXT_MAX 512
 #define CONFIG_TEXT_MAX (1024 * 1024)
 #define PARAMS_GROUP "params"
@@ -195,12 +194,12 @@ int sr_cmd_inspect(int argc, char **argv) {
       continue;
     }
     inspect_usage(opt == 'h' ? stdout : stderr);
-    return opt == 'h' ? 0 : EXIT_USAGE;
+    return opt == 'h' ? 0 : SR_CLI_EXIT_USAGE;
   }
   int n_paths = argc - optind;
   if (n_paths < 1 || n_paths > 2) {
     inspect_usage(stderr);
-    return EXIT_USAGE;
+    return SR_CLI_EXIT_USAGE;
   }
   return inspect(argv + optind, n_paths, show_config) == SR_OK ? 0 : sr_cmd_report_error();
 }

@@ -6,7 +6,6 @@
  * A single process: evaluation needs no MPI (sr_evaluate_rows runs locally).
  */
 #include <getopt.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +21,6 @@
 #include "shardrec/merge.h"
 #include "shardrec/metrics.h"
 
-#define EXIT_USAGE 2
 
 static void merge_usage(FILE *out) {
   fprintf(out,
@@ -50,16 +48,6 @@ static void merge_usage(FILE *out) {
           "  -h, --help          this help\n");
 }
 
-__attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  fprintf(stderr, "shardrec merge: ");
-  vfprintf(stderr, fmt, ap);
-  fprintf(stderr, "\n(shardrec merge --help for usage)\n");
-  va_end(ap);
-  return EXIT_USAGE;
-}
-
 /* ---- arguments ------------------------------------------------------------------ */
 
 typedef struct {
@@ -73,28 +61,21 @@ typedef struct {
 
 enum { OPT_METHOD = 256, OPT_BASE, OPT_LAMBDA, OPT_GAMMA, OPT_DENSITY, OPT_EVAL, OPT_DATA, OPT_METRIC };
 
-static int parse_number(const char *option, const char *s, double *out) {
-  char *end;
-  *out = strtod(s, &end);
-  if (end == s || *end) return usage_error("--%s: expected a number, got '%s'", option, s);
-  return 0;
-}
-
 static int apply_option(merge_args *a, int opt, const char *arg) {
   switch (opt) {
     case OPT_METHOD:
       a->method_given = 1;
-      if (sr_merge_method_parse(arg, &a->opts.method) != SR_OK) return usage_error("%s", sr_error_message());
+      if (sr_merge_method_parse(arg, &a->opts.method) != SR_OK) return sr_cli_usage_error("merge", "%s", sr_error_message());
       return 0;
     case 'o': a->out_path = arg; return 0;
     case OPT_BASE: a->base_path = arg; return 0;
-    case OPT_LAMBDA: a->opts.lambda_set = 1; return parse_number("lambda", arg, &a->opts.lambda);
-    case OPT_GAMMA: a->gamma_given = 1; return parse_number("gamma", arg, &a->opts.gamma);
-    case OPT_DENSITY: a->density_given = 1; return parse_number("density", arg, &a->opts.density);
+    case OPT_LAMBDA: a->opts.lambda_set = 1; return sr_cli_parse_number("merge", "lambda", arg, &a->opts.lambda);
+    case OPT_GAMMA: a->gamma_given = 1; return sr_cli_parse_number("merge", "gamma", arg, &a->opts.gamma);
+    case OPT_DENSITY: a->density_given = 1; return sr_cli_parse_number("merge", "density", arg, &a->opts.density);
     case OPT_EVAL: a->eval = 1; return 0;
     case OPT_DATA: a->data_path = arg; return 0;
     case OPT_METRIC: a->metric = arg; return 0;
-    default: return usage_error("bad option");
+    default: return sr_cli_usage_error("merge", "bad option");
   }
 }
 
@@ -103,17 +84,17 @@ static int check_combination(const merge_args *a) {
   sr_merge_method m = a->opts.method;
   const char *name = sr_merge_method_name(m);
   if (sr_merge_needs_base(m) && !a->base_path)
-    return usage_error("--method %s needs --base CKPT (the checkpoint the ingredients were trained from)", name);
-  if (a->opts.lambda_set && !sr_merge_needs_base(m)) return usage_error("--lambda does not apply to --method %s", name);
+    return sr_cli_usage_error("merge", "--method %s needs --base CKPT (the checkpoint the ingredients were trained from)", name);
+  if (a->opts.lambda_set && !sr_merge_needs_base(m)) return sr_cli_usage_error("merge", "--lambda does not apply to --method %s", name);
   if (a->gamma_given && m != SR_MERGE_DELTA && m != SR_MERGE_DELTA_TENSOR)
-    return usage_error("--gamma applies to --method delta and delta-tensor only");
-  if (a->density_given && m != SR_MERGE_TIES) return usage_error("--density applies to --method ties only");
-  if (sr_merge_opts_validate(&a->opts) != SR_OK) return usage_error("%s", sr_error_message());
+    return sr_cli_usage_error("merge", "--gamma applies to --method delta and delta-tensor only");
+  if (a->density_given && m != SR_MERGE_TIES) return sr_cli_usage_error("merge", "--density applies to --method ties only");
+  if (sr_merge_opts_validate(&a->opts) != SR_OK) return sr_cli_usage_error("merge", "%s", sr_error_message());
   int evaluates = a->eval || m == SR_MERGE_GREEDY;
   if (!evaluates && (a->data_path || a->metric))
-    return usage_error("--data and --metric are used only with --eval or --method greedy");
+    return sr_cli_usage_error("merge", "--data and --metric are used only with --eval or --method greedy");
   sr_metric_spec spec;
-  if (a->metric && sr_metric_parse(a->metric, &spec) != SR_OK) return usage_error("--metric: %s", sr_error_message());
+  if (a->metric && sr_metric_parse(a->metric, &spec) != SR_OK) return sr_cli_usage_error("merge", "--metric: %s", sr_error_message());
   return 0;
 }
 
@@ -136,13 +117,13 @@ static int parse_merge_args(int argc, char **argv, merge_args *a) {
   int opt;
   while ((opt = getopt_long(argc, argv, "o:h", options, NULL)) != -1) {
     if (opt == 'h') return merge_usage(stdout), 0;
-    if (opt == '?') return usage_error("bad option");
+    if (opt == '?') return sr_cli_usage_error("merge", "bad option");
     int status = apply_option(a, opt, optarg);
     if (status) return status;
   }
-  if (!a->method_given) return usage_error("missing --method");
-  if (!a->out_path) return usage_error("missing -o OUT.h5");
-  if (optind == argc) return usage_error("no checkpoints to merge");
+  if (!a->method_given) return sr_cli_usage_error("merge", "missing --method");
+  if (!a->out_path) return sr_cli_usage_error("merge", "missing -o OUT.h5");
+  if (optind == argc) return sr_cli_usage_error("merge", "no checkpoints to merge");
   a->ingredients = argv + optind;
   a->k = argc - optind;
   int status = check_combination(a);

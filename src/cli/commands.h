@@ -19,12 +19,13 @@ int sr_cmd_data_import(int argc, char **argv); /* `data import` (cmd_import.c) *
 
 /* Exit status of a usage error (bad option or value). */
 #define SR_CLI_EXIT_USAGE 2
-/* Helpers of the `data` subcommands (cmd_data.c): each prints its message
- * ("shardrec data: ...") and returns SR_CLI_EXIT_USAGE, or 0 on success. */
-__attribute__((format(printf, 1, 2))) int sr_data_usage_error(const char *fmt, ...);
+/* Option helpers (cli_args.c): each prints "shardrec COMMAND: ..." and
+ * returns SR_CLI_EXIT_USAGE, or 0 on success. */
+__attribute__((format(printf, 2, 3))) int sr_cli_usage_error(const char *command, const char *fmt, ...);
 /* A whole-string integer in [lo, hi], for option --opt. */
-int sr_data_parse_int(const char *opt, const char *s, long long lo, long long hi, long long *out);
-int sr_data_parse_number(const char *opt, const char *s, double *out);
+int sr_cli_parse_int(const char *command, const char *opt, const char *s, long long lo, long long hi,
+                     long long *out);
+int sr_cli_parse_number(const char *command, const char *opt, const char *s, double *out);
 
 /* Loads a YAML config, applies "section.key=value" overrides in order,
  * validates, and sets the log level. */
