@@ -40,7 +40,7 @@ static double bare_allreduce_seconds(const sr_dist *d, int64_t n, int reps) {
 }
 
 int main(int argc, char **argv) {
-  sr_blas_select_kernel(argv);
+  sr_blas_configure_process(argv);
   sr_dist dist;
   if (sr_dist_init(&argc, &argv, &dist)) {
     sr_log_current_error();

@@ -71,7 +71,7 @@ static double step_flops(int64_t B, int64_t n_items, int64_t nnz) {
 }
 
 int main(int argc, char **argv) {
-  sr_blas_select_kernel(argv);
+  sr_blas_configure_process(argv);
   int64_t items = 20108, batch = 500;
   int clicks = 73, steps = 8, threads = (int)sysconf(_SC_NPROCESSORS_ONLN), opt;
   static const struct option longopts[] = {{"items", required_argument, NULL, 'i'},

@@ -8,7 +8,7 @@ extern "C" {
 }
 
 int main(int argc, char **argv) {
-  sr_blas_select_kernel(argv);
+  sr_blas_configure_process(argv);
   testing::InitGoogleTest(&argc, argv);
   return RUN_ALL_TESTS();
 }

@@ -42,7 +42,7 @@ int sr_cli_finish(const sr_dist *dist, int status) {
 }
 
 int main(int argc, char **argv) {
-  sr_blas_select_kernel(argv); /* may re-execute the program once (blas.h) */
+  sr_blas_configure_process(argv); /* may re-execute the program once (blas.h) */
   if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
     usage(argc < 2 ? stderr : stdout);
     return argc < 2 ? 2 : 0;
