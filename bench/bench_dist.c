@@ -115,9 +115,10 @@ int main(int argc, char **argv) {
   sr_model_destroy(probe);
   double bare = dist.size > 1 ? bare_allreduce_seconds(&dist, n_grads, 5) : 0.0;
   if (dist.rank == 0) {
-    printf("%s: ", shard_optimizer ? "sharded optimizer (reduce-scatter, Adam on 1/P, all-gather)"
-                   : overlap ? "all-reduce overlapped with backward"
-                             : "all-reduce after backward");
+    printf("%s: ", dist.size == 1      ? "one rank, no communication"
+                   : shard_optimizer ? "sharded optimizer (reduce-scatter, Adam on 1/P, all-gather)"
+                   : overlap         ? "all-reduce overlapped with backward"
+                                     : "all-reduce after backward");
     printf("ranks %d, items %lld, global batch %d, %lld steps: %.0f users/s (%.1f ms/step)\n", dist.size,
            (long long)all.n_items, batch, (long long)res.steps, res.users_per_s,
            1e3 * res.train_seconds / (double)res.steps);
