@@ -57,14 +57,28 @@ int main(int argc, char **argv) {
                                            {NULL, 0, NULL, 0}};
   while ((opt = getopt_long(argc, argv, "u:i:b:s:oz", longopts, NULL)) != -1) {
     switch (opt) {
-      case 'u': users = atoll(optarg); break;
-      case 'i': items = atoll(optarg); break;
-      case 'b': batch = atoi(optarg); break;
-      case 's': steps = atoi(optarg); break;
-      case 'o': overlap = 1; break;
-      case 'z': shard_optimizer = 1; break;
+      case 'u':
+        users = atoll(optarg);
+        break;
+      case 'i':
+        items = atoll(optarg);
+        break;
+      case 'b':
+        batch = atoi(optarg);
+        break;
+      case 's':
+        steps = atoi(optarg);
+        break;
+      case 'o':
+        overlap = 1;
+        break;
+      case 'z':
+        shard_optimizer = 1;
+        break;
       default:
-        fprintf(stderr, "usage: bench_dist [--users U] [--items I] [--batch B] [--steps S] [--overlap] [--shard-optimizer]\n");
+        fprintf(
+            stderr,
+            "usage: bench_dist [--users U] [--items I] [--batch B] [--steps S] [--overlap] [--shard-optimizer]\n");
         return 2;
     }
   }
@@ -115,7 +129,7 @@ int main(int argc, char **argv) {
   sr_model_destroy(probe);
   double bare = dist.size > 1 ? bare_allreduce_seconds(&dist, n_grads, 5) : 0.0;
   if (dist.rank == 0) {
-    printf("%s: ", dist.size == 1      ? "one rank, no communication"
+    printf("%s: ", dist.size == 1    ? "one rank, no communication"
                    : shard_optimizer ? "sharded optimizer (reduce-scatter, Adam on 1/P, all-gather)"
                    : overlap         ? "all-reduce overlapped with backward"
                                      : "all-reduce after backward");
@@ -128,9 +142,10 @@ int main(int argc, char **argv) {
       printf("same shard without communication: %.1f ms/step\n", 1e3 * step_alone);
       printf("step time added by distribution: %.1f ms/step; in communication after backward: %.1f ms/step\n",
              1e3 * cost, 1e3 * waited);
-      printf("gradient communication (%.1f MB) vs a bare MPI_Allreduce of the same bytes (%.1f ms): "
-             "overhead %+.1f%%\n",
-             (double)n_grads * 4 / 1e6, 1e3 * bare, 100.0 * (waited / bare - 1.0));
+      printf(
+          "gradient communication (%.1f MB) vs a bare MPI_Allreduce of the same bytes (%.1f ms): "
+          "overhead %+.1f%%\n",
+          (double)n_grads * 4 / 1e6, 1e3 * bare, 100.0 * (waited / bare - 1.0));
     }
   }
   sr_dataset_free(&shard);

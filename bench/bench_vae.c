@@ -35,8 +35,8 @@ static double sgemm_peak_gflops(int64_t B, int64_t K, int64_t N, int reps) {
   double best = 0;
   for (int r = 0; r < reps; r++) {
     double t0 = sr_now();
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)B, (int)N, (int)K, 1.0f, a, (int)K, b, (int)N,
-                0.0f, c, (int)N);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)B, (int)N, (int)K, 1.0f, a, (int)K, b, (int)N, 0.0f,
+                c, (int)N);
     double gflops = 2.0 * (double)B * (double)K * (double)N / (sr_now() - t0) / 1e9;
     if (gflops > best) best = gflops;
   }
@@ -74,20 +74,30 @@ int main(int argc, char **argv) {
   sr_blas_configure_process(argv);
   int64_t items = 20108, batch = 500;
   int clicks = 73, steps = 8, threads = (int)sysconf(_SC_NPROCESSORS_ONLN), opt;
-  static const struct option longopts[] = {{"items", required_argument, NULL, 'i'},
-                                           {"batch", required_argument, NULL, 'b'},
-                                           {"clicks", required_argument, NULL, 'c'},
-                                           {"steps", required_argument, NULL, 's'},
-                                           {"threads", required_argument, NULL, 't'},
-                                           {NULL, 0, NULL, 0}};
+  static const struct option longopts[] = {
+      {"items", required_argument, NULL, 'i'},   {"batch", required_argument, NULL, 'b'},
+      {"clicks", required_argument, NULL, 'c'},  {"steps", required_argument, NULL, 's'},
+      {"threads", required_argument, NULL, 't'}, {NULL, 0, NULL, 0}};
   while ((opt = getopt_long(argc, argv, "i:b:c:s:t:", longopts, NULL)) != -1) {
     switch (opt) {
-      case 'i': items = atoll(optarg); break;
-      case 'b': batch = atoll(optarg); break;
-      case 'c': clicks = atoi(optarg); break;
-      case 's': steps = atoi(optarg); break;
-      case 't': threads = atoi(optarg); break;
-      default: fprintf(stderr, "usage: bench_vae [--items I] [--batch B] [--clicks C] [--steps S] [--threads T]\n"); return 2;
+      case 'i':
+        items = atoll(optarg);
+        break;
+      case 'b':
+        batch = atoll(optarg);
+        break;
+      case 'c':
+        clicks = atoi(optarg);
+        break;
+      case 's':
+        steps = atoi(optarg);
+        break;
+      case 't':
+        threads = atoi(optarg);
+        break;
+      default:
+        fprintf(stderr, "usage: bench_vae [--items I] [--batch B] [--clicks C] [--steps S] [--threads T]\n");
+        return 2;
     }
   }
   sr_blas_set_threads(threads);
@@ -119,8 +129,8 @@ int main(int argc, char **argv) {
     sr_csr_free(&x);
   }
   double achieved = flops / total / 1e9;
-  printf("Mult-VAE training: %.1f ms/step, %.0f users/s, %.1f GFLOP/s = %.0f%% of sgemm peak\n",
-         1e3 * total / steps, (double)batch * steps / total, achieved, 100.0 * achieved / peak);
+  printf("Mult-VAE training: %.1f ms/step, %.0f users/s, %.1f GFLOP/s = %.0f%% of sgemm peak\n", 1e3 * total / steps,
+         (double)batch * steps / total, achieved, 100.0 * achieved / peak);
   free(ids);
   sr_model_destroy(m);
   return 0;

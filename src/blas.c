@@ -16,8 +16,8 @@ extern int openblas_get_num_threads(void);
 static const char *better_coretype(void) {
 #if defined(__x86_64__)
   __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+      __builtin_cpu_supports("avx512dq"))
     return "SKYLAKEX";
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return "HASWELL";
 #endif
@@ -27,7 +27,7 @@ static const char *better_coretype(void) {
 /* OPENBLAS_CORETYPE to set, or NULL: only when the user or site set none and
  * OpenBLAS fell back to Prescott on a CPU that can do better. */
 static const char *coretype_to_set(void) {
-  if (getenv("OPENBLAS_CORETYPE")) return NULL; /* the user's or the site's choice */
+  if (getenv("OPENBLAS_CORETYPE")) return NULL;                      /* the user's or the site's choice */
   if (strcasecmp(sr_blas_core_name(), "Prescott") != 0) return NULL; /* OpenBLAS knows this CPU */
   return better_coretype();
 }

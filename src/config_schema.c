@@ -85,7 +85,8 @@ const sr_config_key sr_config_schema[] = {
      .min_count = 0,
      AT_LEAST(1),
      .default_yaml = "[600]",
-     .doc = "Encoder hidden layer sizes, input side first; the decoder mirrors them ([] for the DAE's [I -> 200 -> I])."},
+     .doc = "Encoder hidden layer sizes, input side first; the decoder mirrors them ([] for the DAE's [I -> 200 -> "
+            "I])."},
     {.path = "model.latent_dim",
      .type = SR_CFG_INT,
      SCALAR(model.latent_dim),

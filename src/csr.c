@@ -38,8 +38,8 @@ int sr_csr_validate(const sr_csr *m, const char *what) {
       return SR_FAIL(SR_EFORMAT, "%s: indptr not monotone at row %lld (%lld > %lld)", what, (long long)r,
                      (long long)b, (long long)e);
     if (e > m->nnz)
-      return SR_FAIL(SR_EFORMAT, "%s: indptr[%lld] = %lld exceeds nnz %lld", what, (long long)(r + 1),
-                     (long long)e, (long long)m->nnz);
+      return SR_FAIL(SR_EFORMAT, "%s: indptr[%lld] = %lld exceeds nnz %lld", what, (long long)(r + 1), (long long)e,
+                     (long long)m->nnz);
     for (int64_t k = b; k < e; k++) {
       int32_t c = m->indices[k];
       if (c < 0 || c >= m->n_cols)

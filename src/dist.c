@@ -26,9 +26,9 @@ static int mpi_fail(int mpi_rc, const char *what) {
   return SR_FAIL(SR_EDIST, "%s failed: %s", what, msg);
 }
 
-#define MPI_TRY(call, what)                          \
-  do {                                               \
-    int mpi_rc_ = (call);                            \
+#define MPI_TRY(call, what)                                     \
+  do {                                                          \
+    int mpi_rc_ = (call);                                       \
     if (mpi_rc_ != MPI_SUCCESS) return mpi_fail(mpi_rc_, what); \
   } while (0)
 
@@ -154,4 +154,3 @@ int sr_dist_agree(const sr_dist *d, int local_rc) {
     return SR_FAIL(SR_EDIST, "rank %lld failed (see its message)", (long long)first_failed);
   return SR_OK;
 }
-

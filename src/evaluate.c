@@ -10,8 +10,8 @@
 /* Calls fill(ctx, foldin, scores) for each batch, then accumulates metrics. */
 typedef void (*score_fn)(void *ctx, const sr_csr *foldin, float *scores);
 
-static void evaluate_batches(score_fn fill, void *ctx, int64_t n_items, const sr_eval_split *split,
-                             int64_t row_begin, int64_t row_end, int64_t batch_size, sr_metrics *metrics) {
+static void evaluate_batches(score_fn fill, void *ctx, int64_t n_items, const sr_eval_split *split, int64_t row_begin,
+                             int64_t row_end, int64_t batch_size, sr_metrics *metrics) {
   int64_t widest = row_end - row_begin < batch_size ? row_end - row_begin : batch_size;
   if (widest <= 0) return;
   float *scores = sr_aligned_calloc((size_t)(widest * n_items) * sizeof(float));
@@ -33,8 +33,8 @@ static void score_with_model(void *ctx, const sr_csr *foldin, float *scores) {
   m->ops->score(m, foldin, scores);
 }
 
-void sr_evaluate_rows(sr_model *m, const sr_eval_split *split, int64_t row_begin, int64_t row_end,
-                      int64_t batch_size, sr_metrics *metrics) {
+void sr_evaluate_rows(sr_model *m, const sr_eval_split *split, int64_t row_begin, int64_t row_end, int64_t batch_size,
+                      sr_metrics *metrics) {
   evaluate_batches(score_with_model, m, m->n_items, split, row_begin, row_end, batch_size, metrics);
 }
 
@@ -49,8 +49,8 @@ static void score_by_popularity(void *ctx, const sr_csr *foldin, float *scores) 
     memcpy(scores + r * p->n_items, p->popularity, (size_t)p->n_items * sizeof(float));
 }
 
-void sr_evaluate_popularity(const float *popularity, int64_t n_items, const sr_eval_split *split,
-                            int64_t batch_size, sr_metrics *metrics) {
+void sr_evaluate_popularity(const float *popularity, int64_t n_items, const sr_eval_split *split, int64_t batch_size,
+                            sr_metrics *metrics) {
   popularity_ctx ctx = {popularity, n_items};
   evaluate_batches(score_by_popularity, &ctx, n_items, split, 0, split->n_users, batch_size, metrics);
 }

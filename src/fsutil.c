@@ -14,8 +14,7 @@
 
 int sr_mkdir_p(const char *path) {
   char buf[SR_PATH_MAX];
-  if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
-    return SR_FAIL(SR_EINVAL, "path too long: %s", path);
+  if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) return SR_FAIL(SR_EINVAL, "path too long: %s", path);
   for (char *p = buf + 1;; p++) {
     int end = *p == '\0';
     if (*p == '/' || end) {

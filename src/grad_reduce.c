@@ -88,8 +88,7 @@ void sr_grad_reducer_ready(sr_grad_reducer *r, int index) {
   r->buckets[r->bucket_of[index]].n_ready++;
   /* Collectives must start in the same order on every rank: buckets launch
    * strictly in index order, whatever order the model finishes them in. */
-  while (r->next_launch < r->n_buckets &&
-         r->buckets[r->next_launch].n_ready == r->buckets[r->next_launch].n_params)
+  while (r->next_launch < r->n_buckets && r->buckets[r->next_launch].n_ready == r->buckets[r->next_launch].n_params)
     launch(r, &r->buckets[r->next_launch++]);
   /* Open MPI progresses non-blocking collectives only inside MPI calls: give
    * the ones in flight a turn between layers. */

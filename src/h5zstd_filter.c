@@ -50,10 +50,10 @@ static size_t zstd_filter(unsigned int flags, size_t cd_nelmts, const unsigned i
 }
 
 const H5Z_class2_t sr_h5zstd_class = {
-    H5Z_CLASS_T_VERS,                  /* version of this struct */
-    (H5Z_filter_t)SR_H5Z_FILTER_ZSTD,  /* filter id */
-    1,                                 /* encoder present */
-    1,                                 /* decoder present */
+    H5Z_CLASS_T_VERS,                 /* version of this struct */
+    (H5Z_filter_t)SR_H5Z_FILTER_ZSTD, /* filter id */
+    1,                                /* encoder present */
+    1,                                /* decoder present */
     "zstd (shardrec, hdf5plugin-compatible)",
     NULL, /* can_apply */
     NULL, /* set_local */

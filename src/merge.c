@@ -25,8 +25,10 @@ void sr_merge_opts_default(sr_merge_opts *o, sr_merge_method method) {
 }
 
 int sr_merge_opts_validate(const sr_merge_opts *o) {
-  if ((int)o->method < 0 || (int)o->method >= N_METHODS) return SR_FAIL(SR_EINVAL, "unknown merge method %d", o->method);
-  if (!(o->gamma >= 0.0 && isfinite(o->gamma))) return SR_FAIL(SR_EINVAL, "gamma must be a number >= 0, got %g", o->gamma);
+  if ((int)o->method < 0 || (int)o->method >= N_METHODS)
+    return SR_FAIL(SR_EINVAL, "unknown merge method %d", o->method);
+  if (!(o->gamma >= 0.0 && isfinite(o->gamma)))
+    return SR_FAIL(SR_EINVAL, "gamma must be a number >= 0, got %g", o->gamma);
   if (!(o->density > 0.0 && o->density <= 1.0))
     return SR_FAIL(SR_EINVAL, "density must be in (0, 1], got %g", o->density);
   if (o->lambda_set && !isfinite(o->lambda)) return SR_FAIL(SR_EINVAL, "lambda must be finite, got %g", o->lambda);
@@ -221,7 +223,7 @@ static double *tensor_magnitudes(const sr_params *base, const sr_params *const *
 /* Trimming keeps exactly `keep` entries of each δ_m: those with |δ| above the
  * threshold, then the first `ties_left` entries equal to it in registry order. */
 typedef struct {
-  double *threshold; /* [k] */
+  double *threshold;  /* [k] */
   int64_t *ties_left; /* [k] */
   double *trimmed;    /* [k] scratch */
 } ties_state;

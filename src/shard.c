@@ -32,8 +32,7 @@ static int64_t nnz_cut(const int64_t *indptr, int64_t n_rows, int part, int part
   return first_row_reaching(indptr, n_rows, target);
 }
 
-void sr_shard_nnz_range(const int64_t *indptr, int64_t n_rows, int part, int parts, int64_t *begin,
-                        int64_t *end) {
+void sr_shard_nnz_range(const int64_t *indptr, int64_t n_rows, int part, int parts, int64_t *begin, int64_t *end) {
   *begin = nnz_cut(indptr, n_rows, part, parts);
   *end = nnz_cut(indptr, n_rows, part + 1, parts);
 }

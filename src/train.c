@@ -284,7 +284,8 @@ static int prepare_start(trainer *t) {
   }
   if (cfg->train.init_from[0]) {
     SR_TRY(sr_checkpoint_read_params(cfg->train.init_from, t->model, cfg->train.init_optimizer ? &t->optim : NULL));
-    sr_info("initialised from %s%s", cfg->train.init_from, cfg->train.init_optimizer ? " (with optimizer state)" : "");
+    sr_info("initialised from %s%s", cfg->train.init_from,
+            cfg->train.init_optimizer ? " (with optimizer state)" : "");
   }
   return SR_OK;
 }

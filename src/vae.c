@@ -43,9 +43,9 @@ typedef struct {
   double l2_lambda; /* DAE: l2_reg / batch_size */
   uint64_t seed;
   layer_stack enc, dec;
-  int64_t capacity;                          /* rows the buffers hold */
+  int64_t capacity;                                  /* rows the buffers hold */
   float *mu, *logvar, *eps, *z, *dmu, *dlogvar, *dz; /* (B, K); VAE only */
-  float *logits;                             /* (B, I) training logits, then dlogits in place */
+  float *logits;                                     /* (B, I) training logits, then dlogits in place */
   int64_t logits_capacity;
   float *input_values; /* (nnz) normalised (and dropped-out) input values */
   size_t input_values_cap;
@@ -109,8 +109,8 @@ static void add_bias_rows(float *out, const float *bias, int64_t B, int64_t D) {
 
 /* Forward through the stack. Input: a sparse batch (x, values) when x != NULL,
  * else the dense (B, dims[0]) matrix `dense_in`. */
-static void stack_forward(layer_stack *s, sr_params *ps, const sr_csr *x, const float *values,
-                          const float *dense_in, int64_t B) {
+static void stack_forward(layer_stack *s, sr_params *ps, const sr_csr *x, const float *values, const float *dense_in,
+                          int64_t B) {
   for (int l = 0; l < s->n_layers; l++) {
     const float *w = ps->items[s->weight[l]].value, *b = ps->items[s->bias[l]].value;
     int64_t out_dim = s->dims[l + 1];
@@ -134,8 +134,8 @@ static void report_ready(const sr_batch *batch, const layer_stack *s, int l) {
 /* Backward through the stack from dact[last] (filled by the caller). Parameter
  * gradients accumulate and are reported final layer by layer; d_dense_in
  * (B, dims[0]), if non-NULL, accumulates the gradient w.r.t. a dense input. */
-static void stack_backward(layer_stack *s, sr_params *ps, const sr_batch *batch, const sr_csr *x,
-                           const float *values, const float *dense_in, float *d_dense_in, int64_t B) {
+static void stack_backward(layer_stack *s, sr_params *ps, const sr_batch *batch, const sr_csr *x, const float *values,
+                           const float *dense_in, float *d_dense_in, int64_t B) {
   for (int l = s->n_layers - 1; l >= 0; l--) {
     sr_param *w = &ps->items[s->weight[l]], *b = &ps->items[s->bias[l]];
     int64_t in_dim = s->dims[l], out_dim = s->dims[l + 1];

@@ -49,8 +49,8 @@ void train_and_compare_to_popularity(sr_model_type type) {
   sr_train_result res;
   ASSERT_EQ(sr_train(&cfg, &self, &d, nullptr, &m, &res), 0) << sr_error_message();
   double model = mean_of(res.test, "ndcg@100"), popularity = mean_of(res.test_popularity, "ndcg@100");
-  std::printf("%s: test ndcg@100 %.4f, popularity %.4f\n", type == SR_MODEL_MULTVAE ? "Mult-VAE" : "Mult-DAE",
-              model, popularity);
+  std::printf("%s: test ndcg@100 %.4f, popularity %.4f\n", type == SR_MODEL_MULTVAE ? "Mult-VAE" : "Mult-DAE", model,
+              popularity);
   // The planted factors are learnable: the model must beat popularity by a
   // wide margin (measured: Mult-VAE 0.47, Mult-DAE 0.51 vs popularity 0.22).
   EXPECT_GT(model, popularity + 0.10);
@@ -91,8 +91,8 @@ TEST(EndToEnd, CommandLineTrainThenEvalTheCheckpoint) {
   std::string trained = train.output.substr(at + 6, train.output.find("  (", at) - at - 6);
   auto eval = srtest::run_command(bin + " eval " + run + "/model.h5 --split test --popularity");
   ASSERT_EQ(eval.exit_code, 0) << eval.output;
-  EXPECT_NE(eval.output.find(trained), std::string::npos) << "train said: " << trained << "\neval said: "
-                                                          << eval.output;
+  EXPECT_NE(eval.output.find(trained), std::string::npos)
+      << "train said: " << trained << "\neval said: " << eval.output;
   EXPECT_NE(eval.output.find("popularity"), std::string::npos);
 }
 

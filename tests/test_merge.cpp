@@ -53,7 +53,8 @@ class Registry {
   sr_params *get() { return &ps_; }
   std::vector<float> values() const {
     std::vector<float> v;
-    for (int i = 0; i < ps_.count; i++) v.insert(v.end(), ps_.items[i].value, ps_.items[i].value + ps_.items[i].numel);
+    for (int i = 0; i < ps_.count; i++)
+      v.insert(v.end(), ps_.items[i].value, ps_.items[i].value + ps_.items[i].numel);
     return v;
   }
 
@@ -239,7 +240,8 @@ TEST(Merge, IncompatibleLayoutsAreRejectedNamingTheTensor) {
   const sr_params *ingr[2] = {a.get(), a.get()};
   sr_merge_opts o = opts_for(SR_MERGE_TIES);
   EXPECT_EQ(sr_merge_params(&o, wider.get(), ingr, 2, a.get()), SR_EINVAL);
-  EXPECT_NE(std::string(sr_error_message()).find("ingredient 1: w is 2 x 2, base: 2 x 3"), std::string::npos) << sr_error_message();
+  EXPECT_NE(std::string(sr_error_message()).find("ingredient 1: w is 2 x 2, base: 2 x 3"), std::string::npos)
+      << sr_error_message();
   EXPECT_EQ(sr_merge_params(&o, nullptr, ingr, 2, a.get()), SR_EINVAL);
   EXPECT_NE(std::string(sr_error_message()).find("needs a base"), std::string::npos) << sr_error_message();
 }
@@ -299,11 +301,12 @@ class MergeCli : public ::testing::Test {
   static void SetUpTestSuite() {
     tmp_ = new srtest::TempDir();
     const std::string data = tmp_->file("d.h5");
-    auto synth = srtest::run_command(bin() + " data synth -o " + data +
-                                     " --users 600 --items 200 --heldout 60 --no-features");
+    auto synth =
+        srtest::run_command(bin() + " data synth -o " + data + " --users 600 --items 200 --heldout 60 --no-features");
     ASSERT_EQ(synth.exit_code, 0) << synth.output;
-    srtest::write_file(tmp_->file("c.yaml"), "run: {out_dir: " + tmp_->path() + ", log_level: warn}\ndata: {path: " +
-                                                 data + "}\nmodel: {hidden: [32], latent_dim: 8}\n"
+    srtest::write_file(tmp_->file("c.yaml"), "run: {out_dir: " + tmp_->path() +
+                                                 ", log_level: warn}\ndata: {path: " + data +
+                                                 "}\nmodel: {hidden: [32], latent_dim: 8}\n"
                                                  "train: {epochs: 3, batch_size: 50, eval_every: 3}\n");
     train("s1", "--set run.seed=1");
     train("s2", "--set run.seed=2");
@@ -314,8 +317,8 @@ class MergeCli : public ::testing::Test {
     tmp_ = nullptr;
   }
   static void train(const std::string &name, const std::string &overrides) {
-    auto run = srtest::run_command(bin() + " train " + tmp_->file("c.yaml") + " --set run.name=" + name + " " +
-                                   overrides);
+    auto run =
+        srtest::run_command(bin() + " train " + tmp_->file("c.yaml") + " --set run.name=" + name + " " + overrides);
     ASSERT_EQ(run.exit_code, 0) << run.output;
   }
   static std::string bin() { return SHARDREC_BINARY; }
@@ -370,8 +373,8 @@ TEST_F(MergeCli, EveryMethodWritesAnEvaluableCheckpoint) {
     const std::string out = tmp_->file(std::string(method) + ".h5");
     std::string base = sr_merge_needs_base(m) ? " --base " + model("base") : "";
     std::string extra = m == SR_MERGE_GREEDY ? " --metric ndcg@100" : " --eval";
-    auto merged = srtest::run_command(bin() + " merge --method " + method + base + extra + " -o " + out + " " +
-                                      ingredients());
+    auto merged =
+        srtest::run_command(bin() + " merge --method " + method + base + extra + " -o " + out + " " + ingredients());
     ASSERT_EQ(merged.exit_code, 0) << merged.output;
     if (m == SR_MERGE_TIES || m == SR_MERGE_GREEDY) std::printf("%s", merged.output.c_str());
     if (m == SR_MERGE_GREEDY) check_greedy_table(merged.output, {model("s1"), model("s2")});
@@ -385,7 +388,7 @@ TEST_F(MergeCli, EveryMethodWritesAnEvaluableCheckpoint) {
     std::vector<std::string> e = words(line_starting(eval.output, "valid"));
     ASSERT_GE(e.size(), 7u) << eval.output;
     EXPECT_EQ(last_words(row, 3), std::vector<std::string>({e[2], e[4], e[6]})) << method << "\n"
-                                                                                 << merged.output << eval.output;
+                                                                                << merged.output << eval.output;
   }
   // Uniform: exactly the mean of the two, in float after a double sum.
   Loaded u(tmp_->file("uniform.h5")), a(model("s1")), b(model("s2"));
@@ -400,8 +403,8 @@ TEST_F(MergeCli, EveryMethodWritesAnEvaluableCheckpoint) {
 TEST_F(MergeCli, MismatchedArchitecturesAndUsageErrors) {
   train("narrow", "--set run.seed=4 --set model.hidden=[16]");
   const std::string out = tmp_->file("bad.h5");
-  auto bad = srtest::run_command(bin() + " merge --method uniform -o " + out + " " + model("s1") + " " +
-                                 model("narrow"));
+  auto bad =
+      srtest::run_command(bin() + " merge --method uniform -o " + out + " " + model("s1") + " " + model("narrow"));
   EXPECT_EQ(bad.exit_code, 1);
   EXPECT_NE(bad.output.find(model("s1") + ": encoder.0.weight is 200 x 32, " + model("narrow") + ": 200 x 16"),
             std::string::npos)

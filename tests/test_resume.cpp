@@ -100,7 +100,8 @@ TEST(Resume, OneProcessIsBitExact) {
   snprintf(more.checkpoint.resume, sizeof more.checkpoint.resume, "auto");
   ASSERT_EQ(train(more), 0);  // resumes at step 5, crosses an epoch end and a mid-epoch checkpoint
   int64_t s1 = 0, s2 = 0;
-  std::vector<float> a = training_state(checkpoint_at(straight, 11), &s1), b = training_state(checkpoint_at(cut, 11), &s2);
+  std::vector<float> a = training_state(checkpoint_at(straight, 11), &s1),
+                     b = training_state(checkpoint_at(cut, 11), &s2);
   EXPECT_EQ(s1, 11);
   EXPECT_EQ(s2, 11);
   ASSERT_FALSE(a.empty());
@@ -127,7 +128,7 @@ TEST(Resume, CorruptedNewestCheckpointIsSkipped) {
   ASSERT_EQ(sr_ckptdir_resume(dir.c_str(), "auto", m, &o, &s, chosen, sizeof chosen), 0) << sr_error_message();
   EXPECT_EQ(std::string(chosen), checkpoint_at(dir, 8));
   EXPECT_EQ(o.step, 8);
-  EXPECT_EQ(s.epoch, 2);      // 6 steps per epoch: step 8 is in epoch 2 ...
+  EXPECT_EQ(s.epoch, 2);       // 6 steps per epoch: step 8 is in epoch 2 ...
   EXPECT_EQ(s.position, 192);  // ... after its second batch of 96
   // Naming the file explicitly fails with the reason instead.
   EXPECT_EQ(sr_ckptdir_resume(dir.c_str(), checkpoint_at(dir, 9).c_str(), m, &o, &s, chosen, sizeof chosen),
@@ -213,8 +214,8 @@ TEST(Resume, AcrossRankCountsThroughTheBinary) {
 TEST(Resume, KillDuringCheckpointWritesLeavesLoadableCheckpoints) {
   srtest::TempDir tmp;
   const std::string bin = SHARDREC_BINARY, data = tmp.file("d.h5"), cfg = tmp.file("c.yaml");
-  ASSERT_EQ(srtest::run_command(bin + " data synth -o " + data + " --users 3000 --items 2000 --heldout 200").exit_code,
-            0);
+  ASSERT_EQ(
+      srtest::run_command(bin + " data synth -o " + data + " --users 3000 --items 2000 --heldout 200").exit_code, 0);
   srtest::write_file(cfg, "data: {path: " + data +
                               "}\nrun: {log_level: warn, threads: 1}\nmodel: {hidden: [200], latent_dim: 32}\n"
                               "train: {batch_size: 50, epochs: 100}\ncheckpoint: {every_steps: 1, keep_last: 2}\n");

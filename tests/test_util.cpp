@@ -4,12 +4,12 @@
 #include <gtest/gtest.h>
 #include <hdf5.h>
 
-#include <stdexcept>
+#include <sys/wait.h>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
-#include <sys/wait.h>
+#include <stdexcept>
 
 extern "C" {
 #include "shardrec/error.h"

@@ -28,13 +28,13 @@ typedef enum { SR_MODEL_MULTVAE = 0, SR_MODEL_MULTDAE = 1 } sr_model_type;
 
 typedef struct {
   struct {
-    char name[128];           /* run name; the run directory is out_dir/name */
+    char name[128]; /* run name; the run directory is out_dir/name */
     char out_dir[SR_PATH_MAX];
-    int64_t seed;             /* keys every random stream (rng.h) */
-    double log_every_s;       /* progress line period */
-    int log_level;            /* sr_log_level: debug|info|warn|error */
-    int log_all_ranks;        /* bool */
-    int threads;              /* BLAS threads per rank; 0 = auto */
+    int64_t seed;       /* keys every random stream (rng.h) */
+    double log_every_s; /* progress line period */
+    int log_level;      /* sr_log_level: debug|info|warn|error */
+    int log_all_ranks;  /* bool */
+    int threads;        /* BLAS threads per rank; 0 = auto */
   } run;
   struct {
     char path[SR_PATH_MAX]; /* HDF5 dataset (datasets/README.md) */
@@ -44,38 +44,38 @@ typedef struct {
     int hidden[SR_MAX_LAYERS]; /* encoder hidden sizes, input side first; decoder mirrors */
     int n_hidden;
     int latent_dim;
-    double dropout;            /* input dropout probability */
-    double anneal_cap;         /* VAE: beta = min(anneal_cap, updates / total_anneal_steps) */
+    double dropout;    /* input dropout probability */
+    double anneal_cap; /* VAE: beta = min(anneal_cap, updates / total_anneal_steps) */
     int64_t total_anneal_steps;
-    double l2_reg;             /* DAE: lambda = l2_reg / batch_size on sum ||W||^2 */
+    double l2_reg; /* DAE: lambda = l2_reg / batch_size on sum ||W||^2 */
   } model;
   struct {
     int epochs;
-    int batch_size;           /* global batch (users per optimizer step) */
-    int optimizer;            /* sr_optim_kind: adam|adamw */
+    int batch_size; /* global batch (users per optimizer step) */
+    int optimizer;  /* sr_optim_kind: adam|adamw */
     double lr, beta1, beta2, eps, weight_decay;
     int eval_batch_size;
-    int eval_every;           /* validate every N epochs */
-    int64_t max_steps;        /* stop after this many updates (0 = no limit) */
-    double time_limit_s;      /* stop after this much training time (0 = no limit) */
+    int eval_every;                         /* validate every N epochs */
+    int64_t max_steps;                      /* stop after this many updates (0 = no limit) */
+    double time_limit_s;                    /* stop after this much training time (0 = no limit) */
     char select_metric[SR_METRIC_NAME_MAX]; /* model selection on validation */
-    char init_from[SR_PATH_MAX]; /* start from this checkpoint's parameters ("" = fresh init) */
-    int init_optimizer;          /* bool: also take its optimizer state */
+    char init_from[SR_PATH_MAX];            /* start from this checkpoint's parameters ("" = fresh init) */
+    int init_optimizer;                     /* bool: also take its optimizer state */
   } train;
   struct {
     char metrics[SR_MAX_METRICS][SR_METRIC_NAME_MAX];
     int n_metrics;
   } eval;
   struct {
-    char dir[SR_PATH_MAX]; /* "" = <run dir>/checkpoints */
-    int every_epochs;      /* write at the end of every N-th epoch (0 = never) */
-    int64_t every_steps;   /* and every N optimizer steps (0 = never) */
-    int keep_last;         /* checkpoints kept besides the best-validation one */
+    char dir[SR_PATH_MAX];    /* "" = <run dir>/checkpoints */
+    int every_epochs;         /* write at the end of every N-th epoch (0 = never) */
+    int64_t every_steps;      /* and every N optimizer steps (0 = never) */
+    int keep_last;            /* checkpoints kept besides the best-validation one */
     char resume[SR_PATH_MAX]; /* "" = start fresh, "auto" = newest valid in dir, or a checkpoint path */
   } checkpoint;
   struct {
-    double bucket_mb; /* gradient all-reduce bucket size in MiB */
-    int overlap;      /* bool: start bucket all-reduces during backward */
+    double bucket_mb;    /* gradient all-reduce bucket size in MiB */
+    int overlap;         /* bool: start bucket all-reduces during backward */
     int shard_optimizer; /* bool: reduce-scatter + Adam on 1/P + all-gather (ZeRO-1) */
   } dist;
 } sr_config;

@@ -51,9 +51,9 @@ typedef enum {
 typedef struct {
   int schema_version;
   sr_protocol protocol;
-  int64_t n_items;   /* columns of every interaction CSR */
-  int64_t n_users;   /* users in the original numbering (all splits) */
-  sr_csr train;      /* (n_train_users, n_items) */
+  int64_t n_items; /* columns of every interaction CSR */
+  int64_t n_users; /* users in the original numbering (all splits) */
+  sr_csr train;    /* (n_train_users, n_items) */
   int64_t *train_user_ids;
   /* Sharding: this process holds training rows [train_row_begin,
    * train_row_begin + train.n_rows) of train_rows_total. */
@@ -92,16 +92,15 @@ void sr_dataset_print_info(const sr_dataset *d, const char *path);
 
 /* Reads rows [row_begin, row_end) of the CSR stored in group `group` (e.g.
  * "/splits/train") with hyperslab reads only of that part; validates it. */
-int sr_dataset_read_csr_rows(const char *path, const char *group, int64_t row_begin, int64_t row_end,
-                             sr_csr *out);
+int sr_dataset_read_csr_rows(const char *path, const char *group, int64_t row_begin, int64_t row_end, sr_csr *out);
 
 /* ---- building datasets ------------------------------------------------------ */
 
 typedef struct {
-  int64_t n_heldout_users; /* users in each of valid and test */
-  double heldout_fraction; /* fraction of an eval user's items held out (0.2) */
+  int64_t n_heldout_users;       /* users in each of valid and test */
+  double heldout_fraction;       /* fraction of an eval user's items held out (0.2) */
   int64_t min_items_for_heldout; /* eval users with fewer items keep all as fold-in (5) */
-  uint64_t seed;           /* the paper's code uses 98765 */
+  uint64_t seed;                 /* the paper's code uses 98765 */
 } sr_split_opts;
 
 void sr_split_opts_default(sr_split_opts *o);

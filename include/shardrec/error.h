@@ -51,10 +51,10 @@ int sr_error_code(void);
 void sr_error_clear(void);
 
 /* Propagates a failure: evaluates `expr` once and returns its code if non-zero. */
-#define SR_TRY(expr)                                                                               \
-  do {                                                                                             \
-    int sr_try_rc_ = (expr);                                                                       \
-    if (sr_try_rc_ != SR_OK) return sr_try_rc_;                                                   \
+#define SR_TRY(expr)                            \
+  do {                                          \
+    int sr_try_rc_ = (expr);                    \
+    if (sr_try_rc_ != SR_OK) return sr_try_rc_; \
   } while (0)
 
 /* Aborts the process after printing "fatal: <msg> (src:line)". For programming
@@ -62,9 +62,9 @@ void sr_error_clear(void);
 __attribute__((noreturn)) void sr_die_at(const char *src_file, int src_line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 #define SR_DIE(...) sr_die_at(__FILE__, __LINE__, __VA_ARGS__)
-#define SR_ASSERT(cond)                                                                            \
-  do {                                                                                             \
-    if (!(cond)) sr_die_at(__FILE__, __LINE__, "assertion failed: %s", #cond);                     \
+#define SR_ASSERT(cond)                                                        \
+  do {                                                                         \
+    if (!(cond)) sr_die_at(__FILE__, __LINE__, "assertion failed: %s", #cond); \
   } while (0)
 
 /* Hook run by sr_die_at before exiting (the distributed runtime installs one

@@ -18,12 +18,12 @@ extern "C" {
 
 /* Scores rows [row_begin, row_end) of the split in batches of batch_size and
  * adds their metrics to `metrics` (sums; call sr_metrics_reset first). */
-void sr_evaluate_rows(sr_model *m, const sr_eval_split *split, int64_t row_begin, int64_t row_end,
-                      int64_t batch_size, sr_metrics *metrics);
+void sr_evaluate_rows(sr_model *m, const sr_eval_split *split, int64_t row_begin, int64_t row_end, int64_t batch_size,
+                      sr_metrics *metrics);
 /* The most-popular-items baseline: every user gets popularity (n_items) as
  * scores (fold-in items excluded as for a model). */
-void sr_evaluate_popularity(const float *popularity, int64_t n_items, const sr_eval_split *split,
-                            int64_t batch_size, sr_metrics *metrics);
+void sr_evaluate_popularity(const float *popularity, int64_t n_items, const sr_eval_split *split, int64_t batch_size,
+                            sr_metrics *metrics);
 /* Item popularity over the whole training split: counts of this rank's rows
  * summed over ranks. popularity: n_items. */
 int sr_global_popularity(const sr_dist *dist, const sr_csr *train_shard, float *popularity);

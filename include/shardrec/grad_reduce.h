@@ -49,13 +49,13 @@ typedef struct {
   int overlap;
   int n_buckets;
   sr_grad_bucket *buckets;
-  int *bucket_of; /* [params->count] bucket index of each parameter */
+  int *bucket_of;  /* [params->count] bucket index of each parameter */
   int next_launch; /* buckets [0, next_launch) are launched in this step */
   int shard_optimizer;
   sr_arena_range *owned; /* [n_buckets] this rank's slice of each bucket (sharded optimizer) */
   float *scratch;        /* one slice, for the ring's receives */
-  double wait_seconds; /* time blocked in sr_grad_reducer_finish (not overlapped) */
-  double total_seconds; /* from the first launch to the end of finish, summed over steps */
+  double wait_seconds;   /* time blocked in sr_grad_reducer_finish (not overlapped) */
+  double total_seconds;  /* from the first launch to the end of finish, summed over steps */
   double first_launch;
 } sr_grad_reducer;
 

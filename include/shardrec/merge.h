@@ -19,12 +19,12 @@ extern "C" {
 #endif
 
 typedef enum {
-  SR_MERGE_UNIFORM = 0,          /* θ = (1/K) Σ_k θ_k */
-  SR_MERGE_GREEDY = 1,           /* uniform soup of a greedily chosen subset (sr_merge_greedy) */
-  SR_MERGE_TASK_ARITHMETIC = 2,  /* θ = θ_0 + λ Σ_k δ_k */
-  SR_MERGE_TIES = 3,             /* trim, elect sign, disjoint mean (TIES-merging) */
-  SR_MERGE_DELTA = 4,            /* delta-guided, weights per scalar parameter (our choice) */
-  SR_MERGE_DELTA_TENSOR = 5,     /* delta-guided, weights per tensor from ||δ_k||_2 */
+  SR_MERGE_UNIFORM = 0,         /* θ = (1/K) Σ_k θ_k */
+  SR_MERGE_GREEDY = 1,          /* uniform soup of a greedily chosen subset (sr_merge_greedy) */
+  SR_MERGE_TASK_ARITHMETIC = 2, /* θ = θ_0 + λ Σ_k δ_k */
+  SR_MERGE_TIES = 3,            /* trim, elect sign, disjoint mean (TIES-merging) */
+  SR_MERGE_DELTA = 4,           /* delta-guided, weights per scalar parameter (our choice) */
+  SR_MERGE_DELTA_TENSOR = 5,    /* delta-guided, weights per tensor from ||δ_k||_2 */
 } sr_merge_method;
 
 typedef struct {

@@ -24,7 +24,12 @@ extern "C" {
 
 #define SR_MAX_METRICS 16
 
-typedef enum { SR_METRIC_RECALL = 0, SR_METRIC_RECALL_PLAIN = 1, SR_METRIC_NDCG = 2, SR_METRIC_MRR = 3 } sr_metric_kind;
+typedef enum {
+  SR_METRIC_RECALL = 0,
+  SR_METRIC_RECALL_PLAIN = 1,
+  SR_METRIC_NDCG = 2,
+  SR_METRIC_MRR = 3
+} sr_metric_kind;
 
 typedef struct {
   sr_metric_kind kind;

@@ -55,8 +55,8 @@ void sr_relu_backward(float *din, const float *dout, const float *out, int64_t n
 void sr_l2norm_forward(float *out, float *norms, const float *in, int64_t R, int64_t D, float eps);
 /* din += (dout - out * <dout, out>) / norm  (rows whose norm was clamped to eps:
  * din += dout / eps). */
-void sr_l2norm_backward(float *din, const float *dout, const float *out, const float *norms, int64_t R,
-                        int64_t D, float eps);
+void sr_l2norm_backward(float *din, const float *dout, const float *out, const float *norms, int64_t R, int64_t D,
+                        float eps);
 /* Sparse input side: values_out[k] = x_k / ||x_row|| (0-norm rows stay 0).
  * The input has no gradient, so there is no backward. */
 void sr_csr_l2norm_values(float *values_out, const sr_csr *x);
@@ -72,16 +72,15 @@ void sr_dropout_backward(float *din, const float *dout, const float *mask, int64
 /* Dropout of the nonzeros of a CSR batch, in place on `values` (nnz): the k-th
  * stored entry of row r uses the k-th draw of row r's stream. A dropped entry
  * is set to 0 (the structure is kept), a kept one is scaled by 1/(1-p). */
-void sr_csr_dropout_values(float *values, const sr_csr *x, float p, uint64_t seed, uint32_t purpose,
-                           uint64_t step, const int64_t *sample_ids);
+void sr_csr_dropout_values(float *values, const sr_csr *x, float p, uint64_t seed, uint32_t purpose, uint64_t step,
+                           const int64_t *sample_ids);
 
 /* ---- multinomial log-likelihood --------------------------------------------
  * logits (R, C); targets X (R, C) sparse counts/weights (binary if no values).
  * Returns  sum_r [ -sum_i x_ri * log_softmax(logits_r)_i ] / norm   and WRITES
  * dlogits (R, C) = (softmax(logits_r) * sum_i x_ri - x_r) / norm.
  * dlogits may alias logits (computed in place). */
-double sr_softmax_nll(float *dlogits, const float *logits, const sr_csr *targets, int64_t R, int64_t C,
-                      float norm);
+double sr_softmax_nll(float *dlogits, const float *logits, const sr_csr *targets, int64_t R, int64_t C, float norm);
 
 /* ---- Gaussian KL to N(0, I) --------------------------------------------------
  * mu, logvar (R, K). Returns KL = sum_r sum_k 0.5(-lv + e^lv + mu^2 - 1) / norm

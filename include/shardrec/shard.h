@@ -24,8 +24,7 @@ void sr_shard_even_range(int64_t n, int part, int parts, int64_t *begin, int64_t
 /* [begin, end) of the rows of a CSR (indptr: n_rows + 1) for part `part`:
  * part p starts at the first row whose indptr reaches p/parts of the nonzeros,
  * so shards differ from an even share of nonzeros by less than one row. */
-void sr_shard_nnz_range(const int64_t *indptr, int64_t n_rows, int part, int parts, int64_t *begin,
-                        int64_t *end);
+void sr_shard_nnz_range(const int64_t *indptr, int64_t n_rows, int part, int parts, int64_t *begin, int64_t *end);
 /* In memory: out = part `part` of `parts` of `full` exactly as
  * sr_dataset_read_shard would read it from a file (deep copies). */
 void sr_dataset_shard(const sr_dataset *full, int part, int parts, sr_dataset *out);

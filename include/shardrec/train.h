@@ -19,16 +19,16 @@ extern "C" {
 #endif
 
 typedef struct {
-  int64_t steps;         /* optimizer updates */
+  int64_t steps; /* optimizer updates */
   int epochs_completed;
-  double train_seconds;  /* time in training steps (excludes evaluation) */
+  double train_seconds; /* time in training steps (excludes evaluation) */
   double users_per_s;
   double allreduce_seconds;      /* gradient all-reduce, first launch to completion, summed */
   double allreduce_wait_seconds; /* of which blocked after backward (not overlapped) */
-  double last_loss;      /* loss of the last batch */
-  int best_epoch;        /* epoch (1-based) whose validation selected the model */
-  sr_metrics best_valid; /* validation metrics of the selected model */
-  sr_metrics test;       /* test metrics of the selected model */
+  double last_loss;              /* loss of the last batch */
+  int best_epoch;                /* epoch (1-based) whose validation selected the model */
+  sr_metrics best_valid;         /* validation metrics of the selected model */
+  sr_metrics test;               /* test metrics of the selected model */
   sr_metrics test_popularity;
 } sr_train_result;
 

@@ -56,8 +56,8 @@ static int evaluate(const sr_dist *dist, sr_model *model, const sr_config *cfg, 
   const char *path = a->data_path ? a->data_path : cfg->data.path;
   int rc = sr_dataset_read_shard(path, dist->rank, dist->size, data);
   if (rc == SR_OK && data->n_items != model->n_items)
-    rc = SR_FAIL(SR_EINVAL, "%s has %lld items but the model was trained on %lld", path,
-                 (long long)data->n_items, (long long)model->n_items);
+    rc = SR_FAIL(SR_EINVAL, "%s has %lld items but the model was trained on %lld", path, (long long)data->n_items,
+                 (long long)model->n_items);
   if (sr_dist_agree(dist, rc)) {
     if (rc) sr_log_current_error();
     return SR_CLI_AGREED_FAILURE;
@@ -121,16 +121,27 @@ int sr_cmd_eval(int argc, char **argv) {
   optind = 1;
   while ((opt = getopt_long(argc, argv, "d:s:m:b:ph", longopts, NULL)) != -1) {
     switch (opt) {
-      case 'd': data_path = optarg; break;
-      case 's': split_name = optarg; break;
-      case 'm': metric_list = optarg; break;
-      case 'b': batch = strtol(optarg, NULL, 10); break;
-      case 'p': popularity = 1; break;
-      default: eval_usage(opt == 'h' ? stdout : stderr); return opt == 'h' ? 0 : 2;
+      case 'd':
+        data_path = optarg;
+        break;
+      case 's':
+        split_name = optarg;
+        break;
+      case 'm':
+        metric_list = optarg;
+        break;
+      case 'b':
+        batch = strtol(optarg, NULL, 10);
+        break;
+      case 'p':
+        popularity = 1;
+        break;
+      default:
+        eval_usage(opt == 'h' ? stdout : stderr);
+        return opt == 'h' ? 0 : 2;
     }
   }
-  if (optind != argc - 1 || (strcmp(split_name, "valid") != 0 && strcmp(split_name, "test") != 0) ||
-      batch < 0) {
+  if (optind != argc - 1 || (strcmp(split_name, "valid") != 0 && strcmp(split_name, "test") != 0) || batch < 0) {
     eval_usage(stderr);
     return 2;
   }

@@ -248,7 +248,8 @@ static int parse_import_args(int argc, char **argv, import_args *a, given_option
     holdout_given |= given[i].opt == OPT_HOLDOUT;
   }
   if (holdout_given && a->opts.protocol != SR_PROTOCOL_WEAK)
-    return sr_cli_usage_error("data", "import: --holdout applies to --protocol weak (the strong protocol holds out users)");
+    return sr_cli_usage_error("data",
+                              "import: --holdout applies to --protocol weak (the strong protocol holds out users)");
   a->command = join_command(argc, argv);
   a->opts.command = a->command;
   return -1;

@@ -102,8 +102,8 @@ static int name_width(const sr_params *a, const sr_params *b) {
 static void print_tensor_stats(const char *path, const sr_params *ps) {
   int w = name_width(ps, NULL);
   int64_t n_values = 0;
-  printf("\ntensors of %s\n%-*s  %-12s  %12s  %12s  %12s  %12s\n", path, w, "tensor", "shape", "l2_norm", "mean", "min",
-         "max");
+  printf("\ntensors of %s\n%-*s  %-12s  %12s  %12s  %12s  %12s\n", path, w, "tensor", "shape", "l2_norm", "mean",
+         "min", "max");
   for (int i = 0; i < ps->count; i++) {
     const sr_param *p = &ps->items[i];
     double sq = 0.0, sum = 0.0, lo = INFINITY, hi = -INFINITY;

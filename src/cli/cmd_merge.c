@@ -21,7 +21,6 @@
 #include "shardrec/merge.h"
 #include "shardrec/metrics.h"
 
-
 static void merge_usage(FILE *out) {
   fprintf(out,
           "usage: shardrec merge --method METHOD [options] -o OUT.h5 CKPT1.h5 CKPT2.h5 ...\n"
@@ -65,17 +64,35 @@ static int apply_option(merge_args *a, int opt, const char *arg) {
   switch (opt) {
     case OPT_METHOD:
       a->method_given = 1;
-      if (sr_merge_method_parse(arg, &a->opts.method) != SR_OK) return sr_cli_usage_error("merge", "%s", sr_error_message());
+      if (sr_merge_method_parse(arg, &a->opts.method) != SR_OK)
+        return sr_cli_usage_error("merge", "%s", sr_error_message());
       return 0;
-    case 'o': a->out_path = arg; return 0;
-    case OPT_BASE: a->base_path = arg; return 0;
-    case OPT_LAMBDA: a->opts.lambda_set = 1; return sr_cli_parse_number("merge", "lambda", arg, &a->opts.lambda);
-    case OPT_GAMMA: a->gamma_given = 1; return sr_cli_parse_number("merge", "gamma", arg, &a->opts.gamma);
-    case OPT_DENSITY: a->density_given = 1; return sr_cli_parse_number("merge", "density", arg, &a->opts.density);
-    case OPT_EVAL: a->eval = 1; return 0;
-    case OPT_DATA: a->data_path = arg; return 0;
-    case OPT_METRIC: a->metric = arg; return 0;
-    default: return sr_cli_usage_error("merge", "bad option");
+    case 'o':
+      a->out_path = arg;
+      return 0;
+    case OPT_BASE:
+      a->base_path = arg;
+      return 0;
+    case OPT_LAMBDA:
+      a->opts.lambda_set = 1;
+      return sr_cli_parse_number("merge", "lambda", arg, &a->opts.lambda);
+    case OPT_GAMMA:
+      a->gamma_given = 1;
+      return sr_cli_parse_number("merge", "gamma", arg, &a->opts.gamma);
+    case OPT_DENSITY:
+      a->density_given = 1;
+      return sr_cli_parse_number("merge", "density", arg, &a->opts.density);
+    case OPT_EVAL:
+      a->eval = 1;
+      return 0;
+    case OPT_DATA:
+      a->data_path = arg;
+      return 0;
+    case OPT_METRIC:
+      a->metric = arg;
+      return 0;
+    default:
+      return sr_cli_usage_error("merge", "bad option");
   }
 }
 
@@ -84,17 +101,21 @@ static int check_combination(const merge_args *a) {
   sr_merge_method m = a->opts.method;
   const char *name = sr_merge_method_name(m);
   if (sr_merge_needs_base(m) && !a->base_path)
-    return sr_cli_usage_error("merge", "--method %s needs --base CKPT (the checkpoint the ingredients were trained from)", name);
-  if (a->opts.lambda_set && !sr_merge_needs_base(m)) return sr_cli_usage_error("merge", "--lambda does not apply to --method %s", name);
+    return sr_cli_usage_error(
+        "merge", "--method %s needs --base CKPT (the checkpoint the ingredients were trained from)", name);
+  if (a->opts.lambda_set && !sr_merge_needs_base(m))
+    return sr_cli_usage_error("merge", "--lambda does not apply to --method %s", name);
   if (a->gamma_given && m != SR_MERGE_DELTA && m != SR_MERGE_DELTA_TENSOR)
     return sr_cli_usage_error("merge", "--gamma applies to --method delta and delta-tensor only");
-  if (a->density_given && m != SR_MERGE_TIES) return sr_cli_usage_error("merge", "--density applies to --method ties only");
+  if (a->density_given && m != SR_MERGE_TIES)
+    return sr_cli_usage_error("merge", "--density applies to --method ties only");
   if (sr_merge_opts_validate(&a->opts) != SR_OK) return sr_cli_usage_error("merge", "%s", sr_error_message());
   int evaluates = a->eval || m == SR_MERGE_GREEDY;
   if (!evaluates && (a->data_path || a->metric))
     return sr_cli_usage_error("merge", "--data and --metric are used only with --eval or --method greedy");
   sr_metric_spec spec;
-  if (a->metric && sr_metric_parse(a->metric, &spec) != SR_OK) return sr_cli_usage_error("merge", "--metric: %s", sr_error_message());
+  if (a->metric && sr_metric_parse(a->metric, &spec) != SR_OK)
+    return sr_cli_usage_error("merge", "--metric: %s", sr_error_message());
   return 0;
 }
 

@@ -57,8 +57,8 @@ static void print_result(const sr_train_result *res, const char *model_path) {
   sr_info("selected epoch %d  valid %s", res->best_epoch, valid);
   sr_info("test %s  (%lld users)", test, (long long)res->test.n_users);
   sr_info("test popularity baseline %s", pop);
-  sr_info("trained %lld steps in %.1fs (%.0f users/s); model saved to %s", (long long)res->steps,
-          res->train_seconds, res->users_per_s, model_path);
+  sr_info("trained %lld steps in %.1fs (%.0f users/s); model saved to %s", (long long)res->steps, res->train_seconds,
+          res->users_per_s, model_path);
 }
 
 /* Writes the run directory and its config.yaml (rank 0). */
@@ -119,10 +119,11 @@ static int train_main(const sr_dist *dist, const char *config_path, char **overr
 }
 
 int sr_cmd_train(int argc, char **argv) {
-  static const struct option longopts[] = {
-      {"set", required_argument, NULL, 's'},    {"run-dir", required_argument, NULL, 'r'},
-      {"resume", required_argument, NULL, 'R'}, {"help", no_argument, NULL, 'h'},
-      {NULL, 0, NULL, 0}};
+  static const struct option longopts[] = {{"set", required_argument, NULL, 's'},
+                                           {"run-dir", required_argument, NULL, 'r'},
+                                           {"resume", required_argument, NULL, 'R'},
+                                           {"help", no_argument, NULL, 'h'},
+                                           {NULL, 0, NULL, 0}};
   char **overrides = calloc((size_t)argc + 1, sizeof *overrides);
   char resume[SR_PATH_MAX + 32];
   int n_overrides = 0, opt;

@@ -23,8 +23,7 @@ int sr_cmd_data_import(int argc, char **argv); /* `data import` (cmd_import.c) *
  * returns SR_CLI_EXIT_USAGE, or 0 on success. */
 __attribute__((format(printf, 2, 3))) int sr_cli_usage_error(const char *command, const char *fmt, ...);
 /* A whole-string integer in [lo, hi], for option --opt. */
-int sr_cli_parse_int(const char *command, const char *opt, const char *s, long long lo, long long hi,
-                     long long *out);
+int sr_cli_parse_int(const char *command, const char *opt, const char *s, long long lo, long long hi, long long *out);
 int sr_cli_parse_number(const char *command, const char *opt, const char *s, double *out);
 
 /* Loads a YAML config, applies "section.key=value" overrides in order,

@@ -45,7 +45,7 @@ sr_config small_config(sr_model_type type, double bucket_mb) {
   cfg.model.total_anneal_steps = 20;
   cfg.train.batch_size = 96;  // 500 training users: 5 full batches and a short one per epoch
   cfg.train.epochs = 100;
-  cfg.train.max_steps = 9;    // crosses an epoch boundary and a short last batch
+  cfg.train.max_steps = 9;  // crosses an epoch boundary and a short last batch
   cfg.train.eval_batch_size = 17;
   cfg.dist.bucket_mb = bucket_mb;
   cfg.run.seed = 5;
@@ -114,8 +114,8 @@ void expect_equivalent(sr_model_type type) {
   for (int i = 0; i < single.result.test.n; i++) {
     EXPECT_NEAR(sr_metrics_mean(&dist.result.best_valid, i), sr_metrics_mean(&single.result.best_valid, i), 1e-4);
     EXPECT_NEAR(sr_metrics_mean(&dist.result.test, i), sr_metrics_mean(&single.result.test, i), 1e-4);
-    EXPECT_NEAR(sr_metrics_mean(&dist.result.test_popularity, i),
-                sr_metrics_mean(&single.result.test_popularity, i), 1e-12);
+    EXPECT_NEAR(sr_metrics_mean(&dist.result.test_popularity, i), sr_metrics_mean(&single.result.test_popularity, i),
+                1e-12);
   }
 }
 
