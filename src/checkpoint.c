@@ -7,11 +7,8 @@
 
 #include "shardrec/error.h"
 #include "shardrec/h5io.h"
-#include "shardrec/mem.h"
 
 #define CHECKPOINT_ZSTD_LEVEL 3
-#define CONFIG_YAML_MAX (256 * 1024)
-#define HISTORY_MAX (16 * 1024 * 1024)
 
 /* One tensor per parameter under `group`, taken from an arena laid out like
  * the registry (values, Adam moments or a snapshot). */
@@ -117,8 +114,8 @@ static int check_header(sr_h5file *f, int64_t *n_items) {
 static int read_model(sr_h5file *f, sr_config *cfg, sr_model **model) {
   int64_t n_items = 0;
   SR_TRY(check_header(f, &n_items));
-  char *yaml = sr_malloc(CONFIG_YAML_MAX);
-  int rc = sr_h5_read_attr_string(f, "/", "config_yaml", yaml, CONFIG_YAML_MAX);
+  char *yaml;
+  int rc = sr_h5_read_attr_string_alloc(f, "/", "config_yaml", &yaml);
   if (rc == SR_OK) {
     sr_config_defaults(cfg);
     rc = sr_config_load_string(cfg, yaml, "config stored in the checkpoint");
@@ -160,8 +157,7 @@ static int read_state(sr_h5file *f, sr_model *m, sr_train_state *s) {
   SR_TRY(sr_h5_read_attr_double(f, g, "train_seconds", &s->train_seconds));
   SR_TRY(sr_h5_read_attr_int64(f, g, "best_epoch", &s->best_epoch));
   SR_TRY(sr_h5_read_attr_double(f, g, "best_value", &s->best_value));
-  s->history = sr_malloc(HISTORY_MAX);
-  SR_TRY(sr_h5_read_attr_string(f, g, "history", s->history, HISTORY_MAX));
+  SR_TRY(sr_h5_read_attr_string_alloc(f, g, "history", &s->history));
   if (s->best_epoch > 0) SR_TRY(read_arena(f, &m->params, "/train_state/best_params", s->best_values));
   return SR_OK;
 }

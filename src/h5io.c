@@ -586,6 +586,15 @@ static int read_string(const sr_h5file *f, const char *obj, const char *name, hi
   return rc;
 }
 
+int sr_h5_read_attr_string_alloc(const sr_h5file *f, const char *obj, const char *name, char **out) {
+  *out = NULL;
+  hid_t a = open_attr(f, obj, name, H5T_STRING);
+  if (a < 0) return sr_error_code();
+  int rc = read_string_copy(f, obj, name, a, out);
+  H5Aclose(a);
+  return rc;
+}
+
 int sr_h5_read_attr_string(const sr_h5file *f, const char *obj, const char *name, char *buf, size_t cap) {
   hid_t a = open_attr(f, obj, name, H5T_STRING);
   if (a < 0) return sr_error_code();

@@ -94,6 +94,8 @@ int sr_h5_write_attr_double(const sr_h5file *f, const char *obj, const char *nam
 int sr_h5_read_attr_double(const sr_h5file *f, const char *obj, const char *name, double *value);
 /* buf receives the NUL-terminated string; a longer string is an error. */
 int sr_h5_read_attr_string(const sr_h5file *f, const char *obj, const char *name, char *buf, size_t cap);
+/* The same into a malloc'd string of the stored length (*out; NULL on failure). */
+int sr_h5_read_attr_string_alloc(const sr_h5file *f, const char *obj, const char *name, char **out);
 
 /* Names of every attribute of obj, by name (sr_h5_free_names). */
 int sr_h5_list_attrs(const sr_h5file *f, const char *obj, char ***names, int *n);
