@@ -219,17 +219,19 @@ static int run_epochs(trainer *t, sr_train_result *res) {
   const sr_config *cfg = t->cfg;
   const int64_t n_train = t->data->train_rows_total, B = cfg->train.batch_size;
   const int64_t every_steps = cfg->checkpoint.every_steps;
+  /* The cursor to start from; t->state's copy moves on with every checkpoint. */
+  const int64_t start_epoch = t->state.epoch, start_position = t->state.position;
   int select_index = sr_metrics_find(&res->best_valid, cfg->train.select_metric);
   int64_t *order = sr_malloc((size_t)n_train * sizeof *order);
   sr_metrics valid = res->best_valid;
   sr_step_stats st = {0};
   int rc = SR_OK, stop = 0;
-  for (int64_t epoch = t->state.epoch; epoch <= cfg->train.epochs && !stop; epoch++) {
+  for (int64_t epoch = start_epoch; epoch <= cfg->train.epochs && !stop; epoch++) {
     sr_rng shuffle;
     sr_rng_init(&shuffle, (uint64_t)cfg->run.seed, SR_RNG_SHUFFLE, (uint64_t)epoch, 0);
     sr_rng_permutation(&shuffle, order, n_train);
     double epoch_start = sr_now();
-    int64_t b = epoch == t->state.epoch ? t->state.position : 0;
+    int64_t b = epoch == start_epoch ? start_position : 0;
     for (; b < n_train && !stop;) {
       int64_t n = b + B < n_train ? B : n_train - b;
       double t0 = sr_now();
