@@ -94,11 +94,6 @@ static size_t type_size(sr_h5_type t) { return H5Tget_size(memory_type(t)); }
 
 /* ---- files ------------------------------------------------------------------- */
 
-static void set_paths(sr_h5file *f, const char *path, const char *tmp_path) {
-  f->path = sr_strdup(path);
-  f->tmp_path = tmp_path ? sr_strdup(tmp_path) : NULL;
-}
-
 /* Closing the file closes every object still open in it, so an error path that
  * forgot a handle cannot keep the file open (and unrenamable) behind our back. */
 static hid_t strong_close_fapl(void) {
@@ -108,9 +103,9 @@ static hid_t strong_close_fapl(void) {
 }
 
 int sr_h5_open(sr_h5file *f, const char *path) {
-  *f = (sr_h5file){H5I_INVALID_HID, NULL, NULL};
+  *f = (sr_h5file){H5I_INVALID_HID, NULL, 0};
   SR_TRY(h5io_init());
-  set_paths(f, path, NULL);
+  f->path = sr_strdup(path);
   /* open(2) first: its errno says precisely why (missing, permissions, ...). */
   int fd = open(path, O_RDONLY);
   if (fd < 0) {
@@ -139,42 +134,42 @@ int sr_h5_open(sr_h5file *f, const char *path) {
 }
 
 int sr_h5_create(sr_h5file *f, const char *path) {
-  *f = (sr_h5file){H5I_INVALID_HID, NULL, NULL};
+  *f = (sr_h5file){H5I_INVALID_HID, NULL, 1};
   SR_TRY(h5io_init());
-  char tmp[4096];
-  if (strlen(path) + 32 > sizeof tmp) return SR_FAIL(SR_EINVAL, "path too long: '%s'", path);
-  sr_temp_path(path, tmp, sizeof tmp);
-  set_paths(f, path, tmp);
+  f->path = sr_strdup(path);
   hid_t fapl = strong_close_fapl();
-  f->id = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
-  int rc = f->id < 0 ? H5IO_FAIL(SR_EIO, f, NULL, "cannot create '%s'", tmp) : SR_OK;
+  /* In memory, no backing store: HDF5 never writes to disk itself. When it
+   * did, a failed write (ENOSPC) left the file half-closed in HDF5, which then
+   * crashed at library shutdown. */
+  H5Pset_fapl_core(fapl, (size_t)64 << 20, 0);
+  f->id = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+  int rc = f->id < 0 ? H5IO_FAIL(SR_EIO, f, NULL, "cannot create an HDF5 file in memory") : SR_OK;
   H5Pclose(fapl);
   if (rc != SR_OK) sr_h5_close(f);
   return rc;
 }
 
 int sr_h5_commit(sr_h5file *f) {
-  SR_ASSERT(f->tmp_path && f->id >= 0);
+  SR_ASSERT(f->writing && f->id >= 0);
   int rc = SR_OK;
-  if (H5Fflush(f->id, H5F_SCOPE_GLOBAL) < 0 || H5Fclose(f->id) < 0)
-    rc = H5IO_FAIL(SR_EIO, f, NULL, "cannot flush '%s'", f->tmp_path);
-  f->id = H5I_INVALID_HID;
-  if (rc == SR_OK) {
-    rc = sr_commit_file(f->tmp_path, f->path); /* renamed, or removed on failure */
-    free(f->tmp_path);                         /* nothing left for sr_h5_close to delete */
-    f->tmp_path = NULL;
+  void *image = NULL;
+  ssize_t size = H5Fflush(f->id, H5F_SCOPE_GLOBAL) < 0 ? -1 : H5Fget_file_image(f->id, NULL, 0);
+  if (size > 0) {
+    image = sr_malloc((size_t)size);
+    if (H5Fget_file_image(f->id, image, (size_t)size) != size) size = -1;
   }
+  if (size <= 0) rc = H5IO_FAIL(SR_EIO, f, NULL, "cannot take the image of the file built in memory");
+  if (rc == SR_OK) rc = sr_write_file_atomic(f->path, image, (size_t)size);
+  free(image);
   sr_h5_close(f);
   return rc;
 }
 
 void sr_h5_close(sr_h5file *f) {
   if (f->id >= 0) H5Fclose(f->id);
-  if (f->tmp_path) unlink(f->tmp_path);
   free(f->path);
-  free(f->tmp_path);
   f->id = H5I_INVALID_HID;
-  f->path = f->tmp_path = NULL;
+  f->path = NULL;
 }
 
 /* ---- groups ------------------------------------------------------------------ */

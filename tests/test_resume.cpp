@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -239,4 +240,38 @@ TEST(Resume, KillDuringCheckpointWritesLeavesLoadableCheckpoints) {
       at += 5;
     }
   }
+}
+
+// A full disk while writing a checkpoint: a clear error naming the file, exit
+// 1, the previous checkpoint and pointer intact, no temporary file left. The
+// disk is a 14 MB tmpfs (a checkpoint of this model is ~7-10 MB).
+TEST(Resume, FullDiskFailsCleanlyAndKeepsThePreviousCheckpoint) {
+  srtest::TempDir tmp;
+  const std::string bin = SHARDREC_BINARY, data = tmp.file("d.h5"), cfg = tmp.file("c.yaml"), disk = tmp.file("disk");
+  ASSERT_EQ(srtest::run_command(bin + " data synth -o " + data + " --users 2000 --items 2000 --heldout 200").exit_code,
+            0);
+  srtest::write_file(cfg, "data: {path: " + data +
+                              "}\nrun: {log_level: warn}\nmodel: {hidden: [200], latent_dim: 32}\n"
+                              "train: {batch_size: 100, epochs: 2}\ncheckpoint: {every_steps: 1}\n");
+  auto mount = srtest::run_command("mkdir -p " + disk + " && mount -t tmpfs -o size=14m tmpfs " + disk);
+  if (mount.exit_code != 0) {
+    if (std::getenv("CI")) FAIL() << "cannot mount a tmpfs under CI: " << mount.output;
+    GTEST_SKIP() << "needs root to mount a small tmpfs: " << mount.output;
+  }
+  auto r = srtest::run_command(bin + " train " + cfg + " --run-dir " + disk + "/run");
+  const std::string ckpts = disk + "/run/checkpoints";
+  std::string latest = srtest::read_file(ckpts + "/latest"), listing = srtest::run_command("ls " + ckpts).output;
+  if (!latest.empty()) latest.pop_back();
+  bool latest_loads = !latest.empty() && !training_state(ckpts + "/" + latest).empty();
+  srtest::run_command("umount " + disk);
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  // "error: cannot write <dir>/ckpt-<step>.h5: No space left on device"
+  size_t at = r.output.find("cannot write " + ckpts + "/ckpt-");
+  ASSERT_NE(at, std::string::npos) << r.output;
+  EXPECT_NE(r.output.find(".h5: No space left on device", at), std::string::npos) << r.output;
+  std::string failed = r.output.substr(at + 13 + ckpts.size() + 1, 18);  // "ckpt-NNNNNNNNNN.h5"
+  EXPECT_TRUE(latest_loads) << latest;
+  EXPECT_LT(latest, failed);  // the pointer still names the previous, complete checkpoint
+  EXPECT_EQ(listing.find(failed), std::string::npos) << listing;
+  EXPECT_EQ(listing.find(".tmp."), std::string::npos) << listing;
 }

@@ -9,9 +9,10 @@
  * unlimited first dimension so that empty arrays are ordinary chunked datasets
  * every reader accepts.
  *
- * Files are written atomically: sr_h5_create() writes "<path>.tmp.<pid>",
- * sr_h5_commit() flushes, fsyncs and renames it over <path> and fsyncs the
- * directory, so a crash never leaves a half-written file under the real name.
+ * Files are written atomically: sr_h5_create() builds the file in memory,
+ * sr_h5_commit() writes it to "<path>.tmp.<pid>", fsyncs and renames it over
+ * <path> and fsyncs the directory, so a crash or a full disk never leaves a
+ * half-written file under the real name (nor HDF5 holding a broken one).
  * Object names are absolute HDF5 paths ("/splits/train/indptr"); missing
  * intermediate groups are created on write.
  */
@@ -31,17 +32,20 @@ typedef enum { SR_H5_INT64 = 0, SR_H5_INT32 = 1, SR_H5_FLOAT32 = 2, SR_H5_UINT8 
 
 typedef struct sr_h5file {
   hid_t id;       /* HDF5 file handle; H5I_INVALID_HID when closed */
-  char *path;     /* the name used in messages (the final name when writing) */
-  char *tmp_path; /* writing only: the file actually written until sr_h5_commit() */
+  char *path; /* the file's name (when writing: the name sr_h5_commit gives it) */
+  int writing; /* built in memory by sr_h5_create, written out by sr_h5_commit */
 } sr_h5file;
 
 /* Opens an existing file read-only. SR_EIO if it cannot be opened at all,
  * SR_EFORMAT if it is not HDF5 ("x.bin is not an HDF5 file") or is damaged. */
 int sr_h5_open(sr_h5file *f, const char *path);
-/* Starts writing `path` (through its temporary name). */
+/* Starts a new file that will become `path`. It is built in memory (HDF5's
+ * core driver) and only sr_h5_commit() touches the disk. */
 int sr_h5_create(sr_h5file *f, const char *path);
-/* Finishes a file started by sr_h5_create(): flush, close, fsync, rename over
- * the final path, fsync the directory. The handle is closed either way. */
+/* Finishes a file started by sr_h5_create(): its image is written to a
+ * temporary name, fsync'ed, renamed over `path` and the directory fsync'ed
+ * (sr_write_file_atomic). Disk errors (a full disk) come from our own write
+ * with errno; the previous `path` stays intact. The handle is closed either way. */
 int sr_h5_commit(sr_h5file *f);
 /* Closes the file; a written file that was not committed is deleted. Safe on a
  * closed handle. */
