@@ -107,24 +107,17 @@ void sr_dist_abort(const sr_dist *d, int code) {
   exit(code); /* MPI_Abort does not return; this keeps the compiler informed */
 }
 
-int sr_dist_sum_f64(const sr_dist *d, double *buf, int n) {
+/* In-place MPI_SUM of n elements of `type` over the ranks. */
+static int sum_in_place(const sr_dist *d, void *buf, int64_t n, MPI_Datatype type) {
   if (d->size == 1) return SR_OK;
-  MPI_TRY(MPI_Allreduce(MPI_IN_PLACE, buf, n, MPI_DOUBLE, MPI_SUM, d->comm), "MPI_Allreduce");
+  if (n > INT_MAX) return SR_FAIL(SR_EDIST, "all-reduce of %lld elements exceeds one MPI count", (long long)n);
+  MPI_TRY(MPI_Allreduce(MPI_IN_PLACE, buf, (int)n, type, MPI_SUM, d->comm), "MPI_Allreduce");
   return SR_OK;
 }
 
-int sr_dist_sum_f32(const sr_dist *d, float *buf, int64_t n) {
-  if (d->size == 1) return SR_OK;
-  if (n > INT_MAX) return SR_FAIL(SR_EDIST, "all-reduce of %lld floats exceeds one MPI count", (long long)n);
-  MPI_TRY(MPI_Allreduce(MPI_IN_PLACE, buf, (int)n, MPI_FLOAT, MPI_SUM, d->comm), "MPI_Allreduce");
-  return SR_OK;
-}
-
-int sr_dist_sum_i64(const sr_dist *d, int64_t *buf, int n) {
-  if (d->size == 1) return SR_OK;
-  MPI_TRY(MPI_Allreduce(MPI_IN_PLACE, buf, n, MPI_INT64_T, MPI_SUM, d->comm), "MPI_Allreduce");
-  return SR_OK;
-}
+int sr_dist_sum_f64(const sr_dist *d, double *buf, int n) { return sum_in_place(d, buf, n, MPI_DOUBLE); }
+int sr_dist_sum_f32(const sr_dist *d, float *buf, int64_t n) { return sum_in_place(d, buf, n, MPI_FLOAT); }
+int sr_dist_sum_i64(const sr_dist *d, int64_t *buf, int n) { return sum_in_place(d, buf, n, MPI_INT64_T); }
 
 /* FNV-1a: enough to detect replicas that diverged (not an integrity check). */
 static uint64_t fnv1a(const void *data, size_t bytes) {

@@ -30,7 +30,8 @@ int sr_mkdir_p(const char *path) {
   return SR_OK;
 }
 
-void sr_temp_path(const char *path, char *buf, size_t bufsize) {
+/* "<path>.tmp.<pid>" into buf. */
+static void temp_path(const char *path, char *buf, size_t bufsize) {
   snprintf(buf, bufsize, "%s.tmp.%ld", path, (long)getpid());
 }
 
@@ -44,7 +45,8 @@ static int fsync_path(const char *path, int flags) {
   return SR_OK;
 }
 
-int sr_commit_file(const char *tmp, const char *path) {
+/* fsync(tmp), rename(tmp, path), fsync(dirname(path)). On failure tmp is removed. */
+static int commit_file(const char *tmp, const char *path) {
   int rc = fsync_path(tmp, O_RDONLY);
   if (rc == SR_OK && rename(tmp, path) != 0) rc = SR_FAIL(SR_EIO, "rename %s -> %s: %s", tmp, path, strerror(errno));
   if (rc != SR_OK) {
@@ -58,7 +60,7 @@ int sr_commit_file(const char *tmp, const char *path) {
 
 int sr_write_file_atomic(const char *path, const void *data, size_t len) {
   char tmp[SR_PATH_MAX + 32];
-  sr_temp_path(path, tmp, sizeof tmp);
+  temp_path(path, tmp, sizeof tmp);
   FILE *f = fopen(tmp, "wb");
   if (!f) return SR_FAIL(SR_EIO, "cannot create %s: %s", tmp, strerror(errno));
   size_t written = fwrite(data, 1, len, f);
@@ -68,5 +70,5 @@ int sr_write_file_atomic(const char *path, const void *data, size_t len) {
     unlink(tmp);
     return rc;
   }
-  return sr_commit_file(tmp, path);
+  return commit_file(tmp, path);
 }

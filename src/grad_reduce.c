@@ -68,6 +68,13 @@ void sr_grad_reducer_free(sr_grad_reducer *r) {
   free(r->scratch);
 }
 
+/* Blocking communication since t0: all of it is time spent waiting. */
+static void count_blocking(sr_grad_reducer *r, double t0) {
+  double dt = sr_now() - t0;
+  r->wait_seconds += dt;
+  r->total_seconds += dt;
+}
+
 void sr_grad_reducer_begin(sr_grad_reducer *r) {
   for (int k = 0; k < r->n_buckets; k++) r->buckets[k].n_ready = 0;
   r->next_launch = 0;
@@ -166,8 +173,7 @@ int sr_grad_reducer_gather_values(sr_grad_reducer *r) {
   }
   double t0 = sr_now();
   int rc = all_gather_slices(r, r->params->values);
-  r->wait_seconds += sr_now() - t0;
-  r->total_seconds += sr_now() - t0;
+  count_blocking(r, t0);
   return rc;
 }
 
@@ -182,14 +188,12 @@ int sr_grad_reducer_finish(sr_grad_reducer *r) {
   if (r->shard_optimizer) {
     int rc = SR_OK;
     for (int k = 0; k < r->n_buckets && rc == SR_OK; k++) rc = reduce_scatter_bucket(r, &r->buckets[k]);
-    r->wait_seconds += sr_now() - t0;
-    r->total_seconds += sr_now() - t0;
+    count_blocking(r, t0);
     return rc;
   }
   if (!r->overlap) {
     int rc = reduce_blocking(r);
-    r->wait_seconds += sr_now() - t0;
-    r->total_seconds += sr_now() - t0;
+    count_blocking(r, t0);
     return rc;
   }
   while (r->next_launch < r->n_buckets) launch(r, &r->buckets[r->next_launch++]);

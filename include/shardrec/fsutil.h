@@ -14,11 +14,9 @@ extern "C" {
 
 /* mkdir -p; errors name the component that failed. */
 int sr_mkdir_p(const char *path);
-/* "<path>.tmp.<pid>" into buf. */
-void sr_temp_path(const char *path, char *buf, size_t bufsize);
-/* fsync(tmp), rename(tmp, path), fsync(dirname(path)). On failure tmp is removed. */
-int sr_commit_file(const char *tmp, const char *path);
-/* Writes `len` bytes atomically to path (temp + sr_commit_file). */
+/* Writes `len` bytes atomically to path: to "<path>.tmp.<pid>", fsync, rename
+ * over path, fsync of the directory. On failure the temporary file is removed
+ * and path is untouched. */
 int sr_write_file_atomic(const char *path, const void *data, size_t len);
 
 #ifdef __cplusplus
