@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dist_internal.h"
 #include "shardrec/error.h"
 #include "shardrec/log.h"
 
@@ -19,18 +20,12 @@ static void abort_job(int exit_code) {
   if (initialized && !finalized) MPI_Abort(abort_comm != MPI_COMM_NULL ? abort_comm : MPI_COMM_WORLD, exit_code);
 }
 
-static int mpi_fail(int mpi_rc, const char *what) {
+int sr_mpi_fail(int mpi_rc, const char *what) {
   char msg[MPI_MAX_ERROR_STRING];
   int len = 0;
   MPI_Error_string(mpi_rc, msg, &len);
   return SR_FAIL(SR_EDIST, "%s failed: %s", what, msg);
 }
-
-#define MPI_TRY(call, what)                                     \
-  do {                                                          \
-    int mpi_rc_ = (call);                                       \
-    if (mpi_rc_ != MPI_SUCCESS) return mpi_fail(mpi_rc_, what); \
-  } while (0)
 
 /* Tasks that Slurm started but that MPI cannot join into one job. */
 static int slurm_launch_failure(const char *ntasks, const char *what) {

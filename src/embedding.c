@@ -21,6 +21,16 @@ void sr_sparse_grad_init(sr_sparse_grad *g, int64_t dim) {
 
 void sr_sparse_grad_clear(sr_sparse_grad *g) { g->n = 0; }
 
+/* g->cap counts rows of both arrays; doubling keeps repeated growth linear. */
+void sr_sparse_grad_reserve(sr_sparse_grad *g, int64_t n) {
+  if ((size_t)n <= g->cap) return;
+  size_t cap = g->cap ? g->cap : 16;
+  while (cap < (size_t)n) cap *= 2;
+  g->ids = sr_realloc(g->ids, cap * sizeof *g->ids);
+  g->rows = sr_realloc(g->rows, cap * (size_t)g->dim * sizeof *g->rows);
+  g->cap = cap;
+}
+
 void sr_sparse_grad_free(sr_sparse_grad *g) {
   free(g->ids);
   free(g->rows);
@@ -112,16 +122,6 @@ static int64_t union_size(const sr_sparse_grad *g, const contribution *c, int64_
   return u;
 }
 
-/* Room for `rows` ids and gradient rows (g->cap counts rows of both arrays). */
-static void reserve_rows(sr_sparse_grad *g, int64_t rows) {
-  if ((size_t)rows <= g->cap) return;
-  size_t cap = g->cap ? g->cap : 16;
-  while (cap < (size_t)rows) cap *= 2;
-  g->ids = sr_realloc(g->ids, cap * sizeof *g->ids);
-  g->rows = sr_realloc(g->rows, cap * (size_t)g->dim * sizeof *g->rows);
-  g->cap = cap;
-}
-
 /* Merges the sorted contributions into g in place, from the back: output
  * slot d never lies below the existing row i it reads (d > i unless they
  * coincide), so nothing unread is overwritten and a moved row never overlaps
@@ -129,7 +129,7 @@ static void reserve_rows(sr_sparse_grad *g, int64_t rows) {
  * then its contributions in order. */
 static void merge_contributions(sr_sparse_grad *g, const contribution *c, int64_t nc, const float *dout) {
   const int64_t D = g->dim, u = union_size(g, c, nc);
-  reserve_rows(g, u);
+  sr_sparse_grad_reserve(g, u);
   int64_t i = g->n - 1, j = nc - 1;
   for (int64_t d = u - 1; d >= 0; d--) {
     const int64_t id = i < 0 || (j >= 0 && c[j].id > g->ids[i]) ? c[j].id : g->ids[i];

@@ -295,3 +295,24 @@ TEST(SparseOptim, AdagradTouchesOnlyListedRows) {
     }
   sr_sparse_grad_free(&g);
 }
+
+TEST(SparseGrad, ReserveGrowsAndKeepsRows) {
+  const int64_t D = 3;
+  sr_sparse_grad g = make_sparse_grad({1, 4, 6}, D, 60);
+  const std::vector<int64_t> ids = ids_of(g);
+  const Vec rows(g.rows, g.rows + g.n * D);
+  sr_sparse_grad_reserve(&g, 100);
+  EXPECT_GE(g.cap, 100u);
+  EXPECT_EQ(ids_of(g), ids);
+  EXPECT_EQ(Vec(g.rows, g.rows + g.n * D), rows);
+  // Room already there: nothing moves.
+  const size_t cap = g.cap;
+  int64_t *const ids_before = g.ids;
+  sr_sparse_grad_reserve(&g, 2);
+  EXPECT_EQ(g.cap, cap);
+  EXPECT_EQ(g.ids, ids_before);
+  // The new rows are usable: write the last one.
+  g.ids[99] = 999;
+  g.rows[99 * D + D - 1] = 1.0f;
+  sr_sparse_grad_free(&g);
+}

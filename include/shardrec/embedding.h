@@ -46,6 +46,8 @@ typedef struct {
 void sr_sparse_grad_init(sr_sparse_grad *g, int64_t dim);
 /* Empties the list (n = 0), keeping the storage for the next step. */
 void sr_sparse_grad_clear(sr_sparse_grad *g);
+/* Makes room for n rows (ids and gradient rows), keeping the first g->n. */
+void sr_sparse_grad_reserve(sr_sparse_grad *g, int64_t n);
 void sr_sparse_grad_free(sr_sparse_grad *g);
 /* dense (V, dim) += g: row ids[i] of dense gets rows[i]. */
 void sr_sparse_grad_add_to_dense(float *dense, const sr_sparse_grad *g);

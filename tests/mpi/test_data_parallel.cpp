@@ -12,13 +12,13 @@
 #include <vector>
 
 #include "../test_util.h"
+#include "mpi_main.h"
 
 extern "C" {
 #include "shardrec/config.h"
 #include "shardrec/dataset.h"
 #include "shardrec/dist.h"
 #include "shardrec/error.h"
-#include "shardrec/log.h"
 #include "shardrec/shard.h"
 #include "shardrec/synth.h"
 #include "shardrec/train.h"
@@ -26,7 +26,7 @@ extern "C" {
 
 namespace {
 
-sr_dist world;
+using srtest::world;
 
 // The same small dataset on every rank (generation is seeded, not ranked).
 const sr_dataset &full_dataset() {
@@ -195,20 +195,4 @@ TEST(DataParallel, ShardsCoverEveryRowOnceBalancedByInteractions) {
   for (int64_t r = 0; r < d.train.n_rows; r++) longest = std::max(longest, sr_csr_row_len(&d.train, r));
   EXPECT_LE(std::llabs(shard.train.nnz - d.train.nnz / world.size), longest + 1);
   sr_dataset_free(&shard);
-}
-
-int main(int argc, char **argv) {
-  testing::InitGoogleTest(&argc, argv);
-  if (sr_dist_init(&argc, &argv, &world) != 0) return 1;
-  sr_log_set_level(SR_LOG_WARN);
-  // Only rank 0 reports, but every rank runs every test (they are collective).
-  if (world.rank != 0) {
-    testing::TestEventListeners &listeners = testing::UnitTest::GetInstance()->listeners();
-    delete listeners.Release(listeners.default_result_printer());
-  }
-  int rc = RUN_ALL_TESTS();
-  // A failure on any rank fails the job.
-  MPI_Allreduce(MPI_IN_PLACE, &rc, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-  sr_dist_finalize();
-  return rc;
 }

@@ -1,0 +1,30 @@
+// mpi_main.cpp — GoogleTest entry point of the multi-rank test executables
+// (see mpi_main.h). Only rank 0 prints results.
+#include "mpi_main.h"
+
+#include <gtest/gtest.h>
+#include <mpi.h>
+
+extern "C" {
+#include "shardrec/log.h"
+}
+
+namespace srtest {
+sr_dist world;
+}  // namespace srtest
+
+int main(int argc, char **argv) {
+  testing::InitGoogleTest(&argc, argv);
+  if (sr_dist_init(&argc, &argv, &srtest::world) != 0) return 1;
+  sr_log_set_level(SR_LOG_WARN);
+  // Only rank 0 reports, but every rank runs every test (they are collective).
+  if (srtest::world.rank != 0) {
+    testing::TestEventListeners &listeners = testing::UnitTest::GetInstance()->listeners();
+    delete listeners.Release(listeners.default_result_printer());
+  }
+  int rc = RUN_ALL_TESTS();
+  // A failure on any rank fails the job.
+  MPI_Allreduce(MPI_IN_PLACE, &rc, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+  sr_dist_finalize();
+  return rc;
+}
