@@ -124,7 +124,7 @@ int main(int argc, char **argv) {
   }
   /* The same all-reduce the trainer performs, as one bare call, same run. */
   sr_model *probe = NULL;
-  if (sr_model_create(&cfg, all.n_items, &probe)) sr_dist_abort(&dist, 1);
+  if (sr_model_create(&cfg, &all, &probe)) sr_dist_abort(&dist, 1);
   int64_t n_grads = probe->params.total;
   sr_model_destroy(probe);
   double bare = dist.size > 1 ? bare_allreduce_seconds(&dist, n_grads, 5) : 0.0;
@@ -134,7 +134,7 @@ int main(int argc, char **argv) {
                    : overlap         ? "all-reduce overlapped with backward"
                                      : "all-reduce after backward");
     printf("ranks %d, items %lld, global batch %d, %lld steps: %.0f users/s (%.1f ms/step)\n", dist.size,
-           (long long)all.n_items, batch, (long long)res.steps, res.users_per_s,
+           (long long)all.n_items, batch, (long long)res.steps, res.samples_per_s,
            1e3 * res.train_seconds / (double)res.steps);
     if (dist.size > 1) {
       double step = res.train_seconds / (double)res.steps, step_alone = alone.train_seconds / (double)alone.steps;

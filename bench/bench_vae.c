@@ -110,7 +110,10 @@ int main(int argc, char **argv) {
   sr_config_defaults(&cfg);
   cfg.train.batch_size = (int)batch;
   sr_model *m = NULL;
-  if (sr_model_create(&cfg, items, &m)) return 1;
+  sr_dataset corpus;
+  sr_dataset_init(&corpus);
+  corpus.n_items = items;
+  if (sr_model_create(&cfg, &corpus, &m)) return 1;
   sr_optim o;
   sr_optim_init(&o, SR_OPTIM_ADAM);
   int64_t *ids = sr_malloc((size_t)batch * sizeof *ids);

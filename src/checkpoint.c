@@ -55,13 +55,13 @@ static int write_training(sr_h5file *f, const sr_model *m, const sr_config *cfg,
   const char *g = "/train_state";
   SR_TRY(sr_h5_write_attr_int64(f, g, "epoch", s->epoch));
   SR_TRY(sr_h5_write_attr_int64(f, g, "position", s->position));
-  SR_TRY(sr_h5_write_attr_int64(f, g, "users_seen", s->users_seen));
+  SR_TRY(sr_h5_write_attr_int64(f, g, "samples_seen", s->samples_seen));
   SR_TRY(sr_h5_write_attr_double(f, g, "train_seconds", s->train_seconds));
   SR_TRY(sr_h5_write_attr_int64(f, g, "best_epoch", s->best_epoch));
   SR_TRY(sr_h5_write_attr_double(f, g, "best_value", s->best_value));
   SR_TRY(sr_h5_write_attr_string(f, g, "history", s->history ? s->history : ""));
   if (s->best_epoch > 0) SR_TRY(write_arena(f, &m->params, "/train_state/best_params", s->best_values));
-  return SR_OK;
+  return m->ops->write_state ? m->ops->write_state(m, f) : SR_OK;
 }
 
 /* Writes through `fill` into a temporary file committed only on success. */
@@ -111,7 +111,28 @@ static int check_header(sr_h5file *f, int64_t *n_items) {
   return sr_h5_read_attr_int64(f, "/", "n_items", n_items);
 }
 
-static int read_model(sr_h5file *f, sr_config *cfg, sr_model **model) {
+/* The model the stored config describes, over `data` or, without it, over
+ * the stored item count (autoencoders) or the features of the dataset the
+ * config names (feature-based models). */
+static int create_stored_model(sr_h5file *f, const sr_config *cfg, int64_t n_items, const sr_dataset *data,
+                               sr_model **model) {
+  sr_dataset own;
+  sr_dataset_init(&own);
+  own.n_items = n_items;
+  if (!data && cfg->model.type == SR_MODEL_TWOTOWER && sr_dataset_read_features(cfg->data.path, &own) != SR_OK) {
+    sr_error_prefix("%s: the model needs the item and user features of its dataset", f->path);
+    return SR_EFORMAT;
+  }
+  const sr_dataset *over = data ? data : &own;
+  int rc = over->n_items == n_items
+               ? sr_model_create(cfg, over, model)
+               : SR_FAIL(SR_EFORMAT, "%s: checkpoint of a model over %lld items, the dataset has %lld", f->path,
+                         (long long)n_items, (long long)over->n_items);
+  sr_dataset_free(&own);
+  return rc;
+}
+
+static int read_model(sr_h5file *f, const sr_dataset *data, sr_config *cfg, sr_model **model) {
   int64_t n_items = 0;
   SR_TRY(check_header(f, &n_items));
   char *yaml;
@@ -123,7 +144,7 @@ static int read_model(sr_h5file *f, sr_config *cfg, sr_model **model) {
   }
   free(yaml);
   SR_TRY(rc);
-  SR_TRY(sr_model_create(cfg, n_items, model));
+  SR_TRY(create_stored_model(f, cfg, n_items, data, model));
   rc = read_arena(f, &(*model)->params, "/params", (*model)->params.values);
   if (rc != SR_OK) {
     sr_model_destroy(*model);
@@ -153,7 +174,7 @@ static int read_state(sr_h5file *f, sr_model *m, sr_train_state *s) {
   if (!sr_h5_exists(f, g)) return SR_FAIL(SR_EFORMAT, "%s: not a training checkpoint (no /train_state)", f->path);
   SR_TRY(sr_h5_read_attr_int64(f, g, "epoch", &s->epoch));
   SR_TRY(sr_h5_read_attr_int64(f, g, "position", &s->position));
-  SR_TRY(sr_h5_read_attr_int64(f, g, "users_seen", &s->users_seen));
+  SR_TRY(sr_h5_read_attr_int64(f, g, "samples_seen", &s->samples_seen));
   SR_TRY(sr_h5_read_attr_double(f, g, "train_seconds", &s->train_seconds));
   SR_TRY(sr_h5_read_attr_int64(f, g, "best_epoch", &s->best_epoch));
   SR_TRY(sr_h5_read_attr_double(f, g, "best_value", &s->best_value));
@@ -172,6 +193,7 @@ static int with_file(const char *path, int (*read)(sr_h5file *f, void *ctx), voi
 }
 
 typedef struct {
+  const sr_dataset *data;
   sr_config *cfg;
   sr_model **model_out;
   sr_model *m;
@@ -181,7 +203,7 @@ typedef struct {
 
 static int do_read_model(sr_h5file *f, void *ctx) {
   read_args *a = ctx;
-  return read_model(f, a->cfg, a->model_out);
+  return read_model(f, a->data, a->cfg, a->model_out);
 }
 
 static int do_read_params(sr_h5file *f, void *ctx) {
@@ -192,12 +214,13 @@ static int do_read_params(sr_h5file *f, void *ctx) {
 static int do_read_training(sr_h5file *f, void *ctx) {
   read_args *a = ctx;
   SR_TRY(read_into(f, a->m, a->o));
-  return read_state(f, a->m, a->s);
+  SR_TRY(read_state(f, a->m, a->s));
+  return a->m->ops->read_state ? a->m->ops->read_state(a->m, f) : SR_OK;
 }
 
-int sr_checkpoint_read(const char *path, sr_config *cfg, sr_model **model) {
+int sr_checkpoint_read(const char *path, const sr_dataset *data, sr_config *cfg, sr_model **model) {
   *model = NULL;
-  read_args a = {.cfg = cfg, .model_out = model};
+  read_args a = {.data = data, .cfg = cfg, .model_out = model};
   return with_file(path, do_read_model, &a);
 }
 

@@ -318,6 +318,11 @@ static int read_header(const sr_h5file *f, sr_dataset *d) {
   return sr_h5_read_attr_int64(f, "/", "n_items", &d->n_items);
 }
 
+static int read_feature_groups(const sr_h5file *f, sr_dataset *d) {
+  SR_TRY(read_features(f, feature_kinds[0], &d->item_features, &d->n_item_features));
+  return read_features(f, feature_kinds[1], &d->user_features, &d->n_user_features);
+}
+
 static int read_all(const sr_h5file *f, sr_dataset *d) {
   SR_TRY(read_header(f, d));
   SR_TRY(read_csr(f, "/splits/train", &d->train));
@@ -325,8 +330,20 @@ static int read_all(const sr_h5file *f, sr_dataset *d) {
       sr_h5_read_array(f, "/splits/train/user_ids", SR_H5_INT64, d->train.n_rows, (void **)&d->train_user_ids, NULL));
   SR_TRY(read_eval_split(f, "/splits/valid", &d->valid));
   SR_TRY(read_eval_split(f, "/splits/test", &d->test));
-  SR_TRY(read_features(f, feature_kinds[0], &d->item_features, &d->n_item_features));
-  return read_features(f, feature_kinds[1], &d->user_features, &d->n_user_features);
+  return read_feature_groups(f, d);
+}
+
+int sr_dataset_read_features(const char *path, sr_dataset *d) {
+  sr_dataset_init(d);
+  sr_h5file f;
+  SR_TRY(sr_h5_open(&f, path));
+  int rc = read_header(&f, d);
+  if (rc == SR_OK) rc = read_feature_groups(&f, d);
+  sr_h5_close(&f);
+  if (rc == SR_OK) rc = check_features(d->item_features, d->n_item_features, "item", d->n_items, path);
+  if (rc == SR_OK) rc = check_features(d->user_features, d->n_user_features, "user", d->n_users, path);
+  if (rc != SR_OK) sr_dataset_free(d);
+  return rc;
 }
 
 int sr_dataset_read(const char *path, sr_dataset *d) {

@@ -170,7 +170,7 @@ void sr_embedding_bag_backward(sr_sparse_grad *dtable, float *ddefault, const fl
 void sr_embedding_bag_dropout(uint8_t *keep, const sr_csr *bag, float p, uint64_t seed, int feature, uint64_t step,
                               const int64_t *sample_ids) {
   SR_ASSERT(p >= 0.0f && p <= 1.0f);
-  SR_ASSERT(feature >= 0 && feature < SR_SSL_SPLIT_SUBSTREAM);
+  SR_ASSERT(feature >= 0 && feature < SR_SSL_SAMPLE_SUBSTREAM);
   const uint32_t purpose = SR_RNG_SSL + 256u * (uint32_t)feature;
   for (int64_t r = 0; r < bag->n_rows; r++) {
     sr_rng rng;

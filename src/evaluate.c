@@ -7,8 +7,8 @@
 #include "shardrec/error.h"
 #include "shardrec/mem.h"
 
-/* Calls fill(ctx, foldin, scores) for each batch, then accumulates metrics. */
-typedef void (*score_fn)(void *ctx, const sr_csr *foldin, float *scores);
+/* Calls fill(ctx, foldin, user_ids, scores) for each batch, then accumulates metrics. */
+typedef void (*score_fn)(void *ctx, const sr_csr *foldin, const int64_t *user_ids, float *scores);
 
 static void evaluate_batches(score_fn fill, void *ctx, int64_t n_items, const sr_eval_split *split, int64_t row_begin,
                              int64_t row_end, int64_t batch_size, sr_metrics *metrics) {
@@ -20,7 +20,7 @@ static void evaluate_batches(score_fn fill, void *ctx, int64_t n_items, const sr
     sr_csr foldin, heldout;
     sr_csr_slice_rows(&split->foldin, b, e, &foldin);
     sr_csr_slice_rows(&split->heldout, b, e, &heldout);
-    fill(ctx, &foldin, scores);
+    fill(ctx, &foldin, split->user_ids + b, scores);
     sr_metrics_accumulate(metrics, scores, e - b, n_items, &foldin, &heldout);
     sr_csr_free(&foldin);
     sr_csr_free(&heldout);
@@ -28,13 +28,14 @@ static void evaluate_batches(score_fn fill, void *ctx, int64_t n_items, const sr
   free(scores);
 }
 
-static void score_with_model(void *ctx, const sr_csr *foldin, float *scores) {
+static void score_with_model(void *ctx, const sr_csr *foldin, const int64_t *user_ids, float *scores) {
   sr_model *m = ctx;
-  m->ops->score(m, foldin, scores);
+  m->ops->score(m, foldin, user_ids, scores);
 }
 
 void sr_evaluate_rows(sr_model *m, const sr_eval_split *split, int64_t row_begin, int64_t row_end, int64_t batch_size,
                       sr_metrics *metrics) {
+  if (m->ops->begin_eval) m->ops->begin_eval(m);
   evaluate_batches(score_with_model, m, m->n_items, split, row_begin, row_end, batch_size, metrics);
 }
 
@@ -43,8 +44,9 @@ typedef struct {
   int64_t n_items;
 } popularity_ctx;
 
-static void score_by_popularity(void *ctx, const sr_csr *foldin, float *scores) {
+static void score_by_popularity(void *ctx, const sr_csr *foldin, const int64_t *user_ids, float *scores) {
   const popularity_ctx *p = ctx;
+  (void)user_ids; /* the same ranking for everyone */
   for (int64_t r = 0; r < foldin->n_rows; r++)
     memcpy(scores + r * p->n_items, p->popularity, (size_t)p->n_items * sizeof(float));
 }

@@ -22,19 +22,20 @@ static sr_arena_range slice_of(const sr_grad_bucket *b, int part, int P) {
 /* In a ring reduce-scatter, rank r ends with the sum of slice (r + 1) mod P. */
 static int owned_slice(int rank, int P) { return (rank + 1) % P; }
 
-void sr_grad_reducer_init(sr_grad_reducer *r, const sr_dist *dist, sr_params *params, int64_t bucket_bytes,
-                          int overlap, int shard_optimizer) {
+void sr_grad_reducer_init(sr_grad_reducer *r, const sr_dist *dist, sr_params *params, int n_params,
+                          int64_t bucket_bytes, int overlap, int shard_optimizer) {
   r->dist = dist;
   r->overlap = overlap && !shard_optimizer; /* the ring runs after backward */
   r->shard_optimizer = shard_optimizer;
   r->params = params;
-  r->buckets = sr_calloc((size_t)(params->count > 0 ? params->count : 1), sizeof *r->buckets);
+  r->n_params = n_params;
+  r->buckets = sr_calloc((size_t)(n_params > 0 ? n_params : 1), sizeof *r->buckets);
   r->bucket_of = sr_calloc((size_t)(params->count > 0 ? params->count : 1), sizeof *r->bucket_of);
   r->n_buckets = 0;
   r->wait_seconds = r->total_seconds = 0;
   const int64_t limit = bucket_bytes / (int64_t)sizeof(float);
   sr_grad_bucket *b = NULL;
-  for (int i = params->count - 1; i >= 0; i--) {
+  for (int i = n_params - 1; i >= 0; i--) {
     const sr_param *p = &params->items[i];
     /* Parameters are laid out in registration order, so walking backwards
      * keeps each bucket a contiguous [begin, end) of the arena. */
@@ -91,7 +92,7 @@ static void launch(sr_grad_reducer *r, sr_grad_bucket *b) {
 }
 
 void sr_grad_reducer_ready(sr_grad_reducer *r, int index) {
-  if (r->dist->size == 1 || !r->overlap) return;
+  if (r->dist->size == 1 || !r->overlap || index >= r->n_params) return;
   r->buckets[r->bucket_of[index]].n_ready++;
   /* Collectives must start in the same order on every rank: buckets launch
    * strictly in index order, whatever order the model finishes them in. */

@@ -2,16 +2,21 @@
 #include "shardrec/model.h"
 
 #include "shardrec/error.h"
+#include "shardrec/two_tower.h"
 #include "shardrec/vae.h"
 
-int sr_model_create(const sr_config *cfg, int64_t n_items, sr_model **out) {
+int sr_model_create(const sr_config *cfg, const sr_dataset *data, sr_model **out) {
   switch ((sr_model_type)cfg->model.type) {
     case SR_MODEL_MULTVAE:
     case SR_MODEL_MULTDAE:
-      return sr_vae_create(cfg, n_items, out);
+      return sr_vae_create(cfg, data->n_items, out);
+    case SR_MODEL_TWOTOWER:
+      return sr_two_tower_create(cfg, data, out);
   }
   return SR_FAIL(SR_EINVAL, "model.type: unknown model type %d", cfg->model.type);
 }
+
+const char *sr_sample_unit_name(sr_sample_unit unit) { return unit == SR_SAMPLES_PAIRS ? "pairs" : "users"; }
 
 void sr_model_destroy(sr_model *m) {
   if (m) m->ops->destroy(m);

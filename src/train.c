@@ -10,6 +10,7 @@
 #include "shardrec/checkpoint_dir.h"
 #include "shardrec/error.h"
 #include "shardrec/evaluate.h"
+#include "shardrec/exchange.h"
 #include "shardrec/fsutil.h"
 #include "shardrec/grad_reduce.h"
 #include "shardrec/log.h"
@@ -25,7 +26,12 @@ typedef struct {
   sr_model *model;
   sr_optim optim;
   sr_grad_reducer reducer;
-  int64_t *local_rows, *local_ids; /* this rank's rows of the current global batch */
+  /* This rank's samples of the current global batch: the local training row
+   * of each, its user, target item (pair samples), global id and position. */
+  int64_t *local_rows, *local_users, *local_ids, *local_positions;
+  int32_t *local_targets;
+  int64_t n_samples;  /* training samples over all ranks: users, or (user, item) pairs */
+  int64_t pair_begin; /* pair samples: global id of this shard's first pair */
   FILE *jsonl;
   char ckpt_dir[SR_PATH_MAX + 160]; /* "" when checkpoints are off */
   int64_t steps_per_epoch, total_steps;
@@ -80,7 +86,8 @@ static void progress(trainer *t, int64_t epoch, const sr_step_stats *st) {
   if (now - t->last_progress < t->cfg->run.log_every_s) return;
   t->last_progress = now;
   const sr_train_state *s = &t->state;
-  double rate = s->train_seconds > 0 ? (double)s->users_seen / s->train_seconds : 0.0;
+  double rate = s->train_seconds > 0 ? (double)s->samples_seen / s->train_seconds : 0.0;
+  const char *unit = sr_sample_unit_name(t->model->ops->samples);
   double remaining_steps = (double)(t->total_steps - t->optim.step);
   double eta = t->optim.step > 0 ? remaining_steps * s->train_seconds / (double)t->optim.step : 0.0;
   if (t->cfg->train.time_limit_s > 0) {
@@ -89,13 +96,13 @@ static void progress(trainer *t, int64_t epoch, const sr_step_stats *st) {
   }
   char eta_s[32];
   format_duration(eta, eta_s, sizeof eta_s);
-  sr_info("epoch %lld/%d  step %lld  loss %.4f  beta %.4f  %.0f users/s  eta %s", (long long)epoch,
-          t->cfg->train.epochs, (long long)t->optim.step, st->loss, st->beta, rate, eta_s);
+  sr_info("epoch %lld/%d  step %lld  loss %.4f  beta %.4f  %.0f %s/s  eta %s", (long long)epoch, t->cfg->train.epochs,
+          (long long)t->optim.step, st->loss, st->beta, rate, unit, eta_s);
   if (t->jsonl) {
     fprintf(t->jsonl, "{\"type\":\"train\",\"epoch\":%lld,\"step\":%lld,\"loss\":%.6f,\"beta\":%.6f",
             (long long)epoch, (long long)t->optim.step, st->loss, st->beta);
     for (int i = 0; i < st->n_terms; i++) fprintf(t->jsonl, ",\"%s\":%.6f", st->term_names[i], st->terms[i]);
-    fprintf(t->jsonl, ",\"users_per_s\":%.1f}\n", rate);
+    fprintf(t->jsonl, ",\"%s_per_s\":%.1f}\n", unit, rate);
     fflush(t->jsonl);
   }
 }
@@ -116,21 +123,57 @@ static int reduce_stats(trainer *t, sr_step_stats *st) {
   return SR_OK;
 }
 
-/* One optimizer update on the global batch whose rows (global training row
- * ids) are order[0..n). This rank computes the rows it holds; the summed
- * gradients are those of the whole batch. */
-static int train_step(trainer *t, const int64_t *order, int64_t n, sr_step_stats *st) {
+/* The local training row holding local pair k: the last row whose first
+ * entry is at or before k (rows may be empty). */
+static int64_t row_of_pair(const sr_csr *train, int64_t k) {
+  int64_t lo = 0, hi = train->n_rows; /* invariant: indptr[lo] <= k < indptr[hi] */
+  while (hi - lo > 1) {
+    int64_t mid = lo + (hi - lo) / 2;
+    if (train->indptr[mid] <= k)
+      lo = mid;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
+/* Picks this rank's samples out of the global batch order[0..n) (global
+ * sample ids: training rows, or pairs numbered in the global CSR's entry
+ * order); returns how many. */
+static int64_t select_local_samples(trainer *t, const int64_t *order, int64_t n) {
   const sr_dataset *d = t->data;
+  const int pairs = t->model->ops->samples == SR_SAMPLES_PAIRS;
   int64_t n_local = 0;
   for (int64_t i = 0; i < n; i++) {
-    int64_t local = order[i] - d->train_row_begin;
-    if (local < 0 || local >= d->train.n_rows) continue;
-    t->local_rows[n_local] = local;
+    int64_t local = order[i] - (pairs ? t->pair_begin : d->train_row_begin);
+    if (local < 0 || local >= (pairs ? d->train.nnz : d->train.n_rows)) continue;
+    int64_t row = pairs ? row_of_pair(&d->train, local) : local;
+    t->local_rows[n_local] = row;
+    t->local_users[n_local] = d->train_user_ids[row];
+    if (pairs) t->local_targets[n_local] = d->train.indices[local];
+    t->local_positions[n_local] = i;
     t->local_ids[n_local++] = order[i];
   }
+  return n_local;
+}
+
+/* One optimizer update on the global batch whose samples (global ids) are
+ * order[0..n). This rank computes the samples it holds; the summed
+ * gradients are those of the whole batch. */
+static int train_step(trainer *t, const int64_t *order, int64_t n, sr_step_stats *st) {
+  int64_t n_local = select_local_samples(t, order, n);
   sr_csr rows;
-  sr_csr_gather_rows(&d->train, t->local_rows, n_local, &rows);
-  sr_batch batch = {&rows, t->local_ids, n, (uint64_t)t->optim.step, sr_grad_reducer_ready_cb, &t->reducer};
+  sr_csr_gather_rows(&t->data->train, t->local_rows, n_local, &rows);
+  sr_batch batch = {.rows = &rows,
+                    .targets = t->model->ops->samples == SR_SAMPLES_PAIRS ? t->local_targets : NULL,
+                    .user_ids = t->local_users,
+                    .sample_ids = t->local_ids,
+                    .positions = t->local_positions,
+                    .global_batch = n,
+                    .step = (uint64_t)t->optim.step,
+                    .dist = t->dist,
+                    .grad_ready = sr_grad_reducer_ready_cb,
+                    .grad_ready_ctx = &t->reducer};
   sr_params *ps = &t->model->params; /* gradients are zero: the optimizer consumed the last ones */
   sr_grad_reducer_begin(&t->reducer);
   int rc = t->model->ops->forward_backward(t->model, &batch, st);
@@ -150,6 +193,9 @@ static int train_step(trainer *t, const int64_t *order, int64_t n, sr_step_stats
     SR_TRY(sr_dist_sum_i64(t->dist, &bad, 1));
     SR_TRY(sr_grad_reducer_gather_values(&t->reducer));
   }
+  /* Embedding tables: their touched rows, exchanged and updated identically
+   * on every rank (so `bad` stays the same everywhere). */
+  if (t->model->ops->update_sparse) SR_TRY(t->model->ops->update_sparse(t->model, t->dist, &t->optim, &bad));
   if (bad > 0)
     return SR_FAIL(SR_ENUMERIC,
                    "%lld non-finite gradient values at step %lld; lower train.lr or check the input data",
@@ -217,7 +263,7 @@ static int test_popularity(trainer *t, sr_train_result *res) {
 /* Epochs from the cursor in t->state (1, 0 for a fresh run) to the end. */
 static int run_epochs(trainer *t, sr_train_result *res) {
   const sr_config *cfg = t->cfg;
-  const int64_t n_train = t->data->train_rows_total, B = cfg->train.batch_size;
+  const int64_t n_train = t->n_samples, B = cfg->train.batch_size;
   const int64_t every_steps = cfg->checkpoint.every_steps;
   /* The cursor to start from; t->state's copy moves on with every checkpoint. */
   const int64_t start_epoch = t->state.epoch, start_position = t->state.position;
@@ -242,7 +288,7 @@ static int run_epochs(trainer *t, sr_train_result *res) {
       }
       b += n;
       t->state.train_seconds += sr_now() - t0;
-      t->state.users_seen += n;
+      t->state.samples_seen += n;
       progress(t, epoch, &st);
       stop = (cfg->train.max_steps > 0 && t->optim.step >= cfg->train.max_steps) || t->time_up;
       if (every_steps > 0 && t->optim.step % every_steps == 0 && !stop && b < n_train &&
@@ -270,6 +316,21 @@ done:
   return rc;
 }
 
+/* How many samples the global order ranges over, and (pair samples) where
+ * this shard's pairs start in it: shards are consecutive rows in rank order. */
+static int count_samples(trainer *t) {
+  if (t->model->ops->samples == SR_SAMPLES_USERS) {
+    t->n_samples = t->data->train_rows_total;
+    return SR_OK;
+  }
+  sr_exchange_layout l;
+  SR_TRY(sr_exchange_layout_init(&l, t->dist, t->data->train.nnz));
+  t->n_samples = l.total;
+  t->pair_begin = l.offset[t->dist->rank];
+  sr_exchange_layout_free(&l);
+  return SR_OK;
+}
+
 /* Where the run starts: a resumed checkpoint (checkpoint.resume), the
  * parameters of train.init_from, or the seeded initialisation. */
 static int prepare_start(trainer *t) {
@@ -280,7 +341,7 @@ static int prepare_start(trainer *t) {
     SR_TRY(sr_ckptdir_resume(t->ckpt_dir, cfg->checkpoint.resume, t->model, &t->optim, &t->state, chosen,
                              sizeof chosen));
     t->history_cap = t->state.history ? strlen(t->state.history) + 1 : 0;
-    sr_info("resuming from %s: epoch %lld, row %lld, step %lld", chosen, (long long)t->state.epoch,
+    sr_info("resuming from %s: epoch %lld, sample %lld, step %lld", chosen, (long long)t->state.epoch,
             (long long)t->state.position, (long long)t->optim.step);
     return SR_OK;
   }
@@ -309,7 +370,7 @@ int sr_train(const sr_config *cfg, const sr_dist *dist, const sr_dataset *data, 
     snprintf(t.ckpt_dir, sizeof t.ckpt_dir, "%s", cfg->checkpoint.dir);
   else if (run_dir)
     snprintf(t.ckpt_dir, sizeof t.ckpt_dir, "%s/checkpoints", run_dir);
-  SR_TRY(sr_model_create(cfg, data->n_items, &t.model));
+  SR_TRY(sr_model_create(cfg, data, &t.model));
   optim_from_config(cfg, &t.optim);
   t.state.best_values = sr_malloc((size_t)t.model->params.total * sizeof(float));
   int rc = sr_dist_agree(dist, prepare_start(&t));
@@ -320,11 +381,16 @@ int sr_train(const sr_config *cfg, const sr_dist *dist, const sr_dataset *data, 
                                  "the initial parameters");
   if (rc == SR_OK && dist->rank == 0 && t.ckpt_dir[0]) rc = sr_mkdir_p(t.ckpt_dir);
   rc = sr_dist_agree(dist, rc);
-  sr_grad_reducer_init(&t.reducer, dist, &t.model->params, (int64_t)(cfg->dist.bucket_mb * 1024 * 1024),
-                       cfg->dist.overlap, cfg->dist.shard_optimizer);
-  t.local_rows = sr_malloc((size_t)cfg->train.batch_size * sizeof *t.local_rows);
-  t.local_ids = sr_malloc((size_t)cfg->train.batch_size * sizeof *t.local_ids);
-  t.steps_per_epoch = (data->train_rows_total + cfg->train.batch_size - 1) / cfg->train.batch_size;
+  if (rc == SR_OK) rc = count_samples(&t);
+  sr_grad_reducer_init(&t.reducer, dist, &t.model->params, t.model->n_dense_params,
+                       (int64_t)(cfg->dist.bucket_mb * 1024 * 1024), cfg->dist.overlap, cfg->dist.shard_optimizer);
+  const size_t B = (size_t)cfg->train.batch_size;
+  t.local_rows = sr_malloc(B * sizeof *t.local_rows);
+  t.local_users = sr_malloc(B * sizeof *t.local_users);
+  t.local_ids = sr_malloc(B * sizeof *t.local_ids);
+  t.local_positions = sr_malloc(B * sizeof *t.local_positions);
+  t.local_targets = sr_malloc(B * sizeof *t.local_targets);
+  t.steps_per_epoch = (t.n_samples + cfg->train.batch_size - 1) / cfg->train.batch_size;
   t.total_steps = t.steps_per_epoch * cfg->train.epochs;
   if (cfg->train.max_steps > 0 && cfg->train.max_steps < t.total_steps) t.total_steps = cfg->train.max_steps;
   t.last_progress = sr_now();
@@ -336,9 +402,10 @@ int sr_train(const sr_config *cfg, const sr_dist *dist, const sr_dataset *data, 
   }
   rc = sr_dist_agree(dist, rc);
   if (rc == SR_OK) {
-    sr_info("model %s: %lld parameters; %lld training users, %lld items; %lld steps per epoch on %d rank(s)",
-            t.model->ops->name, (long long)t.model->params.total, (long long)data->train_rows_total,
-            (long long)data->n_items, (long long)t.steps_per_epoch, dist->size);
+    sr_info("model %s: %lld parameters; %lld training %s, %lld items; %lld steps per epoch on %d rank(s)",
+            t.model->ops->name, (long long)t.model->params.total, (long long)t.n_samples,
+            sr_sample_unit_name(t.model->ops->samples), (long long)data->n_items, (long long)t.steps_per_epoch,
+            dist->size);
     rc = run_epochs(&t, res);
   }
   if (rc == SR_OK && t.state.best_epoch == 0) rc = SR_FAIL(SR_EINVAL, "no validation ran (train.epochs reached?)");
@@ -349,7 +416,8 @@ int sr_train(const sr_config *cfg, const sr_dist *dist, const sr_dataset *data, 
     res->best_epoch = (int)t.state.best_epoch;
     res->steps = t.optim.step;
     res->train_seconds = t.state.train_seconds;
-    res->users_per_s = t.state.train_seconds > 0 ? (double)t.state.users_seen / t.state.train_seconds : 0.0;
+    res->sample_unit = t.model->ops->samples;
+    res->samples_per_s = t.state.train_seconds > 0 ? (double)t.state.samples_seen / t.state.train_seconds : 0.0;
     res->allreduce_seconds = t.reducer.total_seconds;
     res->allreduce_wait_seconds = t.reducer.wait_seconds;
     rc = evaluate_split(&t, &data->valid, &res->best_valid);
@@ -361,7 +429,10 @@ int sr_train(const sr_config *cfg, const sr_dist *dist, const sr_dataset *data, 
   if (t.jsonl) fclose(t.jsonl);
   sr_grad_reducer_free(&t.reducer);
   free(t.local_rows);
+  free(t.local_users);
   free(t.local_ids);
+  free(t.local_positions);
+  free(t.local_targets);
   free(t.state.best_values);
   free(t.state.history);
   if (rc == SR_OK && model_out)

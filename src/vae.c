@@ -278,7 +278,8 @@ static double vae_add_param_penalty(sr_model *m) {
   return penalty;
 }
 
-static void vae_score(sr_model *m, const sr_csr *input, float *scores) {
+static void vae_score(sr_model *m, const sr_csr *input, const int64_t *user_ids, float *scores) {
+  (void)user_ids; /* the input row is the whole user representation */
   vae_model *v = (vae_model *)m;
   int64_t B = input->n_rows;
   if (B == 0) return;
@@ -300,10 +301,18 @@ static void vae_destroy(sr_model *m) {
   free(v);
 }
 
-static const sr_model_ops multvae_ops = {"multvae", vae_forward_backward, vae_add_param_penalty, vae_score,
-                                         vae_destroy};
-static const sr_model_ops multdae_ops = {"multdae", vae_forward_backward, vae_add_param_penalty, vae_score,
-                                         vae_destroy};
+static const sr_model_ops multvae_ops = {.name = "multvae",
+                                         .samples = SR_SAMPLES_USERS,
+                                         .forward_backward = vae_forward_backward,
+                                         .add_param_penalty = vae_add_param_penalty,
+                                         .score = vae_score,
+                                         .destroy = vae_destroy};
+static const sr_model_ops multdae_ops = {.name = "multdae",
+                                         .samples = SR_SAMPLES_USERS,
+                                         .forward_backward = vae_forward_backward,
+                                         .add_param_penalty = vae_add_param_penalty,
+                                         .score = vae_score,
+                                         .destroy = vae_destroy};
 
 int sr_vae_create(const sr_config *cfg, int64_t n_items, sr_model **out) {
   if (n_items < 1) return SR_FAIL(SR_EINVAL, "the dataset has no items");
@@ -333,6 +342,7 @@ int sr_vae_create(const sr_config *cfg, int64_t n_items, sr_model **out) {
   stack_register(&v->enc, &v->base.params, "encoder", enc_dims, nh + 1, !v->is_vae);
   stack_register(&v->dec, &v->base.params, "decoder", dec_dims, nh + 1, 0);
   sr_params_finalize(&v->base.params);
+  v->base.n_dense_params = v->base.params.count;
   stack_init(&v->enc, &v->base.params, v->seed);
   stack_init(&v->dec, &v->base.params, v->seed);
   *out = &v->base;

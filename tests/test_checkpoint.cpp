@@ -30,7 +30,8 @@ sr_config small_config(int hidden) {
 
 sr_model *make_model(const sr_config &cfg, int64_t n_items) {
   sr_model *m = nullptr;
-  EXPECT_EQ(sr_model_create(&cfg, n_items, &m), 0);
+  sr_dataset corpus = srtest::item_corpus(n_items);
+  EXPECT_EQ(sr_model_create(&cfg, &corpus, &m), 0);
   return m;
 }
 
@@ -46,7 +47,7 @@ TEST(Checkpoint, RoundTripIsExact) {
   ASSERT_EQ(sr_checkpoint_write(path.c_str(), m, &cfg), 0) << sr_error_message();
   sr_config back;
   sr_model *r = nullptr;
-  ASSERT_EQ(sr_checkpoint_read(path.c_str(), &back, &r), 0) << sr_error_message();
+  ASSERT_EQ(sr_checkpoint_read(path.c_str(), nullptr, &back, &r), 0) << sr_error_message();
   EXPECT_EQ(r->n_items, 9);
   ASSERT_EQ(r->params.total, m->params.total);
   for (int i = 0; i < m->params.count; i++) {
@@ -87,7 +88,7 @@ TEST(Checkpoint, ShapeMismatchNamesTheTensor) {
   ASSERT_EQ(sr_checkpoint_write(path.c_str(), m, &claimed), 0);
   sr_config back;
   sr_model *r = nullptr;
-  EXPECT_EQ(sr_checkpoint_read(path.c_str(), &back, &r), SR_EFORMAT);
+  EXPECT_EQ(sr_checkpoint_read(path.c_str(), nullptr, &back, &r), SR_EFORMAT);
   EXPECT_EQ(r, nullptr);
   std::string msg = sr_error_message();
   EXPECT_NE(msg.find("/params/encoder.0.weight: shape 9 x 6, expected 9 x 7"), std::string::npos) << msg;
@@ -104,7 +105,7 @@ TEST(Checkpoint, CorruptedChunkIsDetectedByItsChecksum) {
   srtest::flip_byte_in_first_chunk(path, "/params/decoder.1.weight");
   sr_config back;
   sr_model *r = nullptr;
-  EXPECT_EQ(sr_checkpoint_read(path.c_str(), &back, &r), SR_EFORMAT);
+  EXPECT_EQ(sr_checkpoint_read(path.c_str(), nullptr, &back, &r), SR_EFORMAT);
   std::string msg = sr_error_message();
   EXPECT_NE(msg.find("/params/decoder.1.weight"), std::string::npos) << msg;
   EXPECT_NE(msg.find(path), std::string::npos) << msg;

@@ -213,8 +213,8 @@ TEST(ConfigErrors, UnknownKeyWithoutCloseMatchListsTheValidKeys) {
   EXPECT_EQ(msg, "cfg.yaml:2:3: unknown key 'data.file_name' (valid keys in 'data': path)");
   msg = load_error("optimiser_settings:\n  x: 1\n");
   EXPECT_EQ(msg,
-            "cfg.yaml:1:1: unknown section 'optimiser_settings' (valid sections: run, data, model, train, eval, "
-            "checkpoint, dist)");
+            "cfg.yaml:1:1: unknown section 'optimiser_settings' (valid sections: run, data, model, loss, ssl, train, "
+            "eval, checkpoint, dist)");
 }
 
 TEST(ConfigErrors, WrongTypeNamesLineColumnKeyAndValue) {

@@ -332,7 +332,7 @@ struct Loaded {
   sr_config cfg;
   sr_model *model = nullptr;
   explicit Loaded(const std::string &path) {
-    EXPECT_EQ(sr_checkpoint_read(path.c_str(), &cfg, &model), SR_OK) << sr_error_message();
+    EXPECT_EQ(sr_checkpoint_read(path.c_str(), nullptr, &cfg, &model), SR_OK) << sr_error_message();
   }
   ~Loaded() { sr_model_destroy(model); }
   const sr_params &params() const { return model->params; }

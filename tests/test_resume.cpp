@@ -57,7 +57,7 @@ int train(const sr_config &cfg) {
 std::vector<float> training_state(const std::string &path, int64_t *step = nullptr) {
   sr_config cfg;
   sr_model *m = nullptr;
-  EXPECT_EQ(sr_checkpoint_read(path.c_str(), &cfg, &m), 0) << sr_error_message();
+  EXPECT_EQ(sr_checkpoint_read(path.c_str(), nullptr, &cfg, &m), 0) << sr_error_message();
   if (!m) return {};
   sr_optim o;
   sr_optim_init(&o, SR_OPTIM_ADAM);
@@ -118,7 +118,7 @@ TEST(Resume, CorruptedNewestCheckpointIsSkipped) {
   srtest::flip_byte_in_first_chunk(checkpoint_at(dir, 9), "/optimizer/adam_v/decoder.1.weight");
   sr_config cfg = config(dir, 9);
   sr_model *m = nullptr;
-  ASSERT_EQ(sr_model_create(&cfg, dataset().n_items, &m), 0);
+  ASSERT_EQ(sr_model_create(&cfg, &dataset(), &m), 0);
   sr_optim o;
   sr_optim_init(&o, SR_OPTIM_ADAM);
   std::vector<float> best((size_t)m->params.total);
@@ -247,8 +247,8 @@ TEST(Resume, KillDuringCheckpointWritesLeavesLoadableCheckpoints) {
 TEST(Resume, FullDiskFailsCleanlyAndKeepsThePreviousCheckpoint) {
   srtest::TempDir tmp;
   const std::string bin = SHARDREC_BINARY, data = tmp.file("d.h5"), cfg = tmp.file("c.yaml"), disk = tmp.file("disk");
-  ASSERT_EQ(srtest::run_command(bin + " data synth -o " + data + " --users 2000 --items 2000 --heldout 200").exit_code,
-            0);
+  ASSERT_EQ(
+      srtest::run_command(bin + " data synth -o " + data + " --users 2000 --items 2000 --heldout 200").exit_code, 0);
   srtest::write_file(cfg, "data: {path: " + data +
                               "}\nrun: {log_level: warn}\nmodel: {hidden: [200], latent_dim: 32}\n"
                               "train: {batch_size: 100, epochs: 2}\ncheckpoint: {every_steps: 1}\n");

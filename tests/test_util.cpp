@@ -56,6 +56,13 @@ void write_file(const std::string &path, const std::string &content) {
   out << content;
 }
 
+sr_dataset item_corpus(int64_t n_items) {
+  sr_dataset d;
+  sr_dataset_init(&d);
+  d.n_items = n_items;
+  return d;
+}
+
 sr_dataset synthetic_dataset(int64_t users, int64_t items, int64_t n_heldout, double mean_items_per_user) {
   sr_synth_opts o;
   sr_synth_opts_default(&o);

@@ -37,6 +37,8 @@ void write_file(const std::string &path, const std::string &content);
 // protocol with n_heldout validation and test users each. Seeded: every rank
 // that calls it gets the same dataset. Free with sr_dataset_free.
 sr_dataset synthetic_dataset(int64_t users, int64_t items, int64_t n_heldout, double mean_items_per_user);
+// A corpus of n_items items and nothing else: what an autoencoder is built over.
+sr_dataset item_corpus(int64_t n_items);
 
 // Flips one byte in the middle of the first chunk of an HDF5 dataset (to
 // prove checksums catch corruption).

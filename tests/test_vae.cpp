@@ -5,6 +5,8 @@
 #include <cmath>
 #include <vector>
 
+#include "test_util.h"
+
 extern "C" {
 #include "shardrec/config.h"
 #include "shardrec/model.h"
@@ -68,10 +70,15 @@ void check_full_gradient(sr_model_type type) {
   sr_config cfg = small_config(type);
   const int64_t I = 9, R = 4;
   sr_model *m = nullptr;
-  ASSERT_EQ(sr_model_create(&cfg, I, &m), 0);
+  sr_dataset corpus = srtest::item_corpus(I);
+  ASSERT_EQ(sr_model_create(&cfg, &corpus, &m), 0);
   sr_csr x = random_batch(R, I, 5);
   int64_t ids[R] = {40, 41, 7, 1000003};
-  sr_batch b = {&x, ids, 5 /* a global batch larger than ours: norm is 5 */, 5, nullptr, nullptr};
+  sr_batch b = {};
+  b.rows = &x;
+  b.sample_ids = ids;
+  b.global_batch = 5;  // a global batch larger than ours: norm is 5
+  b.step = 5;
   sr_params *ps = &m->params;
   loss_and_grad(m, b);
   std::vector<float> analytic(ps->grads, ps->grads + ps->total);
@@ -117,7 +124,8 @@ TEST(MultVae, ArchitectureFollowsTheConfig) {
   sr_config cfg;
   sr_config_defaults(&cfg);  // the paper's [I -> 600 -> 200 -> 600 -> I]
   sr_model *m = nullptr;
-  ASSERT_EQ(sr_model_create(&cfg, 50, &m), 0);
+  sr_dataset corpus = srtest::item_corpus(50);
+  ASSERT_EQ(sr_model_create(&cfg, &corpus, &m), 0);
   sr_param *w0 = sr_params_find(&m->params, "encoder.0.weight");
   sr_param *w1 = sr_params_find(&m->params, "encoder.1.weight");
   sr_param *d1 = sr_params_find(&m->params, "decoder.1.weight");
@@ -134,18 +142,19 @@ TEST(MultVae, ArchitectureFollowsTheConfig) {
 TEST(MultVae, ScoringIsDeterministicAndIgnoresDropout) {
   sr_config cfg = small_config(SR_MODEL_MULTVAE);
   sr_model *m = nullptr;
-  ASSERT_EQ(sr_model_create(&cfg, 9, &m), 0);
+  sr_dataset corpus = srtest::item_corpus(9);
+  ASSERT_EQ(sr_model_create(&cfg, &corpus, &m), 0);
   sr_csr x = random_batch(3, 9, 8);
   std::vector<float> a(27), b(27);
-  m->ops->score(m, &x, a.data());
-  m->ops->score(m, &x, b.data());
+  m->ops->score(m, &x, nullptr, a.data());
+  m->ops->score(m, &x, nullptr, b.data());
   EXPECT_EQ(a, b);
   // Row scores do not depend on the other rows of the batch (no batch statistics).
   int64_t one = 1;
   sr_csr row;
   sr_csr_gather_rows(&x, &one, 1, &row);
   std::vector<float> c(9);
-  m->ops->score(m, &row, c.data());
+  m->ops->score(m, &row, nullptr, c.data());
   for (int i = 0; i < 9; i++) EXPECT_FLOAT_EQ(c[i], a[9 + i]);
   sr_csr_free(&row);
   sr_csr_free(&x);

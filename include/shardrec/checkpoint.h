@@ -30,8 +30,8 @@ extern "C" {
 /* Where a run stands; everything but the parameters and Adam's moments. */
 typedef struct {
   int64_t epoch;        /* epoch in progress, 1-based */
-  int64_t position;     /* rows of that epoch's global order already trained */
-  int64_t users_seen;   /* rows trained since the start of the run */
+  int64_t position;     /* samples of that epoch's global order already trained */
+  int64_t samples_seen; /* samples (users or pairs, model.h) trained since the start of the run */
   double train_seconds; /* time in training steps since the start of the run */
   int64_t best_epoch;   /* epoch whose validation selected best_values (0: none yet) */
   double best_value;    /* its train.select_metric */
@@ -43,8 +43,11 @@ typedef struct {
 int sr_checkpoint_write(const char *path, const sr_model *m, const sr_config *cfg);
 /* Rebuilds the model from the stored config and loads its parameters. Every
  * tensor must be present with the registered shape (errors name the tensor).
- * cfg receives the stored config. */
-int sr_checkpoint_read(const char *path, sr_config *cfg, sr_model **model);
+ * cfg receives the stored config. The model is built over `data` (its item
+ * count must match); with data == NULL, over the stored item count, or for a
+ * feature-based model over the features of the dataset the stored config
+ * names (data.path). */
+int sr_checkpoint_read(const char *path, const sr_dataset *data, sr_config *cfg, sr_model **model);
 
 /* Everything a bit-exact resume needs. */
 int sr_checkpoint_write_training(const char *path, const sr_model *m, const sr_config *cfg, const sr_optim *o,

@@ -24,7 +24,15 @@ extern "C" {
 #define SR_MAX_LAYERS 8
 #define SR_METRIC_NAME_MAX 32
 
-typedef enum { SR_MODEL_MULTVAE = 0, SR_MODEL_MULTDAE = 1 } sr_model_type;
+#define SR_MAX_TOWER_FEATURES 16
+#define SR_FEATURE_NAME_MAX 64
+
+typedef enum { SR_MODEL_MULTVAE = 0, SR_MODEL_MULTDAE = 1, SR_MODEL_TWOTOWER = 2 } sr_model_type;
+/* Two-tower retrieval losses (methods.md sections 2 and 5). */
+typedef enum { SR_LOSS_SOFTMAX = 0, SR_LOSS_FOCAL = 1, SR_LOSS_MULTISIM = 2, SR_LOSS_AUC = 3 } sr_loss_type;
+typedef enum { SR_LOGQ_NONE = 0, SR_LOGQ_STREAMING = 1, SR_LOGQ_STATIC = 2 } sr_logq_kind;
+typedef enum { SR_MASK_CFM = 0, SR_MASK_RFM = 1 } sr_mask_kind;
+typedef enum { SR_SPARSE_LAZY_ADAM = 0, SR_SPARSE_ADAGRAD = 1 } sr_sparse_optim_kind;
 
 typedef struct {
   struct {
@@ -48,7 +56,32 @@ typedef struct {
     double anneal_cap; /* VAE: beta = min(anneal_cap, updates / total_anneal_steps) */
     int64_t total_anneal_steps;
     double l2_reg; /* DAE: lambda = l2_reg / batch_size on sum ||W||^2 */
+    /* Two-tower (two_tower.h): feature names per tower, embedding widths, MLP. */
+    char query_features[SR_MAX_TOWER_FEATURES][SR_FEATURE_NAME_MAX];
+    int n_query_features;
+    char item_features[SR_MAX_TOWER_FEATURES][SR_FEATURE_NAME_MAX];
+    int n_item_features;
+    int feature_dim;                 /* width of every feature embedding table */
+    int tower_hidden[SR_MAX_LAYERS]; /* MLP hidden sizes of both towers */
+    int n_tower_hidden;
+    int embedding_dim; /* d: the L2-normalised tower output */
   } model;
+  struct {
+    int type;           /* sr_loss_type */
+    double temperature; /* tau of the batch softmax and of the SSL loss */
+    int logq;           /* sr_logq_kind */
+    double logq_alpha;  /* EMA rate of the streaming frequency estimator */
+    double focal_gamma;
+    double ms_alpha, ms_beta, ms_lambda, ms_epsilon;
+    double auc_temperature;
+  } loss;
+  struct {
+    int enabled;          /* bool */
+    double weight;        /* alpha: L = L_main + alpha L_self */
+    int batch_size;       /* SSL items per step (global); 0 = train.batch_size */
+    int masking;          /* sr_mask_kind */
+    double value_dropout; /* p_drop of multi-valued feature values */
+  } ssl;
   struct {
     int epochs;
     int batch_size; /* global batch (users per optimizer step) */
@@ -61,6 +94,7 @@ typedef struct {
     char select_metric[SR_METRIC_NAME_MAX]; /* model selection on validation */
     char init_from[SR_PATH_MAX];            /* start from this checkpoint's parameters ("" = fresh init) */
     int init_optimizer;                     /* bool: also take its optimizer state */
+    int embedding_optimizer;                /* sr_sparse_optim_kind: embedding tables (two-tower) */
   } train;
   struct {
     char metrics[SR_MAX_METRICS][SR_METRIC_NAME_MAX];
@@ -74,9 +108,10 @@ typedef struct {
     char resume[SR_PATH_MAX]; /* "" = start fresh, "auto" = newest valid in dir, or a checkpoint path */
   } checkpoint;
   struct {
-    double bucket_mb;    /* gradient all-reduce bucket size in MiB */
-    int overlap;         /* bool: start bucket all-reduces during backward */
-    int shard_optimizer; /* bool: reduce-scatter + Adam on 1/P + all-gather (ZeRO-1) */
+    double bucket_mb;           /* gradient all-reduce bucket size in MiB */
+    int overlap;                /* bool: start bucket all-reduces during backward */
+    int shard_optimizer;        /* bool: reduce-scatter + Adam on 1/P + all-gather (ZeRO-1) */
+    int cross_device_negatives; /* bool: two-tower queries see every rank's items */
   } dist;
 } sr_config;
 

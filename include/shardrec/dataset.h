@@ -83,6 +83,9 @@ int sr_dataset_read(const char *path, sr_dataset *d);
  * Only the needed hyperslabs are read; each piece is validated (CSR invariants,
  * shapes). parts == 1 is sr_dataset_read (full cross-split validation). */
 int sr_dataset_read_shard(const char *path, int part, int parts, sr_dataset *d);
+/* Reads only the header (n_items, n_users) and the features, validated: what
+ * a feature-based model needs to be rebuilt (no interactions). */
+int sr_dataset_read_features(const char *path, sr_dataset *d);
 /* Marks d as holding every row of every split (row_begin 0, totals = sizes). */
 void sr_dataset_set_whole(sr_dataset *d);
 /* Full validation of an in-memory dataset; `what` names it in messages. */

@@ -77,7 +77,7 @@ void sr_embedding_bag_backward(sr_sparse_grad *dtable, float *ddefault, const fl
  * No rescaling: the bag is a mean over the kept values.
  * With complementary masking each feature is unmasked in exactly one of the
  * two views, so both views may use the same sample ids. feature must be
- * below SR_SSL_SPLIT_SUBSTREAM (feature_mask.h), whose stream it would
+ * below SR_SSL_SAMPLE_SUBSTREAM (feature_mask.h), whose streams it would
  * otherwise share. */
 void sr_embedding_bag_dropout(uint8_t *keep, const sr_csr *bag, float p, uint64_t seed, int feature, uint64_t step,
                               const int64_t *sample_ids);

@@ -6,9 +6,10 @@
  *
  * The split is drawn once per batch (every SSL item of a step shares it) from
  * the stream (seed, SR_RNG_SSL + 256*SR_SSL_SPLIT_SUBSTREAM, step, sample):
- * sample 0 for RFM, 1 for CFM's seed feature. The sub-stream lies above every
- * feature index, so it never meets a value-dropout stream (embedding.h uses
- * SR_RNG_SSL + 256*feature).
+ * sample 0 for RFM, 1 for CFM's seed feature. The SSL items themselves are
+ * drawn from (seed, SR_RNG_SSL + 256*SR_SSL_SAMPLE_SUBSTREAM, step, j)
+ * (two_tower.h). Both sub-streams lie above every feature index, so they
+ * never meet a value-dropout stream (embedding.h uses SR_RNG_SSL + 256*feature).
  */
 #ifndef SHARDREC_FEATURE_MASK_H
 #define SHARDREC_FEATURE_MASK_H
@@ -23,6 +24,9 @@ extern "C" {
 
 /* Largest sub-stream that keeps SR_RNG_SSL + 256*sub within 32 bits. */
 #define SR_SSL_SPLIT_SUBSTREAM 0xFFFFFF
+/* The sub-stream of the uniform SSL item sample; value-dropout feature
+ * indices stay below it. */
+#define SR_SSL_SAMPLE_SUBSTREAM 0xFFFFFE
 
 /* mi (F, F), symmetric, in nats. features[f] is feature f over the item
  * corpus: one CSR row per item (all F share n_rows), columns = its values.

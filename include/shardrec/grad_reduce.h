@@ -46,6 +46,7 @@ typedef struct {
 typedef struct {
   const sr_dist *dist;
   sr_params *params;
+  int n_params; /* the reduced prefix of the registry */
   int overlap;
   int n_buckets;
   sr_grad_bucket *buckets;
@@ -62,8 +63,10 @@ typedef struct {
 /* overlap = 0: nothing starts during backward; finish() runs one blocking
  * all-reduce per bucket (cheaper when compute already uses every core, since
  * MPI then progresses only inside our calls — see dist.overlap in docs/config.md). */
-void sr_grad_reducer_init(sr_grad_reducer *r, const sr_dist *dist, sr_params *params, int64_t bucket_bytes,
-                          int overlap, int shard_optimizer);
+/* Reduces parameters [0, n_params) of the registry (the dense ones; model.h:
+ * embedding tables after them are exchanged sparsely). */
+void sr_grad_reducer_init(sr_grad_reducer *r, const sr_dist *dist, sr_params *params, int n_params,
+                          int64_t bucket_bytes, int overlap, int shard_optimizer);
 void sr_grad_reducer_free(sr_grad_reducer *r);
 /* Starts a step: no parameter is finished. */
 void sr_grad_reducer_begin(sr_grad_reducer *r);

@@ -31,8 +31,8 @@ extern "C" {
 typedef enum { SR_H5_INT64 = 0, SR_H5_INT32 = 1, SR_H5_FLOAT32 = 2, SR_H5_UINT8 = 3 } sr_h5_type;
 
 typedef struct sr_h5file {
-  hid_t id;       /* HDF5 file handle; H5I_INVALID_HID when closed */
-  char *path; /* the file's name (when writing: the name sr_h5_commit gives it) */
+  hid_t id;    /* HDF5 file handle; H5I_INVALID_HID when closed */
+  char *path;  /* the file's name (when writing: the name sr_h5_commit gives it) */
   int writing; /* built in memory by sr_h5_create, written out by sr_h5_commit */
 } sr_h5file;
 

@@ -1,7 +1,7 @@
 /*
- * model.h — the interface every model implements (Mult-VAE/DAE now, the
- * two-tower retrieval model later), so the trainer, the evaluator, gradient
- * reduction, checkpoints and merging never look inside a model.
+ * model.h — the interface every model implements (Mult-VAE/DAE, the two-tower
+ * retrieval model), so the trainer, the evaluator, gradient reduction,
+ * checkpoints and merging never look inside a model.
  *
  * Data-parallel contract: forward_backward() sees this rank's rows of a global
  * batch of `global_batch` rows, returns its share of the loss (a sum over its
@@ -18,17 +18,29 @@
 
 #include "shardrec/config.h"
 #include "shardrec/csr.h"
+#include "shardrec/dataset.h"
+#include "shardrec/dist.h"
+#include "shardrec/optim.h"
 #include "shardrec/params.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
+/* What one training sample is: a user's whole row (autoencoders) or one
+ * (user, positive item) pair (retrieval models). The trainer shuffles and
+ * shards samples of that kind. */
+typedef enum { SR_SAMPLES_USERS = 0, SR_SAMPLES_PAIRS = 1 } sr_sample_unit;
+
 typedef struct {
-  const sr_csr *rows;        /* (B, n_items) this rank's rows of the global batch */
+  const sr_csr *rows;        /* (B, n_items) the training row of each sample's user */
+  const int32_t *targets;    /* [B] pair samples: each sample's positive item (NULL for user samples) */
+  const int64_t *user_ids;   /* [B] each sample's user, original numbering */
   const int64_t *sample_ids; /* [B] global sample ids: key every random draw */
-  int64_t global_batch;      /* N = rows in the global batch (loss normaliser) */
+  const int64_t *positions;  /* [B] each sample's index in the global batch, in [0, global_batch) */
+  int64_t global_batch;      /* N = samples in the global batch (loss normaliser) */
   uint64_t step;             /* optimizer updates done before this batch */
+  const sr_dist *dist;       /* the ranks sharing the global batch (for models that exchange activations) */
   /* Called (when non-NULL) as soon as a parameter's gradient is final, so its
    * all-reduce can start while backward continues (grad_reduce.h). */
   void (*grad_ready)(void *ctx, int param_index);
@@ -47,13 +59,31 @@ typedef struct {
 
 typedef struct sr_model sr_model;
 
+struct sr_h5file;
+
 typedef struct {
   const char *name;
+  sr_sample_unit samples;
+  /* Collective when the model exchanges activations (every rank calls it at
+   * every step, with B = 0 if it holds none of the batch). */
   int (*forward_backward)(sr_model *m, const sr_batch *b, sr_step_stats *stats);
   /* Adds the parameter-only penalty's gradient to the grads; returns its value. */
   double (*add_param_penalty)(sr_model *m);
-  /* Evaluation-mode scores (R, n_items) for R users given their input rows. */
-  void (*score)(sr_model *m, const sr_csr *input, float *scores);
+  /* Parameters [n_dense_params, count) are not reduced densely: after the
+   * dense optimizer step (o->step already counts this update) this
+   * collective exchanges their sparse gradients and updates them; adds the
+   * non-finite gradient values it met to *n_bad. NULL: every parameter is dense. */
+  int (*update_sparse)(sr_model *m, const sr_dist *dist, const sr_optim *o, int64_t *n_bad);
+  /* Called once before a pass of score() calls with unchanged parameters
+   * (e.g. to embed the item corpus once); NULL when not needed. */
+  void (*begin_eval)(sr_model *m);
+  /* Evaluation-mode scores (R, n_items) for R users given their input rows
+   * (fold-in items) and their ids (original numbering). */
+  void (*score)(sr_model *m, const sr_csr *input, const int64_t *user_ids, float *scores);
+  /* Training state that is not a parameter (e.g. the logQ frequency
+   * estimate), kept in training checkpoints; NULL when there is none. */
+  int (*write_state)(const sr_model *m, const struct sr_h5file *f);
+  int (*read_state)(sr_model *m, const struct sr_h5file *f);
   void (*destroy)(sr_model *m);
 } sr_model_ops;
 
@@ -61,11 +91,16 @@ struct sr_model {
   const sr_model_ops *ops;
   sr_params params;
   int64_t n_items;
+  int n_dense_params; /* parameters [0, n_dense_params) get dense gradients (grad_reduce.h, optim.h) */
 };
 
-/* Builds the model named by cfg->model.type for n_items items, parameters
- * registered and initialised from cfg->run.seed. */
-int sr_model_create(const sr_config *cfg, int64_t n_items, sr_model **out);
+/* Builds the model named by cfg->model.type over `data` (the item corpus;
+ * feature-based models copy the features they use, so data need not outlive
+ * the model; interactions are not needed), parameters registered and
+ * initialised from cfg->run.seed. */
+int sr_model_create(const sr_config *cfg, const sr_dataset *data, sr_model **out);
+/* "users" or "pairs", for progress lines. */
+const char *sr_sample_unit_name(sr_sample_unit unit);
 void sr_model_destroy(sr_model *m);
 
 #ifdef __cplusplus

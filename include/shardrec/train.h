@@ -21,8 +21,9 @@ extern "C" {
 typedef struct {
   int64_t steps; /* optimizer updates */
   int epochs_completed;
-  double train_seconds; /* time in training steps (excludes evaluation) */
-  double users_per_s;
+  double train_seconds;          /* time in training steps (excludes evaluation) */
+  sr_sample_unit sample_unit;    /* what a training sample is for this model */
+  double samples_per_s;          /* users (autoencoders) or (user, item) pairs (two-tower) per second */
   double allreduce_seconds;      /* gradient all-reduce, first launch to completion, summed */
   double allreduce_wait_seconds; /* of which blocked after backward (not overlapped) */
   double last_loss;              /* loss of the last batch */

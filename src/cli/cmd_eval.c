@@ -84,7 +84,7 @@ static int eval_main(const sr_dist *dist, const eval_args *a) {
   sr_config cfg;
   sr_config_defaults(&cfg);
   sr_model *model = NULL;
-  int rc = sr_checkpoint_read(a->checkpoint, &cfg, &model);
+  int rc = sr_checkpoint_read(a->checkpoint, NULL, &cfg, &model);
   sr_metrics metrics;
   const char *names[SR_MAX_METRICS];
   int n_names = cfg.eval.n_metrics;

@@ -173,7 +173,7 @@ static int inspect(char **paths, int n_paths, int show_config) {
     if (i) printf("\n");
     rc = print_metadata(paths[i], show_config);
     sr_config cfg;
-    if (rc == SR_OK) rc = sr_checkpoint_read(paths[i], &cfg, &models[i]);
+    if (rc == SR_OK) rc = sr_checkpoint_read(paths[i], NULL, &cfg, &models[i]);
     if (rc == SR_OK) print_tensor_stats(paths[i], &models[i]->params);
   }
   if (rc == SR_OK && n_paths == 2) print_diff(paths[0], &models[0]->params, paths[1], &models[1]->params);

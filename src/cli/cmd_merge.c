@@ -162,7 +162,7 @@ typedef struct {
 static int load_checkpoint(const char *path, checkpoint *c) {
   c->path = path;
   sr_config_defaults(&c->cfg);
-  return sr_checkpoint_read(path, &c->cfg, &c->model);
+  return sr_checkpoint_read(path, NULL, &c->cfg, &c->model);
 }
 
 /* Ingredients, then the base when given, all with the layout of the first. */
@@ -340,7 +340,8 @@ static void score_results(session *s, const merge_args *a) {
 static int run_merge(session *s, const merge_args *a) {
   SR_TRY(load_all(a, s->ingr, &s->base));
   const checkpoint *first = &s->ingr[0];
-  SR_TRY(sr_model_create(&first->cfg, first->model->n_items, &s->out));
+  sr_config out_cfg; /* the output model: the first ingredient's, its values overwritten below */
+  SR_TRY(sr_checkpoint_read(first->path, NULL, &out_cfg, &s->out));
   sr_dist self; /* BLAS threads as for a single-process job */
   sr_dist_self(&self);
   sr_blas_set_threads(sr_cli_blas_threads(&first->cfg, &self));

@@ -57,8 +57,8 @@ static void print_result(const sr_train_result *res, const char *model_path) {
   sr_info("selected epoch %d  valid %s", res->best_epoch, valid);
   sr_info("test %s  (%lld users)", test, (long long)res->test.n_users);
   sr_info("test popularity baseline %s", pop);
-  sr_info("trained %lld steps in %.1fs (%.0f users/s); model saved to %s", (long long)res->steps, res->train_seconds,
-          res->users_per_s, model_path);
+  sr_info("trained %lld steps in %.1fs (%.0f %s/s); model saved to %s", (long long)res->steps, res->train_seconds,
+          res->samples_per_s, sr_sample_unit_name(res->sample_unit), model_path);
 }
 
 /* Writes the run directory and its config.yaml (rank 0). */

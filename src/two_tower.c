@@ -1,0 +1,823 @@
+/*
+ * two_tower.c — the SSL-augmented two-tower retrieval model (two_tower.h),
+ * forward and backward written out.
+ *
+ * Parameters are registered dense first (both MLPs, then every feature's
+ * default embedding), embedding tables last: the trainer reduces and updates
+ * [0, n_dense_params) densely and leaves the tables to update_sparse.
+ */
+#include "shardrec/two_tower.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "shardrec/contrastive.h"
+#include "shardrec/embedding.h"
+#include "shardrec/error.h"
+#include "shardrec/exchange.h"
+#include "shardrec/feature_mask.h"
+#include "shardrec/h5io.h"
+#include "shardrec/mem.h"
+#include "shardrec/nn.h"
+#include "shardrec/rng.h"
+
+#define L2_EPS 1e-6f
+#define MAX_LINEAR (SR_MAX_LAYERS + 1)
+#define EVAL_CHUNK 4096 /* items embedded per pass in evaluation */
+
+typedef enum { SOURCE_TABLE = 0, SOURCE_ITEM_ID, SOURCE_USER_ID, SOURCE_HISTORY } feature_source;
+
+typedef struct {
+  char name[SR_FEATURE_NAME_MAX];
+  feature_source source;
+  int multi_valued;
+  int64_t vocab;
+  sr_csr values;          /* SOURCE_TABLE: (entities, vocab), copied from the dataset */
+  int table, default_row; /* parameter indices: (vocab, E) and (E) */
+  sr_sparse_grad grad;    /* the table's gradient, accumulated over the step's passes */
+} tower_feature;
+
+typedef struct {
+  const char *name; /* "query" | "item": parameter name prefix */
+  int n_features;
+  tower_feature feature[SR_MAX_TOWER_FEATURES];
+  int n_layers;                 /* linear layers; ReLU after all but the last */
+  int64_t dims[MAX_LINEAR + 1]; /* dims[0] = n_features * E, dims[n_layers] = d */
+  int weight[MAX_LINEAR], bias[MAX_LINEAR];
+} tower;
+
+/* One tower's forward over R entities and everything its backward needs. */
+typedef struct {
+  int64_t R, cap; /* rows in use, rows allocated */
+  sr_csr bag[SR_MAX_TOWER_FEATURES];
+  uint8_t *keep[SR_MAX_TOWER_FEATURES]; /* (nnz) value dropout, or NULL: every value kept */
+  int masked[SR_MAX_TOWER_FEATURES];    /* the feature is masked for every row (SSL view) */
+  uint8_t *all_rows;                    /* (cap) ones: the row mask of a masked feature */
+  float *act[MAX_LINEAR + 1];           /* act[0] (R, dims[0]) the concatenated features; act[l+1] layer l's output */
+  float *dact[MAX_LINEAR + 1];          /* gradients w.r.t. act[l] */
+  float *dpre;                          /* (R, widest) gradient w.r.t. a hidden layer's pre-activation */
+  float *feature_rows;                  /* (R, E) one feature's embedding rows or their gradient */
+  float *out, *norms;                   /* (R, d) normalised output, (R) its norms */
+} tower_pass;
+
+typedef struct {
+  sr_model base;
+  uint64_t seed;
+  int64_t E, d, n_users;
+  tower query, item;
+  tower_pass qpass, ipass, view1, view2, eval_pass;
+  /* loss */
+  int loss_type;
+  float tau, focal_gamma, auc_tau;
+  sr_ms_params ms;
+  int logq;
+  sr_freq_estimator freq;
+  int64_t freq_last_step; /* the estimator has seen the batches of steps <= this (-1: none) */
+  int64_t *item_counts;   /* static logQ: training count of each item (this shard's until summed) */
+  int counts_summed;
+  float *static_log_p; /* (n_items) */
+  /* SSL */
+  int ssl, masking;
+  float ssl_weight, value_dropout;
+  int64_t ssl_batch; /* M, global */
+  double *mi;        /* (F, F) mutual information of the item tower's features (CFM) */
+  /* optimizer of the tables */
+  int embedding_optimizer;
+  int cross_device;
+  float *item_embeddings; /* (n_items, d) evaluation-mode item embeddings (begin_eval) */
+  /* step scratch, grown as needed */
+  float *candidates, *dcandidates, *log_p, *dq, *dx, *gathered, *dgathered;
+  size_t candidates_cap, dcandidates_cap, log_p_cap, dq_cap, dx_cap, gathered_cap, dgathered_cap;
+  int64_t *ids, *positions, *global_ids, *global_positions, *ssl_ids, *ssl_pos, *item_ids;
+  size_t ids_cap, positions_cap, global_ids_cap, global_positions_cap, ssl_ids_cap, ssl_pos_cap, item_ids_cap;
+} two_tower;
+
+/* ---- building --------------------------------------------------------------------- */
+
+static const sr_feature *find_feature(const sr_feature *features, int n, const char *name) {
+  for (int i = 0; i < n; i++)
+    if (strcmp(features[i].name, name) == 0) return &features[i];
+  return NULL;
+}
+
+static int feature_missing(const char *key, int index, const char *kind, const char *name, const sr_feature *have,
+                           int n_have, const char *builtin) {
+  char list[512] = "";
+  size_t used = (size_t)snprintf(list, sizeof list, "%s", builtin);
+  for (int i = 0; i < n_have && used < sizeof list; i++)
+    used += (size_t)snprintf(list + used, sizeof list - used, ", %s", have[i].name);
+  return SR_FAIL(SR_ECONFIG, "%s[%d]: no %s feature '%s' in the dataset (available: %s)", key, index, kind, name,
+                 list);
+}
+
+static void add_feature(tower *t, const char *name, feature_source source, int multi_valued, int64_t vocab,
+                        const sr_csr *values) {
+  tower_feature *f = &t->feature[t->n_features++];
+  snprintf(f->name, sizeof f->name, "%s", name);
+  f->source = source;
+  f->multi_valued = multi_valued;
+  f->vocab = vocab;
+  if (values) sr_csr_copy(values, &f->values);
+}
+
+static int has_feature(const tower *t, const char *name) {
+  for (int i = 0; i < t->n_features; i++)
+    if (strcmp(t->feature[i].name, name) == 0) return 1;
+  return 0;
+}
+
+static int check_room(const tower *t, const char *key, const char *name) {
+  if (has_feature(t, name)) return SR_FAIL(SR_ECONFIG, "%s: feature '%s' is listed twice", key, name);
+  if (t->n_features == SR_MAX_TOWER_FEATURES)
+    return SR_FAIL(SR_ECONFIG, "%s: more than %d features", key, SR_MAX_TOWER_FEATURES);
+  return SR_OK;
+}
+
+static int build_query_features(tower *t, const sr_config *cfg, const sr_dataset *data) {
+  const char *key = "model.query_features";
+  for (int i = 0; i < cfg->model.n_query_features; i++) {
+    const char *name = cfg->model.query_features[i];
+    SR_TRY(check_room(t, key, name));
+    if (strcmp(name, "history") == 0) {
+      add_feature(t, name, SOURCE_HISTORY, 1, data->n_items, NULL);
+    } else if (strcmp(name, "user_id") == 0) {
+      add_feature(t, name, SOURCE_USER_ID, 0, data->n_users, NULL);
+    } else {
+      const sr_feature *f = find_feature(data->user_features, data->n_user_features, name);
+      if (!f)
+        return feature_missing(key, i, "user", name, data->user_features, data->n_user_features, "history, user_id");
+      add_feature(t, name, SOURCE_TABLE, f->multi_valued, f->vocab_size, &f->values);
+    }
+  }
+  return SR_OK;
+}
+
+static int build_item_features(tower *t, const sr_config *cfg, const sr_dataset *data) {
+  const char *key = "model.item_features";
+  for (int i = 0; i < cfg->model.n_item_features; i++) {
+    const char *name = cfg->model.item_features[i];
+    if (strcmp(name, "all") == 0) {
+      for (int k = 0; k < data->n_item_features; k++) {
+        const sr_feature *f = &data->item_features[k];
+        SR_TRY(check_room(t, key, f->name));
+        add_feature(t, f->name, SOURCE_TABLE, f->multi_valued, f->vocab_size, &f->values);
+      }
+      continue;
+    }
+    SR_TRY(check_room(t, key, name));
+    if (strcmp(name, "item_id") == 0) {
+      add_feature(t, name, SOURCE_ITEM_ID, 0, data->n_items, NULL);
+    } else {
+      const sr_feature *f = find_feature(data->item_features, data->n_item_features, name);
+      if (!f)
+        return feature_missing(key, i, "item", name, data->item_features, data->n_item_features, "item_id, all");
+      add_feature(t, name, SOURCE_TABLE, f->multi_valued, f->vocab_size, &f->values);
+    }
+  }
+  return SR_OK;
+}
+
+static void register_mlp(tower *t, sr_params *ps, const sr_config *cfg, int64_t E, int64_t d) {
+  t->n_layers = cfg->model.n_tower_hidden + 1;
+  t->dims[0] = t->n_features * E;
+  for (int l = 0; l < cfg->model.n_tower_hidden; l++) t->dims[l + 1] = cfg->model.tower_hidden[l];
+  t->dims[t->n_layers] = d;
+  for (int l = 0; l < t->n_layers; l++) {
+    char name[SR_PARAM_NAME_MAX];
+    int64_t wshape[2] = {t->dims[l], t->dims[l + 1]}, bshape[1] = {t->dims[l + 1]};
+    snprintf(name, sizeof name, "%s.mlp.%d.weight", t->name, l);
+    t->weight[l] = sr_params_add(ps, name, SR_PARAM_WEIGHT, 2, wshape);
+    snprintf(name, sizeof name, "%s.mlp.%d.bias", t->name, l);
+    t->bias[l] = sr_params_add(ps, name, SR_PARAM_BIAS, 1, bshape);
+  }
+}
+
+static void register_defaults(tower *t, sr_params *ps, int64_t E) {
+  for (int f = 0; f < t->n_features; f++) {
+    char name[SR_PARAM_NAME_MAX];
+    snprintf(name, sizeof name, "%s.%s.default", t->name, t->feature[f].name);
+    t->feature[f].default_row = sr_params_add(ps, name, SR_PARAM_EMBEDDING, 1, &E);
+  }
+}
+
+static void register_tables(tower *t, sr_params *ps, int64_t E) {
+  for (int f = 0; f < t->n_features; f++) {
+    tower_feature *ft = &t->feature[f];
+    char name[SR_PARAM_NAME_MAX];
+    int64_t shape[2] = {ft->vocab, E};
+    snprintf(name, sizeof name, "%s.%s.table", t->name, ft->name);
+    ft->table = sr_params_add(ps, name, SR_PARAM_EMBEDDING, 2, shape);
+    sr_sparse_grad_init(&ft->grad, E);
+  }
+}
+
+/* Xavier-uniform MLP weights, zero biases; embeddings (tables and defaults)
+ * ~ N(0, 1/E) truncated, so a mean-pooled feature starts at unit scale. */
+static void init_tower(tower *t, sr_params *ps, uint64_t seed, int64_t E) {
+  for (int l = 0; l < t->n_layers; l++)
+    sr_param_init_xavier_uniform(ps, t->weight[l], seed, t->dims[l], t->dims[l + 1]);
+  for (int f = 0; f < t->n_features; f++) {
+    sr_param_init_truncated_normal(ps, t->feature[f].table, seed, 1.0f / sqrtf((float)E));
+    sr_param_init_truncated_normal(ps, t->feature[f].default_row, seed, 1.0f / sqrtf((float)E));
+  }
+}
+
+/* ---- one tower's forward and backward ------------------------------------------------ */
+
+static void pass_reserve(const tower *t, tower_pass *p, int64_t R, int64_t E) {
+  p->R = R;
+  if (R <= p->cap) return;
+  int64_t widest = 1;
+  for (int l = 0; l <= t->n_layers; l++) {
+    free(p->act[l]);
+    free(p->dact[l]);
+    p->act[l] = sr_aligned_calloc((size_t)(R * t->dims[l]) * sizeof(float));
+    p->dact[l] = sr_aligned_calloc((size_t)(R * t->dims[l]) * sizeof(float));
+    if (t->dims[l] > widest) widest = t->dims[l];
+  }
+  free(p->dpre);
+  free(p->feature_rows);
+  free(p->out);
+  free(p->norms);
+  free(p->all_rows);
+  p->dpre = sr_aligned_calloc((size_t)(R * widest) * sizeof(float));
+  p->feature_rows = sr_aligned_calloc((size_t)(R * E) * sizeof(float));
+  p->out = sr_aligned_calloc((size_t)(R * t->dims[t->n_layers]) * sizeof(float));
+  p->norms = sr_aligned_calloc((size_t)R * sizeof(float));
+  p->all_rows = sr_malloc((size_t)R);
+  memset(p->all_rows, 1, (size_t)R);
+  p->cap = R;
+}
+
+static void pass_clear(tower_pass *p) {
+  for (int f = 0; f < SR_MAX_TOWER_FEATURES; f++) {
+    sr_csr_free(&p->bag[f]);
+    free(p->keep[f]);
+    p->keep[f] = NULL;
+    p->masked[f] = 0;
+  }
+}
+
+static void pass_free(tower_pass *p) {
+  pass_clear(p);
+  for (int l = 0; l <= MAX_LINEAR; l++) {
+    free(p->act[l]);
+    free(p->dact[l]);
+  }
+  free(p->dpre);
+  free(p->feature_rows);
+  free(p->out);
+  free(p->norms);
+  free(p->all_rows);
+}
+
+/* bag (R, vocab): row r = {ids[r]}. */
+static void bag_of_ids(sr_csr *bag, const int64_t *ids, int64_t R, int64_t vocab) {
+  sr_csr_alloc(bag, R, vocab, R, 0);
+  for (int64_t r = 0; r < R; r++) {
+    bag->indptr[r + 1] = r + 1;
+    bag->indices[r] = (int32_t)ids[r];
+  }
+}
+
+/* bag (R, n_items): row r = the items of rows[r], without targets[r] when
+ * targets is non-NULL (a training pair must not see its own answer). */
+static void bag_of_history(sr_csr *bag, const sr_csr *rows, const int32_t *targets) {
+  sr_csr_alloc(bag, rows->n_rows, rows->n_cols, rows->nnz, 0);
+  int64_t k = 0;
+  for (int64_t r = 0; r < rows->n_rows; r++) {
+    for (int64_t e = rows->indptr[r]; e < rows->indptr[r + 1]; e++)
+      if (!targets || rows->indices[e] != targets[r]) bag->indices[k++] = rows->indices[e];
+    bag->indptr[r + 1] = k;
+  }
+  bag->nnz = k;
+}
+
+/* Builds every feature's bag for R entities: `ids` are item ids (item tower)
+ * or user ids (query tower, with their history rows and targets). */
+static void pass_bags(const tower *t, tower_pass *p, const int64_t *ids, int64_t R, const sr_csr *history,
+                      const int32_t *targets) {
+  pass_clear(p);
+  for (int f = 0; f < t->n_features; f++) {
+    const tower_feature *ft = &t->feature[f];
+    switch (ft->source) {
+      case SOURCE_TABLE:
+        sr_csr_gather_rows(&ft->values, ids, R, &p->bag[f]);
+        break;
+      case SOURCE_ITEM_ID:
+      case SOURCE_USER_ID:
+        bag_of_ids(&p->bag[f], ids, R, ft->vocab);
+        break;
+      case SOURCE_HISTORY:
+        bag_of_history(&p->bag[f], history, targets);
+        break;
+    }
+  }
+}
+
+/* p->out (R, d) from the bags (and masks / keeps) already in p. */
+static void tower_forward(const tower *t, sr_params *ps, tower_pass *p, int64_t E) {
+  const int64_t R = p->R, width = t->dims[0];
+  if (R == 0) return;
+  for (int f = 0; f < t->n_features; f++) {
+    const tower_feature *ft = &t->feature[f];
+    sr_embedding_bag_forward(p->feature_rows, &p->bag[f], p->keep[f], p->masked[f] ? p->all_rows : NULL,
+                             ps->items[ft->table].value, ps->items[ft->default_row].value, E);
+    for (int64_t r = 0; r < R; r++)
+      memcpy(p->act[0] + r * width + f * E, p->feature_rows + r * E, (size_t)E * sizeof(float));
+  }
+  for (int l = 0; l < t->n_layers; l++) {
+    sr_linear_forward(p->act[l + 1], p->act[l], ps->items[t->weight[l]].value, ps->items[t->bias[l]].value, R,
+                      t->dims[l], t->dims[l + 1]);
+    if (l < t->n_layers - 1) sr_relu_forward(p->act[l + 1], p->act[l + 1], R * t->dims[l + 1]);
+  }
+  sr_l2norm_forward(p->out, p->norms, p->act[t->n_layers], R, t->dims[t->n_layers], L2_EPS);
+}
+
+/* Accumulates the gradients of the tower's parameters given dout (R, d), the
+ * loss gradient w.r.t. p->out: dense ones into the registry's gradient arena,
+ * the tables' into their sparse lists. */
+static void tower_backward(tower *t, sr_params *ps, tower_pass *p, const float *dout, int64_t E) {
+  const int64_t R = p->R, L = t->n_layers;
+  if (R == 0) return;
+  memset(p->dact[L], 0, (size_t)(R * t->dims[L]) * sizeof(float));
+  sr_l2norm_backward(p->dact[L], dout, p->out, p->norms, R, t->dims[L], L2_EPS);
+  const float *dz = p->dact[L]; /* gradient w.r.t. layer l's pre-activation output */
+  for (int64_t l = L - 1; l >= 0; l--) {
+    memset(p->dact[l], 0, (size_t)(R * t->dims[l]) * sizeof(float));
+    const sr_param *w = &ps->items[t->weight[l]], *b = &ps->items[t->bias[l]];
+    sr_linear_backward(p->dact[l], w->grad, b->grad, dz, p->act[l], w->value, R, t->dims[l], t->dims[l + 1]);
+    if (l == 0) break;
+    memset(p->dpre, 0, (size_t)(R * t->dims[l]) * sizeof(float));
+    sr_relu_backward(p->dpre, p->dact[l], p->act[l], R * t->dims[l]);
+    dz = p->dpre;
+  }
+  const int64_t width = t->dims[0];
+  for (int f = 0; f < t->n_features; f++) {
+    tower_feature *ft = &t->feature[f];
+    for (int64_t r = 0; r < R; r++)
+      memcpy(p->feature_rows + r * E, p->dact[0] + r * width + f * E, (size_t)E * sizeof(float));
+    sr_embedding_bag_backward(&ft->grad, ps->items[ft->default_row].grad, p->feature_rows, &p->bag[f], p->keep[f],
+                              p->masked[f] ? p->all_rows : NULL, E);
+  }
+}
+
+/* ---- the training step ----------------------------------------------------------------- */
+
+static void grow_f32(float **buf, size_t *cap, int64_t n) { sr_grow(buf, cap, (size_t)(n > 0 ? n : 1)); }
+static void grow_i64(int64_t **buf, size_t *cap, int64_t n) { sr_grow(buf, cap, (size_t)(n > 0 ? n : 1)); }
+
+/* Feeds the estimator the global batch's items (global order) once per step. */
+static void observe_batch(two_tower *tt, const int64_t *global_ids, int64_t N, uint64_t step) {
+  if (tt->logq != SR_LOGQ_STREAMING || (int64_t)step <= tt->freq_last_step) return;
+  sr_freq_update(&tt->freq, global_ids, N, (int64_t)step);
+  tt->freq_last_step = (int64_t)step;
+}
+
+/* Static logQ: the training counts of every rank's shard, summed once. */
+static int static_log_prob(two_tower *tt, const sr_dist *dist) {
+  if (tt->counts_summed) return SR_OK;
+  const int64_t I = tt->base.n_items;
+  SR_TRY(sr_dist_sum_i64(dist, tt->item_counts, (int)I));
+  int64_t total = 0;
+  for (int64_t j = 0; j < I; j++) total += tt->item_counts[j];
+  tt->static_log_p = sr_malloc((size_t)I * sizeof(float));
+  /* An item never trained on gets half a count (its log stays finite). */
+  for (int64_t j = 0; j < I; j++)
+    tt->static_log_p[j] = (float)log((tt->item_counts[j] > 0 ? (double)tt->item_counts[j] : 0.5) / (double)total);
+  tt->counts_summed = 1;
+  return SR_OK;
+}
+
+/* log_p (n) for items ids[0..n), or NULL when the correction is off. */
+static const float *candidate_log_prob(two_tower *tt, const int64_t *ids, int64_t n) {
+  if (tt->logq == SR_LOGQ_NONE || tt->loss_type == SR_LOSS_MULTISIM || tt->loss_type == SR_LOSS_AUC) return NULL;
+  grow_f32(&tt->log_p, &tt->log_p_cap, n);
+  if (tt->logq == SR_LOGQ_STREAMING) {
+    sr_freq_log_prob(tt->log_p, &tt->freq, ids, n);
+  } else {
+    for (int64_t k = 0; k < n; k++) tt->log_p[k] = tt->static_log_p[ids[k]];
+  }
+  return tt->log_p;
+}
+
+/* The configured main loss of queries q (Bq, d) against candidates x (C, d). */
+static double main_loss(two_tower *tt, float *dq, float *dx, const float *q, const float *x, const int64_t *pos,
+                        const float *log_p, int64_t Bq, int64_t C, float norm) {
+  const int64_t d = tt->d;
+  switch ((sr_loss_type)tt->loss_type) {
+    case SR_LOSS_SOFTMAX:
+      return sr_batch_softmax_loss(dq, dx, q, x, pos, log_p, Bq, C, d, tt->tau, norm);
+    case SR_LOSS_FOCAL:
+      return sr_focal_softmax_loss(dq, dx, q, x, pos, log_p, Bq, C, d, tt->tau, tt->focal_gamma, norm);
+    case SR_LOSS_MULTISIM:
+      return sr_ms_loss(dq, dx, q, x, pos, NULL, Bq, C, d, &tt->ms, norm);
+    case SR_LOSS_AUC:
+      return sr_auc_loss(dq, dx, q, x, pos, Bq, C, d, tt->auc_tau, norm);
+  }
+  return 0.0;
+}
+
+/* The scores of B local queries against their candidates: every rank's items
+ * in global batch order (cross-device) or this rank's B items. Writes dq (B, d)
+ * and accumulates into the item pass's gradient dx (B, d). */
+static int main_term(two_tower *tt, const sr_batch *b, const sr_exchange_layout *l, double *loss) {
+  const int64_t B = l->count[b->dist->rank], N = b->global_batch, d = tt->d;
+  const float *q = tt->qpass.out, *x = tt->ipass.out;
+  grow_f32(&tt->dq, &tt->dq_cap, B * d);
+  grow_f32(&tt->dx, &tt->dx_cap, B * d);
+  if (!tt->cross_device) {
+    grow_i64(&tt->positions, &tt->positions_cap, B);
+    for (int64_t i = 0; i < B; i++) tt->positions[i] = i;
+    const float *log_p = candidate_log_prob(tt, tt->item_ids, B);
+    *loss = B > 0 ? main_loss(tt, tt->dq, tt->dx, q, x, tt->positions, log_p, B, B, (float)N) : 0.0;
+    return SR_OK;
+  }
+  /* Gather the items, then put row k (which sits at global position
+   * global_positions[k]) where the single-process batch has it. */
+  grow_f32(&tt->gathered, &tt->gathered_cap, N * d);
+  grow_f32(&tt->candidates, &tt->candidates_cap, N * d);
+  grow_f32(&tt->dcandidates, &tt->dcandidates_cap, N * d);
+  grow_f32(&tt->dgathered, &tt->dgathered_cap, N * d);
+  SR_TRY(sr_gather_rows_f32(b->dist, l, x, d, tt->gathered));
+  for (int64_t k = 0; k < N; k++)
+    memcpy(tt->candidates + tt->global_positions[k] * d, tt->gathered + k * d, (size_t)d * sizeof(float));
+  const float *log_p = candidate_log_prob(tt, tt->global_ids, N);
+  *loss =
+      B > 0 ? main_loss(tt, tt->dq, tt->dcandidates, q, tt->candidates, b->positions, log_p, B, N, (float)N) : 0.0;
+  if (B == 0) memset(tt->dcandidates, 0, (size_t)(N * d) * sizeof(float));
+  for (int64_t k = 0; k < N; k++)
+    memcpy(tt->dgathered + k * d, tt->dcandidates + tt->global_positions[k] * d, (size_t)d * sizeof(float));
+  return sr_scatter_sum_rows_f32(b->dist, l, tt->dgathered, d, tt->dx);
+}
+
+/* The global ids of the batch's items in global order (global_ids) and, in
+ * gathered (rank) order, where each gathered row sits (global_positions). */
+static int gather_batch_items(two_tower *tt, const sr_batch *b, const sr_exchange_layout *l) {
+  const int64_t N = b->global_batch;
+  grow_i64(&tt->global_positions, &tt->global_positions_cap, N);
+  grow_i64(&tt->ids, &tt->ids_cap, N);
+  grow_i64(&tt->global_ids, &tt->global_ids_cap, N);
+  SR_TRY(sr_gather_i64(b->dist, l, b->positions, tt->global_positions));
+  SR_TRY(sr_gather_i64(b->dist, l, tt->item_ids, tt->ids));
+  for (int64_t k = 0; k < N; k++) tt->global_ids[tt->global_positions[k]] = tt->ids[k];
+  return SR_OK;
+}
+
+/* SSL items [lo, hi) of the step's M uniform draws: the j-th is keyed by j. */
+static void draw_ssl_items(const two_tower *tt, int64_t *ids, int64_t lo, int64_t hi, uint64_t step) {
+  for (int64_t j = lo; j < hi; j++) {
+    sr_rng r;
+    sr_rng_init(&r, tt->seed, SR_RNG_SSL + 256u * (uint32_t)SR_SSL_SAMPLE_SUBSTREAM, step, (uint64_t)j);
+    ids[j - lo] = (int64_t)sr_rng_below(&r, (uint64_t)tt->base.n_items);
+  }
+}
+
+/* One SSL view: the item features in the masked group use their defaults,
+ * the others drop values of multi-valued features. */
+static void prepare_view(two_tower *tt, tower_pass *p, const uint8_t *in_a, int mask_a, uint64_t step) {
+  for (int f = 0; f < tt->item.n_features; f++) {
+    p->masked[f] = mask_a ? in_a[f] != 0 : in_a[f] == 0;
+    if (p->masked[f] || !tt->item.feature[f].multi_valued || tt->value_dropout <= 0) continue;
+    p->keep[f] = sr_malloc((size_t)(p->bag[f].nnz > 0 ? p->bag[f].nnz : 1));
+    sr_embedding_bag_dropout(p->keep[f], &p->bag[f], tt->value_dropout, tt->seed, f, step, tt->ssl_pos);
+  }
+}
+
+static int ssl_term(two_tower *tt, const sr_batch *b, double *loss) {
+  const sr_dist *dist = b->dist;
+  const int64_t M = tt->ssl_batch, d = tt->d, E = tt->E;
+  const int64_t lo = M * dist->rank / dist->size, hi = M * (dist->rank + 1) / dist->size, Ml = hi - lo;
+  grow_i64(&tt->ssl_ids, &tt->ssl_ids_cap, Ml);
+  grow_i64(&tt->ssl_pos, &tt->ssl_pos_cap, Ml);
+  draw_ssl_items(tt, tt->ssl_ids, lo, hi, b->step);
+  for (int64_t i = 0; i < Ml; i++) tt->ssl_pos[i] = lo + i; /* global SSL index: keys dropout, is the positive */
+  uint8_t in_a[SR_MAX_TOWER_FEATURES];
+  if (tt->masking == SR_MASK_CFM)
+    sr_cfm_split(in_a, tt->mi, tt->item.n_features, sr_cfm_seed_feature(tt->seed, b->step, tt->item.n_features));
+  else
+    sr_rfm_split(in_a, tt->item.n_features, tt->seed, b->step);
+  tower_pass *views[2] = {&tt->view1, &tt->view2};
+  for (int v = 0; v < 2; v++) {
+    pass_reserve(&tt->item, views[v], Ml, E);
+    pass_bags(&tt->item, views[v], tt->ssl_ids, Ml, NULL, NULL);
+    prepare_view(tt, views[v], in_a, v == 0, b->step);
+    tower_forward(&tt->item, &tt->base.params, views[v], E);
+  }
+  const float *z1 = tt->view1.out, *z2 = tt->view2.out;
+  /* dz1 in dq's place, dz2 in dx's: the main term's are consumed by now. */
+  grow_f32(&tt->dq, &tt->dq_cap, Ml * d);
+  grow_f32(&tt->dx, &tt->dx_cap, Ml * d);
+  double value = 0.0;
+  if (tt->cross_device) {
+    sr_exchange_layout l;
+    SR_TRY(sr_exchange_layout_init(&l, dist, Ml));
+    grow_f32(&tt->gathered, &tt->gathered_cap, M * d);
+    grow_f32(&tt->dgathered, &tt->dgathered_cap, M * d);
+    int rc = sr_gather_rows_f32(dist, &l, z2, d, tt->gathered); /* rank order is global order */
+    if (rc == SR_OK) {
+      if (Ml > 0)
+        value = sr_batch_softmax_loss(tt->dq, tt->dgathered, z1, tt->gathered, tt->ssl_pos, NULL, Ml, M, d, tt->tau,
+                                      (float)M);
+      else
+        memset(tt->dgathered, 0, (size_t)(M * d) * sizeof(float));
+      rc = sr_scatter_sum_rows_f32(dist, &l, tt->dgathered, d, tt->dx);
+    }
+    sr_exchange_layout_free(&l);
+    SR_TRY(rc);
+  } else if (Ml > 0) {
+    value = sr_infonce_loss(tt->dq, tt->dx, z1, z2, Ml, d, tt->tau, (float)M);
+  }
+  const float w = tt->ssl_weight;
+  for (int64_t k = 0; k < Ml * d; k++) {
+    tt->dq[k] *= w;
+    tt->dx[k] *= w;
+  }
+  tower_backward(&tt->item, &tt->base.params, &tt->view1, tt->dq, E);
+  tower_backward(&tt->item, &tt->base.params, &tt->view2, tt->dx, E);
+  *loss = value;
+  return SR_OK;
+}
+
+static int two_tower_forward_backward(sr_model *m, const sr_batch *b, sr_step_stats *st) {
+  two_tower *tt = (two_tower *)m;
+  const int64_t B = b->rows->n_rows, E = tt->E;
+  sr_params *ps = &m->params;
+  grow_i64(&tt->item_ids, &tt->item_ids_cap, B);
+  for (int64_t i = 0; i < B; i++) tt->item_ids[i] = b->targets[i];
+
+  pass_reserve(&tt->query, &tt->qpass, B, E);
+  pass_bags(&tt->query, &tt->qpass, b->user_ids, B, b->rows, b->targets);
+  tower_forward(&tt->query, ps, &tt->qpass, E);
+  pass_reserve(&tt->item, &tt->ipass, B, E);
+  pass_bags(&tt->item, &tt->ipass, tt->item_ids, B, NULL, NULL);
+  tower_forward(&tt->item, ps, &tt->ipass, E);
+
+  sr_exchange_layout l;
+  SR_TRY(sr_exchange_layout_init(&l, b->dist, B));
+  int rc = l.total == b->global_batch ? SR_OK
+                                      : SR_FAIL(SR_EINVAL, "the ranks hold %lld samples of a global batch of %lld",
+                                                (long long)l.total, (long long)b->global_batch);
+  if (rc == SR_OK) rc = gather_batch_items(tt, b, &l);
+  if (rc == SR_OK) observe_batch(tt, tt->global_ids, b->global_batch, b->step);
+  if (rc == SR_OK && tt->logq == SR_LOGQ_STATIC) rc = static_log_prob(tt, b->dist);
+  double main_value = 0.0, ssl_value = 0.0;
+  if (rc == SR_OK) rc = main_term(tt, b, &l, &main_value);
+  sr_exchange_layout_free(&l);
+  SR_TRY(rc);
+  tower_backward(&tt->query, ps, &tt->qpass, tt->dq, E);
+  tower_backward(&tt->item, ps, &tt->ipass, tt->dx, E);
+  if (tt->ssl) SR_TRY(ssl_term(tt, b, &ssl_value));
+
+  st->n_terms = 2;
+  st->term_names[0] = "main";
+  st->terms[0] = main_value;
+  st->term_names[1] = "ssl";
+  st->terms[1] = ssl_value;
+  st->beta = 0.0;
+  st->loss = main_value + tt->ssl_weight * ssl_value;
+  return SR_OK;
+}
+
+static double two_tower_add_param_penalty(sr_model *m) {
+  (void)m; /* regularisation is train.weight_decay on the dense weights */
+  return 0.0;
+}
+
+/* Non-finite values of a gradient list (they would poison the table). */
+static int64_t count_non_finite(const sr_sparse_grad *g) {
+  int64_t bad = 0;
+  for (int64_t k = 0; k < g->n * g->dim; k++) bad += !isfinite(g->rows[k]);
+  return bad;
+}
+
+static int update_tower_tables(two_tower *tt, tower *t, const sr_dist *dist, const sr_optim *o, int64_t *n_bad) {
+  sr_params *ps = &tt->base.params;
+  for (int f = 0; f < t->n_features; f++) {
+    tower_feature *ft = &t->feature[f];
+    sr_param *table = &ps->items[ft->table];
+    SR_TRY(sr_sparse_grad_allreduce(dist, &ft->grad));
+    *n_bad += count_non_finite(&ft->grad);
+    if (tt->embedding_optimizer == SR_SPARSE_ADAGRAD) {
+      sr_sparse_adagrad_step(table->value, table->adam_v, &ft->grad, o->lr, o->eps);
+    } else {
+      sr_sparse_adam hp = {o->lr, o->beta1, o->beta2, o->eps};
+      sr_sparse_adam_step(table->value, table->adam_m, table->adam_v, &ft->grad, &hp, o->step);
+    }
+    sr_sparse_grad_clear(&ft->grad);
+  }
+  return SR_OK;
+}
+
+static int two_tower_update_sparse(sr_model *m, const sr_dist *dist, const sr_optim *o, int64_t *n_bad) {
+  two_tower *tt = (two_tower *)m;
+  SR_TRY(update_tower_tables(tt, &tt->query, dist, o, n_bad));
+  return update_tower_tables(tt, &tt->item, dist, o, n_bad);
+}
+
+/* ---- evaluation and export ---------------------------------------------------------------- */
+
+void sr_two_tower_embed_items(sr_model *m, float *out) {
+  two_tower *tt = (two_tower *)m;
+  const int64_t I = m->n_items, d = tt->d;
+  int64_t *ids = sr_malloc((size_t)EVAL_CHUNK * sizeof *ids);
+  for (int64_t begin = 0; begin < I; begin += EVAL_CHUNK) {
+    int64_t n = begin + EVAL_CHUNK < I ? EVAL_CHUNK : I - begin;
+    for (int64_t k = 0; k < n; k++) ids[k] = begin + k;
+    pass_reserve(&tt->item, &tt->eval_pass, n, tt->E);
+    pass_bags(&tt->item, &tt->eval_pass, ids, n, NULL, NULL);
+    tower_forward(&tt->item, &m->params, &tt->eval_pass, tt->E);
+    memcpy(out + begin * d, tt->eval_pass.out, (size_t)(n * d) * sizeof(float));
+  }
+  pass_clear(&tt->eval_pass);
+  free(ids);
+}
+
+void sr_two_tower_embed_users(sr_model *m, const sr_csr *history, const int64_t *user_ids, float *out) {
+  two_tower *tt = (two_tower *)m;
+  const int64_t R = history->n_rows;
+  if (R == 0) return;
+  pass_reserve(&tt->query, &tt->eval_pass, R, tt->E);
+  pass_bags(&tt->query, &tt->eval_pass, user_ids, R, history, NULL);
+  tower_forward(&tt->query, &m->params, &tt->eval_pass, tt->E);
+  memcpy(out, tt->eval_pass.out, (size_t)(R * tt->d) * sizeof(float));
+  pass_clear(&tt->eval_pass);
+}
+
+int64_t sr_two_tower_dim(const sr_model *m) { return ((const two_tower *)m)->d; }
+
+static void two_tower_begin_eval(sr_model *m) {
+  two_tower *tt = (two_tower *)m;
+  if (!tt->item_embeddings) tt->item_embeddings = sr_aligned_calloc((size_t)(m->n_items * tt->d) * sizeof(float));
+  sr_two_tower_embed_items(m, tt->item_embeddings);
+}
+
+/* scores (R, n_items) = user embeddings . item embeddings^T (one GEMM). */
+static void two_tower_score(sr_model *m, const sr_csr *input, const int64_t *user_ids, float *scores) {
+  two_tower *tt = (two_tower *)m;
+  const int64_t R = input->n_rows;
+  if (R == 0) return;
+  float *q = sr_aligned_calloc((size_t)(R * tt->d) * sizeof(float));
+  sr_two_tower_embed_users(m, input, user_ids, q);
+  sr_scores_forward(scores, q, tt->item_embeddings, R, m->n_items, tt->d);
+  free(q);
+}
+
+/* ---- state kept in training checkpoints ----------------------------------------------------- */
+
+#define STATE_ZSTD_LEVEL 3
+
+static int two_tower_write_state(const sr_model *m, const sr_h5file *f) {
+  const two_tower *tt = (const two_tower *)m;
+  if (tt->logq != SR_LOGQ_STREAMING) return SR_OK;
+  SR_TRY(sr_h5_create_group(f, "/model_state"));
+  SR_TRY(sr_h5_write_attr_int64(f, "/model_state", "logq_last_step", tt->freq_last_step));
+  SR_TRY(sr_h5_write_array(f, "/model_state/logq_item_last_step", SR_H5_INT64, tt->freq.last_step, m->n_items,
+                           STATE_ZSTD_LEVEL));
+  return sr_h5_write_array(f, "/model_state/logq_item_gap", SR_H5_FLOAT32, tt->freq.gap, m->n_items,
+                           STATE_ZSTD_LEVEL);
+}
+
+static int two_tower_read_state(sr_model *m, const sr_h5file *f) {
+  two_tower *tt = (two_tower *)m;
+  if (tt->logq != SR_LOGQ_STREAMING) return SR_OK;
+  void *last = NULL, *gap = NULL;
+  int rc = sr_h5_read_attr_int64(f, "/model_state", "logq_last_step", &tt->freq_last_step);
+  if (rc == SR_OK) rc = sr_h5_read_array(f, "/model_state/logq_item_last_step", SR_H5_INT64, m->n_items, &last, NULL);
+  if (rc == SR_OK) rc = sr_h5_read_array(f, "/model_state/logq_item_gap", SR_H5_FLOAT32, m->n_items, &gap, NULL);
+  if (rc == SR_OK) {
+    memcpy(tt->freq.last_step, last, (size_t)m->n_items * sizeof(int64_t));
+    memcpy(tt->freq.gap, gap, (size_t)m->n_items * sizeof(float));
+  }
+  free(last);
+  free(gap);
+  return rc;
+}
+
+/* ---- lifetime --------------------------------------------------------------------------------- */
+
+static void tower_free(tower *t) {
+  for (int f = 0; f < t->n_features; f++) {
+    sr_csr_free(&t->feature[f].values);
+    sr_sparse_grad_free(&t->feature[f].grad);
+  }
+}
+
+static void two_tower_destroy(sr_model *m) {
+  two_tower *tt = (two_tower *)m;
+  tower_free(&tt->query);
+  tower_free(&tt->item);
+  tower_pass *passes[] = {&tt->qpass, &tt->ipass, &tt->view1, &tt->view2, &tt->eval_pass};
+  for (size_t i = 0; i < sizeof passes / sizeof passes[0]; i++) pass_free(passes[i]);
+  sr_freq_free(&tt->freq);
+  void *bufs[] = {tt->item_counts,     tt->static_log_p, tt->mi,
+                  tt->item_embeddings, tt->candidates,   tt->dcandidates,
+                  tt->log_p,           tt->dq,           tt->dx,
+                  tt->gathered,        tt->dgathered,    tt->ids,
+                  tt->positions,       tt->global_ids,   tt->global_positions,
+                  tt->ssl_ids,         tt->ssl_pos,      tt->item_ids};
+  for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
+  sr_params_free(&m->params);
+  free(tt);
+}
+
+static const sr_model_ops two_tower_ops = {.name = "twotower",
+                                           .samples = SR_SAMPLES_PAIRS,
+                                           .forward_backward = two_tower_forward_backward,
+                                           .add_param_penalty = two_tower_add_param_penalty,
+                                           .update_sparse = two_tower_update_sparse,
+                                           .begin_eval = two_tower_begin_eval,
+                                           .score = two_tower_score,
+                                           .write_state = two_tower_write_state,
+                                           .read_state = two_tower_read_state,
+                                           .destroy = two_tower_destroy};
+
+/* The item tower's features over the corpus, for mutual information (CFM). */
+static int item_feature_mi(two_tower *tt) {
+  const tower *t = &tt->item;
+  sr_csr *columns = sr_calloc((size_t)t->n_features, sizeof *columns);
+  int64_t *ids = sr_malloc((size_t)tt->base.n_items * sizeof *ids);
+  for (int64_t j = 0; j < tt->base.n_items; j++) ids[j] = j;
+  for (int f = 0; f < t->n_features; f++) {
+    if (t->feature[f].source == SOURCE_TABLE)
+      sr_csr_copy(&t->feature[f].values, &columns[f]);
+    else
+      bag_of_ids(&columns[f], ids, tt->base.n_items, tt->base.n_items);
+  }
+  tt->mi = sr_malloc((size_t)(t->n_features * t->n_features) * sizeof(double));
+  int rc = sr_feature_mutual_information(tt->mi, columns, t->n_features);
+  for (int f = 0; f < t->n_features; f++) sr_csr_free(&columns[f]);
+  free(columns);
+  free(ids);
+  return rc;
+}
+
+static void configure(two_tower *tt, const sr_config *cfg) {
+  tt->seed = (uint64_t)cfg->run.seed;
+  tt->E = cfg->model.feature_dim;
+  tt->d = cfg->model.embedding_dim;
+  tt->loss_type = cfg->loss.type;
+  tt->tau = (float)cfg->loss.temperature;
+  tt->focal_gamma = (float)cfg->loss.focal_gamma;
+  tt->auc_tau = (float)cfg->loss.auc_temperature;
+  tt->ms = (sr_ms_params){(float)cfg->loss.ms_alpha, (float)cfg->loss.ms_beta, (float)cfg->loss.ms_lambda,
+                          (float)cfg->loss.ms_epsilon};
+  tt->logq = cfg->loss.logq;
+  tt->ssl = cfg->ssl.enabled;
+  tt->masking = cfg->ssl.masking;
+  tt->ssl_weight = cfg->ssl.enabled ? (float)cfg->ssl.weight : 0.0f;
+  tt->value_dropout = (float)cfg->ssl.value_dropout;
+  tt->ssl_batch = cfg->ssl.batch_size > 0 ? cfg->ssl.batch_size : cfg->train.batch_size;
+  tt->embedding_optimizer = cfg->train.embedding_optimizer;
+  tt->cross_device = cfg->dist.cross_device_negatives;
+  tt->freq_last_step = -1;
+  tt->query.name = "query";
+  tt->item.name = "item";
+}
+
+/* This shard's count of each item in training (static logQ). */
+static void count_items(two_tower *tt, const sr_csr *train) {
+  tt->item_counts = sr_calloc((size_t)tt->base.n_items, sizeof *tt->item_counts);
+  for (int64_t k = 0; k < train->nnz; k++) tt->item_counts[train->indices[k]]++;
+}
+
+int sr_two_tower_create(const sr_config *cfg, const sr_dataset *data, sr_model **out) {
+  if (data->n_items < 1) return SR_FAIL(SR_EINVAL, "the dataset has no items");
+  two_tower *tt = sr_calloc(1, sizeof *tt);
+  tt->base.ops = &two_tower_ops;
+  tt->base.n_items = data->n_items;
+  tt->n_users = data->n_users;
+  configure(tt, cfg);
+  int rc = build_query_features(&tt->query, cfg, data);
+  if (rc == SR_OK) rc = build_item_features(&tt->item, cfg, data);
+  if (rc == SR_OK && tt->ssl && tt->item.n_features < 2)
+    rc = SR_FAIL(SR_ECONFIG,
+                 "ssl.enabled: feature masking needs at least 2 item features (model.item_features has "
+                 "%d); add item features or set ssl.enabled: false",
+                 tt->item.n_features);
+  if (rc == SR_OK && tt->ssl && tt->masking == SR_MASK_CFM) rc = item_feature_mi(tt);
+  if (rc != SR_OK) {
+    two_tower_destroy(&tt->base);
+    return rc;
+  }
+  sr_params *ps = &tt->base.params;
+  sr_params_init(ps);
+  register_mlp(&tt->query, ps, cfg, tt->E, tt->d);
+  register_mlp(&tt->item, ps, cfg, tt->E, tt->d);
+  register_defaults(&tt->query, ps, tt->E);
+  register_defaults(&tt->item, ps, tt->E);
+  tt->base.n_dense_params = ps->count;
+  register_tables(&tt->query, ps, tt->E);
+  register_tables(&tt->item, ps, tt->E);
+  sr_params_finalize(ps);
+  init_tower(&tt->query, ps, tt->seed, tt->E);
+  init_tower(&tt->item, ps, tt->seed, tt->E);
+  /* Prior gap: the expected steps between sightings under uniform sampling. */
+  sr_freq_init(&tt->freq, data->n_items, (float)cfg->loss.logq_alpha,
+               (float)data->n_items / (float)cfg->train.batch_size);
+  count_items(tt, &data->train);
+  *out = &tt->base;
+  return SR_OK;
+}
