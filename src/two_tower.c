@@ -611,6 +611,18 @@ static int update_tower_tables(two_tower *tt, tower *t, const sr_dist *dist, con
   return SR_OK;
 }
 
+void sr_two_tower_densify_table_grads(sr_model *m) {
+  two_tower *tt = (two_tower *)m;
+  tower *towers[2] = {&tt->query, &tt->item};
+  for (int t = 0; t < 2; t++) {
+    for (int f = 0; f < towers[t]->n_features; f++) {
+      tower_feature *ft = &towers[t]->feature[f];
+      sr_sparse_grad_add_to_dense(m->params.items[ft->table].grad, &ft->grad);
+      sr_sparse_grad_clear(&ft->grad);
+    }
+  }
+}
+
 static int two_tower_update_sparse(sr_model *m, const sr_dist *dist, const sr_optim *o, int64_t *n_bad) {
   two_tower *tt = (two_tower *)m;
   SR_TRY(update_tower_tables(tt, &tt->query, dist, o, n_bad));

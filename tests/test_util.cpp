@@ -63,20 +63,25 @@ sr_dataset item_corpus(int64_t n_items) {
   return d;
 }
 
-sr_dataset synthetic_dataset(int64_t users, int64_t items, int64_t n_heldout, double mean_items_per_user) {
+sr_dataset synthetic_dataset(int64_t users, int64_t items, int64_t n_heldout, double mean_items_per_user,
+                             bool with_item_features) {
   sr_synth_opts o;
   sr_synth_opts_default(&o);
   o.n_users = users;
   o.n_items = items;
   o.mean_items_per_user = mean_items_per_user;
-  o.with_item_features = 0;
+  o.with_item_features = with_item_features;
   sr_csr full;
-  EXPECT_EQ(sr_synth_generate(&o, &full, nullptr, nullptr), 0) << sr_error_message();
+  sr_feature *features = nullptr;
+  int n_features = 0;
+  EXPECT_EQ(sr_synth_generate(&o, &full, &features, &n_features), 0) << sr_error_message();
   sr_split_opts so;
   sr_split_opts_default(&so);
   so.n_heldout_users = n_heldout;
   sr_dataset d;
-  EXPECT_EQ(sr_split_strong(&full, nullptr, 0, &so, &d, nullptr), 0) << sr_error_message();
+  EXPECT_EQ(sr_split_strong(&full, features, n_features, &so, &d, nullptr), 0) << sr_error_message();
+  for (int f = 0; f < n_features; f++) sr_csr_free(&features[f].values);
+  free(features);
   sr_csr_free(&full);
   return d;
 }

@@ -36,7 +36,9 @@ void write_file(const std::string &path, const std::string &content);
 // Synthetic data (planted factors, no item features) split for the strong
 // protocol with n_heldout validation and test users each. Seeded: every rank
 // that calls it gets the same dataset. Free with sr_dataset_free.
-sr_dataset synthetic_dataset(int64_t users, int64_t items, int64_t n_heldout, double mean_items_per_user);
+// with_item_features: also the generator's cluster, tags and pop_bucket features.
+sr_dataset synthetic_dataset(int64_t users, int64_t items, int64_t n_heldout, double mean_items_per_user,
+                             bool with_item_features = false);
 // A corpus of n_items items and nothing else: what an autoencoder is built over.
 sr_dataset item_corpus(int64_t n_items);
 

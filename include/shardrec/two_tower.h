@@ -53,6 +53,10 @@ extern "C" {
  * message naming the key when a configured feature does not exist. */
 int sr_two_tower_create(const sr_config *cfg, const sr_dataset *data, sr_model **out);
 
+/* Adds every embedding table's pending sparse gradient (this rank's, since
+ * the last update) into the table's slot of the dense gradient arena and
+ * empties the lists: the whole gradient in one place, for gradient checks. */
+void sr_two_tower_densify_table_grads(sr_model *m);
 /* Output dimension d of both towers. */
 int64_t sr_two_tower_dim(const sr_model *m);
 /* out (n_items, d): every item's evaluation-mode embedding. */
