@@ -73,6 +73,7 @@ typedef struct {
   float tau, focal_gamma, auc_tau;
   sr_ms_params ms;
   int logq;
+  float logq_factor; /* log p enters the kernels' (s - log p)/tau as this times log p */
   sr_freq_estimator freq;
   int64_t freq_last_step; /* the estimator has seen the batches of steps <= this (-1: none) */
   int64_t *item_counts;   /* static logQ: training count of each item (this shard's until summed) */
@@ -400,6 +401,8 @@ static const float *candidate_log_prob(two_tower *tt, const int64_t *ids, int64_
   } else {
     for (int64_t k = 0; k < n; k++) tt->log_p[k] = tt->static_log_p[ids[k]];
   }
+  if (tt->logq_factor != 1.0f)
+    for (int64_t k = 0; k < n; k++) tt->log_p[k] *= tt->logq_factor;
   return tt->log_p;
 }
 
@@ -777,6 +780,8 @@ static void configure(two_tower *tt, const sr_config *cfg) {
   tt->ms = (sr_ms_params){(float)cfg->loss.ms_alpha, (float)cfg->loss.ms_beta, (float)cfg->loss.ms_lambda,
                           (float)cfg->loss.ms_epsilon};
   tt->logq = cfg->loss.logq;
+  /* (s - f log p)/tau with f = tau is s/tau - log p: the correction outside the temperature. */
+  tt->logq_factor = cfg->loss.logq_scaled ? 1.0f : (float)cfg->loss.temperature;
   tt->ssl = cfg->ssl.enabled;
   tt->masking = cfg->ssl.masking;
   tt->ssl_weight = cfg->ssl.enabled ? (float)cfg->ssl.weight : 0.0f;

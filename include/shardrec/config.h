@@ -71,6 +71,7 @@ typedef struct {
     double temperature; /* tau of the batch softmax and of the SSL loss */
     int logq;           /* sr_logq_kind */
     double logq_alpha;  /* EMA rate of the streaming frequency estimator */
+    int logq_scaled;    /* bool: (s - log p)/tau as methods.md writes it; else s/tau - log p */
     double focal_gamma;
     double ms_alpha, ms_beta, ms_lambda, ms_epsilon;
     double auc_temperature;
