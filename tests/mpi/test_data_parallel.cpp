@@ -30,7 +30,7 @@ using srtest::world;
 
 // The same small dataset on every rank (generation is seeded, not ranked).
 const sr_dataset &full_dataset() {
-  static sr_dataset d = srtest::synthetic_dataset(700, 120, 100, 12);
+  static sr_dataset d = srtest::synthetic_dataset(700, 120, 100, 12, true);
   return d;
 }
 
@@ -49,6 +49,21 @@ sr_config small_config(sr_model_type type, double bucket_mb) {
   cfg.train.eval_batch_size = 17;
   cfg.dist.bucket_mb = bucket_mb;
   cfg.run.seed = 5;
+  return cfg;
+}
+
+// Two-tower with every distributed piece on: cross-device negatives, SSL
+// (CFM masks, value dropout) with its views gathered, streaming logQ.
+sr_config two_tower_config() {
+  sr_config cfg = small_config(SR_MODEL_TWOTOWER, 25);
+  cfg.model.feature_dim = 6;
+  cfg.model.tower_hidden[0] = 16;
+  cfg.model.embedding_dim = 8;
+  cfg.train.batch_size = 256;  // ~5 600 pairs: crosses no epoch, batches split unevenly over ranks
+  cfg.train.lr = 5e-3;
+  cfg.ssl.batch_size = 50;  // not a multiple of P: shares of different sizes
+  cfg.ssl.weight = 0.5;
+  cfg.ssl.value_dropout = 0.2;
   return cfg;
 }
 
@@ -123,6 +138,50 @@ void expect_equivalent(sr_model_type type) {
 
 TEST(DataParallel, MultVaeMatchesSingleProcessGlobalBatch) { expect_equivalent(SR_MODEL_MULTVAE); }
 TEST(DataParallel, MultDaeMatchesSingleProcessGlobalBatch) { expect_equivalent(SR_MODEL_MULTDAE); }
+
+// Cross-device negatives (methods.md section 3): P ranks x their share of the
+// global batch give the parameters of 1 process x the whole batch, with SSL
+// on, embedding tables updated from exchanged sparse gradients, and the
+// dense parameters through the sharded optimizer.
+TEST(DataParallel, TwoTowerCrossDeviceNegativesMatchSingleProcessGlobalBatch) {
+  for (int masking : {SR_MASK_CFM, SR_MASK_RFM}) {
+    sr_config cfg = two_tower_config();
+    cfg.ssl.masking = masking;
+    Trained dist = train_sharded(cfg), single = train_single(cfg);
+    ASSERT_FALSE(single.params.empty());
+    EXPECT_EQ(dist.result.steps, 9);
+    EXPECT_LT(max_relative_diff(dist.params, single.params), kTolerance) << "P=" << world.size;
+    sr_config untrained = cfg;
+    untrained.train.max_steps = 1;
+    EXPECT_GT(max_relative_diff(train_single(untrained).params, single.params), 1e-4);
+    for (int i = 0; i < single.result.test.n; i++)
+      EXPECT_NEAR(sr_metrics_mean(&dist.result.test, i), sr_metrics_mean(&single.result.test, i), 1e-4);
+  }
+}
+
+// The same with the replicated optimizer, the static logQ and the focal loss.
+TEST(DataParallel, TwoTowerReplicatedOptimizerStaticLogQFocalMatchSingleProcess) {
+  sr_config cfg = two_tower_config();
+  cfg.dist.shard_optimizer = 0;
+  cfg.loss.logq = SR_LOGQ_STATIC;
+  cfg.loss.type = SR_LOSS_FOCAL;
+  cfg.train.embedding_optimizer = SR_SPARSE_ADAGRAD;
+  EXPECT_LT(max_relative_diff(train_sharded(cfg).params, train_single(cfg).params), kTolerance);
+}
+
+// Without cross-device negatives each query sees only its rank's items: a
+// different (cheaper) objective, so it must NOT match the single process;
+// on one rank the switch changes nothing.
+TEST(DataParallel, TwoTowerLocalNegativesAreADifferentObjective) {
+  sr_config cfg = two_tower_config();
+  cfg.dist.cross_device_negatives = 0;
+  Trained local = train_sharded(cfg), single_local = train_single(cfg);
+  EXPECT_GT(max_relative_diff(local.params, single_local.params), 1e-4);
+  sr_config cross = two_tower_config();
+  EXPECT_EQ(train_single(cross).params, single_local.params);
+  EXPECT_EQ(sr_dist_check_identical(&world, local.params.data(), local.params.size() * sizeof(float), "parameters"),
+            0);
+}
 
 TEST(DataParallel, ResultDoesNotDependOnBucketSizeOrOverlap) {
   Trained normal = train_sharded(small_config(SR_MODEL_MULTVAE, 25));
