@@ -3,8 +3,10 @@
 // from a base (train.init_from), and no torn checkpoint after kill -9.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -17,6 +19,7 @@ extern "C" {
 #include "shardrec/dataset.h"
 #include "shardrec/dist.h"
 #include "shardrec/error.h"
+#include "shardrec/h5io.h"
 #include "shardrec/log.h"
 #include "shardrec/synth.h"
 #include "shardrec/train.h"
@@ -25,7 +28,7 @@ extern "C" {
 namespace {
 
 const sr_dataset &dataset() {
-  static sr_dataset d = srtest::synthetic_dataset(700, 120, 100, 12);
+  static sr_dataset d = srtest::synthetic_dataset(700, 120, 100, 12, true);
   return d;
 }
 
@@ -44,6 +47,20 @@ sr_config config(const std::string &ckpt_dir, int64_t max_steps) {
   return cfg;
 }
 
+// The two-tower model with its non-parameter state: the streaming logQ
+// estimate (SSL draws are keyed by step and need none).
+sr_config two_tower_config(const std::string &ckpt_dir, int64_t max_steps) {
+  sr_config cfg = config(ckpt_dir, max_steps);
+  cfg.model.type = SR_MODEL_TWOTOWER;
+  cfg.model.feature_dim = 6;
+  cfg.model.tower_hidden[0] = 16;
+  cfg.model.embedding_dim = 8;
+  cfg.train.batch_size = 1024;  // 6 steps per epoch of ~5 600 pairs
+  cfg.train.lr = 5e-3;
+  cfg.ssl.batch_size = 40;
+  return cfg;
+}
+
 int train(const sr_config &cfg) {
   sr_dist self;
   sr_dist_self(&self);
@@ -54,10 +71,13 @@ int train(const sr_config &cfg) {
 }
 
 // Parameters and both Adam moments of a training checkpoint, concatenated.
-std::vector<float> training_state(const std::string &path, int64_t *step = nullptr) {
+// The model is built over `data` (needed by the two-tower: its features),
+// else over the checkpoint's item count.
+std::vector<float> training_state(const std::string &path, int64_t *step = nullptr,
+                                  const sr_dataset *data = nullptr) {
   sr_config cfg;
   sr_model *m = nullptr;
-  EXPECT_EQ(sr_checkpoint_read(path.c_str(), nullptr, &cfg, &m), 0) << sr_error_message();
+  EXPECT_EQ(sr_checkpoint_read(path.c_str(), data, &cfg, &m), 0) << sr_error_message();
   if (!m) return {};
   sr_optim o;
   sr_optim_init(&o, SR_OPTIM_ADAM);
@@ -108,6 +128,39 @@ TEST(Resume, OneProcessIsBitExact) {
   EXPECT_TRUE(a == b) << "max |diff| " << max_abs_diff(a, b);
   // And the state did move between the checkpoints compared.
   EXPECT_GT(max_abs_diff(at_cut, b), 1e-4);
+}
+
+// Resume is bit-exact only if the logQ estimate comes back too: without it
+// the first resumed step would see the prior instead of the learned gaps.
+TEST(Resume, TwoTowerIsBitExactIncludingTheLogQEstimate) {
+  sr_log_set_level(SR_LOG_ERROR);
+  srtest::TempDir tmp;
+  const std::string straight = tmp.file("straight"), cut = tmp.file("cut");
+  ASSERT_EQ(train(two_tower_config(straight, 11)), 0);
+  ASSERT_EQ(train(two_tower_config(cut, 5)), 0);
+  sr_config more = two_tower_config(cut, 11);
+  snprintf(more.checkpoint.resume, sizeof more.checkpoint.resume, "auto");
+  ASSERT_EQ(train(more), 0);
+  std::vector<float> a = training_state(checkpoint_at(straight, 11), nullptr, &dataset()),
+                     b = training_state(checkpoint_at(cut, 11), nullptr, &dataset());
+  ASSERT_FALSE(a.empty());
+  EXPECT_TRUE(a == b) << "max |diff| " << max_abs_diff(a, b);
+  // The estimate is in the file (the same in both runs' checkpoints).
+  sr_h5file f1, f2;
+  ASSERT_EQ(sr_h5_open(&f1, checkpoint_at(straight, 11).c_str()), 0);
+  ASSERT_EQ(sr_h5_open(&f2, checkpoint_at(cut, 11).c_str()), 0);
+  void *g1 = nullptr, *g2 = nullptr;
+  const int64_t I = dataset().n_items;
+  ASSERT_EQ(sr_h5_read_array(&f1, "/model_state/logq_item_gap", SR_H5_FLOAT32, I, &g1, nullptr), 0);
+  ASSERT_EQ(sr_h5_read_array(&f2, "/model_state/logq_item_gap", SR_H5_FLOAT32, I, &g2, nullptr), 0);
+  EXPECT_EQ(memcmp(g1, g2, (size_t)I * sizeof(float)), 0);
+  // Learned: popular items are seen more often than the uniform prior says.
+  float smallest = *std::min_element((float *)g1, (float *)g1 + I);
+  EXPECT_LT(smallest, (float)I / 1024.0f);
+  free(g1);
+  free(g2);
+  sr_h5_close(&f1);
+  sr_h5_close(&f2);
 }
 
 TEST(Resume, CorruptedNewestCheckpointIsSkipped) {
