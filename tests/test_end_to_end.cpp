@@ -98,14 +98,15 @@ TEST(EndToEnd, MultVaeBeatsPopularityByAWideMargin) { train_and_compare_to_popul
 TEST(EndToEnd, MultDaeBeatsPopularityByAWideMargin) { train_and_compare_to_popularity(SR_MODEL_MULTDAE); }
 
 // The binary: synth -> train -> eval reproduces the test metrics of training
-// from the saved checkpoint alone.
-TEST(EndToEnd, CommandLineTrainThenEvalTheCheckpoint) {
+// from the saved checkpoint alone. `model` is the YAML of the model section,
+// `eval_flags` extra eval options.
+static void train_then_eval_through_binary(const std::string &model, const std::string &eval_flags) {
   srtest::TempDir tmp;
   const std::string bin = SHARDREC_BINARY, data = tmp.file("d.h5"), cfg = tmp.file("c.yaml");
   auto synth = srtest::run_command(bin + " data synth -o " + data + " --users 2000 --items 400 --heldout 200");
   ASSERT_EQ(synth.exit_code, 0) << synth.output;
   srtest::write_file(cfg, "run: {name: e2e, out_dir: " + tmp.path() + "}\ndata: {path: " + data +
-                              "}\nmodel: {hidden: [100], latent_dim: 32}\ntrain: {epochs: 3, batch_size: 100}\n");
+                              "}\nmodel: " + model + "\ntrain: {epochs: 3, batch_size: 100}\n");
   auto train = srtest::run_command(bin + " train " + cfg + " --set train.lr=2e-3");
   ASSERT_EQ(train.exit_code, 0) << train.output;
   EXPECT_NE(train.output.find("lr: 0.002"), std::string::npos) << "resolved config printed";
@@ -118,11 +119,21 @@ TEST(EndToEnd, CommandLineTrainThenEvalTheCheckpoint) {
   size_t at = train.output.find("\ntest recall@20 ");
   ASSERT_NE(at, std::string::npos) << train.output;
   std::string trained = train.output.substr(at + 6, train.output.find("  (", at) - at - 6);
-  auto eval = srtest::run_command(bin + " eval " + run + "/model.h5 --split test --popularity");
+  auto eval = srtest::run_command(bin + " eval " + run + "/model.h5 --split test --popularity " +
+                                  (eval_flags.empty() ? "" : eval_flags + " " + data));
   ASSERT_EQ(eval.exit_code, 0) << eval.output;
   EXPECT_NE(eval.output.find(trained), std::string::npos)
       << "train said: " << trained << "\neval said: " << eval.output;
   EXPECT_NE(eval.output.find("popularity"), std::string::npos);
+}
+
+TEST(EndToEnd, CommandLineTrainThenEvalTheCheckpoint) {
+  train_then_eval_through_binary("{hidden: [100], latent_dim: 32}", "");
+}
+
+// The two-tower model is rebuilt over the features of the dataset given to eval.
+TEST(EndToEnd, CommandLineTwoTowerTrainThenEvalTheCheckpoint) {
+  train_then_eval_through_binary("{type: twotower, feature_dim: 8, tower_hidden: [32], embedding_dim: 16}", "--data");
 }
 
 TEST(EndToEnd, DivergenceStopsWithAClearError) {

@@ -84,7 +84,13 @@ static int eval_main(const sr_dist *dist, const eval_args *a) {
   sr_config cfg;
   sr_config_defaults(&cfg);
   sr_model *model = NULL;
-  int rc = sr_checkpoint_read(a->checkpoint, NULL, &cfg, &model);
+  /* A feature-based model is rebuilt over the features of --data when given
+   * (else of the dataset its config names). */
+  sr_dataset features;
+  sr_dataset_init(&features);
+  int rc = a->data_path ? sr_dataset_read_features(a->data_path, &features) : SR_OK;
+  if (rc == SR_OK) rc = sr_checkpoint_read(a->checkpoint, a->data_path ? &features : NULL, &cfg, &model);
+  sr_dataset_free(&features);
   sr_metrics metrics;
   const char *names[SR_MAX_METRICS];
   int n_names = cfg.eval.n_metrics;
