@@ -235,3 +235,34 @@ TEST(TwoTower, ScoresAreUserTimesItemEmbeddings) {
   sr_csr_free(&rows);
   sr_model_destroy(m);
 }
+
+// A query tower wider than the item tower (2 features of E against 1), users
+// embedded after the items with fewer rows than the items' pass: the towers'
+// evaluation buffers must not be shared (an overflow, caught by
+// -DSHARDREC_SANITIZE=address), and embeddings do not depend on call order.
+TEST(TwoTower, EmbeddingsDoNotDependOnTheOrderOfTowerCalls) {
+  sr_config cfg = small_config();
+  cfg.model.n_query_features = 2;
+  snprintf(cfg.model.query_features[1], sizeof cfg.model.query_features[1], "user_id");
+  cfg.model.n_item_features = 1;  // item_id
+  cfg.ssl.enabled = 0;            // its masking needs two item features
+  const sr_dataset &d = dataset();
+  sr_model *first_users = nullptr, *first_items = nullptr;
+  ASSERT_EQ(sr_model_create(&cfg, &d, &first_users), SR_OK) << sr_error_message();
+  ASSERT_EQ(sr_model_create(&cfg, &d, &first_items), SR_OK) << sr_error_message();
+  // R in (I / 2, I]: R rows of 2E floats need more than the I rows of E.
+  const int64_t I = d.n_items, D = sr_two_tower_dim(first_users), R = 30;
+  ASSERT_EQ(I, 40);
+  sr_csr rows;
+  sr_csr_slice_rows(&d.train, 0, R, &rows);
+  std::vector<float> users_a(R * D), items_a(I * D), users_b(R * D), items_b(I * D);
+  sr_two_tower_embed_users(first_users, &rows, d.train_user_ids, users_a.data());
+  sr_two_tower_embed_items(first_users, items_a.data());
+  sr_two_tower_embed_items(first_items, items_b.data());
+  sr_two_tower_embed_users(first_items, &rows, d.train_user_ids, users_b.data());
+  EXPECT_EQ(users_a, users_b);
+  EXPECT_EQ(items_a, items_b);
+  sr_csr_free(&rows);
+  sr_model_destroy(first_users);
+  sr_model_destroy(first_items);
+}

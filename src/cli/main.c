@@ -20,6 +20,7 @@ static const command commands[] = {
     {"data", sr_cmd_data, "create, import, inspect and validate HDF5 datasets (synth, import, info, validate)"},
     {"merge", sr_cmd_merge, "merge checkpoints of one architecture into a model soup"},
     {"inspect", sr_cmd_inspect, "show a checkpoint's metadata and tensors, or compare two"},
+    {"export", sr_cmd_export, "write a two-tower model's item and user embeddings for an ANN index"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 

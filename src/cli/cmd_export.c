@@ -1,0 +1,329 @@
+/*
+ * cmd_export.c — `shardrec export`: the item and user embeddings of a trained
+ * two-tower model in one HDF5 file, the input of an approximate-nearest-
+ * neighbour index (layout in README.md, "Exporting embeddings").
+ *
+ * A single process: embedding needs no MPI. Users are embedded from the rows
+ * the model sees as their history (training rows, evaluation fold-in rows),
+ * once per selected split row, so under the weak protocol a user in several
+ * splits appears once per split, each with that split's history.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "commands.h"
+#include "shardrec/blas.h"
+#include "shardrec/checkpoint.h"
+#include "shardrec/dataset.h"
+#include "shardrec/error.h"
+#include "shardrec/h5io.h"
+#include "shardrec/import.h"
+#include "shardrec/log.h"
+#include "shardrec/mem.h"
+#include "shardrec/two_tower.h"
+
+#define EXPORT_ZSTD_LEVEL 3
+
+/* Codes of /users/split, in the order of its "names" attribute. */
+enum { SPLIT_TRAIN = 0, SPLIT_VALID = 1, SPLIT_TEST = 2, N_SPLITS = 3 };
+static const char *const split_names[N_SPLITS] = {"train", "valid", "test"};
+#define SPLIT_NAME_LIST "train,valid,test"
+
+static void export_usage(FILE *out) {
+  fprintf(out,
+          "usage: shardrec export CHECKPOINT.h5 [--data DATASET.h5] -o OUT.h5\n"
+          "                       [--users all|train|valid|test|none] [--batch N]\n"
+          "\n"
+          "Writes the L2-normalised item and user embeddings of a two-tower model, for\n"
+          "an approximate-nearest-neighbour index (score = dot product = cosine).\n"
+          "\n"
+          "options:\n"
+          "  -o, --output FILE   embeddings file to write (required; written atomically)\n"
+          "      --data FILE     dataset of the items and user histories (default: data.path\n"
+          "                      of the checkpoint's config)\n"
+          "      --users WHICH   users to embed, from their training rows (train) or fold-in\n"
+          "                      rows (valid, test); all = the three splits (default), one row\n"
+          "                      per split row, so a weak-protocol user appears once per split\n"
+          "      --batch N       users embedded at a time (default: train.eval_batch_size)\n"
+          "  -h, --help          this help\n"
+          "\n"
+          "Output: /items/{embeddings,ids[,raw_ids]}, /users/{embeddings,ids,split[,raw_ids]}\n"
+          "(ids in the dataset's numbering; raw_ids when the dataset has /ids).\n");
+}
+
+/* ---- arguments ------------------------------------------------------------------ */
+
+typedef struct {
+  const char *checkpoint, *data_path, *out_path, *users;
+  int split_selected[N_SPLITS];
+  long long batch; /* 0: the config's train.eval_batch_size */
+} export_args;
+
+static int select_users(export_args *a, const char *which) {
+  a->users = which;
+  int all = strcmp(which, "all") == 0, found = all || strcmp(which, "none") == 0;
+  for (int s = 0; s < N_SPLITS; s++) {
+    a->split_selected[s] = all || strcmp(which, split_names[s]) == 0;
+    found |= a->split_selected[s];
+  }
+  return found ? 0
+               : sr_cli_usage_error("export", "--users: expected all, train, valid, test or none, got '%s'", which);
+}
+
+/* Returns -1 to go on, else the exit status. */
+static int parse_export_args(int argc, char **argv, export_args *a) {
+  static const struct option options[] = {
+      {"output", required_argument, NULL, 'o'}, {"data", required_argument, NULL, 'd'},
+      {"users", required_argument, NULL, 'u'},  {"batch", required_argument, NULL, 'b'},
+      {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
+  memset(a, 0, sizeof *a);
+  select_users(a, "all");
+  optind = 1;
+  int opt, status = 0;
+  while (status == 0 && (opt = getopt_long(argc, argv, "o:h", options, NULL)) != -1) {
+    switch (opt) {
+      case 'o':
+        a->out_path = optarg;
+        break;
+      case 'd':
+        a->data_path = optarg;
+        break;
+      case 'u':
+        status = select_users(a, optarg);
+        break;
+      case 'b':
+        status = sr_cli_parse_int("export", "batch", optarg, 1, INT32_MAX, &a->batch);
+        break;
+      case 'h':
+        export_usage(stdout);
+        return 0;
+      default:
+        return sr_cli_usage_error("export", "bad option");
+    }
+  }
+  if (status) return status;
+  if (!a->out_path) return sr_cli_usage_error("export", "missing -o OUT.h5");
+  if (optind != argc - 1) return sr_cli_usage_error("export", "expected one checkpoint, got %d", argc - optind);
+  a->checkpoint = argv[optind];
+  return -1;
+}
+
+/* ---- inputs --------------------------------------------------------------------- */
+
+typedef struct {
+  sr_config cfg;
+  sr_model *model;
+  sr_dataset data;
+  const char *data_path;
+  sr_raw_ids user_raw, item_raw; /* the dataset's /ids (no arrays when it has none) */
+} inputs;
+
+/* With --data the model is built over that dataset; without it, over the
+ * features of the config's dataset, whose interactions are then read. */
+static int load_model_and_data(const export_args *a, inputs *in) {
+  if (a->data_path) SR_TRY(sr_dataset_read(a->data_path, &in->data));
+  SR_TRY(sr_checkpoint_read(a->checkpoint, a->data_path ? &in->data : NULL, &in->cfg, &in->model));
+  if (in->cfg.model.type != SR_MODEL_TWOTOWER)
+    return SR_FAIL(SR_EINVAL, "%s: export needs a two-tower checkpoint (this one is %s)", a->checkpoint,
+                   in->model->ops->name);
+  in->data_path = a->data_path ? a->data_path : in->cfg.data.path;
+  return a->data_path ? SR_OK : sr_dataset_read(in->data_path, &in->data);
+}
+
+/* Raw ids are int64 or fixed-length strings (datasets/README.md). */
+static int read_raw_ids(const sr_h5file *f, const char *obj, int64_t expected, sr_raw_ids *out) {
+  if (!sr_h5_exists(f, obj)) return SR_OK;
+  hid_t ds = H5Dopen2(f->id, obj, H5P_DEFAULT);
+  hid_t type = ds < 0 ? H5I_INVALID_HID : H5Dget_type(ds);
+  int strings = type >= 0 && H5Tget_class(type) == H5T_STRING;
+  if (type >= 0) H5Tclose(type);
+  if (ds >= 0) H5Dclose(ds);
+  void *numbers = NULL;
+  int rc = strings ? sr_h5_read_strings(f, obj, &out->strings, &out->n, &out->width)
+                   : sr_h5_read_array(f, obj, SR_H5_INT64, -1, &numbers, &out->n);
+  out->numbers = numbers;
+  if (rc == SR_OK && out->n != expected)
+    rc = SR_FAIL(SR_EFORMAT, "%s: %s: %lld raw ids, expected %lld", f->path, obj, (long long)out->n,
+                 (long long)expected);
+  return rc;
+}
+
+static int load_raw_ids(inputs *in) {
+  sr_h5file f;
+  SR_TRY(sr_h5_open(&f, in->data_path));
+  int rc = read_raw_ids(&f, "/ids/users", in->data.n_users, &in->user_raw);
+  if (rc == SR_OK) rc = read_raw_ids(&f, "/ids/items", in->data.n_items, &in->item_raw);
+  sr_h5_close(&f);
+  return rc;
+}
+
+static void inputs_free(inputs *in) {
+  sr_model_destroy(in->model);
+  sr_dataset_free(&in->data);
+  sr_raw_ids_free(&in->user_raw);
+  sr_raw_ids_free(&in->item_raw);
+}
+
+/* ---- embeddings ----------------------------------------------------------------- */
+
+/* The rows the model sees as each user's history in split s. */
+static void split_rows(const sr_dataset *data, int s, const sr_csr **history, const int64_t **user_ids) {
+  const sr_eval_split *eval = s == SPLIT_VALID ? &data->valid : &data->test;
+  *history = s == SPLIT_TRAIN ? &data->train : &eval->foldin;
+  *user_ids = s == SPLIT_TRAIN ? data->train_user_ids : eval->user_ids;
+}
+
+typedef struct {
+  int64_t n, d;
+  float *embeddings; /* (n, d) */
+  int64_t *ids;      /* [n] original user numbering */
+  uint8_t *split;    /* [n] SPLIT_* of the row each user came from */
+} user_table;
+
+static void user_table_free(user_table *u) {
+  free(u->embeddings);
+  free(u->ids);
+  free(u->split);
+}
+
+static int64_t count_selected_rows(const sr_dataset *data, const int *selected) {
+  int64_t n = 0;
+  for (int s = 0; s < N_SPLITS; s++) {
+    if (!selected[s]) continue;
+    const sr_csr *history;
+    const int64_t *ids;
+    split_rows(data, s, &history, &ids);
+    n += history->n_rows;
+  }
+  return n;
+}
+
+/* Every row of the selected splits, split by split, `batch` rows at a time. */
+static void embed_users(sr_model *m, const sr_dataset *data, const int *selected, int64_t batch, user_table *u) {
+  u->d = sr_two_tower_dim(m);
+  u->n = count_selected_rows(data, selected);
+  u->embeddings = sr_malloc((size_t)(u->n > 0 ? u->n * u->d : 1) * sizeof(float));
+  u->ids = sr_malloc((size_t)(u->n > 0 ? u->n : 1) * sizeof *u->ids);
+  u->split = sr_malloc((size_t)(u->n > 0 ? u->n : 1));
+  int64_t at = 0;
+  for (int s = 0; s < N_SPLITS; s++) {
+    if (!selected[s]) continue;
+    const sr_csr *history;
+    const int64_t *ids;
+    split_rows(data, s, &history, &ids);
+    for (int64_t b = 0; b < history->n_rows; b += batch) {
+      int64_t e = b + batch < history->n_rows ? b + batch : history->n_rows;
+      sr_csr rows;
+      sr_csr_slice_rows(history, b, e, &rows);
+      sr_two_tower_embed_users(m, &rows, ids + b, u->embeddings + (at + b) * u->d);
+      sr_csr_free(&rows);
+    }
+    memcpy(u->ids + at, ids, (size_t)history->n_rows * sizeof *ids);
+    memset(u->split + at, s, (size_t)history->n_rows);
+    at += history->n_rows;
+  }
+}
+
+/* ---- the output file ------------------------------------------------------------ */
+
+/* Nothing when the dataset has no raw ids. */
+static int write_raw_ids(const sr_h5file *f, const char *obj, const sr_raw_ids *raw) {
+  if (raw->numbers) return sr_h5_write_array(f, obj, SR_H5_INT64, raw->numbers, raw->n, EXPORT_ZSTD_LEVEL);
+  if (raw->strings) return sr_h5_write_strings(f, obj, raw->strings, raw->n, raw->width, EXPORT_ZSTD_LEVEL);
+  return SR_OK;
+}
+
+/* out = the raw ids of entities ids[0..n), in that order (empty when raw is). */
+static void pick_raw_ids(const sr_raw_ids *raw, const int64_t *ids, int64_t n, sr_raw_ids *out) {
+  memset(out, 0, sizeof *out);
+  if (!raw->numbers && !raw->strings) return;
+  const size_t w = (size_t)raw->width, rows = n > 0 ? (size_t)n : 1;
+  out->n = n;
+  out->width = raw->width;
+  if (raw->numbers) out->numbers = sr_malloc(rows * sizeof *out->numbers);
+  if (raw->strings) out->strings = sr_malloc(rows * w);
+  for (int64_t r = 0; r < n; r++) {
+    if (raw->numbers) out->numbers[r] = raw->numbers[ids[r]];
+    if (raw->strings) memcpy(out->strings + (size_t)r * w, raw->strings + (size_t)ids[r] * w, w);
+  }
+}
+
+/* Embeds every item and writes the /items group. */
+static int write_items(const sr_h5file *f, sr_model *m, const inputs *in) {
+  const int64_t n = m->n_items, d = sr_two_tower_dim(m), shape[2] = {n, d};
+  float *embeddings = sr_malloc((size_t)(n * d > 0 ? n * d : 1) * sizeof(float));
+  int64_t *ids = sr_malloc((size_t)(n > 0 ? n : 1) * sizeof *ids);
+  sr_two_tower_embed_items(m, embeddings);
+  for (int64_t i = 0; i < n; i++) ids[i] = i;
+  int rc = sr_h5_write_tensor(f, "/items/embeddings", embeddings, 2, shape, EXPORT_ZSTD_LEVEL);
+  if (rc == SR_OK) rc = sr_h5_write_array(f, "/items/ids", SR_H5_INT64, ids, n, EXPORT_ZSTD_LEVEL);
+  if (rc == SR_OK) rc = write_raw_ids(f, "/items/raw_ids", &in->item_raw);
+  free(embeddings);
+  free(ids);
+  return rc;
+}
+
+static int write_users(const sr_h5file *f, const user_table *u, const inputs *in) {
+  const int64_t shape[2] = {u->n, u->d};
+  SR_TRY(sr_h5_write_tensor(f, "/users/embeddings", u->embeddings, 2, shape, EXPORT_ZSTD_LEVEL));
+  SR_TRY(sr_h5_write_array(f, "/users/ids", SR_H5_INT64, u->ids, u->n, EXPORT_ZSTD_LEVEL));
+  SR_TRY(sr_h5_write_array(f, "/users/split", SR_H5_UINT8, u->split, u->n, EXPORT_ZSTD_LEVEL));
+  SR_TRY(sr_h5_write_attr_string(f, "/users/split", "names", SPLIT_NAME_LIST));
+  sr_raw_ids raw;
+  pick_raw_ids(&in->user_raw, u->ids, u->n, &raw);
+  int rc = write_raw_ids(f, "/users/raw_ids", &raw);
+  sr_raw_ids_free(&raw);
+  return rc;
+}
+
+static int write_header(const sr_h5file *f, const export_args *a, const inputs *in) {
+  SR_TRY(sr_h5_write_attr_string(f, "/", "model", in->model->ops->name));
+  SR_TRY(sr_h5_write_attr_int64(f, "/", "d", sr_two_tower_dim(in->model)));
+  SR_TRY(sr_h5_write_attr_string(f, "/", "checkpoint", a->checkpoint));
+  SR_TRY(sr_h5_write_attr_string(f, "/", "dataset", in->data_path));
+  SR_TRY(sr_h5_write_attr_string(f, "/", "users", a->users));
+  SR_TRY(sr_h5_write_attr_string(f, "/", "created_by", "shardrec " SHARDREC_VERSION));
+  return sr_h5_write_attr_string(f, "/", "score", "dot product of L2-normalised embeddings (cosine)");
+}
+
+static int write_export(const export_args *a, const inputs *in, const user_table *users) {
+  sr_h5file f;
+  SR_TRY(sr_h5_create(&f, a->out_path));
+  int rc = write_header(&f, a, in);
+  if (rc == SR_OK) rc = write_items(&f, in->model, in);
+  if (rc == SR_OK) rc = write_users(&f, users, in);
+  if (rc == SR_OK) return sr_h5_commit(&f);
+  sr_h5_close(&f); /* removes the unfinished file */
+  return rc;
+}
+
+static int run_export(const export_args *a, inputs *in, user_table *users) {
+  SR_TRY(load_model_and_data(a, in));
+  SR_TRY(load_raw_ids(in));
+  sr_dist self; /* BLAS threads as for a single-process job */
+  sr_dist_self(&self);
+  sr_blas_set_threads(sr_cli_blas_threads(&in->cfg, &self));
+  embed_users(in->model, &in->data, a->split_selected, a->batch > 0 ? a->batch : in->cfg.train.eval_batch_size,
+              users);
+  SR_TRY(write_export(a, in, users));
+  sr_info("wrote %s: %lld items and %lld users (%s), d = %lld", a->out_path, (long long)in->model->n_items,
+          (long long)users->n, a->users, (long long)users->d);
+  return SR_OK;
+}
+
+int sr_cmd_export(int argc, char **argv) {
+  export_args a;
+  int status = parse_export_args(argc, argv, &a);
+  if (status >= 0) return status;
+  inputs in;
+  memset(&in, 0, sizeof in);
+  sr_dataset_init(&in.data);
+  user_table users;
+  memset(&users, 0, sizeof users);
+  int rc = run_export(&a, &in, &users);
+  user_table_free(&users);
+  inputs_free(&in);
+  return rc == SR_OK ? 0 : sr_cmd_report_error();
+}
