@@ -96,8 +96,13 @@ static void progress(trainer *t, int64_t epoch, const sr_step_stats *st) {
   }
   char eta_s[32];
   format_duration(eta, eta_s, sizeof eta_s);
-  sr_info("epoch %lld/%d  step %lld  loss %.4f  beta %.4f  %.0f %s/s  eta %s", (long long)epoch, t->cfg->train.epochs,
-          (long long)t->optim.step, st->loss, st->beta, rate, unit, eta_s);
+  /* The loss, then its terms (e.g. "neg_ll 231.2  kl 10.5", "main 4.6  ssl 2.1"). */
+  char terms[160] = "";
+  size_t used = 0;
+  for (int i = 0; i < st->n_terms && used < sizeof terms; i++)
+    used += (size_t)snprintf(terms + used, sizeof terms - used, "  %s %.4f", st->term_names[i], st->terms[i]);
+  sr_info("epoch %lld/%d  step %lld  loss %.4f%s  %.0f %s/s  eta %s", (long long)epoch, t->cfg->train.epochs,
+          (long long)t->optim.step, st->loss, terms, rate, unit, eta_s);
   if (t->jsonl) {
     fprintf(t->jsonl, "{\"type\":\"train\",\"epoch\":%lld,\"step\":%lld,\"loss\":%.6f,\"beta\":%.6f",
             (long long)epoch, (long long)t->optim.step, st->loss, st->beta);
