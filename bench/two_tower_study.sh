@@ -7,16 +7,18 @@
 #     (s - log p)/tau), static logQ, random instead of correlated masking;
 #   - cross-device vs local negatives on 2 and 4 ranks at the same per-rank batch.
 # Prints a markdown table (mean and standard deviation over the seeds).
-#   bench/two_tower_study.sh [EPOCHS] [SEEDS] [DATA] [BUILD_DIR]   e.g. 2 "1 2 3" quickstart build
+#   bench/two_tower_study.sh [EPOCHS] [SEEDS] [DATA] [PARTS] [BUILD_DIR]   e.g. 2 "1 2 3" quickstart all build
 # DATA: quickstart (data/synth.h5: 20k users, 4k items, ~25 items per user) or
 # sparse (data/synth-sparse.h5: 20k users, 20k items, ~8 items per user: a long
 # tail of items seen a few times, where the SSL paper expects its gains).
+# PARTS: all, single (the 1-rank variants) or ranks (the 2- and 4-rank ones).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 epochs=${1:-2}
 seeds=${2:-"1 2 3"}
 dataset=${3:-quickstart}
-build=${4:-build}
+parts=${4:-all}
+build=${5:-build}
 bin=$build/shardrec
 mkdir -p data
 case $dataset in
@@ -48,7 +50,8 @@ recall_at_50() {
     echo "$out" >&2
     exit 1
   }
-  echo "$out" | sed -n 's/^test recall@20 [0-9.]*  recall@50 \([0-9.]*\).*/\1/p'
+  # Rank 0's "test recall@20 ...  recall@50 X ..." line (prefixed by the rank on N ranks).
+  echo "$out" | sed -n 's/^\(\[[^]]*\] \)*test recall@20 [0-9.]*  recall@50 \([0-9.]*\).*/\2/p'
 }
 
 row() { # row LABEL VALUES...
@@ -65,6 +68,7 @@ labels=("SSL on (CFM), streaming logQ: reference" "SSL off" "logQ off" "logQ ins
 overrides=("" "--set ssl.enabled=false" "--set loss.logq=none" "--set loss.logq_scaled=true"
   "--set loss.logq=static" "--set ssl.masking=rfm")
 for i in "${!labels[@]}"; do
+  [[ $parts == ranks ]] && break
   values=()
   for s in $seeds; do
     # shellcheck disable=SC2086 # the override is one or zero --set pairs
@@ -73,6 +77,7 @@ for i in "${!labels[@]}"; do
   row "1 rank, batch 512: ${labels[$i]}" "${values[@]}"
 done
 for ranks in 2 4; do
+  [[ $parts == single ]] && break
   for cross in true false; do
     values=()
     for s in $seeds; do
