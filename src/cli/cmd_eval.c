@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "commands.h"
-#include "shardrec/blas.h"
 #include "shardrec/checkpoint.h"
 #include "shardrec/dataset.h"
 #include "shardrec/error.h"
@@ -102,7 +101,7 @@ static int eval_main(const sr_dist *dist, const eval_args *a) {
     if (dist->rank == 0) sr_log_current_error();
     return SR_CLI_AGREED_FAILURE;
   }
-  sr_blas_set_threads(sr_cli_blas_threads(&cfg, dist));
+  sr_cli_set_blas_threads(&cfg, dist);
   sr_dataset data;
   sr_dataset_init(&data);
   rc = evaluate(dist, model, &cfg, a, &metrics, &data);

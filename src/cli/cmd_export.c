@@ -14,7 +14,6 @@
 #include <string.h>
 
 #include "commands.h"
-#include "shardrec/blas.h"
 #include "shardrec/checkpoint.h"
 #include "shardrec/dataset.h"
 #include "shardrec/error.h"
@@ -302,9 +301,7 @@ static int write_export(const export_args *a, const inputs *in, const user_table
 static int run_export(const export_args *a, inputs *in, user_table *users) {
   SR_TRY(load_model_and_data(a, in));
   SR_TRY(load_raw_ids(in));
-  sr_dist self; /* BLAS threads as for a single-process job */
-  sr_dist_self(&self);
-  sr_blas_set_threads(sr_cli_blas_threads(&in->cfg, &self));
+  sr_cli_set_blas_threads(&in->cfg, NULL);
   embed_users(in->model, &in->data, a->split_selected, a->batch > 0 ? a->batch : in->cfg.train.eval_batch_size,
               users);
   SR_TRY(write_export(a, in, users));

@@ -11,7 +11,6 @@
 #include <string.h>
 
 #include "commands.h"
-#include "shardrec/blas.h"
 #include "shardrec/checkpoint.h"
 #include "shardrec/dataset.h"
 #include "shardrec/error.h"
@@ -342,9 +341,7 @@ static int run_merge(session *s, const merge_args *a) {
   const checkpoint *first = &s->ingr[0];
   sr_config out_cfg; /* the output model: the first ingredient's, its values overwritten below */
   SR_TRY(sr_checkpoint_read(first->path, NULL, &out_cfg, &s->out));
-  sr_dist self; /* BLAS threads as for a single-process job */
-  sr_dist_self(&self);
-  sr_blas_set_threads(sr_cli_blas_threads(&first->cfg, &self));
+  sr_cli_set_blas_threads(&first->cfg, NULL);
   if (s->evaluates) SR_TRY(score_ingredients(s, a));
   SR_TRY(merge_into_output(s, a));
   if (s->evaluates) score_results(s, a);

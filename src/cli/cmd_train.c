@@ -40,13 +40,17 @@ int sr_cli_load_config(const char *path, char **overrides, int n_overrides, sr_c
 /* BLAS threads per rank: the config's, else SLURM_CPUS_PER_TASK under Slurm,
  * else 1 per rank when distributed (ranks must not oversubscribe cores), else
  * every core for a single process. */
-int sr_cli_blas_threads(const sr_config *cfg, const sr_dist *dist) {
+static int blas_threads(const sr_config *cfg, const sr_dist *dist) {
   if (cfg->run.threads > 0) return cfg->run.threads;
   const char *slurm = getenv("SLURM_CPUS_PER_TASK");
   if (slurm && atoi(slurm) > 0) return atoi(slurm);
-  if (dist->size > 1) return 1;
+  if (dist && dist->size > 1) return 1;
   long cores = sysconf(_SC_NPROCESSORS_ONLN);
   return cores > 0 ? (int)cores : 1;
+}
+
+void sr_cli_set_blas_threads(const sr_config *cfg, const sr_dist *dist) {
+  sr_blas_set_threads(blas_threads(cfg, dist));
 }
 
 static void print_result(const sr_train_result *res, const char *model_path) {
@@ -95,7 +99,7 @@ static int train_main(const sr_dist *dist, const char *config_path, char **overr
   int rc = dist->rank == 0 ? prepare_run_dir(&cfg, run_dir) : SR_OK;
   if (sr_dist_agree(dist, rc)) return agreed_failure(rc);
 
-  sr_blas_set_threads(sr_cli_blas_threads(&cfg, dist));
+  sr_cli_set_blas_threads(&cfg, dist);
   sr_info("run directory %s; %d rank(s); BLAS core %s, %d thread(s) per rank", run_dir, dist->size,
           sr_blas_core_name(), sr_blas_get_threads());
   sr_dataset data;

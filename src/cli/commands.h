@@ -31,8 +31,9 @@ int sr_cli_parse_number(const char *command, const char *opt, const char *s, dou
  * validates, and sets the log level. */
 int sr_cli_load_config(const char *path, char **overrides, int n_overrides, sr_config *cfg);
 
-/* BLAS threads for one rank of this job (config, Slurm, rank count). */
-int sr_cli_blas_threads(const sr_config *cfg, const sr_dist *dist);
+/* Sets the BLAS threads of one rank of this job (config, Slurm, rank
+ * count); dist NULL: a single-process command. */
+void sr_cli_set_blas_threads(const sr_config *cfg, const sr_dist *dist);
 /* Status a distributed command returns for a failure that every rank knows
  * of (sr_dist_agree): the job can end normally, with exit code 1. */
 #define SR_CLI_AGREED_FAILURE 101
