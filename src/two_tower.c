@@ -67,7 +67,8 @@ typedef struct {
   uint64_t seed;
   int64_t E, d, n_users;
   tower query, item;
-  tower_pass qpass, ipass, view1, view2, eval_pass;
+  /* A pass is sized for one tower's widths: each tower has its own. */
+  tower_pass qpass, ipass, view1, view2, eval_query, eval_items;
   /* loss */
   int loss_type;
   float tau, focal_gamma, auc_tau;
@@ -641,12 +642,12 @@ void sr_two_tower_embed_items(sr_model *m, float *out) {
   for (int64_t begin = 0; begin < I; begin += EVAL_CHUNK) {
     int64_t n = begin + EVAL_CHUNK < I ? EVAL_CHUNK : I - begin;
     for (int64_t k = 0; k < n; k++) ids[k] = begin + k;
-    pass_reserve(&tt->item, &tt->eval_pass, n, tt->E);
-    pass_bags(&tt->item, &tt->eval_pass, ids, n, NULL, NULL);
-    tower_forward(&tt->item, &m->params, &tt->eval_pass, tt->E);
-    memcpy(out + begin * d, tt->eval_pass.out, (size_t)(n * d) * sizeof(float));
+    pass_reserve(&tt->item, &tt->eval_items, n, tt->E);
+    pass_bags(&tt->item, &tt->eval_items, ids, n, NULL, NULL);
+    tower_forward(&tt->item, &m->params, &tt->eval_items, tt->E);
+    memcpy(out + begin * d, tt->eval_items.out, (size_t)(n * d) * sizeof(float));
   }
-  pass_clear(&tt->eval_pass);
+  pass_clear(&tt->eval_items);
   free(ids);
 }
 
@@ -654,11 +655,11 @@ void sr_two_tower_embed_users(sr_model *m, const sr_csr *history, const int64_t 
   two_tower *tt = (two_tower *)m;
   const int64_t R = history->n_rows;
   if (R == 0) return;
-  pass_reserve(&tt->query, &tt->eval_pass, R, tt->E);
-  pass_bags(&tt->query, &tt->eval_pass, user_ids, R, history, NULL);
-  tower_forward(&tt->query, &m->params, &tt->eval_pass, tt->E);
-  memcpy(out, tt->eval_pass.out, (size_t)(R * tt->d) * sizeof(float));
-  pass_clear(&tt->eval_pass);
+  pass_reserve(&tt->query, &tt->eval_query, R, tt->E);
+  pass_bags(&tt->query, &tt->eval_query, user_ids, R, history, NULL);
+  tower_forward(&tt->query, &m->params, &tt->eval_query, tt->E);
+  memcpy(out, tt->eval_query.out, (size_t)(R * tt->d) * sizeof(float));
+  pass_clear(&tt->eval_query);
 }
 
 int64_t sr_two_tower_dim(const sr_model *m) { return ((const two_tower *)m)->d; }
@@ -724,7 +725,7 @@ static void two_tower_destroy(sr_model *m) {
   two_tower *tt = (two_tower *)m;
   tower_free(&tt->query);
   tower_free(&tt->item);
-  tower_pass *passes[] = {&tt->qpass, &tt->ipass, &tt->view1, &tt->view2, &tt->eval_pass};
+  tower_pass *passes[] = {&tt->qpass, &tt->ipass, &tt->view1, &tt->view2, &tt->eval_query, &tt->eval_items};
   for (size_t i = 0; i < sizeof passes / sizeof passes[0]; i++) pass_free(passes[i]);
   sr_freq_free(&tt->freq);
   void *bufs[] = {tt->item_counts,     tt->static_log_p, tt->mi,
