@@ -18,16 +18,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "shardrec/blas.h"
+#include "dist_bench.h"
 #include "shardrec/config.h"
-#include "shardrec/dataset.h"
-#include "shardrec/dist.h"
-#include "shardrec/error.h"
 #include "shardrec/log.h"
 #include "shardrec/mem.h"
-#include "shardrec/shard.h"
-#include "shardrec/synth.h"
-#include "shardrec/train.h"
+#include "shardrec/model.h"
 
 static double bare_allreduce_seconds(const sr_dist *d, int64_t n, int reps) {
   float *buf = sr_aligned_calloc((size_t)n * sizeof(float));
@@ -40,12 +35,8 @@ static double bare_allreduce_seconds(const sr_dist *d, int64_t n, int reps) {
 }
 
 int main(int argc, char **argv) {
-  sr_blas_configure_process(argv);
   sr_dist dist;
-  if (sr_dist_init(&argc, &argv, &dist)) {
-    sr_log_current_error();
-    return 1;
-  }
+  dist_bench_start(&argc, &argv, &dist);
   int64_t users = 12000, items = 20108;
   int batch = 500, steps = 12, overlap = 0, shard_optimizer = 0, opt;
   static const struct option longopts[] = {{"users", required_argument, NULL, 'u'},
@@ -82,29 +73,14 @@ int main(int argc, char **argv) {
         return 2;
     }
   }
-  sr_blas_set_threads(1);
-  sr_log_set_level(SR_LOG_WARN);
-
   sr_synth_opts so;
   sr_synth_opts_default(&so);
   so.n_users = users;
   so.n_items = items;
   so.mean_items_per_user = 73; /* ML-20M's average */
   so.with_item_features = 0;
-  sr_csr full;
-  sr_feature *features = NULL;
-  int n_features = 0;
-  sr_split_opts sp;
-  sr_split_opts_default(&sp);
-  sp.n_heldout_users = 100; /* keep evaluation out of the measurement */
   sr_dataset all, shard;
-  if (sr_synth_generate(&so, &full, &features, &n_features) ||
-      sr_split_strong(&full, features, n_features, &sp, &all, NULL)) {
-    sr_log_current_error();
-    return 1;
-  }
-  sr_csr_free(&full);
-  sr_dataset_shard(&all, dist.rank, dist.size, &shard);
+  dist_bench_data(&so, &dist, &all, &shard);
 
   sr_config cfg;
   sr_config_defaults(&cfg);
@@ -133,9 +109,7 @@ int main(int argc, char **argv) {
                    : shard_optimizer ? "sharded optimizer (reduce-scatter, Adam on 1/P, all-gather)"
                    : overlap         ? "all-reduce overlapped with backward"
                                      : "all-reduce after backward");
-    printf("ranks %d, items %lld, global batch %d, %lld steps: %.0f users/s (%.1f ms/step)\n", dist.size,
-           (long long)all.n_items, batch, (long long)res.steps, res.samples_per_s,
-           1e3 * res.train_seconds / (double)res.steps);
+    dist_bench_print_rate(&dist, all.n_items, batch, &res);
     if (dist.size > 1) {
       double step = res.train_seconds / (double)res.steps, step_alone = alone.train_seconds / (double)alone.steps;
       double cost = step - step_alone, waited = res.allreduce_wait_seconds / (double)res.steps;

@@ -636,29 +636,12 @@ TEST(ImportCsv, LineOrderDoesNotMatter) {
 
 // ---- splits of imported data ----------------------------------------------------------------------
 
-namespace {
-
-// 200 users (raw ids 5000 + 3u) with 2 to 31 ratings over 150 items (raw 10 i);
-// rating 1 + (u + i) % 5.
-std::string ratings_dat() {
-  std::string s;
-  for (int u = 0; u < 200; u++)
-    for (int k = 0; k < 2 + u % 30; k++) {
-      int item = (u * 31 + k * 17) % 150;
-      s += std::to_string(5000 + 3 * u) + "::" + std::to_string(10 * item) +
-           "::" + std::to_string(1 + (u + item) % 5) + "::" + std::to_string(1000 + k) + "\n";
-    }
-  return s;
-}
-
-}  // namespace
-
 // Strong generalisation: held-out user counts, disjoint users, every kept
 // interaction in exactly one place, 20% of each evaluation row held out
 // (none below 5 items), the raw ids map everything back, seeds reproduce.
 TEST(ImportSplit, StrongGeneralisation) {
   srtest::TempDir tmp;
-  srtest::write_file(tmp.file("ratings.dat"), ratings_dat());
+  srtest::write_file(tmp.file("ratings.dat"), srtest::movielens_ratings_dat());
   Import imp(SR_IMPORT_MOVIELENS, {tmp.file("ratings.dat")});
   imp.o.split.n_heldout_users = 20;
   Table tab;
@@ -959,7 +942,7 @@ TEST(ImportCommand, NothingHalfWritten) {
 TEST(ImportCommand, DetectsTheFormatAndRecordsTheOptions) {
   srtest::TempDir tmp;
   const std::string bin = SHARDREC_BINARY, out = tmp.file("ml.h5");
-  srtest::write_file(tmp.file("ratings.dat"), ratings_dat());
+  srtest::write_file(tmp.file("ratings.dat"), srtest::movielens_ratings_dat());
   auto r = srtest::run_command(bin + " data import -o " + out + " " + tmp.file("ratings.dat") +
                                " --heldout-users 15 --seed 7 --iterate-min-counts");
   ASSERT_EQ(r.exit_code, 0) << r.output;

@@ -86,6 +86,41 @@ sr_dataset synthetic_dataset(int64_t users, int64_t items, int64_t n_heldout, do
   return d;
 }
 
+std::string movielens_ratings_dat() {
+  std::string s;
+  for (int u = 0; u < 200; u++)
+    for (int k = 0; k < 2 + u % 30; k++) {
+      int item = (u * 31 + k * 17) % 150;  // 17 and 150 are coprime: a user's items are distinct
+      s += std::to_string(5000 + 3 * u) + "::" + std::to_string(10 * item) +
+           "::" + std::to_string(1 + (u + item) % 5) + "::" + std::to_string(1000 + k) + "\n";
+    }
+  return s;
+}
+
+std::string movielens_movies_dat() {
+  static const char *const genres[18] = {"Action",      "Adventure", "Animation", "Children's", "Comedy", "Crime",
+                                         "Documentary", "Drama",     "Fantasy",   "Film-Noir",  "Horror", "Musical",
+                                         "Mystery",     "Romance",   "Sci-Fi",    "Thriller",   "War",    "Western"};
+  std::string s;
+  for (int i = 0; i < 150; i++) {
+    int first = i % 18, second = (i / 18 + 5 * i) % 18;
+    s += std::to_string(10 * i) + "::Movie " + std::to_string(i) + ", The (" + std::to_string(1930 + (7 * i) % 70) +
+         ")::" + genres[first] + (second != first ? std::string("|") + genres[second] : std::string()) + "\n";
+  }
+  return s;
+}
+
+std::string movielens_users_dat() {
+  static const int ages[7] = {1, 18, 25, 35, 45, 50, 56};
+  std::string s;
+  for (int u = 0; u < 200; u++) {
+    std::string zip = std::to_string(10000 + (u * 7919) % 90000) + (u % 10 == 0 ? "-4321" : "");
+    s += std::to_string(5000 + 3 * u) + "::" + (u % 2 ? "M" : "F") + "::" + std::to_string(ages[u % 7]) +
+         "::" + std::to_string(u % 21) + "::" + zip + "\n";
+  }
+  return s;
+}
+
 void flip_byte_in_first_chunk(const std::string &path, const char *dataset) {
   ASSERT_EQ(sr_h5zstd_register(), 0);
   hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);

@@ -42,6 +42,17 @@ sr_dataset synthetic_dataset(int64_t users, int64_t items, int64_t n_heldout, do
 // A corpus of n_items items and nothing else: what an autoencoder is built over.
 sr_dataset item_corpus(int64_t n_items);
 
+// A small log in MovieLens-1M's '::' format. ratings.dat: 200 users (raw ids
+// 5000 + 3u) with 2 to 31 ratings over 150 movies (raw ids 10 i), rating
+// 1 + (u + i) % 5, timestamp 1000 + k for the user's k-th rating.
+std::string movielens_ratings_dat();
+// movies.dat describing those 150 movies: genres (1 or 2 of ML-1M's 18), a
+// release year in the 1930s to 1990s (7 decades) and a title.
+std::string movielens_movies_dat();
+// users.dat describing those 200 users: gender (F, M), age (ML-1M's 7 codes),
+// occupation (0-20) and zip code (some in the 12345-6789 form).
+std::string movielens_users_dat();
+
 // Flips one byte in the middle of the first chunk of an HDF5 dataset (to
 // prove checksums catch corruption).
 void flip_byte_in_first_chunk(const std::string &path, const char *dataset);
