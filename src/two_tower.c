@@ -132,8 +132,13 @@ static int has_feature(const tower *t, const char *name) {
   return 0;
 }
 
+/* Longest feature name that fits parameter names such as "query.NAME.default". */
+#define FEATURE_NAME_ROOM (SR_PARAM_NAME_MAX - 1 - (int)sizeof("query..default") + 1)
+
 static int check_room(const tower *t, const char *key, const char *name) {
   if (has_feature(t, name)) return SR_FAIL(SR_ECONFIG, "%s: feature '%s' is listed twice", key, name);
+  if ((int)strlen(name) > FEATURE_NAME_ROOM)
+    return SR_FAIL(SR_ECONFIG, "%s: feature name '%s' is longer than %d characters", key, name, FEATURE_NAME_ROOM);
   if (t->n_features == SR_MAX_TOWER_FEATURES)
     return SR_FAIL(SR_ECONFIG, "%s: more than %d features", key, SR_MAX_TOWER_FEATURES);
   return SR_OK;
@@ -201,7 +206,8 @@ static void register_mlp(tower *t, sr_params *ps, const sr_config *cfg, int64_t 
 static void register_defaults(tower *t, sr_params *ps, int64_t E) {
   for (int f = 0; f < t->n_features; f++) {
     char name[SR_PARAM_NAME_MAX];
-    snprintf(name, sizeof name, "%s.%s.default", t->name, t->feature[f].name);
+    int len = snprintf(name, sizeof name, "%s.%s.default", t->name, t->feature[f].name);
+    SR_ASSERT(len < (int)sizeof name); /* check_room bounds feature names */
     t->feature[f].default_row = sr_params_add(ps, name, SR_PARAM_EMBEDDING, 1, &E);
   }
 }
@@ -211,7 +217,8 @@ static void register_tables(tower *t, sr_params *ps, int64_t E) {
     tower_feature *ft = &t->feature[f];
     char name[SR_PARAM_NAME_MAX];
     int64_t shape[2] = {ft->vocab, E};
-    snprintf(name, sizeof name, "%s.%s.table", t->name, ft->name);
+    int len = snprintf(name, sizeof name, "%s.%s.table", t->name, ft->name);
+    SR_ASSERT(len < (int)sizeof name); /* check_room bounds feature names */
     ft->table = sr_params_add(ps, name, SR_PARAM_EMBEDDING, 2, shape);
     sr_sparse_grad_init(&ft->grad, E);
   }

@@ -182,6 +182,11 @@ TEST(TwoTower, UnknownFeatureNamesTheKeyAndTheAvailableOnes) {
   EXPECT_EQ(std::string(sr_error_message()),
             "model.item_features[1]: no item feature 'genre' in the dataset (available: item_id, all, cluster, tags, "
             "pop_bucket)");
+  // A name too long for its parameter names ("item.NAME.default" < 64 bytes).
+  snprintf(cfg.model.item_features[1], sizeof cfg.model.item_features[1], "%s", std::string(50, 'g').c_str());
+  EXPECT_EQ(sr_model_create(&cfg, &dataset(), &m), SR_ECONFIG);
+  EXPECT_NE(std::string(sr_error_message()).find("longer than 49 characters"), std::string::npos)
+      << sr_error_message();
   cfg.model.n_item_features = 1;  // item_id only: nothing to mask
   EXPECT_EQ(sr_model_create(&cfg, &dataset(), &m), SR_ECONFIG);
   EXPECT_NE(std::string(sr_error_message()).find("ssl.enabled"), std::string::npos) << sr_error_message();
