@@ -185,12 +185,23 @@ void sr_tanh_backward(float *restrict din, const float *restrict dout, const flo
   for (int64_t i = 0; i < n; i++) din[i] += dout[i] * (1.0f - out[i] * out[i]);
 }
 
+/* Both operands are loaded before the select so that it vectorises (a load
+ * under the condition kept these loops scalar: 15% of a two-tower step).
+ * Elementwise: in-place use is fine. */
 void sr_relu_forward(float *out, const float *in, int64_t n) {
-  for (int64_t i = 0; i < n; i++) out[i] = in[i] > 0.0f ? in[i] : 0.0f;
+#pragma omp simd
+  for (int64_t i = 0; i < n; i++) {
+    const float x = in[i];
+    out[i] = x > 0.0f ? x : 0.0f;
+  }
 }
 
 void sr_relu_backward(float *restrict din, const float *restrict dout, const float *restrict out, int64_t n) {
-  for (int64_t i = 0; i < n; i++) din[i] += out[i] > 0.0f ? dout[i] : 0.0f;
+#pragma omp simd
+  for (int64_t i = 0; i < n; i++) {
+    const float g = dout[i], y = out[i];
+    din[i] += y > 0.0f ? g : 0.0f;
+  }
 }
 
 /* ---- row L2 normalisation ------------------------------------------------------------ */
