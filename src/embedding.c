@@ -87,11 +87,27 @@ typedef struct {
   float scale;
 } contribution;
 
-/* (id, entry): entries grow with rows, so equal ids keep (row, entry) order. */
-static int compare_contributions(const void *pa, const void *pb) {
-  const contribution *a = pa, *b = pb;
-  if (a->id != b->id) return a->id < b->id ? -1 : 1;
-  return (a->entry > b->entry) - (a->entry < b->entry);
+/* Sorts c[0..n) by id, stably, with byte-wise LSD radix passes (O(n) per
+ * pass; a comparison sort was 12% of a two-tower step). c arrives in entry
+ * order, so the result is in (id, entry) order: equal ids keep (row, entry)
+ * order. Ids are table rows, non-negative and below 2^31. */
+static void sort_by_id(contribution *c, int64_t n) {
+  int64_t max_id = 0;
+  for (int64_t k = 0; k < n; k++)
+    if (c[k].id > max_id) max_id = c[k].id;
+  contribution *tmp = sr_malloc((size_t)(n > 0 ? n : 1) * sizeof *tmp);
+  contribution *from = c, *to = tmp;
+  for (int shift = 0; shift < 32 && (max_id >> shift) > 0; shift += 8) {
+    int64_t start[257] = {0};
+    for (int64_t k = 0; k < n; k++) start[((from[k].id >> shift) & 0xff) + 1]++;
+    for (int b = 0; b < 256; b++) start[b + 1] += start[b];
+    for (int64_t k = 0; k < n; k++) to[start[(from[k].id >> shift) & 0xff]++] = from[k];
+    contribution *t = from;
+    from = to;
+    to = t;
+  }
+  if (from != c) memcpy(c, from, (size_t)n * sizeof *c);
+  free(tmp);
 }
 
 /* The kept entries of the non-default rows, sorted by (id, entry). */
@@ -105,7 +121,7 @@ static contribution *collect_contributions(const sr_csr *bag, const uint8_t *kee
     for (int64_t k = bag->indptr[r]; k < bag->indptr[r + 1]; k++)
       if (!keep || keep[k]) c[n++] = (contribution){bag->indices[k], k, r, 1.0f / (float)kept};
   }
-  qsort(c, (size_t)n, sizeof *c, compare_contributions);
+  sort_by_id(c, n);
   *count = n;
   return c;
 }

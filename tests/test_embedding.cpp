@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <vector>
 
 #include "kernel_check.h"
@@ -162,6 +163,42 @@ TEST(EmbeddingBag, BackwardIsDeterministic) {
   }
   EXPECT_EQ(results[0], results[1]);
   EXPECT_EQ(results[0], results[2]);
+}
+
+// Ids that agree in their low bytes and differ above (the sort works byte by
+// byte): each id's row must still be the sum of its contributions in (row,
+// entry) order, bit for bit, and the list ascending.
+TEST(EmbeddingBag, BackwardSumsInRowOrderForIdsOfSeveralBytes) {
+  const int64_t V = 3000000, D = 3, R = 200;
+  const int32_t pool[] = {5, 5 + 256, 5 + 65536, 70000, 2999999, 261, 0, 1 << 20};
+  std::vector<std::vector<int32_t>> rows((size_t)R);
+  for (int64_t r = 0; r < R; r++) {
+    for (int k = 0; k < 8; k++)
+      if ((r * 7 + k * 3) % 5 < 2) rows[r].push_back(pool[k]);
+    std::sort(rows[r].begin(), rows[r].end());
+  }
+  CsrRows bag(rows, V);
+  const Vec dout = kcheck::uniform((size_t)(R * D), -1.0f, 1.0f, 21);
+  std::map<int64_t, Vec> expected;  // accumulated in (row, entry) order, as documented
+  for (int64_t r = 0; r < R; r++) {
+    if (rows[r].empty()) continue;
+    const float scale = 1.0f / (float)rows[r].size();
+    for (int32_t id : rows[r]) {
+      Vec &acc = expected.try_emplace(id, Vec((size_t)D, 0.0f)).first->second;
+      for (int64_t j = 0; j < D; j++) acc[j] += scale * dout[r * D + j];
+    }
+  }
+  sr_sparse_grad g;
+  sr_sparse_grad_init(&g, D);
+  sr_embedding_bag_backward(&g, nullptr, dout.data(), bag.get(), nullptr, nullptr, D);
+  ASSERT_EQ(g.n, (int64_t)expected.size());
+  int64_t i = 0;
+  for (const auto &[id, row] : expected) {
+    EXPECT_EQ(g.ids[i], id);
+    EXPECT_EQ(Vec(g.rows + i * D, g.rows + (i + 1) * D), row) << "id " << id;
+    i++;
+  }
+  sr_sparse_grad_free(&g);
 }
 
 // ---- value dropout --------------------------------------------------------------------
