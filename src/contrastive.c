@@ -35,34 +35,43 @@ void sr_scores_forward(float *scores, const float *q, const float *x, int64_t Bq
               scores, (int)N);
 }
 
-/* dq = dS . x, dx = dS^T . q (written). */
-static void scores_backward(float *dq, float *dx, const float *ds, const float *q, const float *x, int64_t Bq,
-                            int64_t N, int64_t D) {
-  if (Bq == 0) { /* no query: nothing reaches the items */
-    if (dx) memset(dx, 0, (size_t)(N * D) * sizeof *dx);
-    return;
-  }
+/* Score rows processed per block: the block's (rows, N) scores stay about
+ * 4 MiB, in cache for the row losses and both gradient products, instead of
+ * a (Bq, N) matrix streamed through memory four times (at N = 4096 the full
+ * matrix is 64 MiB per loss and step). */
+#define SCORE_BLOCK_FLOATS (1 << 20)
+
+/* Rows [b, b + n) of the loss: scores of those queries against every item,
+ * per-row terms into row_loss[b..), then dq rows = dS . x (written) and
+ * dx += dS^T . q_rows (accumulated: the caller zeroes dx). */
+static void loss_block(float *ds, double *row_loss, float *dq, float *dx, const float *q, const float *x, int64_t b,
+                       int64_t n, int64_t N, int64_t D, float grad_scale, const score_loss *l) {
+  sr_scores_forward(ds, q + b * D, x, n, N, D);
+  /* Rows are independent; their terms are added afterwards in row order so
+   * the total does not depend on the number of threads. */
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; i++) row_loss[b + i] = l->row(ds + i * N, b + i, N, grad_scale, l);
   if (dq)
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)Bq, (int)D, (int)N, 1.0f, ds, (int)N, x, (int)D, 0.0f,
-                dq, (int)D);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)D, (int)N, 1.0f, ds, (int)N, x, (int)D, 0.0f,
+                dq + b * D, (int)D);
   if (dx)
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)N, (int)D, (int)Bq, 1.0f, ds, (int)N, q, (int)D, 0.0f,
-                dx, (int)D);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)N, (int)D, (int)n, 1.0f, ds, (int)N, q + b * D, (int)D,
+                1.0f, dx, (int)D);
 }
 
 static double embedding_loss(float *dq, float *dx, const float *q, const float *x, int64_t Bq, int64_t N, int64_t D,
                              float norm, const score_loss *l) {
-  float *ds = sr_malloc((size_t)(Bq * N > 0 ? Bq * N : 1) * sizeof *ds);
+  SR_ASSERT(Bq <= INT_MAX && N <= INT_MAX && D <= INT_MAX); /* LP64 CBLAS dimensions */
+  const int64_t block = N > 0 && SCORE_BLOCK_FLOATS / N > 1 ? SCORE_BLOCK_FLOATS / N : 1;
+  const int64_t rows = Bq < block ? Bq : block;
+  float *ds = sr_malloc((size_t)(rows * N > 0 ? rows * N : 1) * sizeof *ds);
   double *row_loss = sr_malloc((size_t)(Bq > 0 ? Bq : 1) * sizeof *row_loss);
-  sr_scores_forward(ds, q, x, Bq, N, D);
+  if (dx) memset(dx, 0, (size_t)(N * D) * sizeof *dx); /* no query: nothing reaches the items */
   const float grad_scale = 1.0f / norm;
-  /* Rows are independent; their terms are added afterwards in row order so
-   * the total does not depend on the number of threads. */
-#pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < Bq; i++) row_loss[i] = l->row(ds + i * N, i, N, grad_scale, l);
+  for (int64_t b = 0; b < Bq; b += block)
+    loss_block(ds, row_loss, dq, dx, q, x, b, Bq - b < block ? Bq - b : block, N, D, grad_scale, l);
   double total = 0.0;
   for (int64_t i = 0; i < Bq; i++) total += row_loss[i];
-  scores_backward(dq, dx, ds, q, x, Bq, N, D);
   free(row_loss);
   free(ds);
   return total / norm;

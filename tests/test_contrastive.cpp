@@ -139,6 +139,29 @@ TEST(BatchSoftmax, QueryBlocksSumToTheSingleBlockGradient) {
   EXPECT_EQ(dx_empty, Vec(b.x.size(), 0.0f));
 }
 
+// Enough items that the kernel works through its queries in several cache
+// blocks (about 4 MiB of scores each): the result equals one call per query.
+TEST(BatchSoftmax, CacheBlocksOfQueriesMatchOneCallPerQuery) {
+  const int64_t B = 600, N = 5000, D = 8;
+  std::vector<int64_t> pos((size_t)B);
+  for (int64_t i = 0; i < B; i++) pos[i] = (i * 37) % N;
+  const Batch b(B, N, D, pos, 130);
+  const float tau = 0.2f, norm = (float)B;
+  Vec dq(b.q.size()), dx(b.x.size());
+  const double loss = sr_batch_softmax_loss(dq.data(), dx.data(), b.q.data(), b.x.data(), b.pos.data(),
+                                            b.log_p.data(), B, N, D, tau, norm);
+  double row_loss = 0.0;
+  Vec dq_rows(b.q.size()), dx_sum(b.x.size(), 0.0f), dx_row(b.x.size());
+  for (int64_t i = 0; i < B; i++) {
+    row_loss += sr_batch_softmax_loss(dq_rows.data() + i * D, dx_row.data(), b.q.data() + i * D, b.x.data(),
+                                      b.pos.data() + i, b.log_p.data(), 1, N, D, tau, norm);
+    for (size_t k = 0; k < dx_sum.size(); k++) dx_sum[k] += dx_row[k];
+  }
+  EXPECT_NEAR(row_loss, loss, 1e-6 * std::fabs(loss));
+  kcheck::expect_all_near(dq_rows, dq, 1e-6f, "dq");
+  kcheck::expect_all_near(dx_sum, dx, 1e-6f, "dx");
+}
+
 // ---- InfoNCE ----------------------------------------------------------------------------
 
 TEST(InfoNce, GradientsAndDiagonalPositives) {
