@@ -19,15 +19,15 @@
  * same work per step.
  *
  * Measured on this 2-core machine (defaults: 20k users x 4k items, SSL and
- * cross-device negatives on; median of 3 runs of 100 steps at batch 1024, 50 at
+ * cross-device negatives on; median of 3 runs of 100 steps at batch 1024, 40 at
  * batch 4096, nothing else running):
- *   batch 1024: 1 rank 24.3k pairs/s (42.2 ms/step), 2 ranks 46.2k pairs/s (22.2 ms/step): 1.90x
- *   batch 4096: 1 rank  9.9k pairs/s (412 ms/step),  2 ranks 20.8k pairs/s (197 ms/step):  2.10x
- * (--ssl off: 44.6k vs 80.1k pairs/s at 1024, 19.4k vs 39.9k at 4096.) A step
- * costs more per pair as the batch grows: the (N x N) in-batch scores and the
- * (M x M) SSL scores dominate it (4x the batch, ~10x the step time). Each of
- * P ranks computes N/P rows of them; that 2 ranks beat 2x at batch 4096 is
- * probably the smaller working set per core.
+ *   batch 1024: 1 rank 34.0k pairs/s (30.2 ms/step), 2 ranks 60.2k pairs/s (17.0 ms/step): 1.77x
+ *   batch 4096: 1 rank 15.6k pairs/s (263 ms/step),  2 ranks 31.7k pairs/s (129 ms/step):  2.03x
+ * (--ssl off, batch 1024: 68.4k vs 117.6k pairs/s, 1.72x.) Before vectorised
+ * ReLU, a radix sort in the embedding backward and cache-blocked score
+ * matrices the same runs gave 24.3k / 46.2k and 9.9k / 20.8k. A step costs
+ * more per pair as the batch grows: the (N x N) in-batch scores and the
+ * (M x M) SSL scores are quadratic in it; each of P ranks computes N/P rows.
  */
 #include <getopt.h>
 #include <stdio.h>
