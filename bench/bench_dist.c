@@ -37,48 +37,29 @@ static double bare_allreduce_seconds(const sr_dist *d, int64_t n, int reps) {
 int main(int argc, char **argv) {
   sr_dist dist;
   dist_bench_start(&argc, &argv, &dist);
-  int64_t users = 12000, items = 20108;
+  sr_synth_opts so;
+  sr_synth_opts_default(&so);
+  so.n_users = 12000;
+  so.n_items = 20108;
+  so.mean_items_per_user = 73; /* ML-20M's average */
+  so.with_item_features = 0;
   int batch = 500, steps = 12, overlap = 0, shard_optimizer = 0, opt;
-  static const struct option longopts[] = {{"users", required_argument, NULL, 'u'},
-                                           {"items", required_argument, NULL, 'i'},
-                                           {"batch", required_argument, NULL, 'b'},
-                                           {"steps", required_argument, NULL, 's'},
+  static const struct option longopts[] = {DIST_BENCH_SIZE_OPTIONS,
                                            {"overlap", no_argument, NULL, 'o'},
                                            {"shard-optimizer", no_argument, NULL, 'z'},
                                            {NULL, 0, NULL, 0}};
-  while ((opt = getopt_long(argc, argv, "u:i:b:s:oz", longopts, NULL)) != -1) {
-    switch (opt) {
-      case 'u':
-        users = atoll(optarg);
-        break;
-      case 'i':
-        items = atoll(optarg);
-        break;
-      case 'b':
-        batch = atoi(optarg);
-        break;
-      case 's':
-        steps = atoi(optarg);
-        break;
-      case 'o':
-        overlap = 1;
-        break;
-      case 'z':
-        shard_optimizer = 1;
-        break;
-      default:
-        fprintf(
-            stderr,
-            "usage: bench_dist [--users U] [--items I] [--batch B] [--steps S] [--overlap] [--shard-optimizer]\n");
-        return 2;
+  while ((opt = getopt_long(argc, argv, DIST_BENCH_SIZE_LETTERS "oz", longopts, NULL)) != -1) {
+    if (dist_bench_size_option(opt, optarg, &so, &batch, &steps)) continue;
+    if (opt == 'o') {
+      overlap = 1;
+    } else if (opt == 'z') {
+      shard_optimizer = 1;
+    } else {
+      fprintf(stderr,
+              "usage: bench_dist [--users U] [--items I] [--batch B] [--steps S] [--overlap] [--shard-optimizer]\n");
+      return 2;
     }
   }
-  sr_synth_opts so;
-  sr_synth_opts_default(&so);
-  so.n_users = users;
-  so.n_items = items;
-  so.mean_items_per_user = 73; /* ML-20M's average */
-  so.with_item_features = 0;
   sr_dataset all, shard;
   dist_bench_data(&so, &dist, &all, &shard);
 

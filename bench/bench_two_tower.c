@@ -59,36 +59,19 @@ int main(int argc, char **argv) {
   so.n_items = 4000;
   so.with_item_features = 1;
   int batch = 1024, steps = 100, ssl = 1, cross_device = 1, opt;
-  static const struct option longopts[] = {{"users", required_argument, NULL, 'u'},
-                                           {"items", required_argument, NULL, 'i'},
-                                           {"batch", required_argument, NULL, 'b'},
-                                           {"steps", required_argument, NULL, 's'},
+  static const struct option longopts[] = {DIST_BENCH_SIZE_OPTIONS,
                                            {"ssl", required_argument, NULL, 'S'},
                                            {"cross-device", required_argument, NULL, 'x'},
                                            {NULL, 0, NULL, 0}};
-  while ((opt = getopt_long(argc, argv, "u:i:b:s:", longopts, NULL)) != -1) {
-    switch (opt) {
-      case 'u':
-        so.n_users = atoll(optarg);
-        break;
-      case 'i':
-        so.n_items = atoll(optarg);
-        break;
-      case 'b':
-        batch = atoi(optarg);
-        break;
-      case 's':
-        steps = atoi(optarg);
-        break;
-      case 'S':
-        ssl = on_off(optarg);
-        break;
-      case 'x':
-        cross_device = on_off(optarg);
-        break;
-      default:
-        usage();
-        return 2;
+  while ((opt = getopt_long(argc, argv, DIST_BENCH_SIZE_LETTERS, longopts, NULL)) != -1) {
+    if (dist_bench_size_option(opt, optarg, &so, &batch, &steps)) continue;
+    if (opt == 'S') {
+      ssl = on_off(optarg);
+    } else if (opt == 'x') {
+      cross_device = on_off(optarg);
+    } else {
+      usage();
+      return 2;
     }
   }
   if (ssl < 0 || cross_device < 0 || batch < 1 || steps < 1) {

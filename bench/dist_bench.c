@@ -43,3 +43,21 @@ void dist_bench_print_rate(const sr_dist *dist, int64_t n_items, int global_batc
          (long long)n_items, global_batch, (long long)res->steps, res->samples_per_s,
          sr_sample_unit_name(res->sample_unit), 1e3 * res->train_seconds / (double)res->steps);
 }
+
+int dist_bench_size_option(int opt, const char *arg, sr_synth_opts *so, int *batch, int *steps) {
+  switch (opt) {
+    case 'u':
+      so->n_users = atoll(arg);
+      return 1;
+    case 'i':
+      so->n_items = atoll(arg);
+      return 1;
+    case 'b':
+      *batch = atoi(arg);
+      return 1;
+    case 's':
+      *steps = atoi(arg);
+      return 1;
+  }
+  return 0;
+}

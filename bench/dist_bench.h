@@ -7,6 +7,7 @@
 #ifndef SHARDREC_BENCH_DIST_BENCH_H
 #define SHARDREC_BENCH_DIST_BENCH_H
 
+#include <getopt.h>
 #include <stdint.h>
 
 #include "shardrec/dataset.h"
@@ -24,6 +25,17 @@ void dist_bench_start(int *argc, char ***argv, sr_dist *dist);
  * so that evaluation stays out of the measurement; *shard: this rank's part,
  * as sr_dataset_read_shard would read it. Ends the job on failure. */
 void dist_bench_data(const sr_synth_opts *so, const sr_dist *dist, sr_dataset *all, sr_dataset *shard);
+/* The size options every benchmark takes: --users, --items (into so),
+ * --batch (the global batch) and --steps; getopt letters u, i, b, s. */
+#define DIST_BENCH_SIZE_OPTIONS                                                     \
+  {"users", required_argument, NULL, 'u'}, {"items", required_argument, NULL, 'i'}, \
+      {"batch", required_argument, NULL, 'b'}, {                                    \
+    "steps", required_argument, NULL, 's'                                           \
+  }
+#define DIST_BENCH_SIZE_LETTERS "u:i:b:s:"
+/* Applies option `opt` (with its argument) if it is one of the size options:
+ * returns 1, else 0. */
+int dist_bench_size_option(int opt, const char *arg, sr_synth_opts *so, int *batch, int *steps);
 /* Rank 0 prints "ranks P, items I, global batch N, S steps: X <unit>/s (Y ms/step)". */
 void dist_bench_print_rate(const sr_dist *dist, int64_t n_items, int global_batch, const sr_train_result *res);
 
