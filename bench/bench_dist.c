@@ -63,12 +63,7 @@ int main(int argc, char **argv) {
   sr_dataset all, shard;
   dist_bench_data(&so, &dist, &all, &shard);
 
-  sr_config cfg;
-  sr_config_defaults(&cfg);
-  snprintf(cfg.data.path, sizeof cfg.data.path, "synthetic");
-  cfg.train.batch_size = batch;
-  cfg.train.max_steps = steps;
-  cfg.train.epochs = 1000;
+  sr_config cfg = dist_bench_config(batch, steps);
   cfg.dist.overlap = overlap;
   cfg.dist.shard_optimizer = shard_optimizer;
   sr_train_result res, alone;

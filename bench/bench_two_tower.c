@@ -81,15 +81,10 @@ int main(int argc, char **argv) {
   sr_dataset all, shard;
   dist_bench_data(&so, &dist, &all, &shard);
 
-  sr_config cfg;
-  sr_config_defaults(&cfg);
-  snprintf(cfg.data.path, sizeof cfg.data.path, "synthetic");
+  sr_config cfg = dist_bench_config(batch, steps);
   cfg.model.type = SR_MODEL_TWOTOWER;
   cfg.ssl.enabled = ssl;
   cfg.dist.cross_device_negatives = cross_device;
-  cfg.train.batch_size = batch;
-  cfg.train.max_steps = steps;
-  cfg.train.epochs = 1000;
   sr_train_result res;
   if (sr_train(&cfg, &dist, &shard, NULL, NULL, &res)) sr_dist_abort(&dist, 1);
   if (dist.rank == 0)

@@ -61,3 +61,13 @@ int dist_bench_size_option(int opt, const char *arg, sr_synth_opts *so, int *bat
   }
   return 0;
 }
+
+sr_config dist_bench_config(int batch, int steps) {
+  sr_config cfg;
+  sr_config_defaults(&cfg);
+  snprintf(cfg.data.path, sizeof cfg.data.path, "synthetic");
+  cfg.train.batch_size = batch;
+  cfg.train.max_steps = steps;
+  cfg.train.epochs = 1000;
+  return cfg;
+}

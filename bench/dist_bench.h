@@ -10,6 +10,7 @@
 #include <getopt.h>
 #include <stdint.h>
 
+#include "shardrec/config.h"
 #include "shardrec/dataset.h"
 #include "shardrec/dist.h"
 #include "shardrec/synth.h"
@@ -36,6 +37,9 @@ void dist_bench_data(const sr_synth_opts *so, const sr_dist *dist, sr_dataset *a
 /* Applies option `opt` (with its argument) if it is one of the size options:
  * returns 1, else 0. */
 int dist_bench_size_option(int opt, const char *arg, sr_synth_opts *so, int *batch, int *steps);
+/* Defaults, plus: a global batch of `batch`, `steps` optimizer steps (the
+ * epoch count never stops the run first). */
+sr_config dist_bench_config(int batch, int steps);
 /* Rank 0 prints "ranks P, items I, global batch N, S steps: X <unit>/s (Y ms/step)". */
 void dist_bench_print_rate(const sr_dist *dist, int64_t n_items, int global_batch, const sr_train_result *res);
 
