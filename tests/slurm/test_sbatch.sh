@@ -5,7 +5,9 @@
 #   2. the same with SHARDREC_LAUNCHER=mpirun;
 #   3. a rank given --cpus-per-task=2 may run on 2 CPUs and uses 2 BLAS
 #      threads, with either launcher (mpirun alone would bind it to one core);
-#   4. tasks that srun starts without an MPI plugin stop at once with our advice.
+#   4. tasks that srun starts without an MPI plugin stop at once with our advice;
+#   5. the two-tower model trains its (user, item) pairs on 2 srun ranks, with
+#      cross-device negatives and sparse embedding exchange over PMIx-launched MPI.
 set -euo pipefail
 bin=$1 src=$2
 [[ -n "${SLURM_CONF:-}" && -d "${SHARDREC_SLURM_DIR:-}" ]] || { echo "run me through tests/slurm/cluster.sh" >&2; exit 2; }
@@ -84,6 +86,12 @@ for tasks in 2 1; do
   grep -q 'without an MPI plugin.*srun --mpi=pmix' <<<"$out" || { fail "srun --ntasks=$tasks --mpi=none: not our advice"; echo "$out"; }
   [[ ! -e runs/no-pmi ]] || fail "srun --ntasks=$tasks --mpi=none: a run directory was created"
 done
+
+# 5: the two-tower model on 2 ranks (the synthetic data carries item features).
+SHARDREC_BIN=$bin SHARDREC_LAUNCHER=srun run_job --ntasks=2 -- train.yaml --set run.name=twotower \
+  --set model.type=twotower --set loss.logq_scaled=false --set dist.cross_device_negatives=true
+expect_trained twotower 2 1
+grep -q "model twotower: .* training pairs" <<<"$job_out" || fail "twotower: no 'model twotower ... training pairs' line"
 
 if [[ $failures -gt 0 ]]; then echo "$failures failure(s)"; exit 1; fi
 echo "PASS"
