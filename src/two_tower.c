@@ -73,7 +73,7 @@ typedef struct {
   tower_pass query_eval, item_eval;
   /* loss */
   int loss_type;
-  float tau, focal_gamma, auc_tau;
+  float tau, ssl_tau, focal_gamma, auc_tau;
   sr_ms_params ms;
   int logq;
   float logq_factor; /* log p enters the kernels' (s - log p)/tau as this times log p */
@@ -532,8 +532,8 @@ static int ssl_term(two_tower *tt, const sr_batch *b, double *loss) {
     int rc = sr_gather_rows_f32(dist, &l, z2, d, tt->gathered); /* rank order is global order */
     if (rc == SR_OK) {
       if (Ml > 0)
-        value = sr_batch_softmax_loss(tt->dq, tt->dgathered, z1, tt->gathered, tt->ssl_pos, NULL, Ml, M, d, tt->tau,
-                                      (float)M);
+        value = sr_batch_softmax_loss(tt->dq, tt->dgathered, z1, tt->gathered, tt->ssl_pos, NULL, Ml, M, d,
+                                      tt->ssl_tau, (float)M);
       else
         memset(tt->dgathered, 0, (size_t)(M * d) * sizeof(float));
       rc = sr_scatter_sum_rows_f32(dist, &l, tt->dgathered, d, tt->dx);
@@ -541,7 +541,7 @@ static int ssl_term(two_tower *tt, const sr_batch *b, double *loss) {
     sr_exchange_layout_free(&l);
     SR_TRY(rc);
   } else if (Ml > 0) {
-    value = sr_infonce_loss(tt->dq, tt->dx, z1, z2, Ml, d, tt->tau, (float)M);
+    value = sr_infonce_loss(tt->dq, tt->dx, z1, z2, Ml, d, tt->ssl_tau, (float)M);
   }
   const float w = tt->ssl_weight;
   for (int64_t k = 0; k < Ml * d; k++) {
@@ -785,6 +785,7 @@ static void configure(two_tower *tt, const sr_config *cfg) {
   tt->d = cfg->model.embedding_dim;
   tt->loss_type = cfg->loss.type;
   tt->tau = (float)cfg->loss.temperature;
+  tt->ssl_tau = (float)(cfg->ssl.temperature > 0 ? cfg->ssl.temperature : cfg->loss.temperature);
   tt->focal_gamma = (float)cfg->loss.focal_gamma;
   tt->auc_tau = (float)cfg->loss.auc_temperature;
   tt->ms = (sr_ms_params){(float)cfg->loss.ms_alpha, (float)cfg->loss.ms_beta, (float)cfg->loss.ms_lambda,

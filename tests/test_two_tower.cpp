@@ -132,6 +132,7 @@ TEST(TwoTower, StaticLogQAndRfmMatchFiniteDifferences) {
   sr_config cfg = small_config();
   cfg.loss.logq = SR_LOGQ_STATIC;
   cfg.ssl.masking = SR_MASK_RFM;
+  cfg.ssl.temperature = 0.8;  // its own tau
   check_full_gradient(cfg);
 }
 
@@ -170,6 +171,26 @@ TEST(TwoTower, MultiSimilarityRunsThroughTheModel) {
   EXPECT_TRUE(std::isfinite(loss));
   EXPECT_GT(sr_params_grad_sq_norm(&m->params), 0.0);
   sr_model_destroy(m);
+}
+
+// ssl.temperature 0 means loss.temperature; another value changes only the SSL term.
+TEST(TwoTower, SslTemperatureDefaultsToTheLossTemperature) {
+  auto terms = [](double ssl_tau) {
+    sr_config cfg = small_config();
+    cfg.ssl.temperature = ssl_tau;
+    sr_model *m = nullptr;
+    EXPECT_EQ(sr_model_create(&cfg, &dataset(), &m), SR_OK);
+    PairBatch pb(dataset(), 8, 0);
+    sr_step_stats st{};
+    EXPECT_EQ(m->ops->forward_backward(m, &pb.b, &st), SR_OK);
+    sr_model_destroy(m);
+    return std::vector<double>{st.terms[0], st.terms[1]};
+  };
+  const double tau = small_config().loss.temperature;
+  EXPECT_EQ(terms(0.0), terms(tau));
+  std::vector<double> other = terms(0.8);
+  EXPECT_EQ(other[0], terms(0.0)[0]);
+  EXPECT_NE(other[1], terms(0.0)[1]);
 }
 
 TEST(TwoTower, UnknownFeatureNamesTheKeyAndTheAvailableOnes) {

@@ -82,6 +82,7 @@ typedef struct {
     int batch_size;       /* SSL items per step (global); 0 = train.batch_size */
     int masking;          /* sr_mask_kind */
     double value_dropout; /* p_drop of multi-valued feature values */
+    double temperature;   /* tau of the SSL loss; 0 = loss.temperature */
   } ssl;
   struct {
     int epochs;
