@@ -65,7 +65,7 @@ typedef struct {
 typedef struct {
   sr_model base;
   uint64_t seed;
-  int64_t E, d, n_users;
+  int64_t E, d; /* feature embedding width, tower output width */
   tower query, item;
   tower_pass qpass, ipass, view1, view2;
   /* Evaluation passes, one per tower: a pass's buffers are sized by its
@@ -816,7 +816,6 @@ int sr_two_tower_create(const sr_config *cfg, const sr_dataset *data, sr_model *
   two_tower *tt = sr_calloc(1, sizeof *tt);
   tt->base.ops = &two_tower_ops;
   tt->base.n_items = data->n_items;
-  tt->n_users = data->n_users;
   configure(tt, cfg);
   int rc = build_query_features(&tt->query, cfg, data);
   if (rc == SR_OK) rc = build_item_features(&tt->item, cfg, data);
