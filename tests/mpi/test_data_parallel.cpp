@@ -159,6 +159,19 @@ TEST(DataParallel, TwoTowerCrossDeviceNegativesMatchSingleProcessGlobalBatch) {
   }
 }
 
+// Global batches smaller than the number of ranks: most steps leave some
+// rank without a pair, and 2 SSL items leave ranks without SSL rows; such a
+// rank still takes part in every exchange.
+TEST(DataParallel, TwoTowerRanksWithoutSamplesMatchSingleProcess) {
+  sr_config cfg = two_tower_config();
+  cfg.train.batch_size = 3;
+  cfg.ssl.batch_size = 2;
+  Trained dist = train_sharded(cfg), single = train_single(cfg);
+  ASSERT_FALSE(single.params.empty());
+  EXPECT_EQ(dist.result.steps, 9);
+  EXPECT_LT(max_relative_diff(dist.params, single.params), kTolerance) << "P=" << world.size;
+}
+
 // The same with the replicated optimizer, the static logQ and the focal loss.
 TEST(DataParallel, TwoTowerReplicatedOptimizerStaticLogQFocalMatchSingleProcess) {
   sr_config cfg = two_tower_config();
