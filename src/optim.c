@@ -14,7 +14,7 @@ void sr_optim_init(sr_optim *o, sr_optim_kind kind) {
 }
 
 int64_t sr_optim_step(sr_optim *o, sr_params *ps) {
-  const sr_arena_range all = {0, ps->total};
+  const sr_arena_range all = {0, ps->dense_total};
   return sr_optim_step_ranges(o, ps, &all, 1);
 }
 
@@ -27,7 +27,7 @@ int64_t sr_optim_step_ranges(sr_optim *o, sr_params *ps, const sr_arena_range *r
   const float b1 = o->beta1, b2 = o->beta2, lr = o->lr, eps = o->eps;
   int64_t non_finite = 0;
   for (int r = 0; r < n_ranges; r++) {
-    for (int i = 0; i < ps->count; i++) {
+    for (int i = 0; i < ps->n_dense; i++) { /* the sparse tail has its own updates (embedding.h) */
       sr_param *p = &ps->items[i];
       /* The part of this tensor inside the range (elements lo..hi of it). */
       int64_t lo = ranges[r].begin - p->offset, hi = ranges[r].end - p->offset;

@@ -38,22 +38,26 @@ int sr_params_add(sr_params *ps, const char *name, sr_param_kind kind, int ndim,
   return ps->count++;
 }
 
-void sr_params_finalize(sr_params *ps) {
-  SR_ASSERT(!ps->finalized);
+void sr_params_finalize_sparse_tail(sr_params *ps, int n_dense) {
+  SR_ASSERT(!ps->finalized && n_dense >= 0 && n_dense <= ps->count);
+  ps->n_dense = n_dense;
+  ps->dense_total = n_dense == ps->count ? ps->total : ps->items[n_dense].offset;
   size_t bytes = (size_t)(ps->total > 0 ? ps->total : 1) * sizeof(float);
   ps->values = sr_aligned_calloc(bytes);
-  ps->grads = sr_aligned_calloc(bytes);
+  ps->grads = sr_aligned_calloc((size_t)(ps->dense_total > 0 ? ps->dense_total : 1) * sizeof(float));
   ps->adam_m = sr_aligned_calloc(bytes);
   ps->adam_v = sr_aligned_calloc(bytes);
   for (int i = 0; i < ps->count; i++) {
     sr_param *p = &ps->items[i];
     p->value = ps->values + p->offset;
-    p->grad = ps->grads + p->offset;
+    p->grad = i < n_dense ? ps->grads + p->offset : NULL;
     p->adam_m = ps->adam_m + p->offset;
     p->adam_v = ps->adam_v + p->offset;
   }
   ps->finalized = 1;
 }
+
+void sr_params_finalize(sr_params *ps) { sr_params_finalize_sparse_tail(ps, ps->count); }
 
 void sr_params_free(sr_params *ps) {
   free(ps->items);
@@ -70,7 +74,7 @@ sr_param *sr_params_find(sr_params *ps, const char *name) {
   return NULL;
 }
 
-void sr_params_zero_grad(sr_params *ps) { memset(ps->grads, 0, (size_t)ps->total * sizeof(float)); }
+void sr_params_zero_grad(sr_params *ps) { memset(ps->grads, 0, (size_t)ps->dense_total * sizeof(float)); }
 
 void sr_params_zero_optimizer_state(sr_params *ps) {
   memset(ps->adam_m, 0, (size_t)ps->total * sizeof(float));
@@ -84,7 +88,7 @@ void sr_params_copy_values(sr_params *dst, const sr_params *src) {
 
 double sr_params_grad_sq_norm(const sr_params *ps) {
   double s = 0.0;
-  for (int i = 0; i < ps->count; i++) {
+  for (int i = 0; i < ps->n_dense; i++) {
     const sr_param *p = &ps->items[i];
     for (int64_t j = 0; j < p->numel; j++) s += (double)p->grad[j] * p->grad[j];
   }

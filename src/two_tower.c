@@ -4,7 +4,8 @@
  *
  * Parameters are registered dense first (both MLPs, then every feature's
  * default embedding), embedding tables last: the trainer reduces and updates
- * [0, n_dense_params) densely and leaves the tables to update_sparse.
+ * the dense prefix and leaves the tables (the registry's sparse tail, which
+ * has no dense gradient buffer) to update_sparse.
  */
 #include "shardrec/two_tower.h"
 
@@ -624,13 +625,15 @@ static int update_tower_tables(two_tower *tt, tower *t, const sr_dist *dist, con
   return SR_OK;
 }
 
-void sr_two_tower_densify_table_grads(sr_model *m) {
+void sr_two_tower_gradient(sr_model *m, float *grads) {
   two_tower *tt = (two_tower *)m;
+  memcpy(grads, m->params.grads, (size_t)m->params.dense_total * sizeof(float));
+  memset(grads + m->params.dense_total, 0, (size_t)(m->params.total - m->params.dense_total) * sizeof(float));
   tower *towers[2] = {&tt->query, &tt->item};
   for (int t = 0; t < 2; t++) {
     for (int f = 0; f < towers[t]->n_features; f++) {
       tower_feature *ft = &towers[t]->feature[f];
-      sr_sparse_grad_add_to_dense(m->params.items[ft->table].grad, &ft->grad);
+      sr_sparse_grad_add_to_dense(grads + m->params.items[ft->table].offset, &ft->grad);
       sr_sparse_grad_clear(&ft->grad);
     }
   }
@@ -835,10 +838,10 @@ int sr_two_tower_create(const sr_config *cfg, const sr_dataset *data, sr_model *
   register_mlp(&tt->item, ps, cfg, tt->E, tt->d);
   register_defaults(&tt->query, ps, tt->E);
   register_defaults(&tt->item, ps, tt->E);
-  tt->base.n_dense_params = ps->count;
+  const int n_dense = ps->count;
   register_tables(&tt->query, ps, tt->E);
   register_tables(&tt->item, ps, tt->E);
-  sr_params_finalize(ps);
+  sr_params_finalize_sparse_tail(ps, n_dense);
   init_tower(&tt->query, ps, tt->seed, tt->E);
   init_tower(&tt->item, ps, tt->seed, tt->E);
   /* Prior gap: the expected steps between sightings under uniform sampling. */

@@ -342,7 +342,6 @@ int sr_vae_create(const sr_config *cfg, int64_t n_items, sr_model **out) {
   stack_register(&v->enc, &v->base.params, "encoder", enc_dims, nh + 1, !v->is_vae);
   stack_register(&v->dec, &v->base.params, "decoder", dec_dims, nh + 1, 0);
   sr_params_finalize(&v->base.params);
-  v->base.n_dense_params = v->base.params.count;
   stack_init(&v->enc, &v->base.params, v->seed);
   stack_init(&v->dec, &v->base.params, v->seed);
   *out = &v->base;

@@ -111,6 +111,36 @@ TEST(Rng, PermutationIsAPermutation) {
   EXPECT_LT(fixed, 10);  // a shuffle, not the identity
 }
 
+// A sparse tail (embedding tables): no dense gradient, so the optimizer's
+// dense step leaves it alone and the gradient arena stops before it.
+TEST(Params, SparseTailHasNoDenseGradientAndDenseAdamSkipsIt) {
+  sr_params ps;
+  sr_params_init(&ps);
+  int64_t s1[1] = {4}, s2[2] = {10, 3};
+  int w = sr_params_add(&ps, "mlp.weight", SR_PARAM_WEIGHT, 1, s1);
+  int t = sr_params_add(&ps, "feature.table", SR_PARAM_EMBEDDING, 2, s2);
+  sr_params_finalize_sparse_tail(&ps, 1);
+  EXPECT_EQ(ps.n_dense, 1);
+  EXPECT_EQ(ps.dense_total, 16);  // the table starts at the next 64-byte boundary
+  EXPECT_EQ(ps.total, 46);
+  EXPECT_EQ(ps.items[w].grad, ps.grads);
+  EXPECT_EQ(ps.items[t].grad, nullptr);
+  for (int64_t j = 0; j < 30; j++) ps.items[t].value[j] = 1.0f;
+  for (int64_t j = 0; j < 4; j++) ps.items[w].grad[j] = 1.0f;
+  sr_optim o;
+  sr_optim_init(&o, SR_OPTIM_ADAMW);
+  o.weight_decay = 0.5f;  // would move the table if the dense step reached it
+  EXPECT_EQ(sr_optim_step(&o, &ps), 0);
+  EXPECT_LT(ps.items[w].value[0], 0.0f);
+  for (int64_t j = 0; j < 30; j++) {
+    EXPECT_EQ(ps.items[t].value[j], 1.0f);
+    EXPECT_EQ(ps.items[t].adam_v[j], 0.0f);
+  }
+  ps.items[w].grad[0] = 2.0f;
+  EXPECT_EQ(sr_params_grad_sq_norm(&ps), 4.0);
+  sr_params_free(&ps);
+}
+
 TEST(Params, RegistryLaysOutAlignedContiguousArenas) {
   sr_params ps;
   sr_params_init(&ps);

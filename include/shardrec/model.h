@@ -69,10 +69,11 @@ typedef struct {
   int (*forward_backward)(sr_model *m, const sr_batch *b, sr_step_stats *stats);
   /* Adds the parameter-only penalty's gradient to the grads; returns its value. */
   double (*add_param_penalty)(sr_model *m);
-  /* Parameters [n_dense_params, count) are not reduced densely: after the
-   * dense optimizer step (o->step already counts this update) this
-   * collective exchanges their sparse gradients and updates them; adds the
-   * non-finite gradient values it met to *n_bad. NULL: every parameter is dense. */
+  /* The registry's sparse tail (params.h: parameters without a dense
+   * gradient) is not reduced densely: after the dense optimizer step
+   * (o->step already counts this update) this collective exchanges their
+   * sparse gradients and updates them; adds the non-finite gradient values
+   * it met to *n_bad. NULL: every parameter is dense. */
   int (*update_sparse)(sr_model *m, const sr_dist *dist, const sr_optim *o, int64_t *n_bad);
   /* Called once before a pass of score() calls with unchanged parameters
    * (e.g. to embed the item corpus once); NULL when not needed. */
@@ -91,7 +92,6 @@ struct sr_model {
   const sr_model_ops *ops;
   sr_params params;
   int64_t n_items;
-  int n_dense_params; /* parameters [0, n_dense_params) get dense gradients (grad_reduce.h, optim.h) */
 };
 
 /* Builds the model named by cfg->model.type over `data` (the item corpus;

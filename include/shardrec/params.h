@@ -33,7 +33,8 @@ typedef struct {
   int64_t shape[SR_PARAM_MAX_DIM];
   int64_t numel;
   int64_t offset; /* element offset into the arenas */
-  /* Views into the arenas, valid after sr_params_finalize(). */
+  /* Views into the arenas, valid after sr_params_finalize(). grad is NULL
+   * for a parameter of the sparse tail (no dense gradient). */
   float *value, *grad, *adam_m, *adam_v;
 } sr_param;
 
@@ -41,6 +42,11 @@ typedef struct {
   sr_param *items;
   int count, cap;
   int64_t total; /* elements over all parameters */
+  /* Parameters [0, n_dense) have dense gradients, in the grads arena's first
+   * dense_total elements; the rest (embedding tables updated from sparse
+   * gradients, embedding.h) have none, which saves a table-sized buffer. */
+  int n_dense;
+  int64_t dense_total;
   float *values, *grads, *adam_m, *adam_v;
   int finalized;
 } sr_params;
@@ -49,8 +55,12 @@ void sr_params_init(sr_params *ps);
 /* Registers a tensor; returns its index. Names must be unique (aborts otherwise:
  * a duplicate is a programming error). Shape dims must be >= 1. */
 int sr_params_add(sr_params *ps, const char *name, sr_param_kind kind, int ndim, const int64_t *shape);
-/* Allocates the zeroed arenas and sets every parameter's views. */
+/* Allocates the zeroed arenas and sets every parameter's views; every
+ * parameter has a dense gradient. */
 void sr_params_finalize(sr_params *ps);
+/* The same, but only parameters [0, n_dense) get a dense gradient: those
+ * registered after them form the sparse tail (grad NULL). */
+void sr_params_finalize_sparse_tail(sr_params *ps, int n_dense);
 void sr_params_free(sr_params *ps);
 
 sr_param *sr_params_find(sr_params *ps, const char *name); /* NULL if absent */
@@ -58,7 +68,7 @@ void sr_params_zero_grad(sr_params *ps);
 void sr_params_zero_optimizer_state(sr_params *ps);
 /* Copies values only (same registry layout required). */
 void sr_params_copy_values(sr_params *dst, const sr_params *src);
-/* Sum of squares of all gradients / values (for logging and NaN checks). */
+/* Sum of squares of all dense gradients (for logging and NaN checks). */
 double sr_params_grad_sq_norm(const sr_params *ps);
 /* Writes the shape as "400 x 600" (the form error messages use) into buf. */
 void sr_param_format_shape(const sr_param *p, char *buf, int bufsize);

@@ -54,9 +54,10 @@ extern "C" {
 int sr_two_tower_create(const sr_config *cfg, const sr_dataset *data, sr_model **out);
 
 /* Adds every embedding table's pending sparse gradient (this rank's, since
- * the last update) into the table's slot of the dense gradient arena and
- * empties the lists: the whole gradient in one place, for gradient checks. */
-void sr_two_tower_densify_table_grads(sr_model *m);
+ * the last update) into `grads` (params.total floats, laid out like the
+ * value arena) and empties the lists: the whole gradient in one place, with
+ * the dense prefix copied from the gradient arena, for gradient checks. */
+void sr_two_tower_gradient(sr_model *m, float *grads);
 /* Output dimension d of both towers. */
 int64_t sr_two_tower_dim(const sr_model *m);
 /* out (n_items, d): every item's evaluation-mode embedding. */
