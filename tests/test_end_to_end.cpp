@@ -172,6 +172,9 @@ TEST(EndToEnd, ClearErrorsAndNonZeroExits) {
   EXPECT_NE(no_ckpt.output.find("nope.h5"), std::string::npos) << no_ckpt.output;
   auto usage = srtest::run_command(bin + " train");
   EXPECT_EQ(usage.exit_code, 2);
+  auto bad_batch = srtest::run_command(bin + " eval " + tmp.file("nope.h5") + " --batch 12abc");
+  EXPECT_EQ(bad_batch.exit_code, 2);
+  EXPECT_NE(bad_batch.output.find("--batch: expected an integer"), std::string::npos) << bad_batch.output;
   // Under Slurm, tasks started without an MPI plugin: refuse before MPI_Init,
   // say why (tests/slurm/test_sbatch.sh does it with a real srun).
   srtest::write_file(cfg, "data: {path: x.h5}\n");

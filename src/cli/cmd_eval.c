@@ -1,5 +1,6 @@
 /* cmd_eval.c — `shardrec eval CHECKPOINT [--data FILE] [--split valid|test]`. */
 #include <getopt.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,7 +46,7 @@ static void print_metrics(const sr_dist *dist, const char *label, const sr_metri
 typedef struct {
   const char *checkpoint, *data_path, *split_name;
   char *metric_list;
-  long batch;
+  long long batch; /* 0: the config's train.eval_batch_size */
   int popularity;
 } eval_args;
 
@@ -121,7 +122,7 @@ int sr_cmd_eval(int argc, char **argv) {
                                            {NULL, 0, NULL, 0}};
   const char *data_path = NULL, *split_name = "test";
   char *metric_list = NULL;
-  long batch = 0;
+  long long batch = 0;
   int popularity = 0, opt;
   optind = 1;
   while ((opt = getopt_long(argc, argv, "d:s:m:b:ph", longopts, NULL)) != -1) {
@@ -136,7 +137,7 @@ int sr_cmd_eval(int argc, char **argv) {
         metric_list = optarg;
         break;
       case 'b':
-        batch = strtol(optarg, NULL, 10);
+        if (sr_cli_parse_int("eval", "batch", optarg, 1, INT32_MAX, &batch)) return SR_CLI_EXIT_USAGE;
         break;
       case 'p':
         popularity = 1;
@@ -146,7 +147,7 @@ int sr_cmd_eval(int argc, char **argv) {
         return opt == 'h' ? 0 : 2;
     }
   }
-  if (optind != argc - 1 || (strcmp(split_name, "valid") != 0 && strcmp(split_name, "test") != 0) || batch < 0) {
+  if (optind != argc - 1 || (strcmp(split_name, "valid") != 0 && strcmp(split_name, "test") != 0) ) {
     eval_usage(stderr);
     return 2;
   }
