@@ -1,6 +1,6 @@
 /*
  * dist_internal.h — how the library's MPI calls report failures, shared by
- * the files that talk to MPI directly (dist.c, exchange.c). Not installed:
+ * the files that talk to MPI directly (dist.c, exchange.c, grad_reduce.c). Not installed:
  * the public interface is dist.h.
  */
 #ifndef SHARDREC_DIST_INTERNAL_H

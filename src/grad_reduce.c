@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dist_internal.h"
 #include "shardrec/error.h"
 #include "shardrec/log.h"
 #include "shardrec/mem.h"
@@ -113,9 +114,9 @@ void sr_grad_reducer_ready_cb(void *reducer, int index) { sr_grad_reducer_ready(
 static int reduce_blocking(sr_grad_reducer *r) {
   for (int k = 0; k < r->n_buckets; k++) {
     sr_grad_bucket *b = &r->buckets[k];
-    int rc = MPI_Allreduce(MPI_IN_PLACE, r->params->grads + b->begin, (int)(b->end - b->begin), MPI_FLOAT, MPI_SUM,
-                           r->dist->comm);
-    if (rc != MPI_SUCCESS) return SR_FAIL(SR_EDIST, "gradient all-reduce failed (MPI error %d)", rc);
+    MPI_TRY(MPI_Allreduce(MPI_IN_PLACE, r->params->grads + b->begin, (int)(b->end - b->begin), MPI_FLOAT, MPI_SUM,
+                          r->dist->comm),
+            "gradient all-reduce");
   }
   return SR_OK;
 }
@@ -130,9 +131,9 @@ static int reduce_scatter_bucket(sr_grad_reducer *r, const sr_grad_bucket *b) {
   float *grads = r->params->grads;
   for (int s = 0; s < P - 1; s++) {
     sr_arena_range out = slice_of(b, (rank - s + P) % P, P), in = slice_of(b, (rank - s - 1 + 2 * P) % P, P);
-    int rc = MPI_Sendrecv(grads + out.begin, (int)(out.end - out.begin), MPI_FLOAT, right, 0, r->scratch,
-                          (int)(in.end - in.begin), MPI_FLOAT, left, 0, r->dist->comm, MPI_STATUS_IGNORE);
-    if (rc != MPI_SUCCESS) return SR_FAIL(SR_EDIST, "gradient reduce-scatter failed (MPI error %d)", rc);
+    MPI_TRY(MPI_Sendrecv(grads + out.begin, (int)(out.end - out.begin), MPI_FLOAT, right, 0, r->scratch,
+                         (int)(in.end - in.begin), MPI_FLOAT, left, 0, r->dist->comm, MPI_STATUS_IGNORE),
+            "gradient reduce-scatter");
     sr_axpy(grads + in.begin, 1.0f, r->scratch, in.end - in.begin);
   }
   return SR_OK;
@@ -153,7 +154,7 @@ static int all_gather_slices(sr_grad_reducer *r, float *arena) {
     }
     int mpi = MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, arena + b->begin, counts, displs, MPI_FLOAT,
                              r->dist->comm);
-    if (mpi != MPI_SUCCESS) rc = SR_FAIL(SR_EDIST, "all-gather of optimizer slices failed (MPI error %d)", mpi);
+    if (mpi != MPI_SUCCESS) rc = sr_mpi_fail(mpi, "all-gather of optimizer slices");
   }
   free(counts);
   free(displs);
@@ -199,8 +200,7 @@ int sr_grad_reducer_finish(sr_grad_reducer *r) {
   }
   while (r->next_launch < r->n_buckets) launch(r, &r->buckets[r->next_launch++]);
   for (int k = 0; k < r->n_buckets; k++) {
-    int rc = MPI_Wait(&r->buckets[k].request, MPI_STATUS_IGNORE);
-    if (rc != MPI_SUCCESS) return SR_FAIL(SR_EDIST, "gradient all-reduce failed (MPI error %d)", rc);
+    MPI_TRY(MPI_Wait(&r->buckets[k].request, MPI_STATUS_IGNORE), "gradient all-reduce");
   }
   double t1 = sr_now();
   r->wait_seconds += t1 - t0;
