@@ -147,7 +147,7 @@ int sr_cmd_eval(int argc, char **argv) {
         return opt == 'h' ? 0 : 2;
     }
   }
-  if (optind != argc - 1 || (strcmp(split_name, "valid") != 0 && strcmp(split_name, "test") != 0) ) {
+  if (optind != argc - 1 || (strcmp(split_name, "valid") != 0 && strcmp(split_name, "test") != 0)) {
     eval_usage(stderr);
     return 2;
   }
