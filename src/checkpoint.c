@@ -70,7 +70,7 @@ static int write_file(const char *path, int (*fill)(sr_h5file *f, const void *ct
   SR_TRY(sr_h5_create(&f, path));
   int rc = fill(&f, ctx);
   if (rc == SR_OK) return sr_h5_commit(&f);
-  sr_h5_close(&f); /* removes the temporary file */
+  sr_h5_close(&f); /* discards the file built in memory: nothing reached the disk */
   return rc;
 }
 
@@ -132,9 +132,9 @@ static int create_stored_model(sr_h5file *f, const sr_config *cfg, int64_t n_ite
   return rc;
 }
 
-static int read_model(sr_h5file *f, const sr_dataset *data, sr_config *cfg, sr_model **model) {
-  int64_t n_items = 0;
-  SR_TRY(check_header(f, &n_items));
+/* The header (checked) and the stored config. */
+static int read_config(sr_h5file *f, sr_config *cfg, int64_t *n_items) {
+  SR_TRY(check_header(f, n_items));
   char *yaml;
   int rc = sr_h5_read_attr_string_alloc(f, "/", "config_yaml", &yaml);
   if (rc == SR_OK) {
@@ -143,9 +143,14 @@ static int read_model(sr_h5file *f, const sr_dataset *data, sr_config *cfg, sr_m
     if (rc == SR_ECONFIG) sr_error_prefix("%s", f->path);
   }
   free(yaml);
-  SR_TRY(rc);
+  return rc;
+}
+
+static int read_model(sr_h5file *f, const sr_dataset *data, sr_config *cfg, sr_model **model) {
+  int64_t n_items = 0;
+  SR_TRY(read_config(f, cfg, &n_items));
   SR_TRY(create_stored_model(f, cfg, n_items, data, model));
-  rc = read_arena(f, &(*model)->params, "/params", (*model)->params.values);
+  int rc = read_arena(f, &(*model)->params, "/params", (*model)->params.values);
   if (rc != SR_OK) {
     sr_model_destroy(*model);
     *model = NULL;
@@ -206,6 +211,12 @@ static int do_read_model(sr_h5file *f, void *ctx) {
   return read_model(f, a->data, a->cfg, a->model_out);
 }
 
+static int do_read_config(sr_h5file *f, void *ctx) {
+  read_args *a = ctx;
+  int64_t n_items;
+  return read_config(f, a->cfg, &n_items);
+}
+
 static int do_read_params(sr_h5file *f, void *ctx) {
   read_args *a = ctx;
   return read_into(f, a->m, a->o);
@@ -222,6 +233,11 @@ int sr_checkpoint_read(const char *path, const sr_dataset *data, sr_config *cfg,
   *model = NULL;
   read_args a = {.data = data, .cfg = cfg, .model_out = model};
   return with_file(path, do_read_model, &a);
+}
+
+int sr_checkpoint_read_config(const char *path, sr_config *cfg) {
+  read_args a = {.cfg = cfg};
+  return with_file(path, do_read_config, &a);
 }
 
 int sr_checkpoint_read_params(const char *path, sr_model *m, sr_optim *o) {

@@ -22,7 +22,7 @@
 
 /* Enum names are listed in the order of the C enums they are stored as. */
 static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};      /* sr_log_level */
-static const char *const model_types[] = {"multvae", "multdae", "twotower", NULL};     /* sr_model_type */
+const char *const sr_model_type_names[] = {"multvae", "multdae", "twotower", NULL};    /* sr_model_type */
 static const char *const loss_types[] = {"softmax", "focal", "multisim", "auc", NULL}; /* sr_loss_type */
 static const char *const logq_kinds[] = {"none", "streaming", "static", NULL};         /* sr_logq_kind */
 static const char *const mask_kinds[] = {"cfm", "rfm", NULL};                          /* sr_mask_kind */
@@ -80,7 +80,7 @@ const sr_config_key sr_config_schema[] = {
     {.path = "model.type",
      .type = SR_CFG_ENUM,
      SCALAR(model.type),
-     .enum_names = model_types,
+     .enum_names = sr_model_type_names,
      .default_yaml = "multvae",
      .doc = "Mult-VAE or Mult-DAE (methods.md section 1), or the two-tower retrieval model (section 2)."},
     {.path = "model.hidden",
@@ -415,10 +415,6 @@ const sr_config_key sr_config_schema[] = {
 };
 const int sr_config_schema_count = (int)(sizeof sr_config_schema / sizeof sr_config_schema[0]);
 
-static int same_metric(const sr_metric_spec *a, const sr_metric_spec *b) {
-  return a->kind == b->kind && a->k == b->k;
-}
-
 /* Re-raises the metric parser's failure as a config error naming the key. */
 static int metric_name_error(const char *key_label) {
   char why[SR_ERROR_MAX];
@@ -426,20 +422,22 @@ static int metric_name_error(const char *key_label) {
   return SR_FAIL(SR_ECONFIG, "%s: %s", key_label, why);
 }
 
-/* Every metric name parses, and the selection metric is one of them (compared
- * parsed, so "NDCG@100" selects "ndcg@100"). */
+/* Every metric name parses (errors name the entry), no metric is listed twice
+ * (the accumulator, sr_metrics_init, refuses that), and the selection metric
+ * is one of them (found parsed, so "NDCG@100" selects "ndcg@100"). */
 static int check_metrics(const sr_config *c) {
-  sr_metric_spec selected, listed;
+  const char *names[SR_MAX_METRICS];
+  sr_metric_spec spec;
   char label[SR_CONFIG_PATH_MAX];
   for (int i = 0; i < c->eval.n_metrics; i++) {
     snprintf(label, sizeof label, "eval.metrics[%d]", i);
-    if (sr_metric_parse(c->eval.metrics[i], &listed) != SR_OK) return metric_name_error(label);
+    if (sr_metric_parse(c->eval.metrics[i], &spec) != SR_OK) return metric_name_error(label);
+    names[i] = c->eval.metrics[i];
   }
-  if (sr_metric_parse(c->train.select_metric, &selected) != SR_OK) return metric_name_error("train.select_metric");
-  for (int i = 0; i < c->eval.n_metrics; i++) {
-    sr_metric_parse(c->eval.metrics[i], &listed);
-    if (same_metric(&selected, &listed)) return SR_OK;
-  }
+  sr_metrics listed;
+  if (sr_metrics_init(&listed, names, c->eval.n_metrics) != SR_OK) return metric_name_error("eval.metrics");
+  if (sr_metric_parse(c->train.select_metric, &spec) != SR_OK) return metric_name_error("train.select_metric");
+  if (sr_metrics_find(&listed, c->train.select_metric) >= 0) return SR_OK;
   return SR_FAIL(SR_ECONFIG, "train.select_metric: '%s' is not one of eval.metrics (add it there to select on it)",
                  c->train.select_metric);
 }

@@ -154,6 +154,12 @@ static int check_features(const sr_feature *features, int n, const char *kind, i
   return SR_OK;
 }
 
+/* Both feature groups, against the dataset's entity counts. */
+static int check_feature_groups(const sr_dataset *d, const char *what) {
+  SR_TRY(check_features(d->item_features, d->n_item_features, "item", d->n_items, what));
+  return check_features(d->user_features, d->n_user_features, "user", d->n_users, what);
+}
+
 int sr_dataset_validate(const sr_dataset *d, const char *what) {
   if (d->schema_version != SR_DATASET_SCHEMA_VERSION)
     return SR_FAIL(SR_EFORMAT, "%s: schema version %d is not supported (this build reads version %d)", what,
@@ -172,8 +178,7 @@ int sr_dataset_validate(const sr_dataset *d, const char *what) {
                              {"/splits/valid", d->valid.user_ids, d->valid.n_users},
                              {"/splits/test", d->test.user_ids, d->test.n_users}};
   SR_TRY(check_user_lists(lists, 3, d->n_users, d->protocol, what));
-  SR_TRY(check_features(d->item_features, d->n_item_features, "item", d->n_items, what));
-  return check_features(d->user_features, d->n_user_features, "user", d->n_users, what);
+  return check_feature_groups(d, what);
 }
 
 /* ---- writing ----------------------------------------------------------------- */
@@ -340,8 +345,7 @@ int sr_dataset_read_features(const char *path, sr_dataset *d) {
   int rc = read_header(&f, d);
   if (rc == SR_OK) rc = read_feature_groups(&f, d);
   sr_h5_close(&f);
-  if (rc == SR_OK) rc = check_features(d->item_features, d->n_item_features, "item", d->n_items, path);
-  if (rc == SR_OK) rc = check_features(d->user_features, d->n_user_features, "user", d->n_users, path);
+  if (rc == SR_OK) rc = check_feature_groups(d, path);
   if (rc != SR_OK) sr_dataset_free(d);
   return rc;
 }
@@ -443,8 +447,8 @@ static int read_shard(const sr_h5file *f, int part, int parts, sr_dataset *d) {
   SR_TRY(read_train_shard(f, part, parts, d));
   SR_TRY(read_eval_shard(f, "/splits/valid", part, parts, &d->valid));
   SR_TRY(read_eval_shard(f, "/splits/test", part, parts, &d->test));
-  SR_TRY(read_features(f, feature_kinds[0], &d->item_features, &d->n_item_features));
-  SR_TRY(read_features(f, feature_kinds[1], &d->user_features, &d->n_user_features));
+  SR_TRY(read_feature_groups(f, d));
+  SR_TRY(check_feature_groups(d, f->path)); /* features are read whole: check them as a whole read does */
   const sr_csr *all[5] = {&d->train, &d->valid.foldin, &d->valid.heldout, &d->test.foldin, &d->test.heldout};
   for (int i = 0; i < 5; i++)
     if (all[i]->n_cols != d->n_items)

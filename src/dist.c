@@ -11,13 +11,11 @@
 #include "shardrec/error.h"
 #include "shardrec/log.h"
 
-static MPI_Comm abort_comm = MPI_COMM_NULL;
-
 static void abort_job(int exit_code) {
   int initialized = 0, finalized = 0;
   MPI_Initialized(&initialized);
   MPI_Finalized(&finalized);
-  if (initialized && !finalized) MPI_Abort(abort_comm != MPI_COMM_NULL ? abort_comm : MPI_COMM_WORLD, exit_code);
+  if (initialized && !finalized) MPI_Abort(MPI_COMM_WORLD, exit_code); /* every job runs on the world */
 }
 
 int sr_mpi_fail(int mpi_rc, const char *what) {
@@ -68,11 +66,9 @@ int sr_dist_init(int *argc, char ***argv, sr_dist *d) {
   setenv("OMPI_MCA_coll_libnbc_iallreduce_algorithm", "1", 0);
   if (!initialized && MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
     return SR_FAIL(SR_EDIST, "MPI_Init failed");
-  d->comm = MPI_COMM_WORLD;
   MPI_Comm_set_errhandler(d->comm, MPI_ERRORS_RETURN);
   MPI_Comm_rank(d->comm, &d->rank);
   MPI_Comm_size(d->comm, &d->size);
-  abort_comm = d->comm;
   sr_set_die_hook(abort_job);
   sr_log_configure(d->rank, d->size, 0);
   /* An MPI that does not understand the plugin srun used starts N singletons. */

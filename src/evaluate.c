@@ -57,9 +57,16 @@ void sr_evaluate_popularity(const float *popularity, int64_t n_items, const sr_e
   evaluate_batches(score_by_popularity, &ctx, n_items, split, 0, split->n_users, batch_size, metrics);
 }
 
+/* Counts are summed over ranks as integers and converted once, so the
+ * result stays exact past 2^24 interactions per item. */
 int sr_global_popularity(const sr_dist *dist, const sr_csr *train_shard, float *popularity) {
-  sr_popularity_scores(popularity, train_shard);
-  return sr_dist_sum_f32(dist, popularity, train_shard->n_cols);
+  const int64_t I = train_shard->n_cols;
+  int64_t *counts = sr_malloc((size_t)(I > 0 ? I : 1) * sizeof *counts);
+  sr_item_counts(counts, train_shard);
+  int rc = sr_dist_sum_i64(dist, counts, (int)I);
+  for (int64_t i = 0; rc == SR_OK && i < I; i++) popularity[i] = (float)counts[i];
+  free(counts);
+  return rc;
 }
 
 int sr_metrics_reduce(const sr_dist *dist, sr_metrics *m) {

@@ -23,13 +23,13 @@ static sr_arena_range slice_of(const sr_grad_bucket *b, int part, int P) {
 /* In a ring reduce-scatter, rank r ends with the sum of slice (r + 1) mod P. */
 static int owned_slice(int rank, int P) { return (rank + 1) % P; }
 
-void sr_grad_reducer_init(sr_grad_reducer *r, const sr_dist *dist, sr_params *params, int n_params,
-                          int64_t bucket_bytes, int overlap, int shard_optimizer) {
+void sr_grad_reducer_init(sr_grad_reducer *r, const sr_dist *dist, sr_params *params, int64_t bucket_bytes,
+                          int overlap, int shard_optimizer) {
+  const int n_params = params->n_dense;
   r->dist = dist;
   r->overlap = overlap && !shard_optimizer; /* the ring runs after backward */
   r->shard_optimizer = shard_optimizer;
   r->params = params;
-  r->n_params = n_params;
   r->buckets = sr_calloc((size_t)(n_params > 0 ? n_params : 1), sizeof *r->buckets);
   r->bucket_of = sr_calloc((size_t)(params->count > 0 ? params->count : 1), sizeof *r->bucket_of);
   r->n_buckets = 0;
@@ -50,6 +50,9 @@ void sr_grad_reducer_init(sr_grad_reducer *r, const sr_dist *dist, sr_params *pa
     b->n_params++;
     r->bucket_of[i] = r->n_buckets - 1;
   }
+  /* Every collective below passes a bucket (or a slice of one) as one MPI
+   * int count; buckets this large would need splitting. */
+  for (int k = 0; k < r->n_buckets; k++) SR_ASSERT(r->buckets[k].end - r->buckets[k].begin <= INT_MAX);
   for (int k = 0; k < r->n_buckets; k++) r->buckets[k].request = MPI_REQUEST_NULL;
   r->owned = sr_calloc((size_t)(r->n_buckets > 0 ? r->n_buckets : 1), sizeof *r->owned);
   int64_t widest = 1;
@@ -86,14 +89,13 @@ void sr_grad_reducer_begin(sr_grad_reducer *r) {
 static void launch(sr_grad_reducer *r, sr_grad_bucket *b) {
   float *data = r->params->grads + b->begin;
   int64_t n = b->end - b->begin;
-  SR_ASSERT(n <= INT_MAX); /* one MPI count; buckets this large would need splitting */
   if (r->first_launch == 0) r->first_launch = sr_now();
   int rc = MPI_Iallreduce(MPI_IN_PLACE, data, (int)n, MPI_FLOAT, MPI_SUM, r->dist->comm, &b->request);
   if (rc != MPI_SUCCESS) SR_DIE("MPI_Iallreduce of a gradient bucket failed (code %d)", rc);
 }
 
 void sr_grad_reducer_ready(sr_grad_reducer *r, int index) {
-  if (r->dist->size == 1 || !r->overlap || index >= r->n_params) return;
+  if (r->dist->size == 1 || !r->overlap || index >= r->params->n_dense) return;
   r->buckets[r->bucket_of[index]].n_ready++;
   /* Collectives must start in the same order on every rank: buckets launch
    * strictly in index order, whatever order the model finishes them in. */

@@ -175,6 +175,7 @@ void sr_h5_close(sr_h5file *f) {
 /* ---- groups ------------------------------------------------------------------ */
 
 int sr_h5_exists(const sr_h5file *f, const char *obj) {
+  if (strcmp(obj, "/") == 0) return 1; /* the root group is no link, but always there */
   /* H5Lexists needs every parent to exist, so test the path prefix by prefix. */
   char prefix[4096];
   size_t n = strlen(obj);
@@ -192,7 +193,7 @@ int sr_h5_exists(const sr_h5file *f, const char *obj) {
 }
 
 int sr_h5_attr_exists(const sr_h5file *f, const char *obj, const char *name) {
-  if (!sr_h5_exists(f, obj) && strcmp(obj, "/") != 0) return 0;
+  if (!sr_h5_exists(f, obj)) return 0;
   htri_t has = H5Aexists_by_name(f->id, obj, name, H5P_DEFAULT);
   H5Eclear2(H5E_DEFAULT);
   return has > 0;
@@ -616,7 +617,7 @@ static herr_t collect_attr_name(hid_t loc, const char *name, const H5A_info_t *i
 int sr_h5_list_attrs(const sr_h5file *f, const char *obj, char ***names, int *n) {
   *names = NULL;
   *n = 0;
-  if (strcmp(obj, "/") != 0 && !sr_h5_exists(f, obj)) return H5IO_FAIL(SR_EFORMAT, f, obj, "no such object");
+  if (!sr_h5_exists(f, obj)) return H5IO_FAIL(SR_EFORMAT, f, obj, "no such object");
   name_list l = {NULL, 0};
   hsize_t next = 0;
   if (H5Aiterate_by_name(f->id, obj, H5_INDEX_NAME, H5_ITER_INC, &next, collect_attr_name, &l, H5P_DEFAULT) < 0) {

@@ -17,7 +17,6 @@ void sr_log_configure(int rank, int size, int all_ranks) {
 }
 void sr_log_set_level(sr_log_level level) { log_level = level; }
 sr_log_level sr_log_get_level(void) { return log_level; }
-int sr_log_rank(void) { return log_rank; }
 
 static void vlog(sr_log_level level, int every_rank, const char *fmt, va_list ap) {
   if (level < log_level) return;

@@ -248,12 +248,16 @@ void sr_metrics_accumulate(sr_metrics *m, float *scores, int64_t R, int64_t C, c
 
 /* ---- baseline -------------------------------------------------------------------- */
 
-/* Rows hold unique columns, so counting entries counts rows; values are ignored
- * (an interaction counts once whatever its weight). Counting in integers keeps
+/* An interaction counts once whatever its weight. Counting in integers keeps
  * the result exact past 2^24 rows, where float increments would stall. */
-void sr_popularity_scores(float *scores, const sr_csr *train) {
-  int64_t *counts = sr_calloc((size_t)train->n_cols, sizeof *counts);
+void sr_item_counts(int64_t *counts, const sr_csr *train) {
+  memset(counts, 0, (size_t)train->n_cols * sizeof *counts);
   for (int64_t p = 0; p < train->nnz; p++) counts[train->indices[p]]++;
+}
+
+void sr_popularity_scores(float *scores, const sr_csr *train) {
+  int64_t *counts = sr_malloc((size_t)(train->n_cols > 0 ? train->n_cols : 1) * sizeof *counts);
+  sr_item_counts(counts, train);
   for (int64_t i = 0; i < train->n_cols; i++) scores[i] = (float)counts[i];
   free(counts);
 }

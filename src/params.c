@@ -76,11 +76,6 @@ sr_param *sr_params_find(sr_params *ps, const char *name) {
 
 void sr_params_zero_grad(sr_params *ps) { memset(ps->grads, 0, (size_t)ps->dense_total * sizeof(float)); }
 
-void sr_params_zero_optimizer_state(sr_params *ps) {
-  memset(ps->adam_m, 0, (size_t)ps->total * sizeof(float));
-  memset(ps->adam_v, 0, (size_t)ps->total * sizeof(float));
-}
-
 void sr_params_copy_values(sr_params *dst, const sr_params *src) {
   SR_ASSERT(dst->total == src->total && dst->count == src->count);
   memcpy(dst->values, src->values, (size_t)src->total * sizeof(float));
@@ -121,11 +116,4 @@ void sr_param_init_truncated_normal(sr_params *ps, int index, uint64_t seed, flo
     while (fabsf(x) > 2.0f);
     p->value[j] = x * std;
   }
-}
-
-void sr_param_init_normal(sr_params *ps, int index, uint64_t seed, float std) {
-  sr_param *p = &ps->items[index];
-  sr_rng r;
-  sr_rng_init(&r, seed, SR_RNG_INIT, 0, (uint64_t)index);
-  for (int64_t j = 0; j < p->numel; j++) p->value[j] = sr_rng_normal(&r) * std;
 }

@@ -387,8 +387,8 @@ int sr_train(const sr_config *cfg, const sr_dist *dist, const sr_dataset *data, 
   if (rc == SR_OK && dist->rank == 0 && t.ckpt_dir[0]) rc = sr_mkdir_p(t.ckpt_dir);
   rc = sr_dist_agree(dist, rc);
   if (rc == SR_OK) rc = count_samples(&t);
-  sr_grad_reducer_init(&t.reducer, dist, &t.model->params, t.model->params.n_dense,
-                       (int64_t)(cfg->dist.bucket_mb * 1024 * 1024), cfg->dist.overlap, cfg->dist.shard_optimizer);
+  sr_grad_reducer_init(&t.reducer, dist, &t.model->params, (int64_t)(cfg->dist.bucket_mb * 1024 * 1024),
+                       cfg->dist.overlap, cfg->dist.shard_optimizer);
   const size_t B = (size_t)cfg->train.batch_size;
   t.local_rows = sr_malloc(B * sizeof *t.local_rows);
   t.local_users = sr_malloc(B * sizeof *t.local_users);

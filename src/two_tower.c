@@ -808,12 +808,6 @@ static void configure(two_tower *tt, const sr_config *cfg) {
   tt->item.name = "item";
 }
 
-/* This shard's count of each item in training (static logQ). */
-static void count_items(two_tower *tt, const sr_csr *train) {
-  tt->item_counts = sr_calloc((size_t)tt->base.n_items, sizeof *tt->item_counts);
-  for (int64_t k = 0; k < train->nnz; k++) tt->item_counts[train->indices[k]]++;
-}
-
 int sr_two_tower_create(const sr_config *cfg, const sr_dataset *data, sr_model **out) {
   if (data->n_items < 1) return SR_FAIL(SR_EINVAL, "the dataset has no items");
   two_tower *tt = sr_calloc(1, sizeof *tt);
@@ -847,7 +841,8 @@ int sr_two_tower_create(const sr_config *cfg, const sr_dataset *data, sr_model *
   /* Prior gap: the expected steps between sightings under uniform sampling. */
   sr_freq_init(&tt->freq, data->n_items, (float)cfg->loss.logq_alpha,
                (float)data->n_items / (float)cfg->train.batch_size);
-  count_items(tt, &data->train);
+  tt->item_counts = sr_malloc((size_t)data->n_items * sizeof *tt->item_counts);
+  sr_item_counts(tt->item_counts, &data->train); /* this shard's; summed over ranks at the first step */
   *out = &tt->base;
   return SR_OK;
 }

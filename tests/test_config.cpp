@@ -403,6 +403,13 @@ TEST(ConfigValidate, MetricNamesAndSelection) {
   EXPECT_EQ(sr_config_validate(&c), SR_ECONFIG);
   EXPECT_EQ(std::string(sr_error_message()).rfind("eval.metrics[1]: ", 0), 0u) << sr_error_message();
 
+  // A metric listed twice, even spelled differently, is refused here rather
+  // than when training starts.
+  ASSERT_EQ(sr_config_set(&c, "eval.metrics=[ndcg@100, NDCG@100]"), SR_OK);
+  EXPECT_EQ(sr_config_validate(&c), SR_ECONFIG);
+  EXPECT_EQ(std::string(sr_error_message()).rfind("eval.metrics: metric 'NDCG@100' is listed twice", 0), 0u)
+      << sr_error_message();
+
   ASSERT_EQ(sr_config_set(&c, "eval.metrics=[recall@20, ndcg@100]"), SR_OK);
   ASSERT_EQ(sr_config_set(&c, "train.select_metric=ndcg"), SR_OK);
   EXPECT_EQ(sr_config_validate(&c), SR_ECONFIG);

@@ -537,6 +537,19 @@ TEST_F(BadFile, FeatureWithWrongRowCount) {
   expect_rejected(SR_EFORMAT, {"/features/item/genre/indptr: has 7 elements, expected 6"});
 }
 
+// "tags" has rows of several values; declared single-valued, it is refused by
+// a whole read and by every rank's shard read alike (features are read whole).
+TEST_F(BadFile, SingleValuedFeatureWithSeveralValuesInAShardedRead) {
+  H5Edit(path).set_attr_int64("/features/item/tags", "multi_valued", 0);
+  expect_rejected(SR_EFORMAT, {"/features/item/tags: single-valued feature has 2 values in row 0"});
+  for (int part = 0; part < 2; part++) {
+    Dataset d;
+    EXPECT_EQ(sr_dataset_read_shard(path.c_str(), part, 2, &d.d), SR_EFORMAT) << "part " << part;
+    EXPECT_TRUE(contains(sr_error_message(), "/features/item/tags: single-valued feature has 2 values in row 0"))
+        << sr_error_message();
+  }
+}
+
 TEST_F(BadFile, IndicesStoredAsFloats) {
   const float f[9] = {0, 1, 2, 1, 3, 0, 4, 5, 2};
   H5Edit(path).replace("/splits/train/indices", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, f, 9);

@@ -48,6 +48,9 @@ int sr_checkpoint_write(const char *path, const sr_model *m, const sr_config *cf
  * feature-based model over the features of the dataset the stored config
  * names (data.path). */
 int sr_checkpoint_read(const char *path, const sr_dataset *data, sr_config *cfg, sr_model **model);
+/* Only the stored config (and the header's checks): what a command needs to
+ * find the dataset before it reads the dataset once and builds the model. */
+int sr_checkpoint_read_config(const char *path, sr_config *cfg);
 
 /* Everything a bit-exact resume needs. */
 int sr_checkpoint_write_training(const char *path, const sr_model *m, const sr_config *cfg, const sr_optim *o,

@@ -28,6 +28,8 @@ extern "C" {
 #define SR_FEATURE_NAME_MAX 64
 
 typedef enum { SR_MODEL_MULTVAE = 0, SR_MODEL_MULTDAE = 1, SR_MODEL_TWOTOWER = 2 } sr_model_type;
+/* "multvae", "multdae", "twotower" (model.type's values), indexed by sr_model_type. */
+extern const char *const sr_model_type_names[];
 /* Two-tower retrieval losses (methods.md sections 2 and 5). */
 typedef enum { SR_LOSS_SOFTMAX = 0, SR_LOSS_FOCAL = 1, SR_LOSS_MULTISIM = 2, SR_LOSS_AUC = 3 } sr_loss_type;
 typedef enum { SR_LOGQ_NONE = 0, SR_LOGQ_STREAMING = 1, SR_LOGQ_STATIC = 2 } sr_logq_kind;
@@ -86,7 +88,7 @@ typedef struct {
   } ssl;
   struct {
     int epochs;
-    int batch_size; /* global batch (users per optimizer step) */
+    int batch_size; /* global batch: samples (users, or pairs for the two-tower) per optimizer step */
     int optimizer;  /* sr_optim_kind: adam|adamw */
     double lr, beta1, beta2, eps, weight_decay;
     int eval_batch_size;

@@ -46,7 +46,6 @@ typedef struct {
 typedef struct {
   const sr_dist *dist;
   sr_params *params;
-  int n_params; /* the reduced prefix of the registry */
   int overlap;
   int n_buckets;
   sr_grad_bucket *buckets;
@@ -55,18 +54,22 @@ typedef struct {
   int shard_optimizer;
   sr_arena_range *owned; /* [n_buckets] this rank's slice of each bucket (sharded optimizer) */
   float *scratch;        /* one slice, for the ring's receives */
-  double wait_seconds;   /* time blocked in sr_grad_reducer_finish (not overlapped) */
-  double total_seconds;  /* from the first launch to the end of finish, summed over steps */
+  /* Summed over steps: time blocked in sr_grad_reducer_finish (not
+   * overlapped) and, with the sharded optimizer, in the parameter all-gather
+   * of sr_grad_reducer_gather_values; and all communication time (from the
+   * first launch to the end of finish, plus that all-gather). */
+  double wait_seconds;
+  double total_seconds;
   double first_launch;
 } sr_grad_reducer;
 
 /* overlap = 0: nothing starts during backward; finish() runs one blocking
  * all-reduce per bucket (cheaper when compute already uses every core, since
  * MPI then progresses only inside our calls — see dist.overlap in docs/config.md). */
-/* Reduces parameters [0, n_params) of the registry (the dense ones; model.h:
- * embedding tables after them are exchanged sparsely). */
-void sr_grad_reducer_init(sr_grad_reducer *r, const sr_dist *dist, sr_params *params, int n_params,
-                          int64_t bucket_bytes, int overlap, int shard_optimizer);
+/* Reduces the registry's dense parameters [0, params->n_dense) (its sparse
+ * tail, the embedding tables, is exchanged by the model: model.h). */
+void sr_grad_reducer_init(sr_grad_reducer *r, const sr_dist *dist, sr_params *params, int64_t bucket_bytes,
+                          int overlap, int shard_optimizer);
 void sr_grad_reducer_free(sr_grad_reducer *r);
 /* Starts a step: no parameter is finished. */
 void sr_grad_reducer_begin(sr_grad_reducer *r);

@@ -47,8 +47,8 @@ int sr_h5_create(sr_h5file *f, const char *path);
  * (sr_write_file_atomic). Disk errors (a full disk) come from our own write
  * with errno; the previous `path` stays intact. The handle is closed either way. */
 int sr_h5_commit(sr_h5file *f);
-/* Closes the file; a written file that was not committed is deleted. Safe on a
- * closed handle. */
+/* Closes the file; a file being written that was not committed is discarded
+ * (it only ever existed in memory). Safe on a closed handle. */
 void sr_h5_close(sr_h5file *f);
 
 /* 1 if the object (group or dataset) exists, else 0. Never fails. */

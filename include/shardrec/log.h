@@ -17,7 +17,6 @@ typedef enum { SR_LOG_DEBUG = 0, SR_LOG_INFO = 1, SR_LOG_WARN = 2, SR_LOG_ERROR 
 void sr_log_configure(int rank, int size, int all_ranks);
 void sr_log_set_level(sr_log_level level);
 sr_log_level sr_log_get_level(void);
-int sr_log_rank(void);
 
 void sr_log(sr_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 #define sr_debug(...) sr_log(SR_LOG_DEBUG, __VA_ARGS__)

@@ -68,7 +68,10 @@ double sr_metrics_mean(const sr_metrics *m, int i);
 /* "recall@20 0.3951  recall@50 0.5370  ndcg@100 0.4260" into buf. */
 void sr_metrics_format(const sr_metrics *m, char *buf, int bufsize);
 
-/* Popularity baseline: scores[i] = number of training rows containing item i. */
+/* counts (n_cols) = number of training rows containing each item (written).
+ * Rows hold unique columns, so this counts entries; values are ignored. */
+void sr_item_counts(int64_t *counts, const sr_csr *train);
+/* Popularity baseline: scores[i] = sr_item_counts as floats. */
 void sr_popularity_scores(float *scores, const sr_csr *train);
 
 #ifdef __cplusplus

@@ -65,7 +65,6 @@ void sr_params_free(sr_params *ps);
 
 sr_param *sr_params_find(sr_params *ps, const char *name); /* NULL if absent */
 void sr_params_zero_grad(sr_params *ps);
-void sr_params_zero_optimizer_state(sr_params *ps);
 /* Copies values only (same registry layout required). */
 void sr_params_copy_values(sr_params *dst, const sr_params *src);
 /* Sum of squares of all dense gradients (for logging and NaN checks). */
@@ -78,7 +77,6 @@ void sr_param_format_shape(const sr_param *p, char *buf, int bufsize);
 void sr_param_init_xavier_uniform(sr_params *ps, int index, uint64_t seed, int64_t fan_in, int64_t fan_out);
 /* N(0, std^2) truncated to +-2 std (re-drawn), as TensorFlow's truncated_normal. */
 void sr_param_init_truncated_normal(sr_params *ps, int index, uint64_t seed, float std);
-void sr_param_init_normal(sr_params *ps, int index, uint64_t seed, float std);
 
 #ifdef __cplusplus
 }

@@ -24,7 +24,7 @@ typedef struct {
   double train_seconds;          /* time in training steps (excludes evaluation) */
   sr_sample_unit sample_unit;    /* what a training sample is for this model */
   double samples_per_s;          /* users (autoencoders) or (user, item) pairs (two-tower) per second */
-  double allreduce_seconds;      /* gradient all-reduce, first launch to completion, summed */
+  double allreduce_seconds;      /* dense gradient communication, summed (grad_reduce.h total_seconds) */
   double allreduce_wait_seconds; /* of which blocked after backward (not overlapped) */
   double last_loss;              /* loss of the last batch */
   int best_epoch;                /* epoch (1-based) whose validation selected the model */

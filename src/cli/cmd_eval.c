@@ -52,16 +52,7 @@ typedef struct {
 
 /* Each rank scores its shard of the split; sums are reduced; rank 0 prints. */
 static int evaluate(const sr_dist *dist, sr_model *model, const sr_config *cfg, const eval_args *a,
-                    sr_metrics *metrics, sr_dataset *data) {
-  const char *path = a->data_path ? a->data_path : cfg->data.path;
-  int rc = sr_dataset_read_shard(path, dist->rank, dist->size, data);
-  if (rc == SR_OK && data->n_items != model->n_items)
-    rc = SR_FAIL(SR_EINVAL, "%s has %lld items but the model was trained on %lld", path, (long long)data->n_items,
-                 (long long)model->n_items);
-  if (sr_dist_agree(dist, rc)) {
-    if (rc) sr_log_current_error();
-    return SR_CLI_AGREED_FAILURE;
-  }
+                    sr_metrics *metrics, const sr_dataset *data) {
   const sr_eval_split *split = strcmp(a->split_name, "valid") == 0 ? &data->valid : &data->test;
   int64_t bs = a->batch > 0 ? a->batch : cfg->train.eval_batch_size;
   sr_evaluate_rows(model, split, 0, split->n_users, bs, metrics);
@@ -69,7 +60,7 @@ static int evaluate(const sr_dist *dist, sr_model *model, const sr_config *cfg, 
   print_metrics(dist, a->split_name, metrics);
   if (!a->popularity) return SR_OK;
   float *popularity = sr_malloc((size_t)data->n_items * sizeof(float));
-  rc = sr_global_popularity(dist, &data->train, popularity);
+  int rc = sr_global_popularity(dist, &data->train, popularity);
   sr_metrics_reset(metrics);
   if (rc == SR_OK) {
     sr_evaluate_popularity(popularity, data->n_items, split, bs, metrics);
@@ -84,13 +75,7 @@ static int eval_main(const sr_dist *dist, const eval_args *a) {
   sr_config cfg;
   sr_config_defaults(&cfg);
   sr_model *model = NULL;
-  /* A feature-based model is rebuilt over the features of --data when given
-   * (else of the dataset its config names). */
-  sr_dataset features;
-  sr_dataset_init(&features);
-  int rc = a->data_path ? sr_dataset_read_features(a->data_path, &features) : SR_OK;
-  if (rc == SR_OK) rc = sr_checkpoint_read(a->checkpoint, a->data_path ? &features : NULL, &cfg, &model);
-  sr_dataset_free(&features);
+  int rc = sr_checkpoint_read_config(a->checkpoint, &cfg);
   sr_metrics metrics;
   const char *names[SR_MAX_METRICS];
   int n_names = cfg.eval.n_metrics;
@@ -98,13 +83,22 @@ static int eval_main(const sr_dist *dist, const eval_args *a) {
   if (rc == SR_OK && a->metric_list) rc = split_metric_list(a->metric_list, names, SR_MAX_METRICS, &n_names);
   if (rc == SR_OK) rc = sr_metrics_init(&metrics, names, n_names);
   if (rc) { /* identical on every rank */
-    sr_model_destroy(model);
     if (dist->rank == 0) sr_log_current_error();
     return SR_CLI_AGREED_FAILURE;
   }
   sr_cli_set_blas_threads(&cfg, dist);
+  /* The shard is read once; the model is built over it (its item count,
+   * and the features of a feature-based model, which every shard holds). */
+  const char *path = a->data_path ? a->data_path : cfg.data.path;
   sr_dataset data;
-  sr_dataset_init(&data);
+  rc = sr_dataset_read_shard(path, dist->rank, dist->size, &data);
+  if (rc == SR_OK) rc = sr_checkpoint_read(a->checkpoint, &data, &cfg, &model);
+  if (sr_dist_agree(dist, rc)) {
+    if (rc) sr_log_current_error();
+    sr_model_destroy(model); /* built on the ranks that did not fail */
+    sr_dataset_free(&data);
+    return SR_CLI_AGREED_FAILURE;
+  }
   rc = evaluate(dist, model, &cfg, a, &metrics, &data);
   sr_dataset_free(&data);
   sr_model_destroy(model);

@@ -119,16 +119,16 @@ typedef struct {
   sr_raw_ids user_raw, item_raw; /* the dataset's /ids (no arrays when it has none) */
 } inputs;
 
-/* With --data the model is built over that dataset; without it, over the
- * features of the config's dataset, whose interactions are then read. */
+/* The dataset (--data, else the one the checkpoint's config names) is read
+ * once, and the model is built over it. */
 static int load_model_and_data(const export_args *a, inputs *in) {
-  if (a->data_path) SR_TRY(sr_dataset_read(a->data_path, &in->data));
-  SR_TRY(sr_checkpoint_read(a->checkpoint, a->data_path ? &in->data : NULL, &in->cfg, &in->model));
+  SR_TRY(sr_checkpoint_read_config(a->checkpoint, &in->cfg));
   if (in->cfg.model.type != SR_MODEL_TWOTOWER)
     return SR_FAIL(SR_EINVAL, "%s: export needs a two-tower checkpoint (this one is %s)", a->checkpoint,
-                   in->model->ops->name);
+                   sr_model_type_names[in->cfg.model.type]);
   in->data_path = a->data_path ? a->data_path : in->cfg.data.path;
-  return a->data_path ? SR_OK : sr_dataset_read(in->data_path, &in->data);
+  SR_TRY(sr_dataset_read(in->data_path, &in->data));
+  return sr_checkpoint_read(a->checkpoint, &in->data, &in->cfg, &in->model);
 }
 
 /* Raw ids are int64 or fixed-length strings (datasets/README.md). */
@@ -294,7 +294,7 @@ static int write_export(const export_args *a, const inputs *in, const user_table
   if (rc == SR_OK) rc = write_items(&f, in->model, in);
   if (rc == SR_OK) rc = write_users(&f, users, in);
   if (rc == SR_OK) return sr_h5_commit(&f);
-  sr_h5_close(&f); /* removes the unfinished file */
+  sr_h5_close(&f); /* discards the file built in memory: nothing reached the disk */
   return rc;
 }
 

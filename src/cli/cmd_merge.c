@@ -158,20 +158,21 @@ typedef struct {
   sr_model *model;
 } checkpoint;
 
-static int load_checkpoint(const char *path, checkpoint *c) {
+/* `over`: what the model is built over (sr_checkpoint_read), or NULL. */
+static int load_checkpoint(const char *path, const sr_dataset *over, checkpoint *c) {
   c->path = path;
   sr_config_defaults(&c->cfg);
-  return sr_checkpoint_read(path, NULL, &c->cfg, &c->model);
+  return sr_checkpoint_read(path, over, &c->cfg, &c->model);
 }
 
 /* Ingredients, then the base when given, all with the layout of the first. */
-static int load_all(const merge_args *a, checkpoint *ingr, checkpoint *base) {
+static int load_all(const merge_args *a, const sr_dataset *over, checkpoint *ingr, checkpoint *base) {
   for (int i = 0; i < a->k; i++) {
-    SR_TRY(load_checkpoint(a->ingredients[i], &ingr[i]));
+    SR_TRY(load_checkpoint(a->ingredients[i], over, &ingr[i]));
     SR_TRY(sr_merge_compatible(&ingr[0].model->params, &ingr[i].model->params, ingr[0].path, ingr[i].path));
   }
   if (!a->base_path) return SR_OK;
-  SR_TRY(load_checkpoint(a->base_path, base));
+  SR_TRY(load_checkpoint(a->base_path, over, base));
   return sr_merge_compatible(&ingr[0].model->params, &base->model->params, ingr[0].path, base->path);
 }
 
@@ -200,15 +201,13 @@ static int setup_metrics(validation *v, const sr_config *cfg, const char *metric
   return SR_OK;
 }
 
-static int setup_validation(validation *v, const merge_args *a, const checkpoint *first) {
-  v->data_path = a->data_path ? a->data_path : first->cfg.data.path;
-  v->batch = first->cfg.train.eval_batch_size;
-  SR_TRY(setup_metrics(v, &first->cfg, a->metric));
-  SR_TRY(sr_dataset_read(v->data_path, &v->data));
-  if (v->data.n_items != first->model->n_items)
-    return SR_FAIL(SR_EINVAL, "%s has %lld items but %s was trained on %lld", v->data_path,
-                   (long long)v->data.n_items, first->path, (long long)first->model->n_items);
-  return SR_OK;
+/* first_cfg: the first ingredient's config. The models are then built over
+ * the dataset read here (checkpoint reads check its item count). */
+static int setup_validation(validation *v, const merge_args *a, const sr_config *first_cfg) {
+  v->data_path = a->data_path ? a->data_path : first_cfg->data.path;
+  v->batch = first_cfg->train.eval_batch_size;
+  SR_TRY(setup_metrics(v, first_cfg, a->metric));
+  return sr_dataset_read(v->data_path, &v->data);
 }
 
 static void validate_model(const validation *v, sr_model *m, sr_metrics *out) {
@@ -263,6 +262,7 @@ static void print_table(const validation *v, const table_row *rows, int n_rows, 
 typedef struct {
   checkpoint *ingr, base;
   sr_model *out;
+  sr_dataset features; /* a feature-based model's features, when no validation dataset is read */
   validation v;
   table_row *rows; /* when evaluating: ingredients, base (if any), merged */
   int n_rows;
@@ -275,6 +275,7 @@ static void session_free(session *s, int k) {
   sr_model_destroy(s->base.model);
   sr_model_destroy(s->out);
   sr_dataset_free(&s->v.data);
+  sr_dataset_free(&s->features);
   free(s->rows);
 }
 
@@ -315,7 +316,6 @@ static void report(const merge_args *a) {
 static int score_ingredients(session *s, const merge_args *a) {
   s->n_rows = a->k + (a->base_path ? 1 : 0) + 1;
   s->rows = sr_calloc((size_t)s->n_rows, sizeof *s->rows);
-  SR_TRY(setup_validation(&s->v, a, &s->ingr[0]));
   for (int i = 0; i < a->k; i++) {
     snprintf(s->rows[i].label, sizeof s->rows[i].label, "%s", a->ingredients[i]);
     validate_model(&s->v, s->ingr[i].model, &s->rows[i].metrics);
@@ -336,11 +336,33 @@ static void score_results(session *s, const merge_args *a) {
   print_table(&s->v, s->rows, s->n_rows, a->opts.method == SR_MERGE_GREEDY);
 }
 
+/* What every model is built over, read once: the validation dataset when
+ * evaluating, else a feature-based model's features; NULL for an
+ * autoencoder (its item count is in the checkpoint). */
+static int read_corpus(session *s, const merge_args *a, const sr_dataset **over) {
+  sr_config first_cfg;
+  SR_TRY(sr_checkpoint_read_config(a->ingredients[0], &first_cfg));
+  *over = NULL;
+  if (s->evaluates) {
+    SR_TRY(setup_validation(&s->v, a, &first_cfg));
+    *over = &s->v.data;
+  } else if (first_cfg.model.type == SR_MODEL_TWOTOWER) {
+    SR_TRY(sr_dataset_read_features(a->data_path ? a->data_path : first_cfg.data.path, &s->features));
+    *over = &s->features;
+  }
+  return SR_OK;
+}
+
 static int run_merge(session *s, const merge_args *a) {
-  SR_TRY(load_all(a, s->ingr, &s->base));
+  const sr_dataset *over;
+  SR_TRY(read_corpus(s, a, &over));
+  SR_TRY(load_all(a, over, s->ingr, &s->base));
   const checkpoint *first = &s->ingr[0];
-  sr_config out_cfg; /* the output model: the first ingredient's, its values overwritten below */
-  SR_TRY(sr_checkpoint_read(first->path, NULL, &out_cfg, &s->out));
+  /* The output has the first ingredient's architecture; the merge overwrites its values. */
+  sr_dataset items;
+  sr_dataset_init(&items);
+  items.n_items = first->model->n_items;
+  SR_TRY(sr_model_create(&first->cfg, over ? over : &items, &s->out));
   sr_cli_set_blas_threads(&first->cfg, NULL);
   if (s->evaluates) SR_TRY(score_ingredients(s, a));
   SR_TRY(merge_into_output(s, a));
@@ -359,6 +381,7 @@ int sr_cmd_merge(int argc, char **argv) {
   s.ingr = sr_calloc((size_t)a.k, sizeof *s.ingr);
   s.evaluates = a.eval || a.opts.method == SR_MERGE_GREEDY;
   sr_dataset_init(&s.v.data);
+  sr_dataset_init(&s.features);
   int rc = run_merge(&s, &a);
   session_free(&s, a.k);
   return rc == SR_OK ? 0 : sr_cmd_report_error();
