@@ -136,6 +136,31 @@ static void remap_features(const sr_feature *in, int n, const int32_t *old_id, i
   free(rows);
 }
 
+/* Both protocols train on the items training rows use: renumbers
+ * out->train's columns densely (sets out->n_items) and returns new_id[old]
+ * (-1 for an item no training row has), for the evaluation rows; *old_id
+ * receives the new->old map for finish_split. */
+static int32_t *keep_training_items(sr_dataset *out, int64_t n_cols, int32_t **old_id) {
+  int32_t *new_id = sr_malloc((size_t)(n_cols > 0 ? n_cols : 1) * sizeof *new_id);
+  *old_id = map_training_items(&out->train, n_cols, new_id, &out->n_items);
+  for (int64_t k = 0; k < out->train.nnz; k++) out->train.indices[k] = new_id[out->train.indices[k]];
+  out->train.n_cols = out->n_items;
+  return new_id;
+}
+
+/* Item features in the new numbering, the dataset marked whole; the map is
+ * handed to the caller (item_map_out) or freed. */
+static void finish_split(sr_dataset *out, const sr_feature *item_features, int n_item_features, int32_t *old_id,
+                         int32_t **item_map_out) {
+  remap_features(item_features, n_item_features, old_id, out->n_items, &out->item_features);
+  out->n_item_features = n_item_features;
+  sr_dataset_set_whole(out);
+  if (item_map_out)
+    *item_map_out = old_id;
+  else
+    free(old_id);
+}
+
 int sr_split_strong(const sr_csr *full, const sr_feature *item_features, int n_item_features,
                     const sr_split_opts *opts, sr_dataset *out, int32_t **item_map_out) {
   sr_dataset_init(out);
@@ -156,26 +181,17 @@ int sr_split_strong(const sr_csr *full, const sr_feature *item_features, int n_i
   sr_rng_permutation(&rng, perm, n_users);
 
   sr_csr_gather_rows(full, perm, n_train, &out->train);
-  int32_t *new_id = sr_malloc((size_t)(full->n_cols > 0 ? full->n_cols : 1) * sizeof *new_id);
-  int32_t *old_id = map_training_items(&out->train, full->n_cols, new_id, &out->n_items);
-  for (int64_t k = 0; k < out->train.nnz; k++) out->train.indices[k] = new_id[out->train.indices[k]];
-  out->train.n_cols = out->n_items;
+  int32_t *old_id, *new_id = keep_training_items(out, full->n_cols, &old_id);
   out->n_users = n_users;
   out->train_user_ids = sr_malloc((size_t)n_train * sizeof *out->train_user_ids);
   memcpy(out->train_user_ids, perm, (size_t)n_train * sizeof *perm);
 
   build_eval_split(full, perm + n_train, n_eval, new_id, out->n_items, opts, &out->valid);
   build_eval_split(full, perm + n_train + n_eval, n_eval, new_id, out->n_items, opts, &out->test);
-  remap_features(item_features, n_item_features, old_id, out->n_items, &out->item_features);
-  out->n_item_features = n_item_features;
-  sr_dataset_set_whole(out);
+  finish_split(out, item_features, n_item_features, old_id, item_map_out);
 
   free(perm);
   free(new_id);
-  if (item_map_out)
-    *item_map_out = old_id;
-  else
-    free(old_id);
   return SR_OK;
 }
 
@@ -318,23 +334,14 @@ int sr_split_weak(const sr_csr *full, sr_holdout holdout, const int64_t *entry_k
   int64_t n_train;
   out->train_user_ids = users_with(full, part, PARTS(PART_TRAIN), NULL, &n_train);
   gather_parts(full, part, PARTS(PART_TRAIN), NULL, full->n_cols, out->train_user_ids, n_train, &out->train);
-  int32_t *new_id = sr_malloc((size_t)(full->n_cols > 0 ? full->n_cols : 1) * sizeof *new_id);
-  int32_t *old_id = map_training_items(&out->train, full->n_cols, new_id, &out->n_items);
-  for (int64_t k = 0; k < out->train.nnz; k++) out->train.indices[k] = new_id[out->train.indices[k]];
-  out->train.n_cols = out->n_items;
+  int32_t *old_id, *new_id = keep_training_items(out, full->n_cols, &old_id);
 
   build_weak_eval(full, part, PARTS(PART_TRAIN), PARTS(PART_VALID), new_id, out->n_items, &out->valid);
   build_weak_eval(full, part, PARTS(PART_TRAIN) | PARTS(PART_VALID), PARTS(PART_TEST), new_id, out->n_items,
                   &out->test);
-  remap_features(item_features, n_item_features, old_id, out->n_items, &out->item_features);
-  out->n_item_features = n_item_features;
-  sr_dataset_set_whole(out);
+  finish_split(out, item_features, n_item_features, old_id, item_map_out);
 
   free(part);
   free(new_id);
-  if (item_map_out)
-    *item_map_out = old_id;
-  else
-    free(old_id);
   return SR_OK;
 }

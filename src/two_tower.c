@@ -68,10 +68,10 @@ typedef struct {
   uint64_t seed;
   int64_t E, d; /* feature embedding width, tower output width */
   tower query, item;
+  /* One pass per use; a pass's buffers are sized by its tower's layer widths,
+   * so a pass always serves the same tower (qpass: query, the others: item).
+   * Evaluation reuses qpass and ipass. */
   tower_pass qpass, ipass, view1, view2;
-  /* Evaluation passes, one per tower: a pass's buffers are sized by its
-   * tower's layer widths, which differ between the towers. */
-  tower_pass query_eval, item_eval;
   /* loss */
   int loss_type;
   float tau, ssl_tau, focal_gamma, auc_tau;
@@ -80,9 +80,8 @@ typedef struct {
   float logq_factor; /* log p enters the kernels' (s - log p)/tau as this times log p */
   sr_freq_estimator freq;
   int64_t freq_last_step; /* the estimator has seen the batches of steps <= this (-1: none) */
-  int64_t *item_counts;   /* static logQ: training count of each item (this shard's until summed) */
-  int counts_summed;
-  float *static_log_p; /* (n_items) */
+  int64_t *item_counts;   /* static logQ: this shard's training count of each item, until summed */
+  float *static_log_p;    /* static logQ: (n_items), from the counts of every shard at the first step */
   /* SSL */
   int ssl, masking;
   float ssl_weight, value_dropout;
@@ -390,7 +389,7 @@ static void observe_batch(two_tower *tt, const int64_t *global_ids, int64_t N, u
 
 /* Static logQ: the training counts of every rank's shard, summed once. */
 static int static_log_prob(two_tower *tt, const sr_dist *dist) {
-  if (tt->counts_summed) return SR_OK;
+  if (tt->static_log_p) return SR_OK;
   const int64_t I = tt->base.n_items;
   SR_TRY(sr_dist_sum_i64(dist, tt->item_counts, (int)I));
   int64_t total = 0;
@@ -399,7 +398,8 @@ static int static_log_prob(two_tower *tt, const sr_dist *dist) {
   /* An item never trained on gets half a count (its log stays finite). */
   for (int64_t j = 0; j < I; j++)
     tt->static_log_p[j] = (float)log((tt->item_counts[j] > 0 ? (double)tt->item_counts[j] : 0.5) / (double)total);
-  tt->counts_summed = 1;
+  free(tt->item_counts);
+  tt->item_counts = NULL;
   return SR_OK;
 }
 
@@ -436,7 +436,9 @@ static double main_loss(two_tower *tt, float *dq, float *dx, const float *q, con
 
 /* The scores of B local queries against their candidates: every rank's items
  * in global batch order (cross-device) or this rank's B items. Writes dq (B, d)
- * and accumulates into the item pass's gradient dx (B, d). */
+ * and the gradient dx (B, d) of this rank's items (summed over every rank's
+ * queries when cross-device). A rank with B = 0 still joins the exchanges;
+ * the losses then write zero gradients. */
 static int main_term(two_tower *tt, const sr_batch *b, const sr_exchange_layout *l, double *loss) {
   const int64_t B = l->count[b->dist->rank], N = b->global_batch, d = tt->d;
   const float *q = tt->qpass.out, *x = tt->ipass.out;
@@ -446,7 +448,7 @@ static int main_term(two_tower *tt, const sr_batch *b, const sr_exchange_layout 
     grow_i64(&tt->positions, &tt->positions_cap, B);
     for (int64_t i = 0; i < B; i++) tt->positions[i] = i;
     const float *log_p = candidate_log_prob(tt, tt->item_ids, B);
-    *loss = B > 0 ? main_loss(tt, tt->dq, tt->dx, q, x, tt->positions, log_p, B, B, (float)N) : 0.0;
+    *loss = main_loss(tt, tt->dq, tt->dx, q, x, tt->positions, log_p, B, B, (float)N);
     return SR_OK;
   }
   /* Gather the items, then put row k (which sits at global position
@@ -459,9 +461,7 @@ static int main_term(two_tower *tt, const sr_batch *b, const sr_exchange_layout 
   for (int64_t k = 0; k < N; k++)
     memcpy(tt->candidates + tt->global_positions[k] * d, tt->gathered + k * d, (size_t)d * sizeof(float));
   const float *log_p = candidate_log_prob(tt, tt->global_ids, N);
-  *loss =
-      B > 0 ? main_loss(tt, tt->dq, tt->dcandidates, q, tt->candidates, b->positions, log_p, B, N, (float)N) : 0.0;
-  if (B == 0) memset(tt->dcandidates, 0, (size_t)(N * d) * sizeof(float));
+  *loss = main_loss(tt, tt->dq, tt->dcandidates, q, tt->candidates, b->positions, log_p, B, N, (float)N);
   for (int64_t k = 0; k < N; k++)
     memcpy(tt->dgathered + k * d, tt->dcandidates + tt->global_positions[k] * d, (size_t)d * sizeof(float));
   return sr_scatter_sum_rows_f32(b->dist, l, tt->dgathered, d, tt->dx);
@@ -532,16 +532,13 @@ static int ssl_term(two_tower *tt, const sr_batch *b, double *loss) {
     grow_f32(&tt->dgathered, &tt->dgathered_cap, M * d);
     int rc = sr_gather_rows_f32(dist, &l, z2, d, tt->gathered); /* rank order is global order */
     if (rc == SR_OK) {
-      if (Ml > 0)
-        value = sr_batch_softmax_loss(tt->dq, tt->dgathered, z1, tt->gathered, tt->ssl_pos, NULL, Ml, M, d,
-                                      tt->ssl_tau, (float)M);
-      else
-        memset(tt->dgathered, 0, (size_t)(M * d) * sizeof(float));
+      value = sr_batch_softmax_loss(tt->dq, tt->dgathered, z1, tt->gathered, tt->ssl_pos, NULL, Ml, M, d, tt->ssl_tau,
+                                    (float)M);
       rc = sr_scatter_sum_rows_f32(dist, &l, tt->dgathered, d, tt->dx);
     }
     sr_exchange_layout_free(&l);
     SR_TRY(rc);
-  } else if (Ml > 0) {
+  } else {
     value = sr_infonce_loss(tt->dq, tt->dx, z1, z2, Ml, d, tt->ssl_tau, (float)M);
   }
   const float w = tt->ssl_weight;
@@ -654,24 +651,29 @@ void sr_two_tower_embed_items(sr_model *m, float *out) {
   for (int64_t begin = 0; begin < I; begin += EVAL_CHUNK) {
     int64_t n = begin + EVAL_CHUNK < I ? EVAL_CHUNK : I - begin;
     for (int64_t k = 0; k < n; k++) ids[k] = begin + k;
-    pass_reserve(&tt->item, &tt->item_eval, n, tt->E);
-    pass_bags(&tt->item, &tt->item_eval, ids, n, NULL, NULL);
-    tower_forward(&tt->item, &m->params, &tt->item_eval, tt->E);
-    memcpy(out + begin * d, tt->item_eval.out, (size_t)(n * d) * sizeof(float));
+    pass_reserve(&tt->item, &tt->ipass, n, tt->E);
+    pass_bags(&tt->item, &tt->ipass, ids, n, NULL, NULL);
+    tower_forward(&tt->item, &m->params, &tt->ipass, tt->E);
+    memcpy(out + begin * d, tt->ipass.out, (size_t)(n * d) * sizeof(float));
   }
-  pass_clear(&tt->item_eval);
+  pass_clear(&tt->ipass);
   free(ids);
+}
+
+/* The query tower on R users in evaluation mode: qpass.out (R, d). */
+static const float *query_embeddings(two_tower *tt, const sr_csr *history, const int64_t *user_ids) {
+  const int64_t R = history->n_rows;
+  pass_reserve(&tt->query, &tt->qpass, R, tt->E);
+  pass_bags(&tt->query, &tt->qpass, user_ids, R, history, NULL);
+  tower_forward(&tt->query, &tt->base.params, &tt->qpass, tt->E);
+  pass_clear(&tt->qpass);
+  return tt->qpass.out;
 }
 
 void sr_two_tower_embed_users(sr_model *m, const sr_csr *history, const int64_t *user_ids, float *out) {
   two_tower *tt = (two_tower *)m;
-  const int64_t R = history->n_rows;
-  if (R == 0) return;
-  pass_reserve(&tt->query, &tt->query_eval, R, tt->E);
-  pass_bags(&tt->query, &tt->query_eval, user_ids, R, history, NULL);
-  tower_forward(&tt->query, &m->params, &tt->query_eval, tt->E);
-  memcpy(out, tt->query_eval.out, (size_t)(R * tt->d) * sizeof(float));
-  pass_clear(&tt->query_eval);
+  if (history->n_rows == 0) return;
+  memcpy(out, query_embeddings(tt, history, user_ids), (size_t)(history->n_rows * tt->d) * sizeof(float));
 }
 
 int64_t sr_two_tower_dim(const sr_model *m) { return ((const two_tower *)m)->d; }
@@ -687,10 +689,7 @@ static void two_tower_score(sr_model *m, const sr_csr *input, const int64_t *use
   two_tower *tt = (two_tower *)m;
   const int64_t R = input->n_rows;
   if (R == 0) return;
-  float *q = sr_aligned_calloc((size_t)(R * tt->d) * sizeof(float));
-  sr_two_tower_embed_users(m, input, user_ids, q);
-  sr_scores_forward(scores, q, tt->item_embeddings, R, m->n_items, tt->d);
-  free(q);
+  sr_scores_forward(scores, query_embeddings(tt, input, user_ids), tt->item_embeddings, R, m->n_items, tt->d);
 }
 
 /* ---- state kept in training checkpoints ----------------------------------------------------- */
@@ -737,7 +736,7 @@ static void two_tower_destroy(sr_model *m) {
   two_tower *tt = (two_tower *)m;
   tower_free(&tt->query);
   tower_free(&tt->item);
-  tower_pass *passes[] = {&tt->qpass, &tt->ipass, &tt->view1, &tt->view2, &tt->query_eval, &tt->item_eval};
+  tower_pass *passes[] = {&tt->qpass, &tt->ipass, &tt->view1, &tt->view2};
   for (size_t i = 0; i < sizeof passes / sizeof passes[0]; i++) pass_free(passes[i]);
   sr_freq_free(&tt->freq);
   void *bufs[] = {tt->item_counts,     tt->static_log_p, tt->mi,
@@ -841,8 +840,10 @@ int sr_two_tower_create(const sr_config *cfg, const sr_dataset *data, sr_model *
   /* Prior gap: the expected steps between sightings under uniform sampling. */
   sr_freq_init(&tt->freq, data->n_items, (float)cfg->loss.logq_alpha,
                (float)data->n_items / (float)cfg->train.batch_size);
-  tt->item_counts = sr_malloc((size_t)data->n_items * sizeof *tt->item_counts);
-  sr_item_counts(tt->item_counts, &data->train); /* this shard's; summed over ranks at the first step */
+  if (tt->logq == SR_LOGQ_STATIC) {
+    tt->item_counts = sr_malloc((size_t)data->n_items * sizeof *tt->item_counts);
+    sr_item_counts(tt->item_counts, &data->train); /* this shard's; summed over ranks at the first step */
+  }
   *out = &tt->base;
   return SR_OK;
 }

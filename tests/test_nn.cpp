@@ -18,6 +18,7 @@ extern "C" {
 
 namespace {
 
+using kcheck::expect_all_near;
 using kcheck::expect_gradient;
 using kcheck::halved;
 using kcheck::uniform;
@@ -80,12 +81,6 @@ Vec naive_matmul(const Vec &a, const Vec &b, int64_t M, int64_t K, int64_t N) {
       c[i * N + j] = (float)s;
     }
   return c;
-}
-
-void expect_all_near(const Vec &got, const Vec &want, float rel, const char *what) {
-  ASSERT_EQ(got.size(), want.size()) << what;
-  for (size_t i = 0; i < got.size(); i++)
-    EXPECT_NEAR(got[i], want[i], rel * (1.0f + std::fabs(want[i]))) << what << " element " << i;
 }
 
 }  // namespace

@@ -170,9 +170,14 @@ TEST(TwoTower, MultiSimilarityRunsThroughTheModel) {
   sr_model *m = nullptr;
   ASSERT_EQ(sr_model_create(&cfg, &dataset(), &m), SR_OK);
   PairBatch pb(dataset(), 8, 0);
-  double loss = loss_and_grad(m, pb.b);
+  std::vector<float> grads;
+  double loss = loss_and_grad(m, pb.b, &grads);
   EXPECT_TRUE(std::isfinite(loss));
   EXPECT_GT(sr_params_grad_sq_norm(&m->params), 0.0);
+  // The tables (the sparse tail, after the dense prefix) get gradients too.
+  double table_sq = 0.0;
+  for (size_t j = (size_t)m->params.dense_total; j < grads.size(); j++) table_sq += (double)grads[j] * grads[j];
+  EXPECT_GT(table_sq, 0.0);
   sr_model_destroy(m);
 }
 

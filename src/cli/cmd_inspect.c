@@ -16,7 +16,6 @@
 #include "shardrec/mem.h"
 
 #define ATTR_TEXT_MAX 512
-#define CONFIG_TEXT_MAX (1024 * 1024)
 #define PARAMS_GROUP "params"
 
 static void inspect_usage(FILE *out) {
@@ -34,8 +33,8 @@ static void inspect_usage(FILE *out) {
 
 /* The stored config is long: its size only, unless asked for. */
 static int print_config_attr(const sr_h5file *f, int show_config) {
-  char *yaml = sr_malloc(CONFIG_TEXT_MAX);
-  int rc = sr_h5_read_attr_string(f, "/", "config_yaml", yaml, CONFIG_TEXT_MAX);
+  char *yaml;
+  int rc = sr_h5_read_attr_string_alloc(f, "/", "config_yaml", &yaml);
   if (rc == SR_OK && show_config)
     printf("  config_yaml:\n%s%s", yaml, yaml[0] && yaml[strlen(yaml) - 1] == '\n' ? "" : "\n");
   else if (rc == SR_OK)

@@ -34,5 +34,5 @@ echo "job exit status $status after ${elapsed}s"
 tail -n 5 "$work/log"
 if [[ $status -eq 0 ]]; then echo "FAIL: the job exited 0 after a rank was killed"; exit 1; fi
 if (( elapsed >= limit )); then echo "FAIL: the job hung (killed by the watchdog)"; exit 1; fi
-if ! grep -Eqi "rank [0-9]+.*(signal|killed)|signal 9" "$work/log"; then echo "FAIL: no message naming the dead rank"; exit 1; fi
+if ! grep -Eqi "rank [0-9]+.*(signal|killed)" "$work/log"; then echo "FAIL: no message naming the dead rank"; exit 1; fi
 echo "PASS"
