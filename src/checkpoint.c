@@ -235,6 +235,40 @@ int sr_checkpoint_read(const char *path, const sr_dataset *data, sr_config *cfg,
   return with_file(path, do_read_model, &a);
 }
 
+static int read_tensors(sr_h5file *f, sr_params *ps) {
+  int64_t n_items;
+  SR_TRY(check_header(f, &n_items));
+  char **names;
+  int n;
+  SR_TRY(sr_h5_list_group(f, "/params", &names, &n));
+  int rc = SR_OK;
+  for (int i = 0; i < n && rc == SR_OK; i++) {
+    char obj[SR_PARAM_NAME_MAX + 16];
+    int ndim;
+    int64_t shape[SR_PARAM_MAX_DIM];
+    snprintf(obj, sizeof obj, "/params/%s", names[i]);
+    rc = sr_h5_shape(f, obj, &ndim, shape, SR_PARAM_MAX_DIM);
+    for (int d = 0; rc == SR_OK && d < ndim; d++)
+      if (shape[d] < 1) ndim = 0; /* an empty tensor is no parameter */
+    if (rc == SR_OK && (ndim < 1 || strlen(names[i]) >= SR_PARAM_NAME_MAX))
+      rc = SR_FAIL(SR_EFORMAT, "%s: %s: not a parameter tensor", f->path, obj);
+    if (rc == SR_OK) sr_params_add(ps, names[i], SR_PARAM_WEIGHT, ndim, shape); /* the kind is not stored */
+  }
+  sr_h5_free_names(names, n);
+  SR_TRY(rc);
+  sr_params_finalize(ps);
+  return read_arena(f, ps, "/params", ps->values);
+}
+
+static int do_read_tensors(sr_h5file *f, void *ctx) { return read_tensors(f, ctx); }
+
+int sr_checkpoint_read_tensors(const char *path, sr_params *ps) {
+  sr_params_init(ps);
+  int rc = with_file(path, do_read_tensors, ps);
+  if (rc != SR_OK) sr_params_free(ps);
+  return rc;
+}
+
 int sr_checkpoint_read_config(const char *path, sr_config *cfg) {
   read_args a = {.cfg = cfg};
   return with_file(path, do_read_config, &a);

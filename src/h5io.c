@@ -385,13 +385,19 @@ static int read_slab(const sr_h5file *f, const char *obj, hid_t ds, sr_h5_type t
   return rc;
 }
 
+/* Number of dimensions of ds (-1 if unreadable), and their sizes. */
+static int dims_of(hid_t ds, hsize_t dims[H5S_MAX_RANK]) {
+  hid_t space = H5Dget_space(ds);
+  int ndim = space < 0 ? -1 : H5Sget_simple_extent_ndims(space);
+  if (ndim > 0) H5Sget_simple_extent_dims(space, dims, NULL);
+  if (space >= 0) H5Sclose(space);
+  return ndim;
+}
+
 /* The shape must be exactly `shape` (ndim dims); the message shows both. */
 static int check_shape(const sr_h5file *f, const char *obj, hid_t ds, int ndim, const int64_t *shape) {
-  hid_t space = H5Dget_space(ds);
-  int have = space < 0 ? -1 : H5Sget_simple_extent_ndims(space);
   hsize_t dims[H5S_MAX_RANK] = {0};
-  if (have > 0) H5Sget_simple_extent_dims(space, dims, NULL);
-  if (space >= 0) H5Sclose(space);
+  int have = dims_of(ds, dims);
   int same = have == ndim;
   for (int d = 0; same && d < ndim; d++) same = (int64_t)dims[d] == shape[d];
   if (same) return SR_OK;
@@ -402,6 +408,19 @@ static int check_shape(const sr_h5file *f, const char *obj, hid_t ds, int ndim, 
     snprintf(have_s + strlen(have_s), sizeof have_s - strlen(have_s), "%s%llu", d ? " x " : "",
              (unsigned long long)dims[d]);
   return H5IO_FAIL(SR_EFORMAT, f, obj, "shape %s, expected %s", have < 0 ? "unknown" : have_s, want_s);
+}
+
+int sr_h5_shape(const sr_h5file *f, const char *obj, int *ndim, int64_t *shape, int max_dims) {
+  hid_t ds = open_dataset(f, obj);
+  if (ds < 0) return sr_error_code();
+  hsize_t dims[H5S_MAX_RANK] = {0};
+  int have = dims_of(ds, dims);
+  H5Dclose(ds);
+  if (have < 0 || have > max_dims)
+    return H5IO_FAIL(SR_EFORMAT, f, obj, "%d dimensions, expected at most %d", have, max_dims);
+  *ndim = have;
+  for (int d = 0; d < have; d++) shape[d] = (int64_t)dims[d];
+  return SR_OK;
 }
 
 int sr_h5_read_tensor(const sr_h5file *f, const char *obj, float *out, int ndim, const int64_t *shape) {

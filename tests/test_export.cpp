@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <map>
 #include <set>
 #include <string>
@@ -232,6 +233,18 @@ TEST_F(ExportCli, TestUsersOnly) {
       EXPECT_NEAR(a.users[(first + r) * a.d + k], t.users[r * t.d + k], 1e-6) << "row " << r;
   }
   sr_dataset_free(&d);
+}
+
+// `inspect` reads a two-tower checkpoint's tensors as stored: it needs no
+// dataset (the model, which needs the features, is not rebuilt).
+TEST_F(ExportCli, InspectNeedsNoDataset) {
+  const std::string moved = data() + ".away";
+  ASSERT_EQ(std::rename(data().c_str(), moved.c_str()), 0);
+  auto run = srtest::run_command(bin() + " inspect " + model());
+  ASSERT_EQ(std::rename(moved.c_str(), data().c_str()), 0);
+  EXPECT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_NE(run.output.find("query.history.table"), std::string::npos) << run.output;
+  EXPECT_NE(run.output.find("item.mlp.1.weight"), std::string::npos) << run.output;
 }
 
 TEST_F(ExportCli, Errors) {

@@ -48,6 +48,10 @@ int sr_checkpoint_write(const char *path, const sr_model *m, const sr_config *cf
  * feature-based model over the features of the dataset the stored config
  * names (data.path). */
 int sr_checkpoint_read(const char *path, const sr_dataset *data, sr_config *cfg, sr_model **model);
+/* Every tensor under /params, as they are stored (names, shapes, values, in
+ * the order written), into an empty registry ps (finalized here): what tools
+ * that only look at tensors need, without rebuilding the model (no dataset). */
+int sr_checkpoint_read_tensors(const char *path, sr_params *ps);
 /* Only the stored config (and the header's checks): what a command needs to
  * find the dataset before it reads the dataset once and builds the model. */
 int sr_checkpoint_read_config(const char *path, sr_config *cfg);

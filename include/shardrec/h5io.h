@@ -68,6 +68,8 @@ int sr_h5_write_array(const sr_h5file *f, const char *obj, sr_h5_type type, cons
 /* Writes a float32 tensor with its shape (ndim dims, as h5py shows it). */
 int sr_h5_write_tensor(const sr_h5file *f, const char *obj, const float *data, int ndim, const int64_t *shape,
                        int zstd_level);
+/* The shape of a dataset: *ndim dims into shape (at most max_dims; more is an error). */
+int sr_h5_shape(const sr_h5file *f, const char *obj, int *ndim, int64_t *shape, int max_dims);
 /* Reads a float32 tensor whose shape must equal `shape` (errors show both). */
 int sr_h5_read_tensor(const sr_h5file *f, const char *obj, float *out, int ndim, const int64_t *shape);
 /* Length of a 1-D dataset (fails on any other rank). */

@@ -165,20 +165,21 @@ static void print_diff(const char *path_a, sr_params *a, const char *path_b, sr_
 
 /* ---- the command ---------------------------------------------------------------- */
 
+/* Tensors are read as stored: no model is rebuilt, so no dataset is needed. */
 static int inspect(char **paths, int n_paths, int show_config) {
-  sr_model *models[2] = {NULL, NULL};
+  sr_params tensors[2];
+  memset(tensors, 0, sizeof tensors);
   int rc = SR_OK;
   for (int i = 0; i < n_paths && rc == SR_OK; i++) {
     if (i) printf("\n");
     rc = print_metadata(paths[i], show_config);
-    sr_config cfg;
-    if (rc == SR_OK) rc = sr_checkpoint_read(paths[i], NULL, &cfg, &models[i]);
-    if (rc == SR_OK) print_tensor_stats(paths[i], &models[i]->params);
+    if (rc == SR_OK) rc = sr_checkpoint_read_tensors(paths[i], &tensors[i]);
+    if (rc == SR_OK) print_tensor_stats(paths[i], &tensors[i]);
   }
-  if (rc == SR_OK && n_paths == 2) print_diff(paths[0], &models[0]->params, paths[1], &models[1]->params);
+  if (rc == SR_OK && n_paths == 2) print_diff(paths[0], &tensors[0], paths[1], &tensors[1]);
   fflush(stdout);
-  sr_model_destroy(models[0]);
-  sr_model_destroy(models[1]);
+  sr_params_free(&tensors[0]);
+  sr_params_free(&tensors[1]);
   return rc;
 }
 
