@@ -761,6 +761,18 @@ int sr_h5_write_strings(const sr_h5file *f, const char *obj, const char *data, i
 }
 
 /* The width of a fixed-length string dataset (variable-length ones are refused). */
+int sr_h5_holds_strings(const sr_h5file *f, const char *obj, int *strings) {
+  hid_t ds = open_dataset(f, obj);
+  if (ds < 0) return sr_error_code();
+  hid_t t = H5Dget_type(ds);
+  H5T_class_t cls = t < 0 ? H5T_NO_CLASS : H5Tget_class(t);
+  if (t >= 0) H5Tclose(t);
+  H5Dclose(ds);
+  if (cls == H5T_NO_CLASS) return H5IO_FAIL(SR_EFORMAT, f, obj, "cannot read the element type");
+  *strings = cls == H5T_STRING;
+  return SR_OK;
+}
+
 static int string_width(const sr_h5file *f, const char *obj, hid_t ds, int *width) {
   hid_t t = H5Dget_type(ds);
   int ok = t >= 0 && H5Tget_class(t) == H5T_STRING && H5Tis_variable_str(t) == 0;

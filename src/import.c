@@ -585,17 +585,12 @@ int sr_import_split(const sr_import_opts *o, sr_import_table *t, sr_dataset *d) 
 
 /* ---- writing --------------------------------------------------------------------------------- */
 
-static int write_ids(const sr_h5file *f, const char *obj, const sr_raw_ids *ids, int level) {
-  if (ids->numbers) return sr_h5_write_array(f, obj, SR_H5_INT64, ids->numbers, ids->n, level);
-  return sr_h5_write_strings(f, obj, ids->strings, ids->n, ids->width, level);
-}
-
 static int write_vocab(const sr_h5file *f, const char *kind, const sr_feature *features, const sr_raw_ids *vocab,
                        int n, int level) {
   for (int i = 0; i < n; i++) {
     char obj[SR_NAME_MAX + 64];
     snprintf(obj, sizeof obj, "/features/%s/%s/vocab", kind, features[i].name);
-    SR_TRY(write_ids(f, obj, &vocab[i], level));
+    SR_TRY(sr_raw_ids_write(f, obj, &vocab[i], level));
   }
   return SR_OK;
 }
@@ -646,8 +641,8 @@ static int write_record(const sr_h5file *f, const sr_import_opts *o, const sr_im
 }
 
 static int write_extras(const sr_h5file *f, const sr_import_opts *o, const sr_import_table *t, const sr_dataset *d) {
-  SR_TRY(write_ids(f, "/ids/users", &t->users, o->zstd_level));
-  SR_TRY(write_ids(f, "/ids/items", &t->items, o->zstd_level));
+  SR_TRY(sr_raw_ids_write(f, "/ids/users", &t->users, o->zstd_level));
+  SR_TRY(sr_raw_ids_write(f, "/ids/items", &t->items, o->zstd_level));
   SR_TRY(write_vocab(f, "item", d->item_features, t->item_vocab, t->n_item_features, o->zstd_level));
   SR_TRY(write_vocab(f, "user", d->user_features, t->user_vocab, t->n_user_features, o->zstd_level));
   return write_record(f, o, &t->stats);

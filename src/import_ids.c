@@ -4,6 +4,8 @@
 #include <string.h>
 
 #include "import_internal.h"
+#include "shardrec/error.h"
+#include "shardrec/h5io.h"
 #include "shardrec/mem.h"
 
 void id_dict_init(id_dict *d, int strings) {
@@ -166,4 +168,39 @@ void sr_raw_ids_free(sr_raw_ids *ids) {
   free(ids->numbers);
   free(ids->strings);
   memset(ids, 0, sizeof *ids);
+}
+
+int sr_raw_ids_write(const sr_h5file *f, const char *obj, const sr_raw_ids *ids, int zstd_level) {
+  if (ids->numbers) return sr_h5_write_array(f, obj, SR_H5_INT64, ids->numbers, ids->n, zstd_level);
+  if (ids->strings) return sr_h5_write_strings(f, obj, ids->strings, ids->n, ids->width, zstd_level);
+  return SR_OK;
+}
+
+int sr_raw_ids_read(const sr_h5file *f, const char *obj, int64_t expected, sr_raw_ids *out) {
+  memset(out, 0, sizeof *out);
+  if (!sr_h5_exists(f, obj)) return SR_OK;
+  int strings;
+  SR_TRY(sr_h5_holds_strings(f, obj, &strings));
+  void *numbers = NULL;
+  int rc = strings ? sr_h5_read_strings(f, obj, &out->strings, &out->n, &out->width)
+                   : sr_h5_read_array(f, obj, SR_H5_INT64, -1, &numbers, &out->n);
+  out->numbers = numbers;
+  if (rc == SR_OK && out->n != expected)
+    rc = SR_FAIL(SR_EFORMAT, "%s: %s: %lld raw ids, expected %lld", f->path, obj, (long long)out->n,
+                 (long long)expected);
+  return rc;
+}
+
+void sr_raw_ids_pick(const sr_raw_ids *ids, const int64_t *rows, int64_t n, sr_raw_ids *out) {
+  memset(out, 0, sizeof *out);
+  if (!ids->numbers && !ids->strings) return;
+  const size_t w = (size_t)ids->width, count = n > 0 ? (size_t)n : 1;
+  out->n = n;
+  out->width = ids->width;
+  if (ids->numbers) out->numbers = sr_malloc(count * sizeof *out->numbers);
+  if (ids->strings) out->strings = sr_malloc(count * w);
+  for (int64_t r = 0; r < n; r++) {
+    if (ids->numbers) out->numbers[r] = ids->numbers[rows[r]];
+    if (ids->strings) memcpy(out->strings + (size_t)r * w, ids->strings + (size_t)rows[r] * w, w);
+  }
 }

@@ -88,6 +88,8 @@ int sr_h5_read_range(const sr_h5file *f, const char *obj, sr_h5_type type, int64
  * no terminator). Stored as an HDF5 string type of that size, which h5py reads
  * as numpy dtype 'S<width>'. */
 int sr_h5_write_strings(const sr_h5file *f, const char *obj, const char *data, int64_t n, int width, int zstd_level);
+/* *strings = 1 if the dataset holds strings, 0 if numbers. */
+int sr_h5_holds_strings(const sr_h5file *f, const char *obj, int *strings);
 /* Reads such a dataset: *out is malloc'd, *n strings of *width bytes each. */
 int sr_h5_read_strings(const sr_h5file *f, const char *obj, char **out, int64_t *n, int *width);
 

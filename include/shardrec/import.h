@@ -103,6 +103,15 @@ typedef struct {
 } sr_raw_ids;
 
 void sr_raw_ids_free(sr_raw_ids *ids);
+struct sr_h5file;
+/* Writes ids as dataset obj (int64 or fixed-length strings); nothing when
+ * ids holds neither (a dataset without raw ids). */
+int sr_raw_ids_write(const struct sr_h5file *f, const char *obj, const sr_raw_ids *ids, int zstd_level);
+/* Reads dataset obj of either kind into out (which must hold expected ids);
+ * an absent obj leaves out empty and succeeds. */
+int sr_raw_ids_read(const struct sr_h5file *f, const char *obj, int64_t expected, sr_raw_ids *out);
+/* out = the raw ids of entities rows[0..n), in that order (empty when ids is). */
+void sr_raw_ids_pick(const sr_raw_ids *ids, const int64_t *rows, int64_t n, sr_raw_ids *out);
 
 typedef struct {
   int64_t lines;                        /* non-blank lines of the inputs, headers included */

@@ -131,29 +131,11 @@ static int load_model_and_data(const export_args *a, inputs *in) {
   return sr_checkpoint_read(a->checkpoint, &in->data, &in->cfg, &in->model);
 }
 
-/* Raw ids are int64 or fixed-length strings (datasets/README.md). */
-static int read_raw_ids(const sr_h5file *f, const char *obj, int64_t expected, sr_raw_ids *out) {
-  if (!sr_h5_exists(f, obj)) return SR_OK;
-  hid_t ds = H5Dopen2(f->id, obj, H5P_DEFAULT);
-  hid_t type = ds < 0 ? H5I_INVALID_HID : H5Dget_type(ds);
-  int strings = type >= 0 && H5Tget_class(type) == H5T_STRING;
-  if (type >= 0) H5Tclose(type);
-  if (ds >= 0) H5Dclose(ds);
-  void *numbers = NULL;
-  int rc = strings ? sr_h5_read_strings(f, obj, &out->strings, &out->n, &out->width)
-                   : sr_h5_read_array(f, obj, SR_H5_INT64, -1, &numbers, &out->n);
-  out->numbers = numbers;
-  if (rc == SR_OK && out->n != expected)
-    rc = SR_FAIL(SR_EFORMAT, "%s: %s: %lld raw ids, expected %lld", f->path, obj, (long long)out->n,
-                 (long long)expected);
-  return rc;
-}
-
 static int load_raw_ids(inputs *in) {
   sr_h5file f;
   SR_TRY(sr_h5_open(&f, in->data_path));
-  int rc = read_raw_ids(&f, "/ids/users", in->data.n_users, &in->user_raw);
-  if (rc == SR_OK) rc = read_raw_ids(&f, "/ids/items", in->data.n_items, &in->item_raw);
+  int rc = sr_raw_ids_read(&f, "/ids/users", in->data.n_users, &in->user_raw);
+  if (rc == SR_OK) rc = sr_raw_ids_read(&f, "/ids/items", in->data.n_items, &in->item_raw);
   sr_h5_close(&f);
   return rc;
 }
@@ -227,28 +209,6 @@ static void embed_users(sr_model *m, const sr_dataset *data, const int *selected
 
 /* ---- the output file ------------------------------------------------------------ */
 
-/* Nothing when the dataset has no raw ids. */
-static int write_raw_ids(const sr_h5file *f, const char *obj, const sr_raw_ids *raw) {
-  if (raw->numbers) return sr_h5_write_array(f, obj, SR_H5_INT64, raw->numbers, raw->n, EXPORT_ZSTD_LEVEL);
-  if (raw->strings) return sr_h5_write_strings(f, obj, raw->strings, raw->n, raw->width, EXPORT_ZSTD_LEVEL);
-  return SR_OK;
-}
-
-/* out = the raw ids of entities ids[0..n), in that order (empty when raw is). */
-static void pick_raw_ids(const sr_raw_ids *raw, const int64_t *ids, int64_t n, sr_raw_ids *out) {
-  memset(out, 0, sizeof *out);
-  if (!raw->numbers && !raw->strings) return;
-  const size_t w = (size_t)raw->width, rows = n > 0 ? (size_t)n : 1;
-  out->n = n;
-  out->width = raw->width;
-  if (raw->numbers) out->numbers = sr_malloc(rows * sizeof *out->numbers);
-  if (raw->strings) out->strings = sr_malloc(rows * w);
-  for (int64_t r = 0; r < n; r++) {
-    if (raw->numbers) out->numbers[r] = raw->numbers[ids[r]];
-    if (raw->strings) memcpy(out->strings + (size_t)r * w, raw->strings + (size_t)ids[r] * w, w);
-  }
-}
-
 /* Embeds every item and writes the /items group. */
 static int write_items(const sr_h5file *f, sr_model *m, const inputs *in) {
   const int64_t n = m->n_items, d = sr_two_tower_dim(m), shape[2] = {n, d};
@@ -258,7 +218,7 @@ static int write_items(const sr_h5file *f, sr_model *m, const inputs *in) {
   for (int64_t i = 0; i < n; i++) ids[i] = i;
   int rc = sr_h5_write_tensor(f, "/items/embeddings", embeddings, 2, shape, EXPORT_ZSTD_LEVEL);
   if (rc == SR_OK) rc = sr_h5_write_array(f, "/items/ids", SR_H5_INT64, ids, n, EXPORT_ZSTD_LEVEL);
-  if (rc == SR_OK) rc = write_raw_ids(f, "/items/raw_ids", &in->item_raw);
+  if (rc == SR_OK) rc = sr_raw_ids_write(f, "/items/raw_ids", &in->item_raw, EXPORT_ZSTD_LEVEL);
   free(embeddings);
   free(ids);
   return rc;
@@ -271,8 +231,8 @@ static int write_users(const sr_h5file *f, const user_table *u, const inputs *in
   SR_TRY(sr_h5_write_array(f, "/users/split", SR_H5_UINT8, u->split, u->n, EXPORT_ZSTD_LEVEL));
   SR_TRY(sr_h5_write_attr_string(f, "/users/split", "names", SPLIT_NAME_LIST));
   sr_raw_ids raw;
-  pick_raw_ids(&in->user_raw, u->ids, u->n, &raw);
-  int rc = write_raw_ids(f, "/users/raw_ids", &raw);
+  sr_raw_ids_pick(&in->user_raw, u->ids, u->n, &raw);
+  int rc = sr_raw_ids_write(f, "/users/raw_ids", &raw, EXPORT_ZSTD_LEVEL);
   sr_raw_ids_free(&raw);
   return rc;
 }
