@@ -29,22 +29,7 @@ using Rows = std::vector<std::vector<int32_t>>;
 
 bool contains(const std::string &text, const std::string &part) { return text.find(part) != std::string::npos; }
 
-// CSR of explicit (sorted) rows; with values, entry (r, c) holds 10 r + c + 0.5.
-sr_csr make_csr(const Rows &rows, int64_t n_cols, bool with_values = false) {
-  int64_t nnz = 0;
-  for (const auto &row : rows) nnz += (int64_t)row.size();
-  sr_csr m;
-  sr_csr_alloc(&m, (int64_t)rows.size(), n_cols, nnz, with_values);
-  int64_t k = 0;
-  for (size_t r = 0; r < rows.size(); r++) {
-    for (int32_t c : rows[r]) {
-      if (with_values) m.values[k] = 10.0f * (float)r + (float)c + 0.5f;
-      m.indices[k++] = c;
-    }
-    m.indptr[r + 1] = k;
-  }
-  return m;
-}
+using srtest::csr_from_rows;
 
 Rows rows_of(const sr_csr &m) {
   Rows rows((size_t)m.n_rows);
@@ -65,7 +50,7 @@ void set_feature(sr_feature *f, const char *name, int multi, int64_t vocab, cons
   snprintf(f->name, sizeof f->name, "%s", name);
   f->multi_valued = multi;
   f->vocab_size = vocab;
-  f->values = make_csr(rows, vocab);
+  f->values = csr_from_rows(rows, vocab);
 }
 
 struct Dataset {
@@ -81,16 +66,16 @@ void build_tiny(sr_dataset *d) {
   sr_dataset_init(d);
   d->n_users = 8;
   d->n_items = 6;
-  d->train = make_csr({{0, 1, 2}, {1, 3}, {0, 4, 5}, {2}}, 6, true);
+  d->train = csr_from_rows({{0, 1, 2}, {1, 3}, {0, 4, 5}, {2}}, 6, true);
   d->train_user_ids = malloc_ids({0, 3, 5, 7});
   d->valid.n_users = 2;
   d->valid.user_ids = malloc_ids({1, 6});
-  d->valid.foldin = make_csr({{0, 2}, {1, 4, 5}}, 6);
-  d->valid.heldout = make_csr({{3}, {}}, 6);
+  d->valid.foldin = csr_from_rows({{0, 2}, {1, 4, 5}}, 6);
+  d->valid.heldout = csr_from_rows({{3}, {}}, 6);
   d->test.n_users = 2;
   d->test.user_ids = malloc_ids({2, 4});
-  d->test.foldin = make_csr({{5}, {1, 2}}, 6);
-  d->test.heldout = make_csr({{}, {}}, 6);
+  d->test.foldin = csr_from_rows({{5}, {1, 2}}, 6);
+  d->test.heldout = csr_from_rows({{}, {}}, 6);
   d->n_item_features = 2;
   d->item_features = (sr_feature *)calloc(2, sizeof(sr_feature));
   set_feature(&d->item_features[0], "genre", 0, 3, {{0}, {1}, {2}, {0}, {1}, {}});
@@ -458,11 +443,11 @@ TEST(Dataset, ValidateRejectsInconsistentMemory) {
   EXPECT_EQ(std::string(sr_error_message()), "mem: /splits/train: 6 columns, expected 7");
   d.d.n_items = 6;
   sr_csr_free(&d.d.user_features[0].values);
-  d.d.user_features[0].values = make_csr({{0}, {1}}, 2);
+  d.d.user_features[0].values = csr_from_rows({{0}, {1}}, 2);
   EXPECT_EQ(sr_dataset_validate(&d.d, "mem"), SR_EFORMAT);
   EXPECT_EQ(std::string(sr_error_message()), "mem: /features/user/age: 2 rows, expected one per user (8)");
   sr_csr_free(&d.d.user_features[0].values);
-  d.d.user_features[0].values = make_csr({{0, 1}, {1}, {1}, {0}, {0}, {1}, {0}, {1}}, 2);
+  d.d.user_features[0].values = csr_from_rows({{0, 1}, {1}, {1}, {0}, {0}, {1}, {0}, {1}}, 2);
   EXPECT_EQ(sr_dataset_validate(&d.d, "mem"), SR_EFORMAT);
   EXPECT_EQ(std::string(sr_error_message()), "mem: /features/user/age: single-valued feature has 2 values in row 0");
 }
@@ -608,7 +593,7 @@ sr_csr split_input() {
     if (u == 0) items.insert(31);
     rows[(size_t)u].assign(items.begin(), items.end());
   }
-  return make_csr(rows, 32, true);
+  return csr_from_rows(rows, 32, true);
 }
 
 std::vector<int32_t> old_ids(const sr_csr &m, int64_t r, const int32_t *item_map) {

@@ -707,19 +707,6 @@ TEST(ImportSplit, StrongGeneralisation) {
 
 namespace {
 
-sr_csr make_csr(const Rows &rows, int64_t n_cols) {
-  int64_t nnz = 0;
-  for (const auto &row : rows) nnz += (int64_t)row.size();
-  sr_csr m;
-  sr_csr_alloc(&m, (int64_t)rows.size(), n_cols, nnz, 0);
-  int64_t k = 0;
-  for (size_t r = 0; r < rows.size(); r++) {
-    for (int32_t c : rows[r]) m.indices[k++] = c;
-    m.indptr[r + 1] = k;
-  }
-  return m;
-}
-
 // Users 0-4 hold 3, 5, 7, 10, 12 of items 0..11; users 5-7 hold every item in
 // rows of 4 (< 5: nothing held out), so every item stays a training item.
 Rows weak_rows() {
@@ -743,7 +730,7 @@ std::vector<int32_t> row(const sr_eval_split &s, int64_t user) {
 
 TEST(WeakSplit, RandomProportionsAndFoldins) {
   Rows rows = weak_rows();
-  sr_csr full = make_csr(rows, 12);
+  sr_csr full = srtest::csr_from_rows(rows, 12);
   sr_split_opts o;
   sr_split_opts_default(&o);
   Dataset ds;
@@ -793,7 +780,7 @@ TEST(WeakSplit, TemporalHoldsOutTheLatest) {
   // User 0 has 10 items, in time order 9 0 1 2 4 5 6 8, then 3 and 7 at the
   // same latest time (the larger item counts as later). Users 1-3 keep every
   // item a training item (rows under 5 items hold nothing out).
-  sr_csr full = make_csr({{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, {0, 1, 2, 3}, {4, 5, 6, 7}, {8, 9}}, 10);
+  sr_csr full = srtest::csr_from_rows({{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, {0, 1, 2, 3}, {4, 5, 6, 7}, {8, 9}}, 10);
   const int64_t times[10] = {10, 20, 30, 99, 50, 60, 70, 99, 90, 5};
   std::vector<int64_t> keys(times, times + 10);
   keys.resize(20, 0);
@@ -810,7 +797,7 @@ TEST(WeakSplit, TemporalHoldsOutTheLatest) {
 }
 
 TEST(WeakSplit, RejectsBadOptions) {
-  sr_csr full = make_csr(weak_rows(), 12);
+  sr_csr full = srtest::csr_from_rows(weak_rows(), 12);
   sr_split_opts o;
   sr_split_opts_default(&o);
   Dataset ds;

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "test_util.h"
+
 extern "C" {
 #include "shardrec/csr.h"
 #include "shardrec/error.h"
@@ -18,17 +20,9 @@ extern "C" {
 
 namespace {
 
-// Builds a binary CSR matrix from sorted rows; the caller frees it.
+// A binary CSR matrix from sorted rows, checked valid; the caller frees it.
 sr_csr make_csr(const std::vector<std::vector<int32_t>> &rows, int64_t n_cols) {
-  int64_t nnz = 0;
-  for (const auto &r : rows) nnz += (int64_t)r.size();
-  sr_csr m;
-  sr_csr_alloc(&m, (int64_t)rows.size(), n_cols, nnz, 0);
-  int64_t pos = 0;
-  for (size_t r = 0; r < rows.size(); r++) {
-    for (int32_t c : rows[r]) m.indices[pos++] = c;
-    m.indptr[r + 1] = pos;
-  }
+  sr_csr m = srtest::csr_from_rows(rows, n_cols);
   EXPECT_EQ(sr_csr_validate(&m, "test matrix"), SR_OK) << sr_error_message();
   return m;
 }

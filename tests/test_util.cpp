@@ -56,6 +56,22 @@ void write_file(const std::string &path, const std::string &content) {
   out << content;
 }
 
+sr_csr csr_from_rows(const std::vector<std::vector<int32_t>> &rows, int64_t n_cols, bool with_values) {
+  int64_t nnz = 0;
+  for (const auto &row : rows) nnz += (int64_t)row.size();
+  sr_csr m;
+  sr_csr_alloc(&m, (int64_t)rows.size(), n_cols, nnz, with_values);
+  int64_t k = 0;
+  for (size_t r = 0; r < rows.size(); r++) {
+    for (int32_t c : rows[r]) {
+      if (with_values) m.values[k] = 10.0f * (float)r + (float)c + 0.5f;
+      m.indices[k++] = c;
+    }
+    m.indptr[r + 1] = k;
+  }
+  return m;
+}
+
 sr_dataset item_corpus(int64_t n_items) {
   sr_dataset d;
   sr_dataset_init(&d);

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 extern "C" {
 #include "shardrec/dataset.h"
@@ -39,6 +40,9 @@ void write_file(const std::string &path, const std::string &content);
 // with_item_features: also the generator's cluster, tags and pop_bucket features.
 sr_dataset synthetic_dataset(int64_t users, int64_t items, int64_t n_heldout, double mean_items_per_user,
                              bool with_item_features = false);
+// A CSR of explicit (sorted) rows, caller-freed; with values, entry (r, c)
+// holds 10 r + c + 0.5.
+sr_csr csr_from_rows(const std::vector<std::vector<int32_t>> &rows, int64_t n_cols, bool with_values = false);
 // A corpus of n_items items and nothing else: what an autoencoder is built over.
 sr_dataset item_corpus(int64_t n_items);
 
