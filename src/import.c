@@ -374,7 +374,7 @@ static void apply_min_counts(const sr_csr *m, const sr_import_opts *o, uint8_t *
                              sr_import_stats *stats) {
   memset(keep_user, 1, (size_t)m->n_rows);
   memset(keep_item, 1, (size_t)m->n_cols);
-  int64_t *count = sr_malloc((size_t)(m->n_cols > m->n_rows ? m->n_cols : m->n_rows) * sizeof *count + 1);
+  int64_t *count = sr_malloc((size_t)(m->n_cols > 0 ? m->n_cols : 1) * sizeof *count); /* users per item */
   int changed = 1;
   while (changed && (o->min_item_users > 0 || o->min_user_items > 0) &&
          (stats->min_count_passes == 0 || o->iterate_min_counts)) {

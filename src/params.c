@@ -17,10 +17,7 @@ int sr_params_add(sr_params *ps, const char *name, sr_param_kind kind, int ndim,
   SR_ASSERT(ndim >= 1 && ndim <= SR_PARAM_MAX_DIM);
   SR_ASSERT(strlen(name) < SR_PARAM_NAME_MAX);
   if (sr_params_find(ps, name)) SR_DIE("parameter '%s' registered twice", name);
-  if (ps->count == ps->cap) {
-    ps->cap = ps->cap ? 2 * ps->cap : 16;
-    ps->items = sr_realloc(ps->items, (size_t)ps->cap * sizeof *ps->items);
-  }
+  sr_grow(&ps->items, &ps->cap, (size_t)ps->count + 1);
   sr_param *p = &ps->items[ps->count];
   memset(p, 0, sizeof *p);
   snprintf(p->name, sizeof p->name, "%s", name);

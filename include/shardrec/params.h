@@ -11,6 +11,7 @@
 #ifndef SHARDREC_PARAMS_H
 #define SHARDREC_PARAMS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -40,7 +41,8 @@ typedef struct {
 
 typedef struct {
   sr_param *items;
-  int count, cap;
+  int count;
+  size_t cap; /* items allocated */
   int64_t total; /* elements over all parameters */
   /* Parameters [0, n_dense) have dense gradients, in the grads arena's first
    * dense_total elements; the rest (embedding tables updated from sparse
