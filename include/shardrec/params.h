@@ -42,7 +42,7 @@ typedef struct {
 typedef struct {
   sr_param *items;
   int count;
-  size_t cap; /* items allocated */
+  size_t cap;    /* items allocated */
   int64_t total; /* elements over all parameters */
   /* Parameters [0, n_dense) have dense gradients, in the grads arena's first
    * dense_total elements; the rest (embedding tables updated from sparse
