@@ -9,7 +9,7 @@
 #include "test_util.h"
 
 extern "C" {
-#include "../src/config_schema.h"
+#include "../src/config/config_schema.h"
 #include "shardrec/config.h"
 #include "shardrec/error.h"
 #include "shardrec/log.h"

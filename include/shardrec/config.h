@@ -14,13 +14,13 @@
 
 #include <stdint.h>
 
+#include "shardrec/fsutil.h"
 #include "shardrec/metrics.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-#define SR_PATH_MAX 1024
 #define SR_MAX_LAYERS 8
 #define SR_METRIC_NAME_MAX 32
 

@@ -12,6 +12,9 @@
 extern "C" {
 #endif
 
+/* Longest path the library builds or accepts (bytes, with the terminator). */
+#define SR_PATH_MAX 1024
+
 /* mkdir -p; errors name the component that failed. */
 int sr_mkdir_p(const char *path);
 /* Writes `len` bytes atomically to path: to "<path>.tmp.<pid>", fsync, rename

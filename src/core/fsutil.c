@@ -9,7 +9,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "shardrec/config.h"
 #include "shardrec/error.h"
 
 int sr_mkdir_p(const char *path) {
