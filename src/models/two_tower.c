@@ -20,6 +20,7 @@
 #include "shardrec/exchange.h"
 #include "shardrec/feature_mask.h"
 #include "shardrec/h5io.h"
+#include "shardrec/log.h"
 #include "shardrec/mem.h"
 #include "shardrec/nn.h"
 #include "shardrec/rng.h"
@@ -107,6 +108,7 @@ typedef struct {
   float *fetched;
   size_t fetch_ids_cap, fetched_cap;
   sr_csr fetch_bag;
+  double exchange_seconds; /* training steps' time in row-sharded table exchanges */
 } two_tower;
 
 /* ---- building --------------------------------------------------------------------- */
@@ -385,8 +387,9 @@ static int fetch_bag_rows(two_tower *tt, const tower_feature *ft, const sr_csr *
 }
 
 /* p->out (R, d) from the bags (and masks / keeps) already in p. Collective
- * when a table is row-sharded (every rank runs the same passes, R may be 0). */
-static int tower_forward(two_tower *tt, const tower *t, tower_pass *p) {
+ * when a table is row-sharded (every rank runs the same passes, R may be 0);
+ * the time in its exchanges is added to *clock unless clock is NULL. */
+static int tower_forward(two_tower *tt, const tower *t, tower_pass *p, double *clock) {
   sr_params *ps = &tt->base.params;
   const int64_t R = p->R, width = t->dims[0], E = tt->E;
   for (int f = 0; f < t->n_features; f++) {
@@ -394,7 +397,11 @@ static int tower_forward(two_tower *tt, const tower *t, tower_pass *p) {
     const float *table = ps->items[ft->table].value;
     const sr_csr *bag = &p->bag[f];
     /* A masked feature uses its default on every rank: nothing to look up. */
-    if (ft->bounds && !p->masked[f]) SR_TRY(fetch_bag_rows(tt, ft, bag, table, &table, &bag));
+    if (ft->bounds && !p->masked[f]) {
+      const double t0 = sr_now();
+      SR_TRY(fetch_bag_rows(tt, ft, bag, table, &table, &bag));
+      if (clock) *clock += sr_now() - t0;
+    }
     if (R == 0) continue;
     sr_embedding_bag_forward(p->feature_rows, bag, p->keep[f], p->masked[f] ? p->all_rows : NULL, table,
                              ps->items[ft->default_row].value, E);
@@ -579,7 +586,7 @@ static int ssl_term(two_tower *tt, const sr_batch *b, double *loss) {
     pass_reserve(&tt->item, views[v], Ml, E);
     pass_bags(&tt->item, views[v], tt->ssl_ids, Ml, NULL, NULL);
     prepare_view(tt, views[v], in_a, v == 0, b->step);
-    SR_TRY(tower_forward(tt, &tt->item, views[v]));
+    SR_TRY(tower_forward(tt, &tt->item, views[v], &tt->exchange_seconds));
   }
   const float *z1 = tt->view1.out, *z2 = tt->view2.out;
   /* dz1 in dq's place, dz2 in dx's: the main term's are consumed by now. */
@@ -622,10 +629,10 @@ static int two_tower_forward_backward(sr_model *m, const sr_batch *b, sr_step_st
 
   pass_reserve(&tt->query, &tt->qpass, B, E);
   pass_bags(&tt->query, &tt->qpass, b->user_ids, B, b->rows, b->targets);
-  SR_TRY(tower_forward(tt, &tt->query, &tt->qpass));
+  SR_TRY(tower_forward(tt, &tt->query, &tt->qpass, &tt->exchange_seconds));
   pass_reserve(&tt->item, &tt->ipass, B, E);
   pass_bags(&tt->item, &tt->ipass, tt->item_ids, B, NULL, NULL);
-  SR_TRY(tower_forward(tt, &tt->item, &tt->ipass));
+  SR_TRY(tower_forward(tt, &tt->item, &tt->ipass, &tt->exchange_seconds));
 
   sr_exchange_layout l;
   SR_TRY(sr_exchange_layout_init(&l, b->dist, B));
@@ -676,7 +683,9 @@ static int update_tower_tables(two_tower *tt, tower *t, const sr_dist *dist, con
     tower_feature *ft = &t->feature[f];
     sr_param *table = &ps->items[ft->table];
     if (ft->bounds) {
+      const double t0 = sr_now();
       SR_TRY(sr_sparse_grad_reduce_to_owners(dist, ft->bounds, &ft->grad));
+      tt->exchange_seconds += sr_now() - t0;
       for (int64_t i = 0; i < ft->grad.n; i++) ft->grad.ids[i] -= ft->bounds[dist->rank];
       *sharded_bad += count_non_finite(&ft->grad);
     } else {
@@ -725,7 +734,7 @@ static int two_tower_update_sparse(sr_model *m, const sr_dist *dist, const sr_op
  * the only failure, an exchange of row-sharded tables, ends the job, as any
  * MPI failure does. */
 static void forward_or_die(two_tower *tt, const tower *t, tower_pass *p) {
-  if (tower_forward(tt, t, p) != SR_OK) SR_DIE("%s", sr_error_message());
+  if (tower_forward(tt, t, p, NULL) != SR_OK) SR_DIE("%s", sr_error_message());
 }
 
 void sr_two_tower_embed_items(sr_model *m, float *out) {
@@ -761,6 +770,8 @@ void sr_two_tower_embed_users(sr_model *m, const sr_csr *history, const int64_t 
 }
 
 int64_t sr_two_tower_dim(const sr_model *m) { return ((const two_tower *)m)->d; }
+
+double sr_two_tower_table_exchange_seconds(const sr_model *m) { return ((const two_tower *)m)->exchange_seconds; }
 
 static void two_tower_begin_eval(sr_model *m) {
   two_tower *tt = (two_tower *)m;

@@ -161,43 +161,6 @@ TEST(DataParallel, TwoTowerCrossDeviceNegativesMatchSingleProcessGlobalBatch) {
   }
 }
 
-// Global batches smaller than the number of ranks: most steps leave some
-// rank without a pair, and 2 SSL items leave ranks without SSL rows; such a
-// rank still takes part in every exchange.
-TEST(DataParallel, TwoTowerRanksWithoutSamplesMatchSingleProcess) {
-  sr_config cfg = two_tower_config();
-  cfg.train.batch_size = 3;
-  cfg.ssl.batch_size = 2;
-  Trained dist = train_sharded(cfg), single = train_single(cfg);
-  ASSERT_FALSE(single.params.empty());
-  EXPECT_EQ(dist.result.steps, 9);
-  EXPECT_LT(max_relative_diff(dist.params, single.params), kTolerance) << "P=" << world.size;
-}
-
-// The same with the replicated optimizer, the static logQ and the focal loss.
-TEST(DataParallel, TwoTowerReplicatedOptimizerStaticLogQFocalMatchSingleProcess) {
-  sr_config cfg = two_tower_config();
-  cfg.dist.shard_optimizer = 0;
-  cfg.loss.logq = SR_LOGQ_STATIC;
-  cfg.loss.type = SR_LOSS_FOCAL;
-  cfg.train.embedding_optimizer = SR_SPARSE_ADAGRAD;
-  EXPECT_LT(max_relative_diff(train_sharded(cfg).params, train_single(cfg).params), kTolerance);
-}
-
-// Without cross-device negatives each query sees only its rank's items: a
-// different (cheaper) objective, so it must NOT match the single process;
-// on one rank the switch changes nothing.
-TEST(DataParallel, TwoTowerLocalNegativesAreADifferentObjective) {
-  sr_config cfg = two_tower_config();
-  cfg.dist.cross_device_negatives = 0;
-  Trained local = train_sharded(cfg), single_local = train_single(cfg);
-  EXPECT_GT(max_relative_diff(local.params, single_local.params), 1e-4);
-  sr_config cross = two_tower_config();
-  EXPECT_EQ(train_single(cross).params, single_local.params);
-  EXPECT_EQ(sr_dist_check_identical(&world, local.params.data(), local.params.size() * sizeof(float), "parameters"),
-            0);
-}
-
 namespace {
 
 // The model after training on this rank's shard (the caller destroys it).
@@ -227,7 +190,59 @@ double max_slice_diff(const sr_model *m, const sr_model *whole) {
   return worst;
 }
 
+// two_tower_config() with global batches of 3 pairs and 2 SSL items.
+sr_config two_tower_config_small_batches() {
+  sr_config cfg = two_tower_config();
+  cfg.train.batch_size = 3;
+  cfg.ssl.batch_size = 2;
+  return cfg;
+}
+
 }  // namespace
+
+// Global batches smaller than the number of ranks: most steps leave some
+// rank without a pair, and 2 SSL items leave ranks without SSL rows; such a
+// rank still takes part in every exchange.
+TEST(DataParallel, TwoTowerRanksWithoutSamplesMatchSingleProcess) {
+  sr_config cfg = two_tower_config_small_batches();
+  Trained dist = train_sharded(cfg), single = train_single(cfg);
+  ASSERT_FALSE(single.params.empty());
+  EXPECT_EQ(dist.result.steps, 9);
+  EXPECT_LT(max_relative_diff(dist.params, single.params), kTolerance) << "P=" << world.size;
+  // Row-sharded tables: a rank without pairs still serves its rows.
+  cfg.model.table_sharding = SR_TABLES_ROW;
+  sr_train_result result;
+  sr_model *sharded = train_model(cfg, &result);
+  sr_model *replicated = train_model(two_tower_config_small_batches(), &result);
+  ASSERT_TRUE(sharded && replicated);
+  EXPECT_EQ(max_slice_diff(sharded, replicated), 0.0);
+  sr_model_destroy(sharded);
+  sr_model_destroy(replicated);
+}
+
+// The same with the replicated optimizer, the static logQ and the focal loss.
+TEST(DataParallel, TwoTowerReplicatedOptimizerStaticLogQFocalMatchSingleProcess) {
+  sr_config cfg = two_tower_config();
+  cfg.dist.shard_optimizer = 0;
+  cfg.loss.logq = SR_LOGQ_STATIC;
+  cfg.loss.type = SR_LOSS_FOCAL;
+  cfg.train.embedding_optimizer = SR_SPARSE_ADAGRAD;
+  EXPECT_LT(max_relative_diff(train_sharded(cfg).params, train_single(cfg).params), kTolerance);
+}
+
+// Without cross-device negatives each query sees only its rank's items: a
+// different (cheaper) objective, so it must NOT match the single process;
+// on one rank the switch changes nothing.
+TEST(DataParallel, TwoTowerLocalNegativesAreADifferentObjective) {
+  sr_config cfg = two_tower_config();
+  cfg.dist.cross_device_negatives = 0;
+  Trained local = train_sharded(cfg), single_local = train_single(cfg);
+  EXPECT_GT(max_relative_diff(local.params, single_local.params), 1e-4);
+  sr_config cross = two_tower_config();
+  EXPECT_EQ(train_single(cross).params, single_local.params);
+  EXPECT_EQ(sr_dist_check_identical(&world, local.params.data(), local.params.size() * sizeof(float), "parameters"),
+            0);
+}
 
 // Row-sharded embedding tables (model.table_sharding: row, issue 12): each
 // table of at least P rows is split into row ranges over the ranks, lookups
