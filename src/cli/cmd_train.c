@@ -34,6 +34,7 @@ int sr_cli_load_config(const char *path, char **overrides, int n_overrides, sr_c
   for (int i = 0; i < n_overrides; i++) SR_TRY(sr_config_set(cfg, overrides[i]));
   SR_TRY(sr_config_validate(cfg));
   sr_log_set_level((sr_log_level)cfg->run.log_level);
+  sr_log_set_all_ranks(cfg->run.log_all_ranks);
   return SR_OK;
 }
 
