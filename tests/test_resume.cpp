@@ -10,6 +10,9 @@
 #include <string>
 #include <vector>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "test_util.h"
 
 extern "C" {
@@ -210,6 +213,26 @@ TEST(Resume, RetentionKeepsTheNewestAndTheBest) {
   EXPECT_EQ(ls.output.find(".tmp."), std::string::npos) << ls.output;
 }
 
+// Temporaries of writers that were killed (kill -9 while writing) are removed
+// when training starts; a live writer's are kept.
+TEST(Resume, StaleTemporariesAreCleanedOnStart) {
+  sr_log_set_level(SR_LOG_ERROR);
+  srtest::TempDir tmp;
+  const std::string dir = tmp.file("run");
+  pid_t child = fork();
+  if (child == 0) _exit(0);
+  ASSERT_GT(child, 0);
+  waitpid(child, nullptr, 0);                                                        // a process that no longer runs
+  const std::string dead = std::to_string(child), live = std::to_string(getppid());  // another live process
+  ASSERT_EQ(srtest::run_command("mkdir -p " + dir).exit_code, 0);
+  for (const std::string &name : {"ckpt-0000000003.h5.tmp." + dead, "latest.tmp." + dead, "best.tmp." + live})
+    srtest::write_file(dir + "/" + name, "partial");
+  ASSERT_EQ(train(config(dir, 2)), 0);
+  auto ls = srtest::run_command("ls " + dir);
+  EXPECT_EQ(ls.output.find(".tmp." + dead), std::string::npos) << ls.output;
+  EXPECT_NE(ls.output.find("best.tmp." + live), std::string::npos) << ls.output;
+}
+
 TEST(Resume, InitFromStartsAtTheBaseParameters) {
   sr_log_set_level(SR_LOG_ERROR);
   srtest::TempDir tmp;
@@ -278,8 +301,8 @@ TEST(Resume, KillDuringCheckpointWritesLeavesLoadableCheckpoints) {
     // (round + 1)-th time in this round, the run is writing or about to write
     // the next one. Waits for those events, whatever the machine's speed.
     const std::string script = bin + " train " + cfg + " --run-dir " + dir + (round ? " --resume auto" : "") +
-                               " & pid=$!; for k in $(seq " + std::to_string(round + 1) +
-                               "); do before=$(cat " + ckpts + "/latest 2>/dev/null); while [ \"$(cat " + ckpts +
+                               " & pid=$!; for k in $(seq " + std::to_string(round + 1) + "); do before=$(cat " +
+                               ckpts + "/latest 2>/dev/null); while [ \"$(cat " + ckpts +
                                "/latest 2>/dev/null)\" = \"$before\" ]; do kill -0 $pid || exit 3; sleep 0.01; "
                                "done; done; kill -KILL $pid; wait $pid";
     auto r = srtest::run_command("bash -c '" + script + "'");
