@@ -233,6 +233,27 @@ TEST(Resume, StaleTemporariesAreCleanedOnStart) {
   EXPECT_NE(ls.output.find("best.tmp." + live), std::string::npos) << ls.output;
 }
 
+// A checkpoint directory that cannot be written is an error before the first
+// step, not at the first checkpoint. Root ignores permissions: a read-only mount.
+TEST(Resume, UnwritableCheckpointDirectoryFailsAtStart) {
+  sr_log_set_level(SR_LOG_ERROR);
+  srtest::TempDir tmp;
+  const std::string disk = tmp.file("ro");
+  auto mount = srtest::run_command("mkdir -p " + disk + " && mount -t tmpfs -o ro,size=1m tmpfs " + disk);
+  if (mount.exit_code != 0) GTEST_SKIP() << "cannot mount a read-only tmpfs (needs root): " << mount.output;
+  sr_config cfg = config(disk, 2);
+  sr_dist self;
+  sr_dist_self(&self);
+  sr_train_result res;
+  int rc = sr_train(&cfg, &self, &dataset(), nullptr, nullptr, &res);
+  std::string message = sr_error_message();
+  srtest::run_command("umount " + disk);
+  EXPECT_EQ(rc, SR_EIO);
+  EXPECT_NE(message.find("checkpoint directory " + disk + " is not writable: Read-only file system"),
+            std::string::npos)
+      << message;
+}
+
 TEST(Resume, InitFromStartsAtTheBaseParameters) {
   sr_log_set_level(SR_LOG_ERROR);
   srtest::TempDir tmp;

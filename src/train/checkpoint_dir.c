@@ -59,7 +59,19 @@ static long temporary_pid(const char *name) {
   return *end == '\0' && end != tag + 5 && pid > 0 ? pid : 0;
 }
 
-int sr_ckptdir_clean_stale(const char *dir) {
+/* Creating (and removing) a file is the only test of writability that holds
+ * for root and for read-only mounts alike. */
+static int check_writable(const char *dir) {
+  char probe[SR_PATH_MAX + 64];
+  snprintf(probe, sizeof probe, "%s/.write-test.%ld", dir, (long)getpid());
+  FILE *f = fopen(probe, "w");
+  if (!f) return SR_FAIL(SR_EIO, "checkpoint directory %s is not writable: %s", dir, strerror(errno));
+  fclose(f);
+  unlink(probe);
+  return SR_OK;
+}
+
+static int clean_stale(const char *dir) {
   DIR *d = opendir(dir);
   if (!d) return errno == ENOENT ? SR_OK : SR_FAIL(SR_EIO, "cannot list %s: %s", dir, strerror(errno));
   int rc = SR_OK;
@@ -75,6 +87,12 @@ int sr_ckptdir_clean_stale(const char *dir) {
   }
   closedir(d);
   return rc;
+}
+
+int sr_ckptdir_prepare(const char *dir) {
+  SR_TRY(sr_mkdir_p(dir));
+  SR_TRY(check_writable(dir));
+  return clean_stale(dir);
 }
 
 static int compare_desc(const void *a, const void *b) { return strcmp(*(char *const *)b, *(char *const *)a); }

@@ -396,8 +396,7 @@ int sr_train(const sr_config *cfg, const sr_dist *dist, const sr_dataset *data, 
   t.state.best_values = sr_malloc((size_t)t.model->params.total * sizeof(float));
   int rc = sr_dist_agree(dist, prepare_start(&t));
   if (rc == SR_OK) rc = check_replicas(dist, &t.model->params);
-  if (rc == SR_OK && dist->rank == 0 && t.ckpt_dir[0]) rc = sr_mkdir_p(t.ckpt_dir);
-  if (rc == SR_OK && dist->rank == 0 && t.ckpt_dir[0]) rc = sr_ckptdir_clean_stale(t.ckpt_dir);
+  if (rc == SR_OK && dist->rank == 0 && t.ckpt_dir[0]) rc = sr_ckptdir_prepare(t.ckpt_dir);
   rc = sr_dist_agree(dist, rc);
   if (rc == SR_OK) rc = count_samples(&t);
   sr_grad_reducer_init(&t.reducer, dist, &t.model->params, (int64_t)(cfg->dist.bucket_mb * 1024 * 1024),
