@@ -116,6 +116,7 @@ typedef struct {
     int overlap;                /* bool: start bucket all-reduces during backward */
     int shard_optimizer;        /* bool: reduce-scatter + Adam on 1/P + all-gather (ZeRO-1) */
     int cross_device_negatives; /* bool: two-tower queries see every rank's items */
+    int item_parallel;          /* K: ranks that share each batch and split the item layers (Mult-VAE/DAE) */
   } dist;
 } sr_config;
 

@@ -98,17 +98,24 @@ void sr_dist_abort(const sr_dist *d, int code) {
   exit(code); /* MPI_Abort does not return; this keeps the compiler informed */
 }
 
-/* In-place MPI_SUM of n elements of `type` over the ranks. */
-static int sum_in_place(const sr_dist *d, void *buf, int64_t n, MPI_Datatype type) {
+/* In-place reduction `op` of n elements of `type` over the ranks. */
+static int reduce_in_place(const sr_dist *d, void *buf, int64_t n, MPI_Datatype type, MPI_Op op) {
   if (d->size == 1) return SR_OK;
   if (n > INT_MAX) return SR_FAIL(SR_EDIST, "all-reduce of %lld elements exceeds one MPI count", (long long)n);
-  MPI_TRY(MPI_Allreduce(MPI_IN_PLACE, buf, (int)n, type, MPI_SUM, d->comm), "MPI_Allreduce");
+  MPI_TRY(MPI_Allreduce(MPI_IN_PLACE, buf, (int)n, type, op, d->comm), "MPI_Allreduce");
   return SR_OK;
 }
 
-int sr_dist_sum_f64(const sr_dist *d, double *buf, int n) { return sum_in_place(d, buf, n, MPI_DOUBLE); }
-int sr_dist_sum_f32(const sr_dist *d, float *buf, int64_t n) { return sum_in_place(d, buf, n, MPI_FLOAT); }
-int sr_dist_sum_i64(const sr_dist *d, int64_t *buf, int n) { return sum_in_place(d, buf, n, MPI_INT64_T); }
+int sr_dist_sum_f64(const sr_dist *d, double *buf, int n) { return reduce_in_place(d, buf, n, MPI_DOUBLE, MPI_SUM); }
+int sr_dist_sum_f32(const sr_dist *d, float *buf, int64_t n) {
+  return reduce_in_place(d, buf, n, MPI_FLOAT, MPI_SUM);
+}
+int sr_dist_sum_i64(const sr_dist *d, int64_t *buf, int n) {
+  return reduce_in_place(d, buf, n, MPI_INT64_T, MPI_SUM);
+}
+int sr_dist_max_i64(const sr_dist *d, int64_t *buf, int n) {
+  return reduce_in_place(d, buf, n, MPI_INT64_T, MPI_MAX);
+}
 
 /* FNV-1a: enough to detect replicas that diverged (not an integrity check). */
 static uint64_t fnv1a(const void *data, size_t bytes) {
@@ -126,6 +133,14 @@ int sr_dist_check_identical(const sr_dist *d, const void *data, size_t bytes, co
   MPI_TRY(MPI_Allreduce(MPI_IN_PLACE, &first_bad, 1, MPI_INT64_T, MPI_MIN, d->comm), "MPI_Allreduce");
   if (first_bad != INT64_MAX)
     return SR_FAIL(SR_EDIST, "%s differs between rank 0 and rank %lld", what, (long long)first_bad);
+  return SR_OK;
+}
+
+int sr_dist_node_size(const sr_dist *d, int *n) {
+  MPI_Comm node;
+  MPI_TRY(MPI_Comm_split_type(d->comm, MPI_COMM_TYPE_SHARED, d->rank, MPI_INFO_NULL, &node), "MPI_Comm_split_type");
+  MPI_Comm_size(node, n);
+  MPI_Comm_free(&node);
   return SR_OK;
 }
 
