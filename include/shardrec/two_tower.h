@@ -51,7 +51,7 @@ extern "C" {
 
 /* Builds the model over data's items and features (copied). Fails with a
  * message naming the key when a configured feature does not exist. */
-int sr_two_tower_create(const sr_config *cfg, const sr_dataset *data, sr_model **out);
+int sr_two_tower_create(const sr_config *cfg, const sr_dataset *data, const sr_dist *dist, sr_model **out);
 
 /* Adds every embedding table's pending sparse gradient (this rank's, since
  * the last update) into `grads` (params.total floats, laid out like the

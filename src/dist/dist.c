@@ -117,6 +117,23 @@ int sr_dist_max_i64(const sr_dist *d, int64_t *buf, int n) {
   return reduce_in_place(d, buf, n, MPI_INT64_T, MPI_MAX);
 }
 
+int sr_dist_allgather_i64(const sr_dist *d, const int64_t *mine, int n, int64_t *all) {
+  MPI_TRY(MPI_Allgather(mine, n, MPI_INT64_T, all, n, MPI_INT64_T, d->comm), "MPI_Allgather");
+  return SR_OK;
+}
+
+int sr_dist_send_f32(const sr_dist *d, int dest, const float *buf, int64_t n) {
+  SR_ASSERT(n >= 0 && n <= INT_MAX);
+  MPI_TRY(MPI_Send(buf, (int)n, MPI_FLOAT, dest, 0, d->comm), "MPI_Send");
+  return SR_OK;
+}
+
+int sr_dist_recv_f32(const sr_dist *d, int source, float *buf, int64_t n) {
+  SR_ASSERT(n >= 0 && n <= INT_MAX);
+  MPI_TRY(MPI_Recv(buf, (int)n, MPI_FLOAT, source, 0, d->comm, MPI_STATUS_IGNORE), "MPI_Recv");
+  return SR_OK;
+}
+
 /* FNV-1a: enough to detect replicas that diverged (not an integrity check). */
 static uint64_t fnv1a(const void *data, size_t bytes) {
   const unsigned char *p = data;

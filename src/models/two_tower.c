@@ -807,7 +807,8 @@ static void configure(two_tower *tt, const sr_config *cfg) {
   tt->item.name = "item";
 }
 
-int sr_two_tower_create(const sr_config *cfg, const sr_dataset *data, sr_model **out) {
+int sr_two_tower_create(const sr_config *cfg, const sr_dataset *data, const sr_dist *dist, sr_model **out) {
+  (void)dist; /* every parameter is replicated */
   if (data->n_items < 1) return SR_FAIL(SR_EINVAL, "the dataset has no items");
   two_tower *tt = sr_calloc(1, sizeof *tt);
   tt->base.ops = &two_tower_ops;
