@@ -41,6 +41,7 @@ typedef struct {
   int64_t item_begin, item_end;
   sr_dist group;    /* the K ranks of this replica, in shard order */
   sr_dist replicas; /* the P/K ranks holding this rank's shard, in replica order */
+  double comm_seconds; /* time spent in the group's collectives so far (the functions below) */
 } sr_item_grid;
 
 /* The part of the data this rank reads (its replica) and the number of parts:
@@ -54,12 +55,16 @@ void sr_item_grid_free(sr_item_grid *g);
 /* [begin, end) of the items of `shard`. */
 void sr_item_grid_range(const sr_item_grid *g, int shard, int64_t *begin, int64_t *end);
 
+/* Sums buf (n floats) over the group, in place: the partial products of a
+ * layer whose inner dimension is split. */
+int sr_item_grid_sum(sr_item_grid *g, float *buf, int64_t n);
+
 /* sr_softmax_nll (nn.h) over rows whose C columns are split among the group:
  * logits (R, C_local) are this rank's columns, targets (R, C_local) its
  * entries of the rows (sr_csr_slice_columns). Writes this rank's dlogits
  * (may alias logits) and sets *loss to the rows' loss / norm, the same on
  * every rank of the group. Collective over the group. */
-int sr_item_grid_softmax_nll(const sr_item_grid *g, float *dlogits, const float *logits, const sr_csr *targets,
+int sr_item_grid_softmax_nll(sr_item_grid *g, float *dlogits, const float *logits, const sr_csr *targets,
                              int64_t R, float norm, double *loss);
 
 /* The top k items of each of R rows over the whole item dimension, ranked as
@@ -69,7 +74,7 @@ int sr_item_grid_softmax_nll(const sr_item_grid *g, float *dlogits, const float 
  * them: on shard 0 top (R, k) receives item ids, top_scores (R, k) their
  * scores; on the other shards they are not touched. k <= n_items. Collective
  * over the group. */
-int sr_item_grid_topk(const sr_item_grid *g, const float *scores, int64_t R, int k, int32_t *top, float *top_scores);
+int sr_item_grid_topk(sr_item_grid *g, const float *scores, int64_t R, int k, int32_t *top, float *top_scores);
 
 #ifdef __cplusplus
 }

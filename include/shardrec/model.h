@@ -111,7 +111,7 @@ struct sr_model {
    * Then score() fills (R, item_end - item_begin) for this rank's items, and
    * the group's shard 0 alone reports each sample in the loss shares, so that
    * sums over all ranks count every sample once. */
-  const sr_item_grid *items;
+  sr_item_grid *items;
 };
 
 /* Builds the model named by cfg->model.type over `data` (the item corpus;

@@ -154,6 +154,8 @@ int sr_dist_check_identical(const sr_dist *d, const void *data, size_t bytes, co
 }
 
 int sr_dist_node_size(const sr_dist *d, int *n) {
+  *n = 1;
+  if (d->size == 1) return SR_OK; /* single-process contexts work without MPI_Init */
   MPI_Comm node;
   MPI_TRY(MPI_Comm_split_type(d->comm, MPI_COMM_TYPE_SHARED, d->rank, MPI_INFO_NULL, &node), "MPI_Comm_split_type");
   MPI_Comm_size(node, n);

@@ -9,6 +9,7 @@
 
 #include "dist_internal.h"
 #include "shardrec/error.h"
+#include "shardrec/log.h"
 #include "shardrec/mem.h"
 #include "shardrec/metrics.h"
 #include "shardrec/nn.h"
@@ -60,9 +61,16 @@ void sr_item_grid_range(const sr_item_grid *g, int shard, int64_t *begin, int64_
   sr_shard_even_range(g->n_items, shard, g->n_shards, begin, end);
 }
 
+int sr_item_grid_sum(sr_item_grid *g, float *buf, int64_t n) {
+  const double t0 = sr_now();
+  const int rc = sr_dist_sum_f32(&g->group, buf, n);
+  g->comm_seconds += sr_now() - t0;
+  return rc;
+}
+
 /* ---- softmax over split rows ----------------------------------------------------------- */
 
-int sr_item_grid_softmax_nll(const sr_item_grid *g, float *dlogits, const float *logits, const sr_csr *targets,
+int sr_item_grid_softmax_nll(sr_item_grid *g, float *dlogits, const float *logits, const sr_csr *targets,
                              int64_t R, float norm, double *loss) {
   const int64_t C = targets->n_cols;
   const float inv_norm = 1.0f / norm;
@@ -81,7 +89,9 @@ int sr_item_grid_softmax_nll(const sr_item_grid *g, float *dlogits, const float 
     sr_softmax_target_sums(&rows[r], logits + r * C, targets, r);
     max[r] = sr_max(logits + r * C, C);
   }
+  double t0 = sr_now();
   int mpi = MPI_Allreduce(MPI_IN_PLACE, max, (int)R, MPI_FLOAT, MPI_MAX, g->group.comm);
+  g->comm_seconds += sr_now() - t0;
   if (mpi != MPI_SUCCESS) rc = sr_mpi_fail(mpi, "all-reduce of the softmax row maxima");
   if (rc == SR_OK) {
 #pragma omp parallel for schedule(static)
@@ -91,7 +101,9 @@ int sr_item_grid_softmax_nll(const sr_item_grid *g, float *dlogits, const float 
       sums[3 * r + 1] = rows[r].sum_x;
       sums[3 * r + 2] = rows[r].dot_xl;
     }
+    t0 = sr_now();
     rc = sr_dist_sum_f64(&g->group, sums, (int)(3 * R));
+    g->comm_seconds += sr_now() - t0;
   }
   if (rc == SR_OK) {
 #pragma omp parallel for schedule(static)
@@ -152,7 +164,7 @@ static void merge_candidates(const sr_item_grid *g, const int32_t *ids, const fl
   free(row_scores);
 }
 
-int sr_item_grid_topk(const sr_item_grid *g, const float *scores, int64_t R, int k, int32_t *top, float *top_scores) {
+int sr_item_grid_topk(sr_item_grid *g, const float *scores, int64_t R, int k, int32_t *top, float *top_scores) {
   SR_ASSERT(k >= 1 && k <= g->n_items);
   const int64_t C = g->item_end - g->item_begin;
   const int K = g->n_shards, root = g->shard == 0;
@@ -184,11 +196,13 @@ int sr_item_grid_topk(const sr_item_grid *g, const float *scores, int64_t R, int
   int32_t *all_ids = root ? sr_malloc((size_t)(total > 0 ? total : 1) * sizeof *all_ids) : NULL;
   float *all_scores = root ? sr_malloc((size_t)(total > 0 ? total : 1) * sizeof *all_scores) : NULL;
   int rc = SR_OK;
+  const double t0 = sr_now();
   int mpi =
       MPI_Gatherv(local_ids, counts[g->shard], MPI_INT32_T, all_ids, counts, displs, MPI_INT32_T, 0, g->group.comm);
   if (mpi == MPI_SUCCESS)
     mpi = MPI_Gatherv(local_scores, counts[g->shard], MPI_FLOAT, all_scores, counts, displs, MPI_FLOAT, 0,
                       g->group.comm);
+  g->comm_seconds += sr_now() - t0;
   if (mpi != MPI_SUCCESS) rc = sr_mpi_fail(mpi, "gather of the shards' top-K candidates");
   if (rc == SR_OK && root) merge_candidates(g, all_ids, all_scores, depth, R, k, top, top_scores);
   free(depth);

@@ -11,7 +11,7 @@
  * items with the fold-in excluded, the group's shard 0 merges the lists into
  * the ranking of the whole row and counts the users (sums over all ranks then
  * count each user once). An MPI failure ends the job, as one in score() does. */
-static void accumulate_item_split(const sr_item_grid *g, sr_metrics *m, float *scores, const sr_csr *foldin,
+static void accumulate_item_split(sr_item_grid *g, sr_metrics *m, float *scores, const sr_csr *foldin,
                                   const sr_csr *heldout) {
   const int64_t R = foldin->n_rows;
   sr_csr local;
@@ -35,7 +35,7 @@ static void accumulate_item_split(const sr_item_grid *g, sr_metrics *m, float *s
  * metrics; `items` (NULL: scores cover every item) as in sr_model. */
 typedef void (*score_fn)(void *ctx, const sr_csr *foldin, const int64_t *user_ids, float *scores);
 
-static void evaluate_batches(score_fn fill, void *ctx, int64_t n_items, const sr_item_grid *items,
+static void evaluate_batches(score_fn fill, void *ctx, int64_t n_items, sr_item_grid *items,
                              const sr_eval_split *split, int64_t row_begin, int64_t row_end, int64_t batch_size,
                              sr_metrics *metrics) {
   int64_t widest = row_end - row_begin < batch_size ? row_end - row_begin : batch_size;
