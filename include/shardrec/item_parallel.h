@@ -39,8 +39,8 @@ typedef struct {
   int n_replicas, replica; /* P/K, and this rank's replica = its rank in `replicas` */
   int64_t n_items;         /* the whole item dimension */
   int64_t item_begin, item_end;
-  sr_dist group;    /* the K ranks of this replica, in shard order */
-  sr_dist replicas; /* the P/K ranks holding this rank's shard, in replica order */
+  sr_dist group;       /* the K ranks of this replica, in shard order */
+  sr_dist replicas;    /* the P/K ranks holding this rank's shard, in replica order */
   double comm_seconds; /* time spent in the group's collectives so far (the functions below) */
 } sr_item_grid;
 
@@ -64,8 +64,8 @@ int sr_item_grid_sum(sr_item_grid *g, float *buf, int64_t n);
  * entries of the rows (sr_csr_slice_columns). Writes this rank's dlogits
  * (may alias logits) and sets *loss to the rows' loss / norm, the same on
  * every rank of the group. Collective over the group. */
-int sr_item_grid_softmax_nll(sr_item_grid *g, float *dlogits, const float *logits, const sr_csr *targets,
-                             int64_t R, float norm, double *loss);
+int sr_item_grid_softmax_nll(sr_item_grid *g, float *dlogits, const float *logits, const sr_csr *targets, int64_t R,
+                             float norm, double *loss);
 
 /* The top k items of each of R rows over the whole item dimension, ranked as
  * sr_topk ranks a whole row (higher score first, ties to the lower item id,

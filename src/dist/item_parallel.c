@@ -70,8 +70,8 @@ int sr_item_grid_sum(sr_item_grid *g, float *buf, int64_t n) {
 
 /* ---- softmax over split rows ----------------------------------------------------------- */
 
-int sr_item_grid_softmax_nll(sr_item_grid *g, float *dlogits, const float *logits, const sr_csr *targets,
-                             int64_t R, float norm, double *loss) {
+int sr_item_grid_softmax_nll(sr_item_grid *g, float *dlogits, const float *logits, const sr_csr *targets, int64_t R,
+                             float norm, double *loss) {
   const int64_t C = targets->n_cols;
   const float inv_norm = 1.0f / norm;
   *loss = 0.0;

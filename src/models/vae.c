@@ -389,8 +389,8 @@ static void vae_destroy(sr_model *m) {
   vae_model *v = (vae_model *)m;
   stack_free(&v->enc, 1);
   stack_free(&v->dec, 0);
-  float *bufs[] = {v->mu,           v->logvar, v->eps,         v->z, v->dmu, v->dlogvar, v->dz, v->logits,
-                   v->input_values, v->local_values};
+  float *bufs[] = {v->mu, v->logvar, v->eps,          v->z,           v->dmu, v->dlogvar,
+                   v->dz, v->logits, v->input_values, v->local_values};
   for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
   free(v->local_source);
   sr_csr_free(&v->local_rows);
