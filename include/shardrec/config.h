@@ -69,7 +69,7 @@ typedef struct {
     int feature_dim;                 /* width of every feature embedding table */
     int tower_hidden[SR_MAX_LAYERS]; /* MLP hidden sizes of both towers */
     int n_tower_hidden;
-    int embedding_dim; /* d: the L2-normalised tower output */
+    int embedding_dim;  /* d: the L2-normalised tower output */
     int table_sharding; /* sr_table_sharding: the two-tower embedding tables */
   } model;
   struct {
