@@ -37,6 +37,7 @@
 
 #include "dist_bench.h"
 #include "shardrec/config.h"
+#include "shardrec/log.h"
 #include "shardrec/two_tower.h"
 
 /* "on" -> 1, "off" -> 0, else -1. */
@@ -136,7 +137,10 @@ int main(int argc, char **argv) {
   cfg.train.eval_batch_size = 16; /* a score row per item: small batches for big catalogues */
   sr_train_result res;
   sr_model *model = NULL;
-  if (sr_train(&cfg, &dist, &shard, NULL, &model, &res)) sr_dist_abort(&dist, 1);
+  if (sr_train(&cfg, &dist, &shard, NULL, &model, &res)) {
+    sr_log_current_error();
+    sr_dist_abort(&dist, 1);
+  }
   if (dist.rank == 0)
     printf("two-tower, ssl %s, cross-device negatives %s, %s tables, %s query: ", ssl ? "on" : "off",
            cross_device ? "on" : "off", row_tables ? "row-sharded" : "replicated",
