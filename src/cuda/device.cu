@@ -76,6 +76,10 @@ static int local_rank(const sr_dist *dist, int *out) {
       return SR_OK;
     }
   }
+  if (dist->size == 1) { /* alone (perhaps without MPI_Init: sr_dist_self) */
+    *out = 0;
+    return SR_OK;
+  }
   MPI_Comm node;
   if (MPI_Comm_split_type(dist->comm, MPI_COMM_TYPE_SHARED, dist->rank, MPI_INFO_NULL, &node) != MPI_SUCCESS)
     return SR_FAIL(SR_EDIST, "cannot find the node-local rank (MPI_Comm_split_type failed)");

@@ -72,7 +72,8 @@ static int nccl_fail(ncclResult_t rc, const char *what) {
 static int nccl_init(sr_device_trainer *t) {
   ncclUniqueId id;
   if (t->dist->rank == 0) NCCL_TRY(ncclGetUniqueId(&id), "ncclGetUniqueId");
-  if (MPI_Bcast(&id, (int)sizeof id, MPI_BYTE, 0, t->dist->comm) != MPI_SUCCESS)
+  /* A single process may run without MPI_Init (sr_dist_self). */
+  if (t->dist->size > 1 && MPI_Bcast(&id, (int)sizeof id, MPI_BYTE, 0, t->dist->comm) != MPI_SUCCESS)
     return SR_FAIL(SR_EDIST, "broadcasting the NCCL id failed");
   NCCL_TRY(ncclCommInitRank(&t->comm, t->dist->size, id, t->dist->rank), "ncclCommInitRank");
   return SR_OK;
