@@ -185,7 +185,7 @@ int main(int argc, char **argv) {
   sr_dataset corpus;
   sr_dataset_init(&corpus);
   corpus.n_items = items;
-  if (cuda ? sr_device_model_create(&cfg, &corpus, &m) : sr_model_create(&cfg, &corpus, &m)) {
+  if (cuda ? sr_device_model_create(&cfg, &corpus, NULL, &m) : sr_model_create(&cfg, &corpus, &m)) {
     fprintf(stderr, "bench_vae: %s\n", sr_error_message());
     return 1;
   }

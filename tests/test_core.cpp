@@ -113,6 +113,64 @@ TEST(Rng, PermutationIsAPermutation) {
 
 // A sparse tail (embedding tables): no dense gradient, so the optimizer's
 // dense step leaves it alone and the gradient arena stops before it.
+TEST(Rng, SkipEqualsDrawing) {
+  for (uint64_t consumed : {0, 1, 3, 4, 7}) {
+    for (uint64_t n : {0, 1, 2, 3, 4, 5, 9, 1000}) {
+      sr_rng a, b;
+      sr_rng_init(&a, 11, SR_RNG_INIT, 2, 3);
+      sr_rng_init(&b, 11, SR_RNG_INIT, 2, 3);
+      for (uint64_t k = 0; k < consumed; k++) sr_rng_u32(&a), sr_rng_u32(&b);
+      for (uint64_t k = 0; k < n; k++) sr_rng_u32(&a);
+      sr_rng_skip(&b, n);
+      for (int k = 0; k < 6; k++) ASSERT_EQ(sr_rng_u32(&a), sr_rng_u32(&b)) << consumed << " then " << n;
+    }
+  }
+}
+
+// A tensor split along either dimension initialises to the slices of the
+// whole tensor, for both initialisers (one skips draws, one must draw them).
+TEST(Params, ShardedInitialisationIsTheSliceOfTheWhole) {
+  const int64_t shape[2] = {7, 5};
+  sr_params whole;
+  sr_params_init(&whole);
+  int w = sr_params_add(&whole, "w", SR_PARAM_WEIGHT, 2, shape);
+  int b = sr_params_add(&whole, "b", SR_PARAM_BIAS, 2, shape);
+  sr_params_finalize(&whole);
+  sr_param_init_xavier_uniform(&whole, w, 5, 7, 5);
+  sr_param_init_truncated_normal(&whole, b, 5, 0.1f);
+  for (int dim = 0; dim < 2; dim++) {
+    for (int64_t begin : {0, 1, 3}) {
+      const int64_t extent = 2;
+      int64_t local[2] = {shape[0], shape[1]};
+      local[dim] = extent;
+      sr_params part;
+      sr_params_init(&part);
+      int pw = sr_params_add(&part, "w", SR_PARAM_WEIGHT, 2, local);
+      int pb = sr_params_add(&part, "b", SR_PARAM_BIAS, 2, local);
+      sr_params_set_shard(&part, pw, dim, begin, shape[dim]);
+      sr_params_set_shard(&part, pb, dim, begin, shape[dim]);
+      sr_params_finalize(&part);
+      sr_param_init_xavier_uniform(&part, pw, 5, 7, 5);
+      sr_param_init_truncated_normal(&part, pb, 5, 0.1f);
+      int64_t full[SR_PARAM_MAX_DIM];
+      sr_param_full_shape(&part.items[pw], full);
+      EXPECT_EQ(full[0], 7);
+      EXPECT_EQ(full[1], 5);
+      for (int t = 0; t < 2; t++)
+        for (int64_t r = 0; r < local[0]; r++)
+          for (int64_t c = 0; c < local[1]; c++) {
+            const int64_t wr = dim == 0 ? r + begin : r, wc = dim == 1 ? c + begin : c;
+            ASSERT_EQ(part.items[t].value[r * local[1] + c], whole.items[t].value[wr * 5 + wc])
+                << part.items[t].name << " dim " << dim << " begin " << begin << " at " << r << "," << c;
+          }
+      EXPECT_EQ(sr_params_sharded(&part), 2);
+      sr_params_free(&part);
+    }
+  }
+  EXPECT_EQ(sr_params_sharded(&whole), 0);
+  sr_params_free(&whole);
+}
+
 TEST(Params, SparseTailHasNoDenseGradientAndDenseAdamSkipsIt) {
   sr_params ps;
   sr_params_init(&ps);

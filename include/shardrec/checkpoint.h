@@ -39,6 +39,14 @@ typedef struct {
   char *history;        /* validation records so far, JSON lines (malloc'd; may be NULL) */
 } sr_train_state;
 
+/* Writes are collective over the model's ranks (m->dist, sr_model_create_on;
+ * a single process when NULL): rank 0 writes the file, holding every tensor
+ * whole, while the ranks holding slices of sharded tensors (params.h) send
+ * them in bounded blocks; every rank returns the same code. Reads are not
+ * collective: each rank reads its slice of each sharded tensor, so a
+ * checkpoint resumes on any split and any number of ranks, and tools that
+ * build a single-process model read whole tensors. */
+
 /* Model only: parameters + config. */
 int sr_checkpoint_write(const char *path, const sr_model *m, const sr_config *cfg);
 /* Rebuilds the model from the stored config and loads its parameters. Every
@@ -66,6 +74,9 @@ int sr_checkpoint_read_training(const char *path, sr_model *m, sr_optim *o, sr_t
 /* Loads only the parameters (and, when o is non-NULL, the optimizer state) of
  * any checkpoint into m: fine-tuning from a base (train.init_from). */
 int sr_checkpoint_read_params(const char *path, sr_model *m, sr_optim *o);
+
+/* Tests: elements per block of a sharded tensor's transfer (default 16 Mi). */
+void sr_checkpoint_set_block_elems(int64_t n);
 
 #ifdef __cplusplus
 }

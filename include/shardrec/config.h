@@ -35,6 +35,9 @@ typedef enum { SR_LOSS_SOFTMAX = 0, SR_LOSS_FOCAL = 1, SR_LOSS_MULTISIM = 2, SR_
 typedef enum { SR_LOGQ_NONE = 0, SR_LOGQ_STREAMING = 1, SR_LOGQ_STATIC = 2 } sr_logq_kind;
 typedef enum { SR_MASK_CFM = 0, SR_MASK_RFM = 1 } sr_mask_kind;
 typedef enum { SR_SPARSE_LAZY_ADAM = 0, SR_SPARSE_ADAGRAD = 1 } sr_sparse_optim_kind;
+/* Where a two-tower embedding table's rows live: on every rank, or split
+ * into contiguous row ranges over the ranks (model parallelism). */
+typedef enum { SR_TABLES_REPLICATED = 0, SR_TABLES_ROW = 1 } sr_table_sharding;
 
 typedef struct {
   struct {
@@ -69,6 +72,7 @@ typedef struct {
     int tower_hidden[SR_MAX_LAYERS]; /* MLP hidden sizes of both towers */
     int n_tower_hidden;
     int embedding_dim; /* d: the L2-normalised tower output */
+    int table_sharding; /* sr_table_sharding: the two-tower embedding tables */
   } model;
   struct {
     int type;           /* sr_loss_type */

@@ -56,9 +56,10 @@ int sr_device_bind(const sr_dist *dist);
 
 /* The device implementation of the model cfg->model.type describes (Mult-VAE
  * and Mult-DAE), with the same parameter names, layout and seeded
- * initialisation as sr_model_create(), and its parameters already on the
- * device. Other model types fail with a message naming run.device: cpu. */
-int sr_device_model_create(const sr_config *cfg, const sr_dataset *data, sr_model **out);
+ * initialisation as sr_model_create_on(cfg, data, dist), and its parameters
+ * already on the device. Other model types, and models that split their
+ * parameters over ranks, fail with a message naming run.device: cpu. */
+int sr_device_model_create(const sr_config *cfg, const sr_dataset *data, const sr_dist *dist, sr_model **out);
 
 /* ---- the trainer's device side --------------------------------------------------
  * For a model from sr_device_model_create(). One training step is

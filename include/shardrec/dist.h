@@ -39,6 +39,14 @@ __attribute__((noreturn)) void sr_dist_abort(const sr_dist *d, int code);
 int sr_dist_sum_f64(const sr_dist *d, double *buf, int n);
 int sr_dist_sum_i64(const sr_dist *d, int64_t *buf, int n);
 int sr_dist_sum_f32(const sr_dist *d, float *buf, int64_t n);
+/* The largest buf[0..n) over the ranks, in place. */
+int sr_dist_max_i64(const sr_dist *d, int64_t *buf, int n);
+/* all[r * n + k] = rank r's mine[k], k < n, on every rank. */
+int sr_dist_allgather_i64(const sr_dist *d, const int64_t *mine, int n, int64_t *all);
+/* Point-to-point float transfers (n <= INT_MAX): streaming tensor slices to
+ * the rank that writes a file. */
+int sr_dist_send_f32(const sr_dist *d, int dest, const float *buf, int64_t n);
+int sr_dist_recv_f32(const sr_dist *d, int source, float *buf, int64_t n);
 /* Fails (on every rank) unless all ranks hold the same 64-bit hash of
  * data[0..bytes) (a replica check, not an integrity check); `what` names it
  * in the message, which lists the first mismatching rank. */

@@ -17,7 +17,9 @@ extern "C" {
 #endif
 
 /* Scores rows [row_begin, row_end) of the split in batches of batch_size and
- * adds their metrics to `metrics` (sums; call sr_metrics_reset first). */
+ * adds their metrics to `metrics` (sums; call sr_metrics_reset first).
+ * Collective over m->dist when the model has sharded parameters (every rank
+ * calls it, whatever rows it holds). */
 void sr_evaluate_rows(sr_model *m, const sr_eval_split *split, int64_t row_begin, int64_t row_end, int64_t batch_size,
                       sr_metrics *metrics);
 /* The most-popular-items baseline: every user gets popularity (n_items) as

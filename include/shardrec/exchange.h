@@ -53,6 +53,22 @@ int sr_scatter_sum_rows_f32(const sr_dist *dist, const sr_exchange_layout *l, co
  * the touched rows travel (ids + rows, gathered from every rank). */
 int sr_sparse_grad_allreduce(const sr_dist *dist, sr_sparse_grad *g);
 
+/* ---- row-sharded tables ----------------------------------------------------
+ * A table of V rows split over the ranks in contiguous ranges: rank r owns
+ * rows [bounds[r], bounds[r + 1]) (bounds has size + 1 entries, bounds[0] =
+ * 0, bounds[size] = V) and stores them as `local` (its rows, dim values each). */
+
+/* rows (n, dim) = the table rows `ids` (n global ids, strictly increasing):
+ * each rank sends the ids it needs to their owners (all-to-all), the owners
+ * copy them out of their slice and send them back. Collective; n may be 0. */
+int sr_fetch_rows_f32(const sr_dist *dist, const int64_t *bounds, const float *local, int64_t dim, const int64_t *ids,
+                      int64_t n, float *rows);
+/* In place: g, this rank's coalesced list over global ids, becomes the sum
+ * over ranks of the rows this rank owns, sorted by id, each id's rows summed
+ * in rank order: exactly the owned part of sr_sparse_grad_allreduce's
+ * result, while only the touched rows travel, once, to their owner. */
+int sr_sparse_grad_reduce_to_owners(const sr_dist *dist, const int64_t *bounds, sr_sparse_grad *g);
+
 #ifdef __cplusplus
 }
 #endif

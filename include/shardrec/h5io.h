@@ -72,6 +72,16 @@ int sr_h5_write_tensor(const sr_h5file *f, const char *obj, const float *data, i
 int sr_h5_shape(const sr_h5file *f, const char *obj, int *ndim, int64_t *shape, int max_dims);
 /* Reads a float32 tensor whose shape must equal `shape` (errors show both). */
 int sr_h5_read_tensor(const sr_h5file *f, const char *obj, float *out, int ndim, const int64_t *shape);
+/* A tensor written block by block (a model split across ranks): creates the
+ * dataset of the whole shape, then writes the row-major block `data` of
+ * extent count[] at offset[] (ndim dims each). */
+int sr_h5_create_tensor(const sr_h5file *f, const char *obj, int ndim, const int64_t *shape, int zstd_level);
+int sr_h5_write_tensor_block(const sr_h5file *f, const char *obj, const float *data, int ndim, const int64_t *offset,
+                             const int64_t *count);
+/* Reads the block [offset, offset + count) of a float32 tensor whose whole
+ * shape must equal `shape`. */
+int sr_h5_read_tensor_block(const sr_h5file *f, const char *obj, float *out, int ndim, const int64_t *shape,
+                            const int64_t *offset, const int64_t *count);
 /* Length of a 1-D dataset (fails on any other rank). */
 int sr_h5_array_length(const sr_h5file *f, const char *obj, int64_t *len);
 /* Reads a whole 1-D dataset into a malloc'd buffer (*out; one byte even when

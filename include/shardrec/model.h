@@ -92,6 +92,10 @@ struct sr_model {
   const sr_model_ops *ops;
   sr_params params;
   int64_t n_items;
+  /* The ranks the model was built over (NULL: a single process). Its
+   * sharded parameters (params.h) are spread over them, and checkpoint
+   * writes are collective over them (checkpoint.h). */
+  const sr_dist *dist;
 };
 
 /* Builds the model named by cfg->model.type over `data` (the item corpus;
@@ -99,6 +103,9 @@ struct sr_model {
  * the model; interactions are not needed), parameters registered and
  * initialised from cfg->run.seed. */
 int sr_model_create(const sr_config *cfg, const sr_dataset *data, sr_model **out);
+/* The same over the ranks of `dist` (collective), which a model may split
+ * its parameters over (model parallelism); dist == NULL is sr_model_create. */
+int sr_model_create_on(const sr_config *cfg, const sr_dataset *data, const sr_dist *dist, sr_model **out);
 /* "users" or "pairs", for progress lines. */
 const char *sr_sample_unit_name(sr_sample_unit unit);
 void sr_model_destroy(sr_model *m);

@@ -27,6 +27,16 @@ typedef enum {
   SR_PARAM_EMBEDDING = 2, /* embedding table; weight decay applies */
 } sr_param_kind;
 
+/* A tensor split across ranks along one dimension (model parallelism): this
+ * rank holds [begin, begin + shape[dim]) of a dimension whose extent in the
+ * whole tensor is `full`; the registered shape is the local one. Ranks that
+ * hold the same slice are replicas. Checkpoints store whole tensors
+ * (checkpoint.h), so how a tensor was split never reaches a file. */
+typedef struct {
+  int dim; /* the split dimension; -1: the whole tensor on every rank */
+  int64_t begin, full;
+} sr_param_shard;
+
 typedef struct {
   char name[SR_PARAM_NAME_MAX]; /* e.g. "encoder.0.weight" */
   sr_param_kind kind;
@@ -34,6 +44,7 @@ typedef struct {
   int64_t shape[SR_PARAM_MAX_DIM];
   int64_t numel;
   int64_t offset; /* element offset into the arenas */
+  sr_param_shard shard;
   /* Views into the arenas, valid after sr_params_finalize(). grad is NULL
    * for a parameter of the sparse tail (no dense gradient). */
   float *value, *grad, *adam_m, *adam_v;
@@ -65,6 +76,14 @@ void sr_params_finalize(sr_params *ps);
 void sr_params_finalize_sparse_tail(sr_params *ps, int n_dense);
 void sr_params_free(sr_params *ps);
 
+/* Declares the registered (not yet finalized) parameter `index` a slice along
+ * `dim`: this rank holds [begin, begin + shape[dim]) of an extent `full`. */
+void sr_params_set_shard(sr_params *ps, int index, int dim, int64_t begin, int64_t full);
+/* The whole tensor's shape (the registered shape unless sharded). */
+void sr_param_full_shape(const sr_param *p, int64_t shape[SR_PARAM_MAX_DIM]);
+/* How many parameters are sharded. */
+int sr_params_sharded(const sr_params *ps);
+
 sr_param *sr_params_find(sr_params *ps, const char *name); /* NULL if absent */
 void sr_params_zero_grad(sr_params *ps);
 /* Copies values only (same registry layout required). */
@@ -75,7 +94,10 @@ double sr_params_grad_sq_norm(const sr_params *ps);
 void sr_param_format_shape(const sr_param *p, char *buf, int bufsize);
 
 /* Initialisers. Draws are keyed by (seed, SR_RNG_INIT, param index), so the
- * same registry initialises identically on every rank. */
+ * same registry initialises identically on every rank. A sharded parameter
+ * receives exactly its slice of what the whole tensor would: a model split
+ * over ranks starts as the slices of the unsplit one. fan_in / fan_out are
+ * those of the whole tensor. */
 void sr_param_init_xavier_uniform(sr_params *ps, int index, uint64_t seed, int64_t fan_in, int64_t fan_out);
 /* N(0, std^2) truncated to +-2 std (re-drawn), as TensorFlow's truncated_normal. */
 void sr_param_init_truncated_normal(sr_params *ps, int index, uint64_t seed, float std);

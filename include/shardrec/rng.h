@@ -49,6 +49,8 @@ void sr_philox4x32(const uint32_t key[2], const uint32_t ctr[4], uint32_t out[4]
  * index) so two dropout layers of one step draw independent masks. */
 void sr_rng_init(sr_rng *r, uint64_t seed, uint32_t purpose, uint64_t step, uint64_t sample);
 uint32_t sr_rng_u32(sr_rng *r);
+/* Advances the stream by n 32-bit draws, in O(1) (no normal may be pending). */
+void sr_rng_skip(sr_rng *r, uint64_t n);
 /* Uniform in [0, 1) with 24 random bits (exactly representable floats). */
 float sr_rng_uniform(sr_rng *r);
 /* Uniform in [0, 1) with 53 random bits. */

@@ -51,7 +51,7 @@ extern "C" {
 
 /* Builds the model over data's items and features (copied). Fails with a
  * message naming the key when a configured feature does not exist. */
-int sr_two_tower_create(const sr_config *cfg, const sr_dataset *data, sr_model **out);
+int sr_two_tower_create(const sr_config *cfg, const sr_dataset *data, const sr_dist *dist, sr_model **out);
 
 /* Adds every embedding table's pending sparse gradient (this rank's, since
  * the last update) into `grads` (params.total floats, laid out like the
@@ -60,6 +60,9 @@ int sr_two_tower_create(const sr_config *cfg, const sr_dataset *data, sr_model *
 void sr_two_tower_gradient(sr_model *m, float *grads);
 /* Output dimension d of both towers. */
 int64_t sr_two_tower_dim(const sr_model *m);
+/* Seconds the training steps spent in the exchanges of row-sharded tables
+ * (row lookups and gradient rows to their owners; 0 without them). */
+double sr_two_tower_table_exchange_seconds(const sr_model *m);
 /* out (n_items, d): every item's evaluation-mode embedding. */
 void sr_two_tower_embed_items(sr_model *m, float *out);
 /* out (R, d): query embeddings of R users from their items (`history`, R

@@ -19,7 +19,8 @@
 extern "C" {
 #endif
 
-int sr_vae_create(const sr_config *cfg, int64_t n_items, sr_model **out);
+/* dist: the ranks the model is built over (NULL: one process). */
+int sr_vae_create(const sr_config *cfg, int64_t n_items, const sr_dist *dist, sr_model **out);
 /* beta for the batch after `updates` optimizer steps (VAE annealing schedule). */
 double sr_vae_beta(double anneal_cap, int64_t total_anneal_steps, uint64_t updates);
 

@@ -112,10 +112,10 @@ static int train_main(const sr_dist *dist, const char *config_path, char **overr
   sr_model *model = NULL;
   sr_train_result res;
   rc = sr_train(&cfg, dist, &data, run_dir, &model, &res);
-  if (rc == SR_OK && dist->rank == 0) {
+  if (rc == SR_OK) {
     snprintf(path, sizeof path, "%s/model.h5", run_dir);
-    rc = sr_checkpoint_write(path, model, &cfg);
-    if (rc == SR_OK) print_result(&res, path);
+    rc = sr_checkpoint_write(path, model, &cfg); /* collective: rank 0 writes */
+    if (rc == SR_OK && dist->rank == 0) print_result(&res, path);
   }
   sr_model_destroy(model);
   sr_dataset_free(&data);

@@ -28,6 +28,7 @@ static const char *const logq_kinds[] = {"none", "streaming", "static", NULL};  
 static const char *const mask_kinds[] = {"cfm", "rfm", NULL};                          /* sr_mask_kind */
 static const char *const sparse_optimizers[] = {"lazy_adam", "adagrad", NULL};         /* sr_sparse_optim_kind */
 static const char *const optimizers[] = {"adam", "adamw", NULL};                       /* sr_optim_kind */
+static const char *const table_shardings[] = {"replicated", "row", NULL};              /* sr_table_sharding */
 static const char *const devices[] = {"cpu", "cuda", "auto", NULL};                    /* sr_device_kind */
 static const char *const precisions[] = {"fp32", "tf32", "bf16", NULL};                /* sr_precision */
 static const char *const backends[] = {"auto", "mpi", "nccl", NULL};                   /* sr_comm_backend */
@@ -169,6 +170,13 @@ const sr_config_key sr_config_schema[] = {
      AT_LEAST(1),
      .default_yaml = "64",
      .doc = "Two-tower: d, the size of the L2-normalised query and item embeddings."},
+    {.path = "model.table_sharding",
+     .type = SR_CFG_ENUM,
+     SCALAR(model.table_sharding),
+     .enum_names = table_shardings,
+     .default_yaml = "replicated",
+     .doc = "Two-tower embedding tables: a copy on every rank, or split by rows over the ranks (each rank stores, "
+            "updates and checkpoints its contiguous range of rows; lookups and gradients go to the owners)."},
 
     {.path = "loss.type",
      .type = SR_CFG_ENUM,

@@ -3,6 +3,8 @@
 
 #include <math.h>
 
+#include "shardrec/error.h"
+
 #define PHILOX_M0 0xD2511F53u
 #define PHILOX_M1 0xCD9E8D57u
 #define PHILOX_W0 0x9E3779B9u
@@ -50,6 +52,19 @@ uint32_t sr_rng_u32(sr_rng *r) {
     r->used = 0;
   }
   return r->out[r->used++];
+}
+
+void sr_rng_skip(sr_rng *r, uint64_t n) {
+  SR_ASSERT(!r->has_spare_normal);
+  /* Position = 32-bit draws consumed: block counter[0] is the next one to
+   * generate, and `used` of the block before it are gone (4: none loaded). */
+  const uint64_t position = (uint64_t)r->counter[0] * 4 - (uint64_t)(4 - r->used) + n;
+  r->counter[0] = (uint32_t)(position / 4);
+  r->used = 4;
+  if (position % 4 == 0) return;
+  sr_philox4x32(r->key, r->counter, r->out);
+  r->counter[0]++;
+  r->used = (int)(position % 4);
 }
 
 float sr_rng_uniform(sr_rng *r) { return (float)(sr_rng_u32(r) >> 8) * (1.0f / 16777216.0f); }

@@ -21,7 +21,7 @@ typedef struct {
 } cu_model;
 
 /* The Mult-VAE / Mult-DAE on the device (vae.cu). */
-int cu_vae_create(const sr_config *cfg, int64_t n_items, sr_model **out);
+int cu_vae_create(const sr_config *cfg, int64_t n_items, const sr_dist *dist, sr_model **out);
 
 #ifdef __cplusplus
 }

@@ -181,11 +181,11 @@ void cu_ctx_free(cu_ctx *c) {
 
 /* ---- models ----------------------------------------------------------------------------- */
 
-int sr_device_model_create(const sr_config *cfg, const sr_dataset *data, sr_model **out) {
+int sr_device_model_create(const sr_config *cfg, const sr_dataset *data, const sr_dist *dist, sr_model **out) {
   switch ((sr_model_type)cfg->model.type) {
     case SR_MODEL_MULTVAE:
     case SR_MODEL_MULTDAE:
-      return cu_vae_create(cfg, data->n_items, out);
+      return cu_vae_create(cfg, data->n_items, dist, out);
     case SR_MODEL_TWOTOWER:
       break;
   }

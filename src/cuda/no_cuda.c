@@ -20,8 +20,8 @@ int sr_device_resolve(int requested, int *use_cuda) {
 
 int sr_device_bind(const sr_dist *dist) { return SR_FAIL(SR_EINVAL, "rank %d: %s", dist->rank, NOT_BUILT); }
 
-int sr_device_model_create(const sr_config *cfg, const sr_dataset *data, sr_model **out) {
-  (void)cfg, (void)data, (void)out;
+int sr_device_model_create(const sr_config *cfg, const sr_dataset *data, const sr_dist *dist, sr_model **out) {
+  (void)cfg, (void)data, (void)dist, (void)out;
   return SR_FAIL(SR_EINVAL, "%s", NOT_BUILT);
 }
 

@@ -419,15 +419,20 @@ static void vae_destroy(sr_model *m) {
 static const sr_model_ops multvae_ops = VAE_OPS("multvae");
 static const sr_model_ops multdae_ops = VAE_OPS("multdae");
 
-int cu_vae_create(const sr_config *cfg, int64_t n_items, sr_model **out) {
+int cu_vae_create(const sr_config *cfg, int64_t n_items, const sr_dist *dist, sr_model **out) {
   sr_model *host = NULL;
-  SR_TRY(sr_vae_create(cfg, n_items, &host));
+  SR_TRY(sr_vae_create(cfg, n_items, dist, &host));
+  if (sr_params_sharded(&host->params) > 0) {
+    sr_model_destroy(host);
+    return SR_FAIL(SR_EINVAL, "parameters split over ranks do not run on the GPU yet; use run.device: cpu");
+  }
   vae_model *v = (vae_model *)sr_calloc(1, sizeof *v);
   v->staging.pinned_host = v->losses_host.pinned_host = 1;
   v->is_vae = cfg->model.type == SR_MODEL_MULTVAE;
   sr_model *m = &v->dev.base;
   m->ops = v->is_vae ? &multvae_ops : &multdae_ops;
   m->n_items = n_items;
+  m->dist = host->dist;
   /* The registry, initialised by the CPU model, moves over; the rest of the
    * CPU model goes. */
   m->params = host->params;

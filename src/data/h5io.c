@@ -264,19 +264,21 @@ void sr_h5_free_names(char **names, int n) {
 
 /* ---- arrays ------------------------------------------------------------------ */
 
-/* Creates and writes an N-D dataset: chunked along the first dimension
- * (whole trailing dimensions per chunk, about H5IO_CHUNK_ELEMS elements),
- * byte-shuffled, zstd-compressed, Fletcher32-checksummed. The first dimension
- * may grow (unlimited), so empty arrays are ordinary chunked datasets. */
-static int write_dataset(const sr_h5file *f, const char *obj, hid_t stored_type, hid_t value_type, const void *data,
-                         int ndim, const int64_t *shape, int zstd_level) {
-  if (zstd_level < 1 || zstd_level > 22)
-    return H5IO_FAIL(SR_EINVAL, f, obj, "zstd level %d outside [1, 22]", zstd_level);
+/* Creates an N-D dataset: chunked along the first dimension (whole trailing
+ * dimensions per chunk, about H5IO_CHUNK_ELEMS elements), byte-shuffled,
+ * zstd-compressed, Fletcher32-checksummed. The first dimension may grow
+ * (unlimited), so empty arrays are ordinary chunked datasets. Returns the
+ * open dataset, or H5I_INVALID_HID after recording the error. */
+static hid_t create_dataset(const sr_h5file *f, const char *obj, hid_t stored_type, int ndim, const int64_t *shape,
+                            int zstd_level) {
+  if (zstd_level < 1 || zstd_level > 22) {
+    H5IO_FAIL(SR_EINVAL, f, obj, "zstd level %d outside [1, 22]", zstd_level);
+    return H5I_INVALID_HID;
+  }
   hsize_t dims[H5S_MAX_RANK], maxdims[H5S_MAX_RANK], chunk[H5S_MAX_RANK];
-  int64_t row = 1, n = 1;
+  int64_t row = 1;
   for (int d = 0; d < ndim; d++) {
     dims[d] = maxdims[d] = chunk[d] = (hsize_t)shape[d];
-    n *= shape[d];
     if (d > 0) row *= shape[d];
   }
   maxdims[0] = H5S_UNLIMITED;
@@ -296,13 +298,24 @@ static int write_dataset(const sr_h5file *f, const char *obj, hid_t stored_type,
   H5Pset_filter(dcpl, SR_H5Z_FILTER_ZSTD, H5Z_FLAG_MANDATORY, 1, &level);
   H5Pset_fletcher32(dcpl);
   hid_t ds = H5Dcreate2(f->id, obj, stored_type, space, lcpl, dcpl, H5P_DEFAULT);
-  int rc = ds < 0 ? H5IO_FAIL(SR_EIO, f, obj, "cannot create dataset") : SR_OK;
-  if (rc == SR_OK && n > 0 && H5Dwrite(ds, value_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
-    rc = H5IO_FAIL(SR_EIO, f, obj, "cannot write %lld values", (long long)n);
-  if (ds >= 0) H5Dclose(ds);
+  if (ds < 0) H5IO_FAIL(SR_EIO, f, obj, "cannot create dataset");
   H5Pclose(dcpl);
   H5Pclose(lcpl);
   H5Sclose(space);
+  return ds;
+}
+
+/* Creates the dataset and writes all of it. */
+static int write_dataset(const sr_h5file *f, const char *obj, hid_t stored_type, hid_t value_type, const void *data,
+                         int ndim, const int64_t *shape, int zstd_level) {
+  hid_t ds = create_dataset(f, obj, stored_type, ndim, shape, zstd_level);
+  if (ds < 0) return sr_error_code();
+  int64_t n = 1;
+  for (int d = 0; d < ndim; d++) n *= shape[d];
+  int rc = SR_OK;
+  if (n > 0 && H5Dwrite(ds, value_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
+    rc = H5IO_FAIL(SR_EIO, f, obj, "cannot write %lld values", (long long)n);
+  H5Dclose(ds);
   return rc;
 }
 
@@ -325,6 +338,42 @@ static hid_t open_dataset(const sr_h5file *f, const char *obj) {
   hid_t ds = H5Dopen2(f->id, obj, H5P_DEFAULT);
   if (ds < 0) H5IO_FAIL(SR_EFORMAT, f, obj, "not a dataset");
   return ds;
+}
+
+int sr_h5_create_tensor(const sr_h5file *f, const char *obj, int ndim, const int64_t *shape, int zstd_level) {
+  SR_ASSERT(ndim >= 1 && ndim <= H5S_MAX_RANK);
+  hid_t ds = create_dataset(f, obj, H5T_IEEE_F32LE, ndim, shape, zstd_level);
+  if (ds < 0) return sr_error_code();
+  H5Dclose(ds);
+  return SR_OK;
+}
+
+/* Selects the block [offset, offset + count) of ds's file space (returned,
+ * with the matching memory space in *mspace). */
+static hid_t select_block(hid_t ds, int ndim, const int64_t *offset, const int64_t *count, hid_t *mspace) {
+  hsize_t start[H5S_MAX_RANK], size[H5S_MAX_RANK];
+  for (int d = 0; d < ndim; d++) start[d] = (hsize_t)offset[d], size[d] = (hsize_t)count[d];
+  hid_t fspace = H5Dget_space(ds);
+  *mspace = H5Screate_simple(ndim, size, NULL);
+  if (fspace >= 0 && H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, size, NULL) < 0) {
+    H5Sclose(fspace);
+    fspace = H5I_INVALID_HID;
+  }
+  return fspace;
+}
+
+int sr_h5_write_tensor_block(const sr_h5file *f, const char *obj, const float *data, int ndim, const int64_t *offset,
+                             const int64_t *count) {
+  hid_t ds = open_dataset(f, obj);
+  if (ds < 0) return sr_error_code();
+  hid_t mspace, fspace = select_block(ds, ndim, offset, count, &mspace);
+  int rc = fspace >= 0 && H5Dwrite(ds, H5T_NATIVE_FLOAT, mspace, fspace, H5P_DEFAULT, data) >= 0
+               ? SR_OK
+               : H5IO_FAIL(SR_EIO, f, obj, "cannot write a block at offset %lld", (long long)offset[0]);
+  if (fspace >= 0) H5Sclose(fspace);
+  H5Sclose(mspace);
+  H5Dclose(ds);
+  return rc;
 }
 
 static int dataset_length(const sr_h5file *f, const char *obj, hid_t ds, int64_t *len) {
@@ -430,6 +479,23 @@ int sr_h5_read_tensor(const sr_h5file *f, const char *obj, float *out, int ndim,
   if (rc == SR_OK) rc = check_type_class(f, obj, ds, SR_H5_FLOAT32);
   if (rc == SR_OK && H5Dread(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, out) < 0)
     rc = H5IO_FAIL(SR_EFORMAT, f, obj, "cannot read the data (corrupted chunk or checksum mismatch)");
+  H5Dclose(ds);
+  return rc;
+}
+
+int sr_h5_read_tensor_block(const sr_h5file *f, const char *obj, float *out, int ndim, const int64_t *shape,
+                            const int64_t *offset, const int64_t *count) {
+  hid_t ds = open_dataset(f, obj);
+  if (ds < 0) return sr_error_code();
+  int rc = check_shape(f, obj, ds, ndim, shape);
+  if (rc == SR_OK) rc = check_type_class(f, obj, ds, SR_H5_FLOAT32);
+  if (rc == SR_OK) {
+    hid_t mspace, fspace = select_block(ds, ndim, offset, count, &mspace);
+    if (fspace < 0 || H5Dread(ds, H5T_NATIVE_FLOAT, mspace, fspace, H5P_DEFAULT, out) < 0)
+      rc = H5IO_FAIL(SR_EFORMAT, f, obj, "cannot read the data (corrupted chunk or checksum mismatch)");
+    if (fspace >= 0) H5Sclose(fspace);
+    H5Sclose(mspace);
+  }
   H5Dclose(ds);
   return rc;
 }

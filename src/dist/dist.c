@@ -98,17 +98,41 @@ void sr_dist_abort(const sr_dist *d, int code) {
   exit(code); /* MPI_Abort does not return; this keeps the compiler informed */
 }
 
-/* In-place MPI_SUM of n elements of `type` over the ranks. */
-static int sum_in_place(const sr_dist *d, void *buf, int64_t n, MPI_Datatype type) {
+/* In-place reduction `op` of n elements of `type` over the ranks. */
+static int reduce_in_place(const sr_dist *d, void *buf, int64_t n, MPI_Datatype type, MPI_Op op) {
   if (d->size == 1) return SR_OK;
   if (n > INT_MAX) return SR_FAIL(SR_EDIST, "all-reduce of %lld elements exceeds one MPI count", (long long)n);
-  MPI_TRY(MPI_Allreduce(MPI_IN_PLACE, buf, (int)n, type, MPI_SUM, d->comm), "MPI_Allreduce");
+  MPI_TRY(MPI_Allreduce(MPI_IN_PLACE, buf, (int)n, type, op, d->comm), "MPI_Allreduce");
   return SR_OK;
 }
 
-int sr_dist_sum_f64(const sr_dist *d, double *buf, int n) { return sum_in_place(d, buf, n, MPI_DOUBLE); }
-int sr_dist_sum_f32(const sr_dist *d, float *buf, int64_t n) { return sum_in_place(d, buf, n, MPI_FLOAT); }
-int sr_dist_sum_i64(const sr_dist *d, int64_t *buf, int n) { return sum_in_place(d, buf, n, MPI_INT64_T); }
+int sr_dist_sum_f64(const sr_dist *d, double *buf, int n) { return reduce_in_place(d, buf, n, MPI_DOUBLE, MPI_SUM); }
+int sr_dist_sum_f32(const sr_dist *d, float *buf, int64_t n) {
+  return reduce_in_place(d, buf, n, MPI_FLOAT, MPI_SUM);
+}
+int sr_dist_sum_i64(const sr_dist *d, int64_t *buf, int n) {
+  return reduce_in_place(d, buf, n, MPI_INT64_T, MPI_SUM);
+}
+int sr_dist_max_i64(const sr_dist *d, int64_t *buf, int n) {
+  return reduce_in_place(d, buf, n, MPI_INT64_T, MPI_MAX);
+}
+
+int sr_dist_allgather_i64(const sr_dist *d, const int64_t *mine, int n, int64_t *all) {
+  MPI_TRY(MPI_Allgather(mine, n, MPI_INT64_T, all, n, MPI_INT64_T, d->comm), "MPI_Allgather");
+  return SR_OK;
+}
+
+int sr_dist_send_f32(const sr_dist *d, int dest, const float *buf, int64_t n) {
+  SR_ASSERT(n >= 0 && n <= INT_MAX);
+  MPI_TRY(MPI_Send(buf, (int)n, MPI_FLOAT, dest, 0, d->comm), "MPI_Send");
+  return SR_OK;
+}
+
+int sr_dist_recv_f32(const sr_dist *d, int source, float *buf, int64_t n) {
+  SR_ASSERT(n >= 0 && n <= INT_MAX);
+  MPI_TRY(MPI_Recv(buf, (int)n, MPI_FLOAT, source, 0, d->comm, MPI_STATUS_IGNORE), "MPI_Recv");
+  return SR_OK;
+}
 
 /* FNV-1a: enough to detect replicas that diverged (not an integrity check). */
 static uint64_t fnv1a(const void *data, size_t bytes) {

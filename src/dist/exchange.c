@@ -168,3 +168,133 @@ int sr_sparse_grad_allreduce(const sr_dist *dist, sr_sparse_grad *g) {
   if (rc != SR_OK) sr_error_prefix("sparse gradient all-reduce");
   return rc;
 }
+
+/* ---- row-sharded tables -------------------------------------------------------------------- */
+
+/* An all-to-all of variable blocks: this rank sends count[r] items to rank r
+ * and receives from[r] from it, each block at the exclusive prefix sum of
+ * the counts (displacements in items). */
+typedef struct {
+  int *to, *to_displs, *from, *from_displs;
+  int64_t total_from;
+} alltoall_plan;
+
+static void plan_free(alltoall_plan *p) {
+  free(p->to);
+  free(p->to_displs);
+  free(p->from);
+  free(p->from_displs);
+}
+
+/* The plan for sending ids[0..n) (sorted) to the owners of their rows. */
+static int plan_by_owner(const sr_dist *dist, const int64_t *bounds, const int64_t *ids, int64_t n,
+                         alltoall_plan *p) {
+  const int P = dist->size;
+  p->to = sr_calloc((size_t)P, sizeof *p->to);
+  p->to_displs = sr_calloc((size_t)P, sizeof *p->to_displs);
+  p->from = sr_calloc((size_t)P, sizeof *p->from);
+  p->from_displs = sr_calloc((size_t)P, sizeof *p->from_displs);
+  if (n > INT_MAX) return SR_FAIL(SR_EINVAL, "%lld table rows in one exchange exceed MPI's int count", (long long)n);
+  int64_t k = 0;
+  for (int r = 0; r < P; r++) {
+    const int64_t first = k;
+    while (k < n && ids[k] < bounds[r + 1]) k++;
+    p->to[r] = (int)(k - first);
+    p->to_displs[r] = (int)first;
+  }
+  SR_ASSERT(k == n); /* every id is below bounds[P] = V */
+  MPI_TRY(MPI_Alltoall(p->to, 1, MPI_INT, p->from, 1, MPI_INT, dist->comm), "MPI_Alltoall of row counts");
+  p->total_from = 0;
+  for (int r = 0; r < P; r++) {
+    p->from_displs[r] = (int)p->total_from;
+    p->total_from += p->from[r];
+    if (p->total_from > INT_MAX)
+      return SR_FAIL(SR_EINVAL, "%lld table rows requested from one rank exceed MPI's int count",
+                     (long long)p->total_from);
+  }
+  return SR_OK;
+}
+
+/* The same plan for rows of dim floats (n: the items this rank sends):
+ * every count and displacement times dim. */
+static int scale_plan(const alltoall_plan *p, int P, int64_t n, int64_t dim, alltoall_plan *out) {
+  const int64_t biggest = n > p->total_from ? n : p->total_from;
+  if (biggest > INT_MAX / dim)
+    return SR_FAIL(SR_EINVAL, "%lld table rows of %lld values exceed MPI's int count", (long long)biggest,
+                   (long long)dim);
+  out->to = sr_malloc((size_t)P * sizeof *out->to);
+  out->to_displs = sr_malloc((size_t)P * sizeof *out->to_displs);
+  out->from = sr_malloc((size_t)P * sizeof *out->from);
+  out->from_displs = sr_malloc((size_t)P * sizeof *out->from_displs);
+  for (int r = 0; r < P; r++) {
+    out->to[r] = (int)(p->to[r] * dim);
+    out->to_displs[r] = (int)(p->to_displs[r] * dim);
+    out->from[r] = (int)(p->from[r] * dim);
+    out->from_displs[r] = (int)(p->from_displs[r] * dim);
+  }
+  out->total_from = p->total_from * dim;
+  return SR_OK;
+}
+
+int sr_fetch_rows_f32(const sr_dist *dist, const int64_t *bounds, const float *local, int64_t dim, const int64_t *ids,
+                      int64_t n, float *rows) {
+  const int64_t mine = bounds[dist->rank];
+  if (dist->size == 1) {
+    for (int64_t i = 0; i < n; i++) memcpy(rows + i * dim, local + (ids[i] - mine) * dim, (size_t)dim * sizeof *rows);
+    return SR_OK;
+  }
+  alltoall_plan ids_plan = {0}, rows_plan = {0};
+  int64_t *wanted = NULL;
+  float *found = NULL;
+  int rc = plan_by_owner(dist, bounds, ids, n, &ids_plan);
+  if (rc == SR_OK) rc = scale_plan(&ids_plan, dist->size, n, dim, &rows_plan);
+  if (rc == SR_OK) {
+    wanted = sr_malloc((size_t)(ids_plan.total_from > 0 ? ids_plan.total_from : 1) * sizeof *wanted);
+    int mpi = MPI_Alltoallv(ids, ids_plan.to, ids_plan.to_displs, MPI_INT64_T, wanted, ids_plan.from,
+                            ids_plan.from_displs, MPI_INT64_T, dist->comm);
+    if (mpi != MPI_SUCCESS) rc = sr_mpi_fail(mpi, "MPI_Alltoallv of table row ids");
+  }
+  if (rc == SR_OK) {
+    found = sr_malloc((size_t)(rows_plan.total_from > 0 ? rows_plan.total_from : 1) * sizeof *found);
+    for (int64_t i = 0; i < ids_plan.total_from; i++) {
+      SR_ASSERT(wanted[i] >= mine && wanted[i] < bounds[dist->rank + 1]);
+      memcpy(found + i * dim, local + (wanted[i] - mine) * dim, (size_t)dim * sizeof *found);
+    }
+    /* The reverse exchange: what a rank received from r goes back to r. */
+    int mpi = MPI_Alltoallv(found, rows_plan.from, rows_plan.from_displs, MPI_FLOAT, rows, rows_plan.to,
+                            rows_plan.to_displs, MPI_FLOAT, dist->comm);
+    if (mpi != MPI_SUCCESS) rc = sr_mpi_fail(mpi, "MPI_Alltoallv of table rows");
+  }
+  free(wanted);
+  free(found);
+  plan_free(&ids_plan);
+  plan_free(&rows_plan);
+  return rc;
+}
+
+int sr_sparse_grad_reduce_to_owners(const sr_dist *dist, const int64_t *bounds, sr_sparse_grad *g) {
+  if (dist->size == 1) return SR_OK;
+  alltoall_plan ids_plan = {0}, rows_plan = {0};
+  int64_t *ids = NULL;
+  float *rows = NULL;
+  int rc = plan_by_owner(dist, bounds, g->ids, g->n, &ids_plan);
+  if (rc == SR_OK) rc = scale_plan(&ids_plan, dist->size, g->n, g->dim, &rows_plan);
+  if (rc == SR_OK) {
+    /* Received blocks are in rank order, so coalescing sums in rank order. */
+    ids = sr_malloc((size_t)(ids_plan.total_from > 0 ? ids_plan.total_from : 1) * sizeof *ids);
+    rows = sr_malloc((size_t)(rows_plan.total_from > 0 ? rows_plan.total_from : 1) * sizeof *rows);
+    int mpi = MPI_Alltoallv(g->ids, ids_plan.to, ids_plan.to_displs, MPI_INT64_T, ids, ids_plan.from,
+                            ids_plan.from_displs, MPI_INT64_T, dist->comm);
+    if (mpi == MPI_SUCCESS)
+      mpi = MPI_Alltoallv(g->rows, rows_plan.to, rows_plan.to_displs, MPI_FLOAT, rows, rows_plan.from,
+                          rows_plan.from_displs, MPI_FLOAT, dist->comm);
+    if (mpi != MPI_SUCCESS) rc = sr_mpi_fail(mpi, "MPI_Alltoallv of sparse gradient rows");
+  }
+  if (rc == SR_OK) coalesce(g, ids, rows, ids_plan.total_from);
+  free(ids);
+  free(rows);
+  plan_free(&ids_plan);
+  plan_free(&rows_plan);
+  if (rc != SR_OK) sr_error_prefix("sparse gradient reduction to the row owners");
+  return rc;
+}

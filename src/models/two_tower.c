@@ -20,9 +20,11 @@
 #include "shardrec/exchange.h"
 #include "shardrec/feature_mask.h"
 #include "shardrec/h5io.h"
+#include "shardrec/log.h"
 #include "shardrec/mem.h"
 #include "shardrec/nn.h"
 #include "shardrec/rng.h"
+#include "shardrec/shard.h"
 
 #define L2_EPS 1e-6f
 #define MAX_LINEAR (SR_MAX_LAYERS + 1)
@@ -38,6 +40,9 @@ typedef struct {
   sr_csr values;          /* SOURCE_TABLE: (entities, vocab), copied from the dataset */
   int table, default_row; /* parameter indices: (vocab, E) and (E) */
   sr_sparse_grad grad;    /* the table's gradient, accumulated over the step's passes */
+  /* Row-sharded table: rank r owns rows [bounds[r], bounds[r + 1]) (size + 1
+   * entries); NULL: every rank holds the whole table. */
+  int64_t *bounds;
 } tower_feature;
 
 typedef struct {
@@ -90,12 +95,20 @@ typedef struct {
   /* optimizer of the tables */
   int embedding_optimizer;
   int cross_device;
+  const sr_dist *dist;    /* the ranks the row-sharded tables are split over (NULL: none are) */
   float *item_embeddings; /* (n_items, d) evaluation-mode item embeddings (begin_eval) */
   /* step scratch, grown as needed */
   float *candidates, *dcandidates, *log_p, *dq, *dx, *gathered, *dgathered;
   size_t candidates_cap, dcandidates_cap, log_p_cap, dq_cap, dx_cap, gathered_cap, dgathered_cap;
   int64_t *ids, *positions, *global_ids, *global_positions, *ssl_ids, *ssl_pos, *item_ids;
   size_t ids_cap, positions_cap, global_ids_cap, global_positions_cap, ssl_ids_cap, ssl_pos_cap, item_ids_cap;
+  /* a row-sharded table's lookup: the bag's distinct ids, their rows fetched
+   * from the owners, and the bag renumbered into them */
+  int64_t *fetch_ids;
+  float *fetched;
+  size_t fetch_ids_cap, fetched_cap;
+  sr_csr fetch_bag;
+  double exchange_seconds; /* training steps' time in row-sharded table exchanges */
 } two_tower;
 
 /* ---- building --------------------------------------------------------------------- */
@@ -212,14 +225,25 @@ static void register_defaults(tower *t, sr_params *ps, int64_t E) {
   }
 }
 
-static void register_tables(tower *t, sr_params *ps, int64_t E) {
+/* With `dist` (row sharding over more than one rank), a table of at least
+ * one row per rank is split into contiguous ranges balanced by row count;
+ * smaller tables (a few feature values) stay whole on every rank. */
+static void register_tables(tower *t, sr_params *ps, int64_t E, const sr_dist *dist) {
   for (int f = 0; f < t->n_features; f++) {
     tower_feature *ft = &t->feature[f];
     char name[SR_PARAM_NAME_MAX];
     int64_t shape[2] = {ft->vocab, E};
     int len = snprintf(name, sizeof name, "%s.%s.table", t->name, ft->name);
     SR_ASSERT(len < (int)sizeof name); /* check_room bounds feature names */
+    const int split = dist && ft->vocab >= dist->size;
+    if (split) {
+      ft->bounds = sr_malloc((size_t)(dist->size + 1) * sizeof *ft->bounds);
+      for (int r = 0; r < dist->size; r++)
+        sr_shard_even_range(ft->vocab, r, dist->size, &ft->bounds[r], &ft->bounds[r + 1]);
+      shape[0] = ft->bounds[dist->rank + 1] - ft->bounds[dist->rank];
+    }
     ft->table = sr_params_add(ps, name, SR_PARAM_EMBEDDING, 2, shape);
+    if (split) sr_params_set_shard(ps, ft->table, 0, ft->bounds[dist->rank], ft->vocab);
     sr_sparse_grad_init(&ft->grad, E);
   }
 }
@@ -236,6 +260,9 @@ static void init_tower(tower *t, sr_params *ps, uint64_t seed, int64_t E) {
 }
 
 /* ---- one tower's forward and backward ------------------------------------------------ */
+
+static void grow_f32(float **buf, size_t *cap, int64_t n) { sr_grow(buf, cap, (size_t)(n > 0 ? n : 1)); }
+static void grow_i64(int64_t **buf, size_t *cap, int64_t n) { sr_grow(buf, cap, (size_t)(n > 0 ? n : 1)); }
 
 static void pass_reserve(const tower *t, tower_pass *p, int64_t R, int64_t E) {
   p->R = R;
@@ -328,23 +355,67 @@ static void pass_bags(const tower *t, tower_pass *p, const int64_t *ids, int64_t
   }
 }
 
-/* p->out (R, d) from the bags (and masks / keeps) already in p. */
-static void tower_forward(const tower *t, sr_params *ps, tower_pass *p, int64_t E) {
-  const int64_t R = p->R, width = t->dims[0];
-  if (R == 0) return;
+static int compare_i64(const void *pa, const void *pb) {
+  const int64_t a = *(const int64_t *)pa, b = *(const int64_t *)pb;
+  return (a > b) - (a < b);
+}
+
+/* The rows a bag of a row-sharded table looks up, fetched from their owners
+ * (collective): *table = the fetched rows, *bag = the bag renumbered into
+ * them (same entries in the same order, so the forward sums what the whole
+ * table would give, in the same order). */
+static int fetch_bag_rows(two_tower *tt, const tower_feature *ft, const sr_csr *bag, const float *local,
+                          const float **table, const sr_csr **renumbered) {
+  int64_t n = 0;
+  sr_grow(&tt->fetch_ids, &tt->fetch_ids_cap, (size_t)(bag->nnz > 0 ? bag->nnz : 1));
+  for (int64_t k = 0; k < bag->nnz; k++) tt->fetch_ids[k] = bag->indices[k];
+  qsort(tt->fetch_ids, (size_t)bag->nnz, sizeof *tt->fetch_ids, compare_i64);
+  for (int64_t k = 0; k < bag->nnz; k++)
+    if (k == 0 || tt->fetch_ids[k] != tt->fetch_ids[n - 1]) tt->fetch_ids[n++] = tt->fetch_ids[k];
+  grow_f32(&tt->fetched, &tt->fetched_cap, n * tt->E);
+  SR_TRY(sr_fetch_rows_f32(tt->dist, ft->bounds, local, tt->E, tt->fetch_ids, n, tt->fetched));
+  sr_csr_free(&tt->fetch_bag);
+  sr_csr_alloc(&tt->fetch_bag, bag->n_rows, n, bag->nnz, 0);
+  memcpy(tt->fetch_bag.indptr, bag->indptr, (size_t)(bag->n_rows + 1) * sizeof *bag->indptr);
+  for (int64_t k = 0; k < bag->nnz; k++) {
+    const int64_t *at = bsearch(&(int64_t){bag->indices[k]}, tt->fetch_ids, (size_t)n, sizeof *at, compare_i64);
+    tt->fetch_bag.indices[k] = (int32_t)(at - tt->fetch_ids);
+  }
+  *table = tt->fetched;
+  *renumbered = &tt->fetch_bag;
+  return SR_OK;
+}
+
+/* p->out (R, d) from the bags (and masks / keeps) already in p. Collective
+ * when a table is row-sharded (every rank runs the same passes, R may be 0);
+ * the time in its exchanges is added to *clock unless clock is NULL. */
+static int tower_forward(two_tower *tt, const tower *t, tower_pass *p, double *clock) {
+  sr_params *ps = &tt->base.params;
+  const int64_t R = p->R, width = t->dims[0], E = tt->E;
   for (int f = 0; f < t->n_features; f++) {
     const tower_feature *ft = &t->feature[f];
-    sr_embedding_bag_forward(p->feature_rows, &p->bag[f], p->keep[f], p->masked[f] ? p->all_rows : NULL,
-                             ps->items[ft->table].value, ps->items[ft->default_row].value, E);
+    const float *table = ps->items[ft->table].value;
+    const sr_csr *bag = &p->bag[f];
+    /* A masked feature uses its default on every rank: nothing to look up. */
+    if (ft->bounds && !p->masked[f]) {
+      const double t0 = sr_now();
+      SR_TRY(fetch_bag_rows(tt, ft, bag, table, &table, &bag));
+      if (clock) *clock += sr_now() - t0;
+    }
+    if (R == 0) continue;
+    sr_embedding_bag_forward(p->feature_rows, bag, p->keep[f], p->masked[f] ? p->all_rows : NULL, table,
+                             ps->items[ft->default_row].value, E);
     for (int64_t r = 0; r < R; r++)
       memcpy(p->act[0] + r * width + f * E, p->feature_rows + r * E, (size_t)E * sizeof(float));
   }
+  if (R == 0) return SR_OK;
   for (int l = 0; l < t->n_layers; l++) {
     sr_linear_forward(p->act[l + 1], p->act[l], ps->items[t->weight[l]].value, ps->items[t->bias[l]].value, R,
                       t->dims[l], t->dims[l + 1]);
     if (l < t->n_layers - 1) sr_relu_forward(p->act[l + 1], p->act[l + 1], R * t->dims[l + 1]);
   }
   sr_l2norm_forward(p->out, p->norms, p->act[t->n_layers], R, t->dims[t->n_layers], L2_EPS);
+  return SR_OK;
 }
 
 /* Accumulates the gradients of the tower's parameters given dout (R, d), the
@@ -376,9 +447,6 @@ static void tower_backward(tower *t, sr_params *ps, tower_pass *p, const float *
 }
 
 /* ---- the training step ----------------------------------------------------------------- */
-
-static void grow_f32(float **buf, size_t *cap, int64_t n) { sr_grow(buf, cap, (size_t)(n > 0 ? n : 1)); }
-static void grow_i64(int64_t **buf, size_t *cap, int64_t n) { sr_grow(buf, cap, (size_t)(n > 0 ? n : 1)); }
 
 /* Feeds the estimator the global batch's items (global order) once per step. */
 static void observe_batch(two_tower *tt, const int64_t *global_ids, int64_t N, uint64_t step) {
@@ -518,7 +586,7 @@ static int ssl_term(two_tower *tt, const sr_batch *b, double *loss) {
     pass_reserve(&tt->item, views[v], Ml, E);
     pass_bags(&tt->item, views[v], tt->ssl_ids, Ml, NULL, NULL);
     prepare_view(tt, views[v], in_a, v == 0, b->step);
-    tower_forward(&tt->item, &tt->base.params, views[v], E);
+    SR_TRY(tower_forward(tt, &tt->item, views[v], &tt->exchange_seconds));
   }
   const float *z1 = tt->view1.out, *z2 = tt->view2.out;
   /* dz1 in dq's place, dz2 in dx's: the main term's are consumed by now. */
@@ -561,10 +629,10 @@ static int two_tower_forward_backward(sr_model *m, const sr_batch *b, sr_step_st
 
   pass_reserve(&tt->query, &tt->qpass, B, E);
   pass_bags(&tt->query, &tt->qpass, b->user_ids, B, b->rows, b->targets);
-  tower_forward(&tt->query, ps, &tt->qpass, E);
+  SR_TRY(tower_forward(tt, &tt->query, &tt->qpass, &tt->exchange_seconds));
   pass_reserve(&tt->item, &tt->ipass, B, E);
   pass_bags(&tt->item, &tt->ipass, tt->item_ids, B, NULL, NULL);
-  tower_forward(&tt->item, ps, &tt->ipass, E);
+  SR_TRY(tower_forward(tt, &tt->item, &tt->ipass, &tt->exchange_seconds));
 
   sr_exchange_layout l;
   SR_TRY(sr_exchange_layout_init(&l, b->dist, B));
@@ -604,13 +672,26 @@ static int64_t count_non_finite(const sr_sparse_grad *g) {
   return bad;
 }
 
-static int update_tower_tables(two_tower *tt, tower *t, const sr_dist *dist, const sr_optim *o, int64_t *n_bad) {
+/* A replicated table sums every rank's list (every rank applies the same
+ * update); a row-sharded one sends each row to its owner, which updates its
+ * rows (ids renumbered to its slice) and counts their non-finite values
+ * into *sharded_bad. */
+static int update_tower_tables(two_tower *tt, tower *t, const sr_dist *dist, const sr_optim *o, int64_t *n_bad,
+                               int64_t *sharded_bad) {
   sr_params *ps = &tt->base.params;
   for (int f = 0; f < t->n_features; f++) {
     tower_feature *ft = &t->feature[f];
     sr_param *table = &ps->items[ft->table];
-    SR_TRY(sr_sparse_grad_allreduce(dist, &ft->grad));
-    *n_bad += count_non_finite(&ft->grad);
+    if (ft->bounds) {
+      const double t0 = sr_now();
+      SR_TRY(sr_sparse_grad_reduce_to_owners(dist, ft->bounds, &ft->grad));
+      tt->exchange_seconds += sr_now() - t0;
+      for (int64_t i = 0; i < ft->grad.n; i++) ft->grad.ids[i] -= ft->bounds[dist->rank];
+      *sharded_bad += count_non_finite(&ft->grad);
+    } else {
+      SR_TRY(sr_sparse_grad_allreduce(dist, &ft->grad));
+      *n_bad += count_non_finite(&ft->grad);
+    }
     if (tt->embedding_optimizer == SR_SPARSE_ADAGRAD) {
       sr_sparse_adagrad_step(table->value, table->adam_v, &ft->grad, o->lr, o->eps);
     } else {
@@ -638,11 +719,23 @@ void sr_two_tower_gradient(sr_model *m, float *grads) {
 
 static int two_tower_update_sparse(sr_model *m, const sr_dist *dist, const sr_optim *o, int64_t *n_bad) {
   two_tower *tt = (two_tower *)m;
-  SR_TRY(update_tower_tables(tt, &tt->query, dist, o, n_bad));
-  return update_tower_tables(tt, &tt->item, dist, o, n_bad);
+  int64_t sharded_bad = 0;
+  SR_TRY(update_tower_tables(tt, &tt->query, dist, o, n_bad, &sharded_bad));
+  SR_TRY(update_tower_tables(tt, &tt->item, dist, o, n_bad, &sharded_bad));
+  /* Every rank reports the same count, as the trainer's decision to stop needs. */
+  if (tt->dist) SR_TRY(sr_dist_sum_i64(dist, &sharded_bad, 1));
+  *n_bad += sharded_bad;
+  return SR_OK;
 }
 
 /* ---- evaluation and export ---------------------------------------------------------------- */
+
+/* Evaluation-mode passes have no error path of their own (model.h's score);
+ * the only failure, an exchange of row-sharded tables, ends the job, as any
+ * MPI failure does. */
+static void forward_or_die(two_tower *tt, const tower *t, tower_pass *p) {
+  if (tower_forward(tt, t, p, NULL) != SR_OK) SR_DIE("%s", sr_error_message());
+}
 
 void sr_two_tower_embed_items(sr_model *m, float *out) {
   two_tower *tt = (two_tower *)m;
@@ -653,7 +746,7 @@ void sr_two_tower_embed_items(sr_model *m, float *out) {
     for (int64_t k = 0; k < n; k++) ids[k] = begin + k;
     pass_reserve(&tt->item, &tt->ipass, n, tt->E);
     pass_bags(&tt->item, &tt->ipass, ids, n, NULL, NULL);
-    tower_forward(&tt->item, &m->params, &tt->ipass, tt->E);
+    forward_or_die(tt, &tt->item, &tt->ipass);
     memcpy(out + begin * d, tt->ipass.out, (size_t)(n * d) * sizeof(float));
   }
   pass_clear(&tt->ipass);
@@ -665,7 +758,7 @@ static const float *query_embeddings(two_tower *tt, const sr_csr *history, const
   const int64_t R = history->n_rows;
   pass_reserve(&tt->query, &tt->qpass, R, tt->E);
   pass_bags(&tt->query, &tt->qpass, user_ids, R, history, NULL);
-  tower_forward(&tt->query, &tt->base.params, &tt->qpass, tt->E);
+  forward_or_die(tt, &tt->query, &tt->qpass);
   pass_clear(&tt->qpass);
   return tt->qpass.out;
 }
@@ -678,6 +771,8 @@ void sr_two_tower_embed_users(sr_model *m, const sr_csr *history, const int64_t 
 
 int64_t sr_two_tower_dim(const sr_model *m) { return ((const two_tower *)m)->d; }
 
+double sr_two_tower_table_exchange_seconds(const sr_model *m) { return ((const two_tower *)m)->exchange_seconds; }
+
 static void two_tower_begin_eval(sr_model *m) {
   two_tower *tt = (two_tower *)m;
   if (!tt->item_embeddings) tt->item_embeddings = sr_aligned_calloc((size_t)(m->n_items * tt->d) * sizeof(float));
@@ -688,8 +783,8 @@ static void two_tower_begin_eval(sr_model *m) {
 static void two_tower_score(sr_model *m, const sr_csr *input, const int64_t *user_ids, float *scores) {
   two_tower *tt = (two_tower *)m;
   const int64_t R = input->n_rows;
-  if (R == 0) return;
-  sr_scores_forward(scores, query_embeddings(tt, input, user_ids), tt->item_embeddings, R, m->n_items, tt->d);
+  const float *queries = query_embeddings(tt, input, user_ids); /* collective with row-sharded tables */
+  if (R > 0) sr_scores_forward(scores, queries, tt->item_embeddings, R, m->n_items, tt->d);
 }
 
 /* ---- state kept in training checkpoints ----------------------------------------------------- */
@@ -729,6 +824,7 @@ static void tower_free(tower *t) {
   for (int f = 0; f < t->n_features; f++) {
     sr_csr_free(&t->feature[f].values);
     sr_sparse_grad_free(&t->feature[f].grad);
+    free(t->feature[f].bounds);
   }
 }
 
@@ -744,8 +840,10 @@ static void two_tower_destroy(sr_model *m) {
                   tt->log_p,           tt->dq,           tt->dx,
                   tt->gathered,        tt->dgathered,    tt->ids,
                   tt->positions,       tt->global_ids,   tt->global_positions,
-                  tt->ssl_ids,         tt->ssl_pos,      tt->item_ids};
+                  tt->ssl_ids,         tt->ssl_pos,      tt->item_ids,
+                  tt->fetch_ids,       tt->fetched};
   for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
+  sr_csr_free(&tt->fetch_bag);
   sr_params_free(&m->params);
   free(tt);
 }
@@ -807,7 +905,7 @@ static void configure(two_tower *tt, const sr_config *cfg) {
   tt->item.name = "item";
 }
 
-int sr_two_tower_create(const sr_config *cfg, const sr_dataset *data, sr_model **out) {
+int sr_two_tower_create(const sr_config *cfg, const sr_dataset *data, const sr_dist *dist, sr_model **out) {
   if (data->n_items < 1) return SR_FAIL(SR_EINVAL, "the dataset has no items");
   two_tower *tt = sr_calloc(1, sizeof *tt);
   tt->base.ops = &two_tower_ops;
@@ -832,8 +930,10 @@ int sr_two_tower_create(const sr_config *cfg, const sr_dataset *data, sr_model *
   register_defaults(&tt->query, ps, tt->E);
   register_defaults(&tt->item, ps, tt->E);
   const int n_dense = ps->count;
-  register_tables(&tt->query, ps, tt->E);
-  register_tables(&tt->item, ps, tt->E);
+  /* Row sharding needs more than one rank; a single process holds every row. */
+  if (cfg->model.table_sharding == SR_TABLES_ROW && dist && dist->size > 1) tt->dist = dist;
+  register_tables(&tt->query, ps, tt->E, tt->dist);
+  register_tables(&tt->item, ps, tt->E, tt->dist);
   sr_params_finalize_sparse_tail(ps, n_dense);
   init_tower(&tt->query, ps, tt->seed, tt->E);
   init_tower(&tt->item, ps, tt->seed, tt->E);

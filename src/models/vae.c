@@ -314,7 +314,8 @@ static const sr_model_ops multdae_ops = {.name = "multdae",
                                          .score = vae_score,
                                          .destroy = vae_destroy};
 
-int sr_vae_create(const sr_config *cfg, int64_t n_items, sr_model **out) {
+int sr_vae_create(const sr_config *cfg, int64_t n_items, const sr_dist *dist, sr_model **out) {
+  (void)dist; /* every parameter is replicated */
   if (n_items < 1) return SR_FAIL(SR_EINVAL, "the dataset has no items");
   vae_model *v = sr_calloc(1, sizeof *v);
   v->is_vae = cfg->model.type == SR_MODEL_MULTVAE;

@@ -7,33 +7,132 @@
 
 #include "shardrec/error.h"
 #include "shardrec/h5io.h"
+#include "shardrec/mem.h"
 
 #define CHECKPOINT_ZSTD_LEVEL 3
+/* Elements of a sharded tensor sent to the writing rank per message: bounds
+ * that rank's extra memory to one 64 MiB buffer whatever the model size. */
+static int64_t block_elems = (int64_t)16 << 20;
+
+void sr_checkpoint_set_block_elems(int64_t n) {
+  SR_ASSERT(n >= 1);
+  block_elems = n;
+}
+
+/* A checkpoint write over the model's ranks (m->dist; NULL: one process).
+ * Rank 0 builds the file; every other rank sends its slices of the sharded
+ * tensors (the lowest rank holding each distinct slice sends it). After a
+ * failure rank 0 skips further file work but still takes every message, so
+ * no rank waits forever; all ranks learn the outcome at the end. */
+typedef struct {
+  const sr_dist *dist;
+  int root;     /* this rank writes the file */
+  sr_h5file f;  /* root: the file being built */
+  int rc;       /* the first failure on this rank */
+  float *block; /* root: receive buffer for one block */
+  size_t block_cap;
+} writer;
+
+static int writing(const writer *w) { return w->root && w->rc == SR_OK; }
+static void note(writer *w, int rc) {
+  if (w->rc == SR_OK) w->rc = rc;
+}
+
+/* Rank s sends its slice if no lower rank holds one starting at the same
+ * place (replicas send nothing). */
+static int sends_slice(const int64_t *slices, int s) {
+  for (int t = 0; t < s; t++)
+    if (slices[2 * t] == slices[2 * s]) return 0;
+  return 1;
+}
+
+/* The distinct slices (begin, extent) of all ranks must tile [0, full). */
+static void check_tiling(const int64_t *slices, int P, int64_t full) {
+  int64_t covered = 0;
+  for (int pass = 0; pass < P; pass++) /* the slice starting at `covered`, P times at most */
+    for (int s = 0; s < P; s++)
+      if (sends_slice(slices, s) && slices[2 * s] == covered) covered += slices[2 * s + 1];
+  SR_ASSERT(covered == full);
+}
+
+/* The sharded tensor p (this rank's slice in `local`) as one whole dataset
+ * `obj`: each sending rank's slice goes over in blocks of rows (first
+ * dimension of the slice), written at their place in the whole tensor. */
+static void write_sharded(writer *w, const char *obj, const sr_param *p, const float *local) {
+  const int P = w->dist ? w->dist->size : 1, rank = w->dist ? w->dist->rank : 0, dim = p->shard.dim;
+  int64_t mine[2] = {p->shard.begin, p->shape[dim]}, *slices = sr_malloc((size_t)P * 2 * sizeof *slices);
+  if (P > 1)
+    note(w, sr_dist_allgather_i64(w->dist, mine, 2, slices));
+  else
+    memcpy(slices, mine, sizeof mine);
+  check_tiling(slices, P, p->shard.full);
+  int64_t whole[SR_PARAM_MAX_DIM];
+  sr_param_full_shape(p, whole);
+  if (writing(w)) note(w, sr_h5_create_tensor(&w->f, obj, p->ndim, whole, CHECKPOINT_ZSTD_LEVEL));
+  for (int s = 0; s < P; s++) {
+    if (!sends_slice(slices, s) || (rank != 0 && rank != s)) continue;
+    int64_t count[SR_PARAM_MAX_DIM], offset[SR_PARAM_MAX_DIM] = {0}, row = 1;
+    for (int d = 0; d < p->ndim; d++) count[d] = d == dim ? slices[2 * s + 1] : p->shape[d];
+    for (int d = 1; d < p->ndim; d++) row *= count[d];
+    offset[dim] = slices[2 * s];
+    const int64_t rows = count[0], rows_per_block = row < block_elems ? block_elems / row : 1;
+    for (int64_t r0 = 0; r0 < rows; r0 += rows_per_block) {
+      const int64_t n_rows = rows - r0 < rows_per_block ? rows - r0 : rows_per_block, n = n_rows * row;
+      const float *block = local + r0 * row;
+      if (s != 0 && rank == s) { /* a sender */
+        note(w, sr_dist_send_f32(w->dist, 0, block, n));
+        continue;
+      }
+      if (s != 0) { /* rank 0 receives */
+        sr_grow(&w->block, &w->block_cap, (size_t)n);
+        note(w, sr_dist_recv_f32(w->dist, s, w->block, n));
+        block = w->block;
+      }
+      int64_t at[SR_PARAM_MAX_DIM], extent[SR_PARAM_MAX_DIM];
+      for (int d = 0; d < p->ndim; d++) at[d] = offset[d], extent[d] = count[d];
+      at[0] += r0;
+      extent[0] = n_rows;
+      if (writing(w)) note(w, sr_h5_write_tensor_block(&w->f, obj, block, p->ndim, at, extent));
+    }
+  }
+  free(slices);
+}
 
 /* One tensor per parameter under `group`, taken from an arena laid out like
  * the registry (values, Adam moments or a snapshot). */
-static int write_arena(sr_h5file *f, const sr_params *ps, const char *group, const float *arena) {
-  SR_TRY(sr_h5_create_group(f, group));
+static void write_arena(writer *w, const sr_params *ps, const char *group, const float *arena) {
+  if (writing(w)) note(w, sr_h5_create_group(&w->f, group));
   for (int i = 0; i < ps->count; i++) {
     const sr_param *p = &ps->items[i];
     char obj[SR_PARAM_NAME_MAX + 64];
     snprintf(obj, sizeof obj, "%s/%s", group, p->name);
-    SR_TRY(sr_h5_write_tensor(f, obj, arena + p->offset, p->ndim, p->shape, CHECKPOINT_ZSTD_LEVEL));
+    if (p->shard.dim >= 0)
+      write_sharded(w, obj, p, arena + p->offset);
+    else if (writing(w))
+      note(w, sr_h5_write_tensor(&w->f, obj, arena + p->offset, p->ndim, p->shape, CHECKPOINT_ZSTD_LEVEL));
   }
-  return SR_OK;
 }
 
+/* Each tensor, or this rank's slice of a sharded one. */
 static int read_arena(sr_h5file *f, sr_params *ps, const char *group, float *arena) {
   for (int i = 0; i < ps->count; i++) {
     const sr_param *p = &ps->items[i];
     char obj[SR_PARAM_NAME_MAX + 64];
     snprintf(obj, sizeof obj, "%s/%s", group, p->name);
-    SR_TRY(sr_h5_read_tensor(f, obj, arena + p->offset, p->ndim, p->shape));
+    if (p->shard.dim < 0) {
+      SR_TRY(sr_h5_read_tensor(f, obj, arena + p->offset, p->ndim, p->shape));
+      continue;
+    }
+    int64_t whole[SR_PARAM_MAX_DIM], offset[SR_PARAM_MAX_DIM] = {0};
+    sr_param_full_shape(p, whole);
+    offset[p->shard.dim] = p->shard.begin;
+    SR_TRY(sr_h5_read_tensor_block(f, obj, arena + p->offset, p->ndim, whole, offset, p->shape));
   }
   return SR_OK;
 }
 
-static int write_model(sr_h5file *f, const sr_model *m, const sr_config *cfg) {
+/* The root attributes: what the model is and how to rebuild it. */
+static int write_header(sr_h5file *f, const sr_model *m, const sr_config *cfg) {
   char *yaml = sr_config_to_yaml(cfg);
   int rc = sr_h5_write_attr_string(f, "/", "config_yaml", yaml);
   free(yaml);
@@ -41,15 +140,16 @@ static int write_model(sr_h5file *f, const sr_model *m, const sr_config *cfg) {
   SR_TRY(sr_h5_write_attr_int64(f, "/", "shardrec_checkpoint_version", SR_CHECKPOINT_SCHEMA_VERSION));
   SR_TRY(sr_h5_write_attr_string(f, "/", "created_by", "shardrec " SHARDREC_VERSION));
   SR_TRY(sr_h5_write_attr_string(f, "/", "model", m->ops->name));
-  SR_TRY(sr_h5_write_attr_int64(f, "/", "n_items", m->n_items));
-  return write_arena(f, &m->params, "/params", m->params.values);
+  return sr_h5_write_attr_int64(f, "/", "n_items", m->n_items);
 }
 
-static int write_training(sr_h5file *f, const sr_model *m, const sr_config *cfg, const sr_optim *o,
-                          const sr_train_state *s) {
-  SR_TRY(write_model(f, m, cfg));
-  SR_TRY(write_arena(f, &m->params, "/optimizer/adam_m", m->params.adam_m));
-  SR_TRY(write_arena(f, &m->params, "/optimizer/adam_v", m->params.adam_v));
+static void write_model(writer *w, const sr_model *m, const sr_config *cfg) {
+  if (writing(w)) note(w, write_header(&w->f, m, cfg));
+  write_arena(w, &m->params, "/params", m->params.values);
+}
+
+/* Where the run stands (rank 0's file only: the state is the same everywhere). */
+static int write_state(sr_h5file *f, const sr_model *m, const sr_optim *o, const sr_train_state *s) {
   SR_TRY(sr_h5_write_attr_int64(f, "/optimizer", "step", o->step));
   SR_TRY(sr_h5_create_group(f, "/train_state"));
   const char *g = "/train_state";
@@ -60,46 +160,45 @@ static int write_training(sr_h5file *f, const sr_model *m, const sr_config *cfg,
   SR_TRY(sr_h5_write_attr_int64(f, g, "best_epoch", s->best_epoch));
   SR_TRY(sr_h5_write_attr_double(f, g, "best_value", s->best_value));
   SR_TRY(sr_h5_write_attr_string(f, g, "history", s->history ? s->history : ""));
-  if (s->best_epoch > 0) SR_TRY(write_arena(f, &m->params, "/train_state/best_params", s->best_values));
   return m->ops->write_state ? m->ops->write_state(m, f) : SR_OK;
 }
 
-/* Writes through `fill` into a temporary file committed only on success. */
-static int write_file(const char *path, int (*fill)(sr_h5file *f, const void *ctx), const void *ctx) {
-  sr_h5file f;
-  SR_TRY(sr_h5_create(&f, path));
-  int rc = fill(&f, ctx);
-  if (rc == SR_OK) return sr_h5_commit(&f);
-  sr_h5_close(&f); /* discards the file built in memory: nothing reached the disk */
-  return rc;
+static void write_training(writer *w, const sr_model *m, const sr_config *cfg, const sr_optim *o,
+                           const sr_train_state *s) {
+  write_model(w, m, cfg);
+  write_arena(w, &m->params, "/optimizer/adam_m", m->params.adam_m);
+  write_arena(w, &m->params, "/optimizer/adam_v", m->params.adam_v);
+  if (writing(w)) note(w, write_state(&w->f, m, o, s));
+  if (s->best_epoch > 0) write_arena(w, &m->params, "/train_state/best_params", s->best_values);
 }
 
-typedef struct {
-  const sr_model *m;
-  const sr_config *cfg;
-  const sr_optim *o;
-  const sr_train_state *s;
-} write_args;
-
-static int fill_model(sr_h5file *f, const void *ctx) {
-  const write_args *a = ctx;
-  return write_model(f, a->m, a->cfg);
-}
-
-static int fill_training(sr_h5file *f, const void *ctx) {
-  const write_args *a = ctx;
-  return write_training(f, a->m, a->cfg, a->o, a->s);
+/* Builds the file (rank 0) into a temporary committed only on success; the
+ * outcome is agreed over the ranks. */
+static int write_file(const char *path, const sr_model *m, const sr_config *cfg, const sr_optim *o,
+                      const sr_train_state *s) {
+  writer w = {.dist = m->dist, .root = !m->dist || m->dist->rank == 0};
+  if (w.root) note(&w, sr_h5_create(&w.f, path));
+  if (o)
+    write_training(&w, m, cfg, o, s);
+  else
+    write_model(&w, m, cfg);
+  free(w.block);
+  if (w.root && w.f.id >= 0) {
+    if (w.rc == SR_OK)
+      note(&w, sr_h5_commit(&w.f));
+    else
+      sr_h5_close(&w.f); /* discards the file built in memory: nothing reached the disk */
+  }
+  return m->dist ? sr_dist_agree(m->dist, w.rc) : w.rc;
 }
 
 int sr_checkpoint_write(const char *path, const sr_model *m, const sr_config *cfg) {
-  write_args a = {m, cfg, NULL, NULL};
-  return write_file(path, fill_model, &a);
+  return write_file(path, m, cfg, NULL, NULL);
 }
 
 int sr_checkpoint_write_training(const char *path, const sr_model *m, const sr_config *cfg, const sr_optim *o,
                                  const sr_train_state *state) {
-  write_args a = {m, cfg, o, state};
-  return write_file(path, fill_training, &a);
+  return write_file(path, m, cfg, o, state);
 }
 
 static int check_header(sr_h5file *f, int64_t *n_items) {

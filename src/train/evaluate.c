@@ -33,10 +33,23 @@ static void score_with_model(void *ctx, const sr_csr *foldin, const int64_t *use
   m->ops->score(m, foldin, user_ids, scores);
 }
 
+/* A model split over ranks scores collectively (its lookups are exchanges):
+ * every rank makes as many score calls, empty ones after its own batches. */
+static void score_empty_batches(sr_model *m, int64_t n_batches) {
+  int64_t most = n_batches;
+  if (sr_dist_max_i64(m->dist, &most, 1) != SR_OK) SR_DIE("%s", sr_error_message());
+  sr_csr empty;
+  sr_csr_alloc(&empty, 0, m->n_items, 0, 0);
+  for (; n_batches < most; n_batches++) m->ops->score(m, &empty, NULL, NULL);
+  sr_csr_free(&empty);
+}
+
 void sr_evaluate_rows(sr_model *m, const sr_eval_split *split, int64_t row_begin, int64_t row_end, int64_t batch_size,
                       sr_metrics *metrics) {
   if (m->ops->begin_eval) m->ops->begin_eval(m);
   evaluate_batches(score_with_model, m, m->n_items, split, row_begin, row_end, batch_size, metrics);
+  if (m->dist && sr_params_sharded(&m->params) > 0)
+    score_empty_batches(m, row_end > row_begin ? (row_end - row_begin + batch_size - 1) / batch_size : 0);
 }
 
 typedef struct {

@@ -245,20 +245,20 @@ static int validate(trainer *t, int64_t epoch, sr_metrics *m, int select_index, 
   return SR_OK;
 }
 
-/* Rank 0 writes a training checkpoint for the cursor (epoch, position) and
- * updates the directory's pointers; every rank learns whether it worked. */
+/* Rank 0 writes a training checkpoint (the others send their slices of sharded tensors) for the cursor (epoch,
+ * position) and updates the directory's pointers; every rank learns whether it worked. */
 static int save_checkpoint(trainer *t, int64_t epoch, int64_t position, int is_best) {
   if (!t->ckpt_dir[0]) return SR_OK;
   if (t->device) SR_TRY(sr_device_trainer_download(t->device, 1)); /* host arenas, as the CPU has them */
   SR_TRY(sr_grad_reducer_gather_optimizer_state(&t->reducer));     /* collective */
   t->state.epoch = epoch;
   t->state.position = position;
+  char path[SR_PATH_MAX + 200];
+  sr_ckptdir_path(t->ckpt_dir, t->optim.step, path, sizeof path);
+  SR_TRY(sr_checkpoint_write_training(path, t->model, t->cfg, &t->optim, &t->state)); /* collective */
   int rc = SR_OK;
   if (t->dist->rank == 0) {
-    char path[SR_PATH_MAX + 200];
-    sr_ckptdir_path(t->ckpt_dir, t->optim.step, path, sizeof path);
-    rc = sr_checkpoint_write_training(path, t->model, t->cfg, &t->optim, &t->state);
-    if (rc == SR_OK) rc = sr_ckptdir_commit(t->ckpt_dir, path, is_best, t->cfg->checkpoint.keep_last);
+    rc = sr_ckptdir_commit(t->ckpt_dir, path, is_best, t->cfg->checkpoint.keep_last);
     if (rc == SR_OK) sr_debug("checkpoint %s", path);
   }
   return sr_dist_agree(t->dist, rc);
@@ -379,9 +379,25 @@ static int create_model(trainer *t, int *on_device) {
   if (ranks_on_device != 0 && ranks_on_device != t->dist->size)
     return SR_FAIL(SR_EINVAL, "run.device: auto found a usable GPU on %lld of %d ranks; set run.device explicitly",
                    (long long)ranks_on_device, t->dist->size);
-  if (!*on_device) return sr_model_create(t->cfg, t->data, &t->model);
+  if (!*on_device) return sr_model_create_on(t->cfg, t->data, t->dist, &t->model);
   SR_TRY(sr_device_bind(t->dist));
-  return sr_device_model_create(t->cfg, t->data, &t->model);
+  return sr_device_model_create(t->cfg, t->data, t->dist, &t->model);
+}
+
+/* Replicated parameters start identical: initialisation is keyed by (seed,
+ * parameter), not by rank, and every rank loads the same checkpoint;
+ * verified (sharded ones differ by construction). */
+static int check_replicas(const sr_dist *dist, const sr_params *ps) {
+  if (sr_params_sharded(ps) == 0)
+    return sr_dist_check_identical(dist, ps->values, (size_t)ps->total * sizeof(float), "the initial parameters");
+  for (int i = 0; i < ps->count; i++) {
+    const sr_param *p = &ps->items[i];
+    if (p->shard.dim >= 0) continue;
+    char what[SR_PARAM_NAME_MAX + 32];
+    snprintf(what, sizeof what, "the initial value of %s", p->name);
+    SR_TRY(sr_dist_check_identical(dist, p->value, (size_t)p->numel * sizeof(float), what));
+  }
+  return SR_OK;
 }
 
 int sr_train(const sr_config *cfg, const sr_dist *dist, const sr_dataset *data, const char *run_dir,
@@ -406,11 +422,7 @@ int sr_train(const sr_config *cfg, const sr_dist *dist, const sr_dataset *data, 
   optim_from_config(cfg, &t.optim);
   t.state.best_values = sr_malloc((size_t)t.model->params.total * sizeof(float));
   int rc = sr_dist_agree(dist, prepare_start(&t));
-  /* Replicas start identical: initialisation is keyed by (seed, parameter),
-   * not by rank, and every rank loads the same checkpoint; verified. */
-  if (rc == SR_OK)
-    rc = sr_dist_check_identical(dist, t.model->params.values, (size_t)t.model->params.total * sizeof(float),
-                                 "the initial parameters");
+  if (rc == SR_OK) rc = check_replicas(dist, &t.model->params);
   if (rc == SR_OK && dist->rank == 0 && t.ckpt_dir[0]) rc = sr_mkdir_p(t.ckpt_dir);
   rc = sr_dist_agree(dist, rc);
   if (rc == SR_OK) rc = count_samples(&t);

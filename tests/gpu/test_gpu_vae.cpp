@@ -47,7 +47,7 @@ void compare_one_batch(sr_model_type type) {
   sr_config cfg = vae_config(type);
   sr_model *cpu = nullptr, *gpu = nullptr;
   ASSERT_EQ(sr_model_create(&cfg, &d, &cpu), SR_OK) << sr_error_message();
-  ASSERT_EQ(sr_device_model_create(&cfg, &d, &gpu), SR_OK) << sr_error_message();
+  ASSERT_EQ(sr_device_model_create(&cfg, &d, nullptr, &gpu), SR_OK) << sr_error_message();
   const int64_t B = 50;
   std::vector<int64_t> rows((size_t)B), ids((size_t)B), positions((size_t)B);
   for (int64_t r = 0; r < B; r++) rows[(size_t)r] = 3 * r, ids[(size_t)r] = 3 * r, positions[(size_t)r] = r;
@@ -98,7 +98,7 @@ TEST_F(GpuVae, InitialParametersAreTheCpuModels) {
   sr_config cfg = vae_config(SR_MODEL_MULTVAE);
   sr_model *cpu = nullptr, *gpu = nullptr;
   ASSERT_EQ(sr_model_create(&cfg, &d, &cpu), SR_OK);
-  ASSERT_EQ(sr_device_model_create(&cfg, &d, &gpu), SR_OK) << sr_error_message();
+  ASSERT_EQ(sr_device_model_create(&cfg, &d, nullptr, &gpu), SR_OK) << sr_error_message();
   const int64_t n = cpu->params.total;
   EXPECT_TRUE(device_arena(gpu, ((const cu_model *)gpu)->values, n) ==
               std::vector<float>(cpu->params.values, cpu->params.values + n));

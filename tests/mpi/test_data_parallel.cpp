@@ -9,6 +9,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
+#include <string>
 #include <vector>
 
 #include "../test_util.h"
@@ -159,17 +161,63 @@ TEST(DataParallel, TwoTowerCrossDeviceNegativesMatchSingleProcessGlobalBatch) {
   }
 }
 
+namespace {
+
+// The model after training on this rank's shard (the caller destroys it).
+sr_model *train_model(const sr_config &cfg, sr_train_result *result) {
+  sr_dataset shard;
+  sr_dataset_shard(&full_dataset(), world.rank, world.size, &shard);
+  sr_model *m = nullptr;
+  EXPECT_EQ(sr_train(&cfg, &world, &shard, nullptr, &m, result), 0) << sr_error_message();
+  sr_dataset_free(&shard);
+  return m;
+}
+
+// Largest relative difference between a model's tensors (slices, for its
+// sharded ones) and the same rows of `whole`'s (every tensor whole).
+double max_slice_diff(const sr_model *m, const sr_model *whole) {
+  double worst = 0;
+  for (int i = 0; i < m->params.count; i++) {
+    const sr_param *p = &m->params.items[i], *w = &whole->params.items[i];
+    EXPECT_STREQ(p->name, w->name);
+    EXPECT_LT(w->shard.dim, 0);
+    const int64_t offset = p->shard.dim == 0 ? p->shard.begin * (p->numel / p->shape[0]) : 0;
+    EXPECT_EQ(p->shard.dim < 0 ? p->numel : w->numel * p->shape[0] / p->shard.full, p->numel) << p->name;
+    for (int64_t j = 0; j < p->numel; j++)
+      worst = std::max(
+          worst, std::fabs((double)p->value[j] - w->value[offset + j]) / (1.0 + std::fabs(w->value[offset + j])));
+  }
+  return worst;
+}
+
+// two_tower_config() with global batches of 3 pairs and 2 SSL items.
+sr_config two_tower_config_small_batches() {
+  sr_config cfg = two_tower_config();
+  cfg.train.batch_size = 3;
+  cfg.ssl.batch_size = 2;
+  return cfg;
+}
+
+}  // namespace
+
 // Global batches smaller than the number of ranks: most steps leave some
 // rank without a pair, and 2 SSL items leave ranks without SSL rows; such a
 // rank still takes part in every exchange.
 TEST(DataParallel, TwoTowerRanksWithoutSamplesMatchSingleProcess) {
-  sr_config cfg = two_tower_config();
-  cfg.train.batch_size = 3;
-  cfg.ssl.batch_size = 2;
+  sr_config cfg = two_tower_config_small_batches();
   Trained dist = train_sharded(cfg), single = train_single(cfg);
   ASSERT_FALSE(single.params.empty());
   EXPECT_EQ(dist.result.steps, 9);
   EXPECT_LT(max_relative_diff(dist.params, single.params), kTolerance) << "P=" << world.size;
+  // Row-sharded tables: a rank without pairs still serves its rows.
+  cfg.model.table_sharding = SR_TABLES_ROW;
+  sr_train_result result;
+  sr_model *sharded = train_model(cfg, &result);
+  sr_model *replicated = train_model(two_tower_config_small_batches(), &result);
+  ASSERT_TRUE(sharded && replicated);
+  EXPECT_EQ(max_slice_diff(sharded, replicated), 0.0);
+  sr_model_destroy(sharded);
+  sr_model_destroy(replicated);
 }
 
 // The same with the replicated optimizer, the static logQ and the focal loss.
@@ -194,6 +242,65 @@ TEST(DataParallel, TwoTowerLocalNegativesAreADifferentObjective) {
   EXPECT_EQ(train_single(cross).params, single_local.params);
   EXPECT_EQ(sr_dist_check_identical(&world, local.params.data(), local.params.size() * sizeof(float), "parameters"),
             0);
+}
+
+// Row-sharded embedding tables (model.table_sharding: row, issue 12): each
+// table of at least P rows is split into row ranges over the ranks, lookups
+// fetch rows from their owners and gradient rows go to them. With SSL and
+// cross-device negatives on, the parameters are those of replicated tables
+// bit for bit (each id's gradient rows are summed in the same rank order),
+// and so is evaluation; P ranks match one process with the global batch.
+TEST(DataParallel, TwoTowerRowShardedTablesMatchReplicated) {
+  sr_config cfg = two_tower_config();
+  sr_train_result replicated_result, sharded_result;
+  sr_model *replicated = train_model(cfg, &replicated_result);
+  cfg.model.table_sharding = SR_TABLES_ROW;
+  sr_model *sharded = train_model(cfg, &sharded_result);
+  ASSERT_TRUE(replicated && sharded);
+  EXPECT_EQ(sr_params_sharded(&sharded->params), world.size > 1 ? 5 : 0);  // history, item_id and 3 item features
+  EXPECT_LT(sharded->params.total, replicated->params.total * 3 / 4);
+  EXPECT_EQ(max_slice_diff(sharded, replicated), 0.0);
+  for (int i = 0; i < replicated_result.test.n; i++) {
+    EXPECT_EQ(sr_metrics_mean(&sharded_result.best_valid, i), sr_metrics_mean(&replicated_result.best_valid, i));
+    EXPECT_EQ(sr_metrics_mean(&sharded_result.test, i), sr_metrics_mean(&replicated_result.test, i));
+  }
+  sr_dist self;
+  sr_dist_self(&self);
+  sr_model *single = nullptr;
+  sr_train_result single_result;
+  ASSERT_EQ(sr_train(&cfg, &self, &full_dataset(), nullptr, &single, &single_result), 0) << sr_error_message();
+  EXPECT_LT(max_slice_diff(sharded, single), kTolerance) << "P=" << world.size;
+  sr_model_destroy(single);
+  sr_model_destroy(sharded);
+  sr_model_destroy(replicated);
+}
+
+// A checkpoint of row-sharded tables written on P ranks holds whole tables:
+// one process resumes it and ends where an uninterrupted single process does.
+TEST(DataParallel, TwoTowerRowShardedCheckpointResumesOnOneProcess) {
+  sr_config cfg = two_tower_config();
+  cfg.model.table_sharding = SR_TABLES_ROW;
+  const std::string dir = "rowshard-ckpt-" + std::to_string(world.size);
+  snprintf(cfg.checkpoint.dir, sizeof cfg.checkpoint.dir, "%s", dir.c_str());
+  if (world.rank == 0) std::filesystem::remove_all(dir);  // a fresh run, not an old one resumed
+  MPI_Barrier(world.comm);
+  cfg.train.max_steps = 5;
+  sr_train_result first;
+  sr_model_destroy(train_model(cfg, &first));
+  if (world.rank == 0) {
+    sr_dist self;
+    sr_dist_self(&self);
+    cfg.train.max_steps = 9;
+    snprintf(cfg.checkpoint.resume, sizeof cfg.checkpoint.resume, "auto");
+    Trained resumed = train_on(cfg, self, full_dataset());
+    cfg.checkpoint.resume[0] = cfg.checkpoint.dir[0] = '\0';
+    Trained single = train_single(cfg);
+    ASSERT_FALSE(resumed.params.empty());
+    EXPECT_EQ(resumed.result.steps, 9);
+    EXPECT_LT(max_relative_diff(resumed.params, single.params), kTolerance);
+    std::filesystem::remove_all(dir);
+  }
+  MPI_Barrier(world.comm);
 }
 
 TEST(DataParallel, ResultDoesNotDependOnBucketSizeOrOverlap) {

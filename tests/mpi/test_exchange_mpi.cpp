@@ -18,6 +18,7 @@ extern "C" {
 #include "shardrec/error.h"
 #include "shardrec/exchange.h"
 #include "shardrec/rng.h"
+#include "shardrec/shard.h"
 }
 
 using srtest::world;
@@ -243,4 +244,65 @@ TEST(ExchangeMpi, SparseAllreduceSumsInRankOrder) {
   for (int64_t e = 0; e < V * dim; e++)
     EXPECT_NEAR(result[e], r.dense_reference[e], 1e-6 * magnitude[e]) << "element " << e;
   sr_sparse_grad_free(&r.g);
+}
+
+// ---- row-sharded tables ----------------------------------------------------
+
+namespace {
+
+// Rank r owns rows [bounds[r], bounds[r + 1]) of a table of V rows.
+std::vector<int64_t> even_bounds(int64_t V) {
+  std::vector<int64_t> bounds(world.size + 1);
+  for (int r = 0; r < world.size; r++) sr_shard_even_range(V, r, world.size, &bounds[r], &bounds[r + 1]);
+  return bounds;
+}
+
+}  // namespace
+
+TEST(ExchangeMpi, FetchRowsReturnsEachRowFromItsOwner) {
+  const int64_t V = 23, dim = 3;
+  const std::vector<int64_t> bounds = even_bounds(V);
+  const int64_t lo = bounds[world.rank], hi = bounds[world.rank + 1];
+  std::vector<float> local((hi - lo) * dim);
+  for (int64_t v = lo; v < hi; v++)
+    for (int64_t c = 0; c < dim; c++) local[(v - lo) * dim + c] = encoded(world.rank, v, c);
+  // Each rank asks for every (rank + 2)-th row (the last rank for none).
+  std::vector<int64_t> ids;
+  if (world.rank != world.size - 1)
+    for (int64_t v = world.rank % 3; v < V; v += world.rank + 2) ids.push_back(v);
+  std::vector<float> rows(ids.size() * dim + 1, -1.0f);
+  ASSERT_EQ(sr_fetch_rows_f32(&world, bounds.data(), local.data(), dim, ids.data(), (int64_t)ids.size(), rows.data()),
+            0)
+      << sr_error_message();
+  for (size_t i = 0; i < ids.size(); i++) {
+    int owner = 0;
+    while (ids[i] >= bounds[owner + 1]) owner++;
+    for (int64_t c = 0; c < dim; c++) EXPECT_EQ(rows[i * dim + c], encoded(owner, ids[i], c)) << "row " << ids[i];
+  }
+}
+
+// Each owner ends with exactly the rows of its range that the all-reduce
+// gives every rank: same ids, same bits (sums in rank order).
+TEST(ExchangeMpi, ReduceToOwnersIsTheOwnedPartOfTheAllreduce) {
+  const int64_t V = 60, dim = 5;
+  const std::vector<int64_t> bounds = even_bounds(V);
+  for (uint64_t scenario = 20; scenario < 23; scenario++) {
+    const int empty_rank = (int)(scenario % 2) ? 0 : -1;
+    sr_sparse_grad all = rank_grad(world.rank, scenario, V, dim, false, world.rank == empty_rank);
+    sr_sparse_grad owned = rank_grad(world.rank, scenario, V, dim, false, world.rank == empty_rank);
+    ASSERT_EQ(sr_sparse_grad_allreduce(&world, &all), 0) << sr_error_message();
+    ASSERT_EQ(sr_sparse_grad_reduce_to_owners(&world, bounds.data(), &owned), 0) << sr_error_message();
+    const int64_t lo = bounds[world.rank], hi = bounds[world.rank + 1];
+    std::vector<int64_t> want_ids;
+    std::vector<float> want_rows;
+    for (int64_t i = 0; i < all.n; i++) {
+      if (all.ids[i] < lo || all.ids[i] >= hi) continue;
+      want_ids.push_back(all.ids[i]);
+      want_rows.insert(want_rows.end(), all.rows + i * dim, all.rows + (i + 1) * dim);
+    }
+    EXPECT_EQ(std::vector<int64_t>(owned.ids, owned.ids + owned.n), want_ids) << "scenario " << scenario;
+    EXPECT_EQ(std::vector<float>(owned.rows, owned.rows + owned.n * dim), want_rows) << "scenario " << scenario;
+    sr_sparse_grad_free(&all);
+    sr_sparse_grad_free(&owned);
+  }
 }
