@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "cu_internal.h"
+#include "shardrec/csr.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -44,6 +45,11 @@ typedef struct {
   uint32_t k0, k1;
 } cu_rng_key;
 cu_rng_key cu_rng_key_for(uint64_t seed, uint32_t purpose);
+/* Draw j as a uniform, and normal i, of the stream (key, step, sample), as
+ * the kernels compute them (the same host/device functions), callable on the
+ * host: tests check them against rng.h's streams without a GPU. */
+float cu_rng_uniform_at(cu_rng_key key, uint64_t step, uint64_t sample, int64_t j);
+float cu_rng_normal_at(cu_rng_key key, uint64_t step, uint64_t sample, int64_t i);
 
 /* ---- sparse x dense ------------------------------------------------------------------
  * out (R, H) = X (R, C) . W (C, H), with `values` (nnz) as X's values. */
@@ -51,6 +57,9 @@ void cu_spmm_forward(cu_ctx *c, float *out, const cu_csr *x, const float *values
 /* dW (C, H) += X^T . dOut, given x_t = X^T (C, R) as CSR and values_t (its nnz). */
 void cu_spmm_backward_weight(cu_ctx *c, float *dw, const cu_csr *x_t, const float *values_t, const float *dout,
                              int64_t h);
+/* On the host: X^T of x as CSR (n_cols + 1 offsets, nnz rows), rows ascending
+ * within each column, and perm[k] = the entry of x that entry k of X^T is. */
+void cu_csr_transpose_host(const sr_csr *x, int32_t *indptr_t, int32_t *indices_t, int32_t *perm);
 /* values_t[k] = values[perm[k]] (nnz): a batch's values in the entry order of its transpose. */
 void cu_gather_values(cu_ctx *c, float *values_t, const float *values, const int32_t *perm, int64_t nnz);
 

@@ -1,5 +1,6 @@
 /* kernels.cu — the device twins of the nn.h kernels (cu_nn.h). */
 #include <math.h>
+#include <string.h>
 
 #include "cu_nn.h"
 #include "shardrec/device.h"
@@ -50,8 +51,8 @@ __device__ T block_reduce(T v, Op op, T identity) {
 
 /* ---- Philox4x32-10, bit for bit sr_philox4x32 (rng.c) --------------------------------- */
 
-__device__ static void philox4x32(uint32_t k0, uint32_t k1, uint32_t c0, uint32_t c1, uint32_t c2, uint32_t c3,
-                                  uint32_t out[4]) {
+__host__ __device__ static void philox4x32(uint32_t k0, uint32_t k1, uint32_t c0, uint32_t c1, uint32_t c2,
+                                           uint32_t c3, uint32_t out[4]) {
   for (int round = 0; round < 10; round++) {
     const uint64_t p0 = (uint64_t)0xD2511F53u * c0, p1 = (uint64_t)0xCD9E8D57u * c2;
     const uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1 ^ k0, n1 = (uint32_t)p1;
@@ -66,8 +67,35 @@ __device__ static void philox4x32(uint32_t k0, uint32_t k1, uint32_t c0, uint32_
 /* The Philox block `block` of the stream (key, step, sample): sr_rng's
  * counter is (block, step, sample low, sample high), draw j is word j % 4 of
  * block j / 4. */
-__device__ static void stream_block(cu_rng_key key, uint32_t block, uint64_t step, uint64_t sample, uint32_t out[4]) {
+__host__ __device__ static void stream_block(cu_rng_key key, uint32_t block, uint64_t step, uint64_t sample,
+                                             uint32_t out[4]) {
   philox4x32(key.k0, key.k1, block, (uint32_t)step, (uint32_t)sample, (uint32_t)(sample >> 32), out);
+}
+
+/* Uniform in [0, 1) from a draw, as sr_rng_uniform. */
+__host__ __device__ static float uniform_of(uint32_t draw) { return (float)(draw >> 8) * (1.0f / 16777216.0f); }
+
+/* Normal i of the stream: half of Box-Muller pair i / 2, which consumes draws
+ * i - i % 2 and i - i % 2 + 1 (both in one Philox block); even i take the
+ * cosine, odd i the sine, as sr_rng_normal returns them. */
+__host__ __device__ static float normal_draw(cu_rng_key key, uint64_t step, uint64_t sample, int64_t i) {
+  const int64_t first_draw = i - i % 2;
+  uint32_t block[4];
+  stream_block(key, (uint32_t)(first_draw / 4), step, sample, block);
+  const double u1 = ((double)(block[first_draw % 4] >> 8) + 1.0) * (1.0 / 16777216.0); /* (0, 1] */
+  const double u2 = (double)(block[first_draw % 4 + 1] >> 8) * (1.0 / 16777216.0);
+  const double radius = sqrt(-2.0 * log(u1)), angle = 6.283185307179586 * u2;
+  return (float)(i % 2 == 0 ? radius * cos(angle) : radius * sin(angle));
+}
+
+float cu_rng_uniform_at(cu_rng_key key, uint64_t step, uint64_t sample, int64_t j) {
+  uint32_t block[4];
+  stream_block(key, (uint32_t)(j / 4), step, sample, block);
+  return uniform_of(block[j % 4]);
+}
+
+float cu_rng_normal_at(cu_rng_key key, uint64_t step, uint64_t sample, int64_t i) {
+  return normal_draw(key, step, sample, i);
 }
 
 cu_rng_key cu_rng_key_for(uint64_t seed, uint32_t purpose) {
@@ -115,6 +143,25 @@ void cu_spmm_forward(cu_ctx *c, float *out, const cu_csr *x, const float *values
 void cu_spmm_backward_weight(cu_ctx *c, float *dw, const cu_csr *x_t, const float *values_t, const float *dout,
                              int64_t h) {
   csr_times_dense(c, dw, x_t, values_t, dout, h, 1.0f);
+}
+
+void cu_csr_transpose_host(const sr_csr *x, int32_t *indptr_t, int32_t *indices_t, int32_t *perm) {
+  const int64_t C = x->n_cols;
+  SR_ASSERT(x->nnz <= 0x7fffffff);
+  /* Counting sort by column: count, prefix-sum into starts, then fill, which
+   * moves each start to the next column's; shifting back restores them. */
+  memset(indptr_t, 0, (size_t)(C + 1) * sizeof *indptr_t);
+  for (int64_t k = 0; k < x->nnz; k++) indptr_t[x->indices[k] + 1]++;
+  for (int64_t col = 0; col < C; col++) indptr_t[col + 1] += indptr_t[col];
+  for (int64_t r = 0; r < x->n_rows; r++) {
+    for (int64_t k = x->indptr[r]; k < x->indptr[r + 1]; k++) {
+      const int32_t at = indptr_t[x->indices[k]]++;
+      indices_t[at] = (int32_t)r;
+      perm[at] = (int32_t)k;
+    }
+  }
+  for (int64_t col = C; col > 0; col--) indptr_t[col] = indptr_t[col - 1];
+  indptr_t[0] = 0;
 }
 
 __global__ static void gather_kernel(float *out, const float *in, const int32_t *perm, int64_t n) {
@@ -280,9 +327,6 @@ void cu_csr_l2norm_values(cu_ctx *c, float *values_out, const cu_csr *x) {
   CUDA_CHECK_LAUNCH();
 }
 
-/* Uniform in [0, 1) from a draw, as sr_rng_uniform. */
-__device__ static float uniform_of(uint32_t draw) { return (float)(draw >> 8) * (1.0f / 16777216.0f); }
-
 __global__ static void csr_dropout_kernel(float *values, const int32_t *indptr, float p, float scale, cu_rng_key key,
                                           uint64_t step, const int64_t *sample_ids) {
   const int64_t r = blockIdx.x;
@@ -372,20 +416,13 @@ void cu_gaussian_kl(cu_ctx *c, float *dmu, float *dlogvar, const float *mu, cons
 }
 
 /* ---- reparameterisation ------------------------------------------------------------------------------
- * Normal i of a row is half of Box-Muller pair i / 2, which consumes draws
- * i - i % 2 and i - i % 2 + 1 of the row's stream (both in one Philox block):
- * even i take the cosine, odd i the sine, as sr_rng_normal returns them. */
+ * Normal i of a row is normal_draw i of the row's stream. */
 __global__ static void reparam_forward_kernel(float *z, float *eps, const float *mu, const float *logvar, int64_t n,
                                               int64_t K, cu_rng_key key, uint64_t step, const int64_t *sample_ids) {
   const int64_t idx = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
   if (idx >= n) return;
-  const int64_t r = idx / K, i = idx % K, first_draw = i - i % 2;
-  uint32_t block[4];
-  stream_block(key, (uint32_t)(first_draw / 4), step, (uint64_t)sample_ids[r], block);
-  const double u1 = ((double)(block[first_draw % 4] >> 8) + 1.0) * (1.0 / 16777216.0); /* (0, 1] */
-  const double u2 = (double)(block[first_draw % 4 + 1] >> 8) * (1.0 / 16777216.0);
-  const double radius = sqrt(-2.0 * log(u1)), angle = 6.283185307179586 * u2;
-  const float e = (float)(i % 2 == 0 ? radius * cos(angle) : radius * sin(angle));
+  const int64_t r = idx / K, i = idx % K;
+  const float e = normal_draw(key, step, (uint64_t)sample_ids[r], i);
   eps[idx] = e;
   z[idx] = mu[idx] + e * expf(0.5f * logvar[idx]);
 }

@@ -223,22 +223,9 @@ static void upload_batch(vae_model *v, const sr_csr *x, const int64_t *sample_id
   memcpy(host + at_indices, x->indices, (size_t)nnz * sizeof(int32_t));
   if (x->values) memcpy(host + at_values, x->values, (size_t)nnz * sizeof(float));
   if (sample_ids) memcpy(host + at_ids, sample_ids, (size_t)R * sizeof(int64_t));
-  if (transpose) { /* counting sort by column; rows stay ascending within a column */
-    int32_t *indptr_t = (int32_t *)(host + at_indptr_t), *indices_t = (int32_t *)(host + at_indices_t);
-    int32_t *perm = (int32_t *)(host + at_perm);
-    memset(indptr_t, 0, (size_t)(C + 1) * sizeof(int32_t));
-    for (int64_t k = 0; k < nnz; k++) indptr_t[x->indices[k] + 1]++;
-    for (int64_t col = 0; col < C; col++) indptr_t[col + 1] += indptr_t[col];
-    for (int64_t r = 0; r < R; r++) {
-      for (int64_t k = x->indptr[r]; k < x->indptr[r + 1]; k++) {
-        const int32_t at = indptr_t[x->indices[k]]++;
-        indices_t[at] = (int32_t)r;
-        perm[at] = (int32_t)k;
-      }
-    }
-    for (int64_t col = C; col > 0; col--) indptr_t[col] = indptr_t[col - 1]; /* undo the fill's shift */
-    indptr_t[0] = 0;
-  }
+  if (transpose)
+    cu_csr_transpose_host(x, (int32_t *)(host + at_indptr_t), (int32_t *)(host + at_indices_t),
+                          (int32_t *)(host + at_perm));
   CUDA_CHECK(cudaMemcpyAsync(dev, host, used, cudaMemcpyHostToDevice, v->copy_stream));
   CUDA_CHECK(cudaEventRecord(v->batch_ready, v->copy_stream));
   CUDA_CHECK(cudaStreamWaitEvent(v->dev.ctx.stream, v->batch_ready, 0));
