@@ -245,6 +245,10 @@ TEST(ConfigErrors, OutOfRange) {
   EXPECT_EQ(load_error("train:\n  lr: 0\n"), "cfg.yaml:2:7: train.lr: must be > 0, got 0");
   EXPECT_EQ(load_error("model:\n  dropout: 1.0\n"), "cfg.yaml:2:12: model.dropout: must be in [0, 1), got 1.0");
   EXPECT_EQ(load_error("run:\n  seed: -5\n"), "cfg.yaml:2:9: run.seed: must be >= 0, got -5");
+  // Positive values that a float rounds to 0 (or a softmax cannot resolve) name their key.
+  EXPECT_EQ(load_error("train:\n  eps: 1e-300\n"), "cfg.yaml:2:8: train.eps: must be >= 1e-30, got 1e-300");
+  EXPECT_EQ(load_error("loss:\n  temperature: 1e-300\n"),
+            "cfg.yaml:2:16: loss.temperature: must be >= 0.001, got 1e-300");
   // "  hidden: [600, 0]": '0' follows 2 + 7 + 1 + 1 + 3 + 2 = 16 characters -> column 17.
   EXPECT_EQ(load_error("model:\n  hidden: [600, 0]\n"), "cfg.yaml:2:17: model.hidden[1]: must be >= 1, got 0");
   EXPECT_EQ(load_error("train:\n  epochs: 3000000000\n"),

@@ -107,9 +107,11 @@ static void train_then_eval_through_binary(const std::string &model, const std::
   ASSERT_EQ(synth.exit_code, 0) << synth.output;
   srtest::write_file(cfg, "run: {name: e2e, out_dir: " + tmp.path() + "}\ndata: {path: " + data +
                               "}\nmodel: " + model + "\ntrain: {epochs: 3, batch_size: 100}\n");
-  auto train = srtest::run_command(bin + " train " + cfg + " --set train.lr=2e-3");
+  // More BLAS threads than CPUs: bounded by the CPUs, with a warning.
+  auto train = srtest::run_command(bin + " train " + cfg + " --set train.lr=2e-3 --set run.threads=100000");
   ASSERT_EQ(train.exit_code, 0) << train.output;
   EXPECT_NE(train.output.find("lr: 0.002"), std::string::npos) << "resolved config printed";
+  EXPECT_NE(train.output.find("run.threads: 100000 is more than the"), std::string::npos) << train.output;
   const std::string run = tmp.file("e2e");
   EXPECT_NE(srtest::read_file(run + "/config.yaml").find("lr: 0.002"), std::string::npos);
   std::string jsonl = srtest::read_file(run + "/metrics.jsonl");

@@ -1020,12 +1020,15 @@ TEST(ImportCommand, UsageErrors) {
       {out + "--heldout-users 3 " + tmp.file("train.txt"), "--heldout-users: the weak protocol holds out items"},
       {out + "--columns user=0 --format csv " + tmp.file("train.txt"), "--columns 'user=0': no item column"},
       {out + "--columns user=id,item=1 --format csv " + tmp.file("train.txt"), "names a column: add --header"},
+      {" -o " + tmp.file("train.txt") + " " + tmp.file("train.txt"),
+       "the output " + tmp.file("train.txt") + " is also an input"},
   };
   for (const auto &c : cases) {
     auto r = srtest::run_command(bin + " data import " + c.args);
     EXPECT_EQ(r.exit_code, 2) << c.args << "\n" << r.output;
     EXPECT_TRUE(contains(r.output, c.message)) << c.args << "\n" << r.output;
   }
+  EXPECT_EQ(srtest::read_file(tmp.file("train.txt")), "0 1 2\n");  // the input named as output is untouched
   auto help = srtest::run_command(bin + " data import --help");
   EXPECT_EQ(help.exit_code, 0);
   EXPECT_TRUE(contains(help.output, "--iterate-min-counts")) << help.output;

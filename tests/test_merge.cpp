@@ -435,6 +435,23 @@ TEST_F(MergeCli, MismatchedArchitecturesAndUsageErrors) {
   EXPECT_EQ(range.exit_code, 2);
   EXPECT_EQ(srtest::run_command(bin() + " merge --method uniform " + ingredients()).exit_code, 2);  // no -o
   EXPECT_EQ(srtest::run_command(bin() + " inspect").exit_code, 2);
+
+  // An output that is one of the inputs (here through another path) would be overwritten.
+  const std::string before = srtest::read_file(model("s1"));
+  auto onto_input = srtest::run_command(bin() + " merge --method uniform -o " + tmp_->file("s1/../s1/model.h5") +
+                                        " " + ingredients());
+  EXPECT_EQ(onto_input.exit_code, 2);
+  EXPECT_NE(onto_input.output.find("is also an input"), std::string::npos) << onto_input.output;
+  EXPECT_EQ(srtest::read_file(model("s1")), before);
+  auto onto_base = srtest::run_command(bin() + " merge --method ties --base " + model("base") + " -o " +
+                                       model("base") + " " + ingredients());
+  EXPECT_EQ(onto_base.exit_code, 2) << onto_base.output;
+  // A finite merge whose result overflows is refused, naming the option.
+  auto huge = srtest::run_command(bin() + " merge --method task-arithmetic --base " + model("base") +
+                                  " --lambda 1e300 -o " + out + " " + ingredients());
+  EXPECT_EQ(huge.exit_code, 1);
+  EXPECT_NE(huge.output.find("--lambda 1e+300 is too large: the merged model: "), std::string::npos) << huge.output;
+  EXPECT_NE(srtest::run_command("test -e " + out).exit_code, 0) << "no output file after a failure";
 }
 
 TEST_F(MergeCli, InspectShowsMetadataTensorsDifferencesAndUnknownGroups) {

@@ -274,9 +274,15 @@ TEST(Resume, KillDuringCheckpointWritesLeavesLoadableCheckpoints) {
                               "train: {batch_size: 50, epochs: 100}\ncheckpoint: {every_steps: 1, keep_last: 2}\n");
   const std::string dir = tmp.file("run"), ckpts = dir + "/checkpoints";
   for (int round = 0; round < 3; round++) {
-    // Checkpoints of ~5 MB every step: the kill lands inside a write most of the time.
-    auto r = srtest::run_command("timeout -s KILL 1." + std::to_string(3 * round + 2) + " " + bin + " train " + cfg +
-                                 " --run-dir " + dir + (round ? " --resume auto" : ""));
+    // Checkpoints of ~5 MB every step: killed as `latest` moves for the
+    // (round + 1)-th time in this round, the run is writing or about to write
+    // the next one. Waits for those events, whatever the machine's speed.
+    const std::string script = bin + " train " + cfg + " --run-dir " + dir + (round ? " --resume auto" : "") +
+                               " & pid=$!; for k in $(seq " + std::to_string(round + 1) +
+                               "); do before=$(cat " + ckpts + "/latest 2>/dev/null); while [ \"$(cat " + ckpts +
+                               "/latest 2>/dev/null)\" = \"$before\" ]; do kill -0 $pid || exit 3; sleep 0.01; "
+                               "done; done; kill -KILL $pid; wait $pid";
+    auto r = srtest::run_command("bash -c '" + script + "'");
     EXPECT_EQ(r.exit_code, 128 + 9) << r.output;
     std::string latest = srtest::read_file(ckpts + "/latest");
     ASSERT_FALSE(latest.empty()) << "round " << round;

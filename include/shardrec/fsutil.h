@@ -21,6 +21,9 @@ int sr_mkdir_p(const char *path);
  * over path, fsync of the directory. On failure the temporary file is removed
  * and path is untouched. */
 int sr_write_file_atomic(const char *path, const void *data, size_t len);
+/* 1 when both paths exist and name the same file (hard links, ./, symlinks
+ * included), else 0: an output that would replace one of its inputs. */
+int sr_same_file(const char *a, const char *b);
 
 #ifdef __cplusplus
 }

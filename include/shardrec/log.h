@@ -16,6 +16,8 @@ typedef enum { SR_LOG_DEBUG = 0, SR_LOG_INFO = 1, SR_LOG_WARN = 2, SR_LOG_ERROR 
 
 void sr_log_configure(int rank, int size, int all_ranks);
 void sr_log_set_level(sr_log_level level);
+/* Every rank prints (1), or rank 0 alone (0): run.log_all_ranks. */
+void sr_log_set_all_ranks(int all_ranks);
 sr_log_level sr_log_get_level(void);
 
 void sr_log(sr_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

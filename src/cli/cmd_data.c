@@ -188,7 +188,7 @@ static int parse_file_arg(int argc, char **argv, const char **path) {
 }
 
 static int run_info(int argc, char **argv) {
-  const char *path;
+  const char *path = NULL;
   int status = parse_file_arg(argc, argv, &path);
   if (status >= 0) return status;
   sr_dataset d;
@@ -199,7 +199,7 @@ static int run_info(int argc, char **argv) {
 }
 
 static int run_validate(int argc, char **argv) {
-  const char *path;
+  const char *path = NULL;
   int status = parse_file_arg(argc, argv, &path);
   if (status >= 0) return status;
   sr_dataset d;

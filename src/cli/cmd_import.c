@@ -6,6 +6,7 @@
 
 #include "commands.h"
 #include "shardrec/error.h"
+#include "shardrec/fsutil.h"
 #include "shardrec/import.h"
 #include "shardrec/log.h"
 #include "shardrec/mem.h"
@@ -237,6 +238,9 @@ static int parse_import_args(int argc, char **argv, import_args *a, given_option
   if (!a->output) return sr_cli_usage_error("data", "import: missing -o FILE");
   if (optind == argc) return sr_cli_usage_error("data", "import: no input file");
   const char *const *inputs = (const char *const *)argv + optind;
+  for (int i = optind; i < argc; i++)
+    if (sr_same_file(a->output, argv[i]))
+      return sr_cli_usage_error("data", "import: the output %s is also an input: it would be overwritten", a->output);
   if (format == SR_IMPORT_AUTO && sr_import_detect_format(inputs, argc - optind, &format) != SR_OK)
     return usage_of_error();
   sr_import_opts_default(&a->opts, format);
@@ -247,6 +251,10 @@ static int parse_import_args(int argc, char **argv, import_args *a, given_option
     if (apply_import_option(&a->opts, given[i].opt, given[i].name, given[i].arg) != 0) return SR_CLI_EXIT_USAGE;
     holdout_given |= given[i].opt == OPT_HOLDOUT;
   }
+  const char *side_files[2] = {a->opts.movies_path, a->opts.users_path};
+  for (int i = 0; i < 2; i++)
+    if (side_files[i] && sr_same_file(a->output, side_files[i]))
+      return sr_cli_usage_error("data", "import: the output %s is also an input: it would be overwritten", a->output);
   if (holdout_given && a->opts.protocol != SR_PROTOCOL_WEAK)
     return sr_cli_usage_error("data",
                               "import: --holdout applies to --protocol weak (the strong protocol holds out users)");

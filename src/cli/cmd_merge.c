@@ -15,6 +15,7 @@
 #include "shardrec/dataset.h"
 #include "shardrec/error.h"
 #include "shardrec/evaluate.h"
+#include "shardrec/fsutil.h"
 #include "shardrec/log.h"
 #include "shardrec/mem.h"
 #include "shardrec/merge.h"
@@ -109,6 +110,11 @@ static int check_combination(const merge_args *a) {
   if (a->density_given && m != SR_MERGE_TIES)
     return sr_cli_usage_error("merge", "--density applies to --method ties only");
   if (sr_merge_opts_validate(&a->opts) != SR_OK) return sr_cli_usage_error("merge", "%s", sr_error_message());
+  for (int i = 0; i <= a->k; i++) {
+    const char *input = i < a->k ? a->ingredients[i] : a->base_path;
+    if (input && sr_same_file(a->out_path, input))
+      return sr_cli_usage_error("merge", "the output %s is also an input: it would be overwritten", a->out_path);
+  }
   int evaluates = a->eval || m == SR_MERGE_GREEDY;
   if (!evaluates && (a->data_path || a->metric))
     return sr_cli_usage_error("merge", "--data and --metric are used only with --eval or --method greedy");

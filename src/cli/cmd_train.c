@@ -34,6 +34,7 @@ int sr_cli_load_config(const char *path, char **overrides, int n_overrides, sr_c
   for (int i = 0; i < n_overrides; i++) SR_TRY(sr_config_set(cfg, overrides[i]));
   SR_TRY(sr_config_validate(cfg));
   sr_log_set_level((sr_log_level)cfg->run.log_level);
+  sr_log_set_all_ranks(cfg->run.log_all_ranks);
   return SR_OK;
 }
 
@@ -41,12 +42,17 @@ int sr_cli_load_config(const char *path, char **overrides, int n_overrides, sr_c
  * else 1 per rank when distributed (ranks must not oversubscribe cores), else
  * every core for a single process. */
 static int blas_threads(const sr_config *cfg, const sr_dist *dist) {
+  long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  if (cores < 1) cores = 1;
+  if (cfg->run.threads > cores) { /* more threads than CPUs only slows down (and OpenBLAS has a limit) */
+    sr_warn("run.threads: %d is more than the %ld CPUs here; using %ld", cfg->run.threads, cores, cores);
+    return (int)cores;
+  }
   if (cfg->run.threads > 0) return cfg->run.threads;
   const char *slurm = getenv("SLURM_CPUS_PER_TASK");
   if (slurm && atoi(slurm) > 0) return atoi(slurm);
   if (dist && dist->size > 1) return 1;
-  long cores = sysconf(_SC_NPROCESSORS_ONLN);
-  return cores > 0 ? (int)cores : 1;
+  return (int)cores;
 }
 
 void sr_cli_set_blas_threads(const sr_config *cfg, const sr_dist *dist) {

@@ -188,7 +188,7 @@ const sr_config_key sr_config_schema[] = {
     {.path = "loss.temperature",
      .type = SR_CFG_FLOAT,
      SCALAR(loss.temperature),
-     ABOVE(0),
+     AT_LEAST(0.001), /* below, s / tau leaves what a float softmax resolves */
      .default_yaml = "0.1",
      .doc = "tau of the batch softmax (and focal) loss, and of the SSL loss unless ssl.temperature is set."},
     {.path = "loss.logq",
@@ -241,7 +241,7 @@ const sr_config_key sr_config_schema[] = {
     {.path = "loss.auc_temperature",
      .type = SR_CFG_FLOAT,
      SCALAR(loss.auc_temperature),
-     ABOVE(0),
+     AT_LEAST(0.001),
      .default_yaml = "0.1",
      .doc = "AUC loss: pairs scored as sigmoid((s_pos - s_neg) / this)."},
 
@@ -323,7 +323,7 @@ const sr_config_key sr_config_schema[] = {
     {.path = "train.eps",
      .type = SR_CFG_FLOAT,
      SCALAR(train.eps),
-     ABOVE(0),
+     AT_LEAST(1e-30), /* a normal float: smaller values round to 0 and divide 0 by 0 */
      .default_yaml = "1e-8",
      .doc = "Adam denominator epsilon."},
     {.path = "train.weight_decay",

@@ -16,6 +16,7 @@ void sr_log_configure(int rank, int size, int all_ranks) {
   log_all = all_ranks;
 }
 void sr_log_set_level(sr_log_level level) { log_level = level; }
+void sr_log_set_all_ranks(int all_ranks) { log_all = all_ranks; }
 sr_log_level sr_log_get_level(void) { return log_level; }
 
 static void vlog(sr_log_level level, int every_rank, const char *fmt, va_list ap) {

@@ -510,7 +510,7 @@ int sr_h5_array_length(const sr_h5file *f, const char *obj, int64_t *len) {
 
 static int read_checked(const sr_h5file *f, const char *obj, hid_t ds, sr_h5_type type, int64_t expected_len,
                         void **out, int64_t *len_out) {
-  int64_t len;
+  int64_t len = 0;
   SR_TRY(dataset_length(f, obj, ds, &len));
   if (expected_len >= 0 && len != expected_len)
     return H5IO_FAIL(SR_EFORMAT, f, obj, "has %lld elements, expected %lld", (long long)len, (long long)expected_len);
@@ -536,7 +536,7 @@ int sr_h5_read_array(const sr_h5file *f, const char *obj, sr_h5_type type, int64
 
 static int read_range_checked(const sr_h5file *f, const char *obj, hid_t ds, sr_h5_type type, int64_t begin,
                               int64_t end, void *out) {
-  int64_t len;
+  int64_t len = 0;
   SR_TRY(dataset_length(f, obj, ds, &len));
   if (begin < 0 || begin > end || end > len)
     return H5IO_FAIL(SR_EFORMAT, f, obj, "range [%lld, %lld) outside the %lld elements", (long long)begin,

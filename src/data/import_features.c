@@ -182,7 +182,7 @@ enum { MOVIE_GENRES, MOVIE_YEAR, MOVIE_TOKENS };
 static int movie_line(line_handlers *h, char *line, size_t len) {
   side_parser *p = (side_parser *)h;
   field f[3];
-  int32_t row;
+  int32_t row = -1;
   SR_TRY(side_fields(p, line, len, f, &row));
   if (row < 0) return SR_OK;
   SR_TRY(add_genres(&p->builders[MOVIE_GENRES], row, f[2]));
@@ -208,7 +208,7 @@ static int movie_first(line_handlers *h, char *line, size_t len, int *consumed) 
 static int user_line(line_handlers *h, char *line, size_t len) {
   side_parser *p = (side_parser *)h;
   field f[5];
-  int32_t row;
+  int32_t row = -1;
   SR_TRY(side_fields(p, line, len, f, &row));
   if (row < 0) return SR_OK;
   for (int i = 0; i < 3; i++) SR_TRY(builder_add(&p->builders[i], row, f[i + 1].s, f[i + 1].len));

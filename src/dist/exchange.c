@@ -78,7 +78,7 @@ static int gather(const sr_dist *dist, const sr_exchange_layout *l, const void *
     copy_elements(all, local, l->total * dim, elem);
     return SR_OK;
   }
-  int *counts, *displs;
+  int *counts = NULL, *displs = NULL;
   SR_TRY(element_counts(l, dim, what, &counts, &displs));
   int rc = MPI_Allgatherv(local, counts[dist->rank], type, all, counts, displs, type, dist->comm);
   free(counts);
@@ -103,7 +103,7 @@ int sr_scatter_sum_rows_f32(const sr_dist *dist, const sr_exchange_layout *l, co
     copy_elements(local, all_grad, l->total * dim, sizeof *local);
     return SR_OK;
   }
-  int *counts;
+  int *counts = NULL;
   SR_TRY(element_counts(l, dim, what, &counts, NULL));
   /* Rank r receives the block after ranks 0..r-1's: exactly rows
    * [offset[r], offset[r] + count[r]) of all_grad. */

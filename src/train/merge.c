@@ -107,6 +107,16 @@ int sr_merge_compatible(const sr_params *a, const sr_params *b, const char *name
   return SR_OK;
 }
 
+/* Fails unless every value of ps is finite; `label` names it. */
+static int check_finite(const sr_params *ps, const char *label) {
+  for (int t = 0; t < ps->count; t++)
+    for (int64_t j = 0; j < ps->items[t].numel; j++)
+      if (!isfinite(ps->items[t].value[j]))
+        return SR_FAIL(SR_ENUMERIC, "%s: %s has a non-finite value at element %lld", label, ps->items[t].name,
+                       (long long)j);
+  return SR_OK;
+}
+
 /* Every registry has the layout of ingr[0], and holds finite values only (a
  * NaN would poison the TIES ranking and every sum). */
 static int check_inputs(const sr_params *base, const sr_params *const *ingr, int k, const sr_params *out) {
@@ -120,11 +130,7 @@ static int check_inputs(const sr_params *base, const sr_params *const *ingr, int
     else
       snprintf(label, sizeof label, "base");
     SR_TRY(sr_merge_compatible(ingr[0], ps, "ingredient 1", label));
-    for (int t = 0; t < ps->count; t++)
-      for (int64_t j = 0; j < ps->items[t].numel; j++)
-        if (!isfinite(ps->items[t].value[j]))
-          return SR_FAIL(SR_ENUMERIC, "%s: %s has a non-finite value at element %lld", label, ps->items[t].name,
-                         (long long)j);
+    SR_TRY(check_finite(ps, label));
   }
   return sr_merge_compatible(ingr[0], out, "ingredient 1", "output");
 }
@@ -330,7 +336,10 @@ int sr_merge_params(const sr_merge_opts *o, const sr_params *base, const sr_para
     case SR_MERGE_GREEDY:
       break; /* rejected above */
   }
-  return SR_OK;
+  /* Finite inputs can still overflow (a huge lambda): never write such a model. */
+  int rc = check_finite(out, "the merged model");
+  if (rc != SR_OK && sr_merge_needs_base(o->method)) sr_error_prefix("--lambda %g is too large", lambda);
+  return rc;
 }
 
 /* NaN scores rank last. */
