@@ -399,6 +399,19 @@ TEST(ConfigValidate, RequiresDataPath) {
   EXPECT_EQ(sr_config_validate(&c), SR_OK) << sr_error_message();
 }
 
+// Only the autoencoders have item layers to split.
+TEST(ConfigValidate, ItemParallelismIsForTheAutoencoders) {
+  sr_config c = defaults();
+  ASSERT_EQ(sr_config_set(&c, "data.path=x.h5"), SR_OK);
+  ASSERT_EQ(sr_config_set(&c, "dist.item_parallel=4"), SR_OK);
+  EXPECT_EQ(sr_config_validate(&c), SR_OK) << sr_error_message();  // multvae
+  ASSERT_EQ(sr_config_set(&c, "model.type=twotower"), SR_OK);
+  EXPECT_EQ(sr_config_validate(&c), SR_ECONFIG);
+  EXPECT_EQ(std::string(sr_error_message()),
+            "dist.item_parallel: 4, but it splits the item layers of multvae and multdae only");
+  EXPECT_EQ(sr_config_set(&c, "dist.item_parallel=0"), SR_ECONFIG);  // >= 1
+}
+
 TEST(ConfigValidate, MetricNamesAndSelection) {
   sr_config c = defaults();
   ASSERT_EQ(sr_config_set(&c, "data.path=x.h5"), SR_OK);

@@ -10,6 +10,10 @@
 #include <string>
 #include <vector>
 
+#include <hdf5.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "test_util.h"
 
 extern "C" {
@@ -210,6 +214,120 @@ TEST(Resume, RetentionKeepsTheNewestAndTheBest) {
   EXPECT_EQ(ls.output.find(".tmp."), std::string::npos) << ls.output;
 }
 
+// Temporaries of writers that were killed (kill -9 while writing) are removed
+// when training starts; a live writer's are kept.
+TEST(Resume, StaleTemporariesAreCleanedOnStart) {
+  sr_log_set_level(SR_LOG_ERROR);
+  srtest::TempDir tmp;
+  const std::string dir = tmp.file("run");
+  pid_t child = fork();
+  if (child == 0) _exit(0);
+  ASSERT_GT(child, 0);
+  waitpid(child, nullptr, 0);                                                        // a process that no longer runs
+  const std::string dead = std::to_string(child), live = std::to_string(getppid());  // another live process
+  ASSERT_EQ(srtest::run_command("mkdir -p " + dir).exit_code, 0);
+  for (const std::string &name : {"ckpt-0000000003.h5.tmp." + dead, "latest.tmp." + dead, "best.tmp." + live})
+    srtest::write_file(dir + "/" + name, "partial");
+  ASSERT_EQ(train(config(dir, 2)), 0);
+  auto ls = srtest::run_command("ls " + dir);
+  EXPECT_EQ(ls.output.find(".tmp." + dead), std::string::npos) << ls.output;
+  EXPECT_NE(ls.output.find("best.tmp." + live), std::string::npos) << ls.output;
+}
+
+// A checkpoint directory that cannot be written is an error before the first
+// step, not at the first checkpoint. Root ignores permissions: a read-only mount.
+TEST(Resume, UnwritableCheckpointDirectoryFailsAtStart) {
+  sr_log_set_level(SR_LOG_ERROR);
+  srtest::TempDir tmp;
+  const std::string disk = tmp.file("ro");
+  auto mount = srtest::run_command("mkdir -p " + disk + " && mount -t tmpfs -o ro,size=1m tmpfs " + disk);
+  if (mount.exit_code != 0) GTEST_SKIP() << "cannot mount a read-only tmpfs (needs root): " << mount.output;
+  sr_config cfg = config(disk, 2);
+  sr_dist self;
+  sr_dist_self(&self);
+  sr_train_result res;
+  int rc = sr_train(&cfg, &self, &dataset(), nullptr, nullptr, &res);
+  std::string message = sr_error_message();
+  srtest::run_command("umount " + disk);
+  EXPECT_EQ(rc, SR_EIO);
+  EXPECT_NE(message.find("checkpoint directory " + disk + " is not writable: Read-only file system"),
+            std::string::npos)
+      << message;
+}
+
+namespace {
+
+// Copies a checkpoint and changes one thing in the copy through the HDF5 C
+// API: an int64 attribute of /train_state, or element 0 of a tensor.
+std::string crafted(const std::string &from, const std::string &to, const char *attr, int64_t value,
+                    const char *tensor, float element) {
+  EXPECT_EQ(srtest::run_command("cp " + from + " " + to).exit_code, 0);
+  hid_t f = H5Fopen(to.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  EXPECT_GE(f, 0);
+  if (attr) { /* replaced rather than rewritten: HDF5 1.10 cannot rewrite an attribute of an ordered group */
+    EXPECT_GE(H5Adelete_by_name(f, "/train_state", attr, H5P_DEFAULT), 0);
+    hid_t scalar = H5Screate(H5S_SCALAR);
+    hid_t a =
+        H5Acreate_by_name(f, "/train_state", attr, H5T_STD_I64LE, scalar, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    EXPECT_GE(H5Awrite(a, H5T_NATIVE_INT64, &value), 0);
+    H5Aclose(a);
+    H5Sclose(scalar);
+  }
+  if (tensor) {
+    hid_t ds = H5Dopen2(f, tensor, H5P_DEFAULT), space = H5Dget_space(ds);
+    hsize_t start[2] = {0, 0}, count[2] = {1, 1};
+    H5Sselect_hyperslab(space, H5S_SELECT_SET, start, nullptr, count, nullptr);
+    hid_t one = H5Screate_simple(H5Sget_simple_extent_ndims(space), count, nullptr);
+    EXPECT_GE(H5Dwrite(ds, H5T_NATIVE_FLOAT, one, space, H5P_DEFAULT, &element), 0);
+    H5Sclose(one);
+    H5Sclose(space);
+    H5Dclose(ds);
+  }
+  H5Fclose(f);
+  return to;
+}
+
+}  // namespace
+
+// A damaged or crafted training checkpoint is refused on load, naming what is
+// wrong: a cursor that would index outside the epoch's order, non-finite
+// parameters, a negative Adam second moment.
+TEST(Resume, CraftedCheckpointsAreRefusedOnLoad) {
+  sr_log_set_level(SR_LOG_ERROR);
+  srtest::TempDir tmp;
+  const std::string dir = tmp.file("run");
+  ASSERT_EQ(train(config(dir, 2)), 0);
+  const std::string good = checkpoint_at(dir, 2);
+  ASSERT_FALSE(training_state(good).empty());  // registers the zstd filter for the writes below
+  struct {
+    std::string path, message;
+  } cases[] = {
+      {crafted(good, tmp.file("pos.h5"), "position", -5, nullptr, 0), "position out of range"},
+      {crafted(good, tmp.file("epoch.h5"), "epoch", (int64_t)1 << 40, nullptr, 0), "epoch out of range"},
+      {crafted(good, tmp.file("nan.h5"), nullptr, 0, "/params/encoder.0.weight", NAN),
+       "/params/encoder.0.weight: element 0 is nan, expected a finite value"},
+      {crafted(good, tmp.file("v.h5"), nullptr, 0, "/optimizer/adam_v/decoder.0.bias", -1.0f),
+       "/optimizer/adam_v/decoder.0.bias: element 0 is -1, expected a finite, non-negative value"},
+  };
+  for (const auto &c : cases) {
+    sr_config cfg;
+    sr_model *m = nullptr;
+    ASSERT_EQ(sr_checkpoint_read_config(c.path.c_str(), &cfg), 0) << sr_error_message();
+    sr_dataset items;
+    sr_dataset_init(&items);
+    items.n_items = dataset().n_items;
+    ASSERT_EQ(sr_model_create(&cfg, &items, &m), 0) << sr_error_message();
+    sr_optim o;
+    sr_optim_init(&o, SR_OPTIM_ADAM);
+    std::vector<float> best((size_t)m->params.total);
+    sr_train_state s;
+    s.best_values = best.data();
+    EXPECT_EQ(sr_checkpoint_read_training(c.path.c_str(), m, &o, &s), SR_EFORMAT) << c.path;
+    EXPECT_NE(std::string(sr_error_message()).find(c.message), std::string::npos) << sr_error_message();
+    sr_model_destroy(m);
+  }
+}
+
 TEST(Resume, InitFromStartsAtTheBaseParameters) {
   sr_log_set_level(SR_LOG_ERROR);
   srtest::TempDir tmp;
@@ -278,8 +396,8 @@ TEST(Resume, KillDuringCheckpointWritesLeavesLoadableCheckpoints) {
     // (round + 1)-th time in this round, the run is writing or about to write
     // the next one. Waits for those events, whatever the machine's speed.
     const std::string script = bin + " train " + cfg + " --run-dir " + dir + (round ? " --resume auto" : "") +
-                               " & pid=$!; for k in $(seq " + std::to_string(round + 1) +
-                               "); do before=$(cat " + ckpts + "/latest 2>/dev/null); while [ \"$(cat " + ckpts +
+                               " & pid=$!; for k in $(seq " + std::to_string(round + 1) + "); do before=$(cat " +
+                               ckpts + "/latest 2>/dev/null); while [ \"$(cat " + ckpts +
                                "/latest 2>/dev/null)\" = \"$before\" ]; do kill -0 $pid || exit 3; sleep 0.01; "
                                "done; done; kill -KILL $pid; wait $pid";
     auto r = srtest::run_command("bash -c '" + script + "'");

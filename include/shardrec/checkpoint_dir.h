@@ -27,6 +27,12 @@ void sr_ckptdir_path(const char *dir, int64_t step, char *buf, size_t bufsize);
 /* After `path` (in dir) was written: points `latest` (and `best` when is_best)
  * at it, then deletes checkpoints beyond the newest keep_last, except `best`. */
 int sr_ckptdir_commit(const char *dir, const char *path, int is_best, int keep_last);
+/* Before training, by the rank that writes checkpoints: creates dir, fails
+ * at once if no file can be created in it (rather than at the first
+ * checkpoint, maybe an epoch later), and removes the temporaries
+ * ("<name>.tmp.<pid>", fsutil.h) that a process killed while writing left:
+ * those whose process no longer runs on this node (a live writer's stay). */
+int sr_ckptdir_prepare(const char *dir);
 /* Resumes from `which`: a checkpoint path, or "auto" = the newest valid one in
  * dir (the `latest` pointer first, then every ckpt-*.h5 newest first; a file
  * that fails to load is skipped with a warning naming it and why). Loads into

@@ -71,7 +71,7 @@ typedef struct {
     int feature_dim;                 /* width of every feature embedding table */
     int tower_hidden[SR_MAX_LAYERS]; /* MLP hidden sizes of both towers */
     int n_tower_hidden;
-    int embedding_dim; /* d: the L2-normalised tower output */
+    int embedding_dim;  /* d: the L2-normalised tower output */
     int table_sharding; /* sr_table_sharding: the two-tower embedding tables */
   } model;
   struct {
@@ -122,6 +122,7 @@ typedef struct {
     int overlap;                /* bool: start bucket all-reduces during backward */
     int shard_optimizer;        /* bool: reduce-scatter + Adam on 1/P + all-gather (ZeRO-1) */
     int cross_device_negatives; /* bool: two-tower queries see every rank's items */
+    int item_parallel;          /* K: ranks that share each batch and split the item layers (Mult-VAE/DAE) */
     int backend;                /* sr_comm_backend (device.h): auto|mpi|nccl collectives of GPU ranks */
   } dist;
 } sr_config;

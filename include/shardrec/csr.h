@@ -36,6 +36,10 @@ int sr_csr_validate(const sr_csr *m, const char *what);
 void sr_csr_gather_rows(const sr_csr *src, const int64_t *rows, int64_t n, sr_csr *out);
 /* out = rows [begin, end) of src, copied. */
 void sr_csr_slice_rows(const sr_csr *src, int64_t begin, int64_t end, sr_csr *out);
+/* out = columns [begin, end) of src, renumbered from 0 (out->n_cols = end -
+ * begin), every row kept; source (src->nnz or more, may be NULL) receives the
+ * position in src of each of out's entries, to carry per-entry data along. */
+void sr_csr_slice_columns(const sr_csr *src, int64_t begin, int64_t end, sr_csr *out, int64_t *source);
 /* Deep copy. */
 void sr_csr_copy(const sr_csr *src, sr_csr *out);
 /* Sorts each row's indices (and values) ascending; used by builders. */

@@ -47,10 +47,14 @@ int sr_dist_allgather_i64(const sr_dist *d, const int64_t *mine, int n, int64_t 
  * the rank that writes a file. */
 int sr_dist_send_f32(const sr_dist *d, int dest, const float *buf, int64_t n);
 int sr_dist_recv_f32(const sr_dist *d, int source, float *buf, int64_t n);
+/* Element-wise maximum of buf[0..n) over the ranks, in place. */
+int sr_dist_max_i64(const sr_dist *d, int64_t *buf, int n);
 /* Fails (on every rank) unless all ranks hold the same 64-bit hash of
  * data[0..bytes) (a replica check, not an integrity check); `what` names it
  * in the message, which lists the first mismatching rank. */
 int sr_dist_check_identical(const sr_dist *d, const void *data, size_t bytes, const char *what);
+/* *n = how many ranks of d share this rank's node (shared memory). Collective. */
+int sr_dist_node_size(const sr_dist *d, int *n);
 /* Fails on every rank if `local_rc` is an error on any rank; keeps ranks in
  * step after work that may fail on some of them only (e.g. reading a shard). */
 int sr_dist_agree(const sr_dist *d, int local_rc);

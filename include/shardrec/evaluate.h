@@ -19,7 +19,8 @@ extern "C" {
 /* Scores rows [row_begin, row_end) of the split in batches of batch_size and
  * adds their metrics to `metrics` (sums; call sr_metrics_reset first).
  * Collective over m->dist when the model has sharded parameters (every rank
- * calls it, whatever rows it holds). */
+ * calls it, whatever rows it holds). With item parallelism (m->items) the
+ * group's ranks hold the same rows, and only its shard 0 adds them (model.h). */
 void sr_evaluate_rows(sr_model *m, const sr_eval_split *split, int64_t row_begin, int64_t row_end, int64_t batch_size,
                       sr_metrics *metrics);
 /* The most-popular-items baseline: every user gets popularity (n_items) as

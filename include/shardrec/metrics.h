@@ -57,6 +57,16 @@ int sr_metrics_max_k(const sr_metrics *m);
  * foldin and heldout have R rows and C columns; foldin may be NULL. */
 void sr_metrics_accumulate(sr_metrics *m, float *scores, int64_t R, int64_t C, const sr_csr *foldin,
                            const sr_csr *heldout);
+/* The pieces of sr_metrics_accumulate, for scores that no single rank holds
+ * whole (item parallelism, item_parallel.h):
+ * scores (foldin->n_rows, C): the fold-in entries set to -inf; */
+void sr_metrics_exclude_foldin(float *scores, int64_t C, const sr_csr *foldin);
+/* how many top items a ranking of C items needs: min(largest K, C); */
+int sr_metrics_depth(const sr_metrics *m, int64_t C);
+/* adds one user (n_heldout > 0): top (k) item ids best first and their
+ * scores; -inf (excluded) or NaN scores end the ranked list. */
+void sr_metrics_add_user(sr_metrics *m, const int32_t *top, const float *top_scores, int k, const int32_t *heldout,
+                         int64_t n_heldout);
 /* Per-user metric values for one row (exposed for tests): top (k) = item ids
  * ranked best first. */
 double sr_metric_value(const sr_metric_spec *spec, const int32_t *top, int n_top, const int32_t *heldout,

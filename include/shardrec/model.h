@@ -10,6 +10,11 @@
  * global-batch loss. Terms that depend on the parameters only (an L2 penalty)
  * must be counted once, so they live in add_param_penalty(), which the trainer
  * calls after the gradient reduction.
+ *
+ * Item-parallel contract (sr_model.items): the K ranks of a group see the same
+ * rows; each accumulates the gradient of its slices and of the replicated
+ * parameters (the same on all K), so gradients are summed over the replicas
+ * only (sr_item_grid.replicas).
  */
 #ifndef SHARDREC_MODEL_H
 #define SHARDREC_MODEL_H
@@ -20,6 +25,7 @@
 #include "shardrec/csr.h"
 #include "shardrec/dataset.h"
 #include "shardrec/dist.h"
+#include "shardrec/item_parallel.h"
 #include "shardrec/optim.h"
 #include "shardrec/params.h"
 
@@ -79,12 +85,17 @@ typedef struct {
    * (e.g. to embed the item corpus once); NULL when not needed. */
   void (*begin_eval)(sr_model *m);
   /* Evaluation-mode scores (R, n_items) for R users given their input rows
-   * (fold-in items) and their ids (original numbering). */
+   * (fold-in items) and their ids (original numbering); with item
+   * parallelism (R, this rank's items), collective over its group. */
   void (*score)(sr_model *m, const sr_csr *input, const int64_t *user_ids, float *scores);
   /* Training state that is not a parameter (e.g. the logQ frequency
    * estimate), kept in training checkpoints; NULL when there is none. */
   int (*write_state)(const sr_model *m, const struct sr_h5file *f);
   int (*read_state)(sr_model *m, const struct sr_h5file *f);
+  /* Peak bytes of the model's own buffers when training on batches of
+   * train_rows rows and evaluating batches of eval_rows rows (memory_plan.h);
+   * NULL: not estimated. */
+  int64_t (*activation_bytes)(const sr_model *m, int64_t train_rows, int64_t eval_rows);
   void (*destroy)(sr_model *m);
 } sr_model_ops;
 
@@ -96,6 +107,11 @@ struct sr_model {
    * sharded parameters (params.h) are spread over them, and checkpoint
    * writes are collective over them (checkpoint.h). */
   const sr_dist *dist;
+  /* Item parallelism (item_parallel.h; NULL: this rank holds every item).
+   * Then score() fills (R, item_end - item_begin) for this rank's items, and
+   * the group's shard 0 alone reports each sample in the loss shares, so that
+   * sums over all ranks count every sample once. */
+  sr_item_grid *items;
 };
 
 /* Builds the model named by cfg->model.type over `data` (the item corpus;

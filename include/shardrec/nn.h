@@ -81,6 +81,20 @@ void sr_csr_dropout_values(float *values, const sr_csr *x, float p, uint64_t see
  * dlogits (R, C) = (softmax(logits_r) * sum_i x_ri - x_r) / norm.
  * dlogits may alias logits (computed in place). */
 double sr_softmax_nll(float *dlogits, const float *logits, const sr_csr *targets, int64_t R, int64_t C, float norm);
+/* The same for one row in pieces, for rows whose columns are split among
+ * ranks (item_parallel.h), which combine their pieces between the steps. */
+typedef struct {
+  double sum_x;   /* sum_i x_i */
+  double dot_xl;  /* sum_i x_i l_i */
+  float max;      /* max_i l_i */
+  double sum_exp; /* sum_i exp(l_i - max) */
+} sr_softmax_row;
+/* row->sum_x and row->dot_xl of row r of targets against its logits l (C). */
+void sr_softmax_target_sums(sr_softmax_row *row, const float *l, const sr_csr *targets, int64_t r);
+/* With every field of row known and d (C) = exp(l - row->max) (sr_exp_shifted):
+ * overwrites d with the row's dlogits and returns its loss (not divided by norm). */
+double sr_softmax_nll_finish_row(float *d, int64_t C, const sr_csr *targets, int64_t r, const sr_softmax_row *row,
+                                 float inv_norm);
 
 /* ---- Gaussian KL to N(0, I) --------------------------------------------------
  * mu, logvar (R, K). Returns KL = sum_r sum_k 0.5(-lv + e^lv + mu^2 - 1) / norm

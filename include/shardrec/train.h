@@ -34,8 +34,11 @@ typedef struct {
 } sr_train_result;
 
 /* Trains cfg's model data-parallel over `dist`: `data` holds this rank's
- * shard (sr_dataset_read_shard); every rank runs the same steps on a global
- * batch order that does not depend on the number of ranks. When run_dir is
+ * shard (sr_dataset_read_shard), with dist.item_parallel part `replica` of
+ * `replicas` (sr_item_grid_data_part: the ranks of a group hold the same
+ * shard); every rank runs the same steps on a global batch order that does
+ * not depend on the number of ranks. Refuses (SR_ENOMEM) a run whose ranks
+ * would need more memory than their node has (memory_plan.h). When run_dir is
  * non-NULL, rank 0 appends JSONL records to run_dir/metrics.jsonl. On success
  * *model_out (if non-NULL) receives the selected model (best validation),
  * identical on every rank, which the caller destroys. */

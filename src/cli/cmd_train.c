@@ -13,6 +13,7 @@
 #include "shardrec/dist.h"
 #include "shardrec/error.h"
 #include "shardrec/fsutil.h"
+#include "shardrec/item_parallel.h"
 #include "shardrec/log.h"
 #include "shardrec/train.h"
 
@@ -110,7 +111,10 @@ static int train_main(const sr_dist *dist, const char *config_path, char **overr
           sr_blas_core_name(), sr_blas_get_threads());
   sr_dataset data;
   sr_dataset_init(&data);
-  rc = sr_dataset_read_shard(cfg.data.path, dist->rank, dist->size, &data);
+  /* The ranks of an item-parallel group share their rows (item_parallel.h). */
+  int part, parts;
+  rc = sr_item_grid_data_part(dist, cfg.dist.item_parallel, &part, &parts);
+  if (rc == SR_OK) rc = sr_dataset_read_shard(cfg.data.path, part, parts, &data);
   if (sr_dist_agree(dist, rc)) {
     sr_dataset_free(&data);
     return agreed_failure(rc);

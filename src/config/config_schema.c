@@ -436,6 +436,12 @@ const sr_config_key sr_config_schema[] = {
      SCALAR(dist.cross_device_negatives),
      .default_yaml = "true",
      .doc = "Two-tower: score each query against the items of every rank (all-gather), not only its own rank's."},
+    {.path = "dist.item_parallel",
+     .type = SR_CFG_INT,
+     SCALAR(dist.item_parallel),
+     AT_LEAST(1),
+     .default_yaml = "1",
+     .doc = "Mult-VAE/DAE: groups of K ranks share each batch and split the item dimension (must divide the ranks)."},
     {.path = "dist.backend",
      .type = SR_CFG_ENUM,
      SCALAR(dist.backend),
@@ -473,7 +479,16 @@ static int check_metrics(const sr_config *c) {
                  c->train.select_metric);
 }
 
+/* Only the autoencoders have item layers to split; whether K divides the
+ * number of ranks is checked when the ranks are known (item_parallel.h). */
+static int check_item_parallel(const sr_config *c) {
+  if (c->dist.item_parallel == 1 || c->model.type != SR_MODEL_TWOTOWER) return SR_OK;
+  return SR_FAIL(SR_ECONFIG, "dist.item_parallel: %d, but it splits the item layers of multvae and multdae only",
+                 c->dist.item_parallel);
+}
+
 int sr_config_validate(const sr_config *c) {
   SR_TRY(sr_config_check_required(c));
+  SR_TRY(check_item_parallel(c));
   return check_metrics(c);
 }

@@ -82,6 +82,24 @@ void sr_csr_slice_rows(const sr_csr *src, int64_t begin, int64_t end, sr_csr *ou
 
 void sr_csr_copy(const sr_csr *src, sr_csr *out) { sr_csr_slice_rows(src, 0, src->n_rows, out); }
 
+void sr_csr_slice_columns(const sr_csr *src, int64_t begin, int64_t end, sr_csr *out, int64_t *source) {
+  SR_ASSERT(0 <= begin && begin <= end && end <= src->n_cols);
+  int64_t nnz = 0;
+  for (int64_t k = 0; k < src->nnz; k++) nnz += src->indices[k] >= begin && src->indices[k] < end;
+  sr_csr_alloc(out, src->n_rows, end - begin, nnz, src->values != NULL);
+  int64_t pos = 0;
+  for (int64_t r = 0; r < src->n_rows; r++) {
+    for (int64_t k = src->indptr[r]; k < src->indptr[r + 1]; k++) {
+      if (src->indices[k] < begin || src->indices[k] >= end) continue;
+      out->indices[pos] = (int32_t)(src->indices[k] - begin);
+      if (src->values) out->values[pos] = src->values[k];
+      if (source) source[pos] = k;
+      pos++;
+    }
+    out->indptr[r + 1] = pos;
+  }
+}
+
 typedef struct {
   int32_t index;
   float value;

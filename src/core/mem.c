@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "shardrec/error.h"
 
@@ -30,6 +31,16 @@ void *sr_aligned_calloc_at(const char *f, int l, size_t n) {
   if (!p) sr_die_at(f, l, "out of memory allocating %zu aligned bytes", n);
   memset(p, 0, rounded ? rounded : 64);
   return p;
+}
+
+void *sr_lazy_calloc_at(const char *f, int l, size_t n) {
+  void *p = mmap(NULL, n ? n : 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) sr_die_at(f, l, "out of memory mapping %zu bytes", n);
+  return p;
+}
+
+void sr_lazy_free(void *p, size_t n) {
+  if (p) munmap(p, n ? n : 1);
 }
 
 char *sr_strdup_at(const char *f, int l, const char *s) {

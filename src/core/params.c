@@ -36,15 +36,18 @@ int sr_params_add(sr_params *ps, const char *name, sr_param_kind kind, int ndim,
   return ps->count++;
 }
 
+/* The arenas are untouched until written (mem.h): a model is sized by the
+ * memory check before its gradients and moments take any memory. */
+static size_t arena_bytes(int64_t floats) { return (size_t)(floats > 0 ? floats : 1) * sizeof(float); }
+
 void sr_params_finalize_sparse_tail(sr_params *ps, int n_dense) {
   SR_ASSERT(!ps->finalized && n_dense >= 0 && n_dense <= ps->count);
   ps->n_dense = n_dense;
   ps->dense_total = n_dense == ps->count ? ps->total : ps->items[n_dense].offset;
-  size_t bytes = (size_t)(ps->total > 0 ? ps->total : 1) * sizeof(float);
-  ps->values = sr_aligned_calloc(bytes);
-  ps->grads = sr_aligned_calloc((size_t)(ps->dense_total > 0 ? ps->dense_total : 1) * sizeof(float));
-  ps->adam_m = sr_aligned_calloc(bytes);
-  ps->adam_v = sr_aligned_calloc(bytes);
+  ps->values = sr_lazy_calloc(arena_bytes(ps->total));
+  ps->grads = sr_lazy_calloc(arena_bytes(ps->dense_total));
+  ps->adam_m = sr_lazy_calloc(arena_bytes(ps->total));
+  ps->adam_v = sr_lazy_calloc(arena_bytes(ps->total));
   for (int i = 0; i < ps->count; i++) {
     sr_param *p = &ps->items[i];
     p->value = ps->values + p->offset;
@@ -59,10 +62,10 @@ void sr_params_finalize(sr_params *ps) { sr_params_finalize_sparse_tail(ps, ps->
 
 void sr_params_free(sr_params *ps) {
   free(ps->items);
-  free(ps->values);
-  free(ps->grads);
-  free(ps->adam_m);
-  free(ps->adam_v);
+  sr_lazy_free(ps->values, arena_bytes(ps->total));
+  sr_lazy_free(ps->grads, arena_bytes(ps->dense_total));
+  sr_lazy_free(ps->adam_m, arena_bytes(ps->total));
+  sr_lazy_free(ps->adam_v, arena_bytes(ps->total));
   memset(ps, 0, sizeof *ps);
 }
 

@@ -396,12 +396,14 @@ static void vae_destroy(sr_model *m) {
   free(v);
 }
 
-/* Every member in declaration order (C++ designated initialisers). */
+/* Every member in declaration order (C++ designated initialisers). No host
+ * activation estimate (memory_plan.h): activations live in the device arena,
+ * whose allocation reports what it needs (cu_arena_alloc). */
 #define VAE_OPS(model_name)                                                                                    \
   {                                                                                                            \
     .name = model_name, .samples = SR_SAMPLES_USERS, .forward_backward = vae_forward_backward,                 \
     .add_param_penalty = vae_add_param_penalty, .update_sparse = NULL, .begin_eval = NULL, .score = vae_score, \
-    .write_state = NULL, .read_state = NULL, .destroy = vae_destroy                                            \
+    .write_state = NULL, .read_state = NULL, .activation_bytes = NULL, .destroy = vae_destroy                  \
   }
 static const sr_model_ops multvae_ops = VAE_OPS("multvae");
 static const sr_model_ops multdae_ops = VAE_OPS("multdae");
@@ -409,9 +411,11 @@ static const sr_model_ops multdae_ops = VAE_OPS("multdae");
 int cu_vae_create(const sr_config *cfg, int64_t n_items, const sr_dist *dist, sr_model **out) {
   sr_model *host = NULL;
   SR_TRY(sr_vae_create(cfg, n_items, dist, &host));
-  if (sr_params_sharded(&host->params) > 0) {
+  if (host->items || sr_params_sharded(&host->params) > 0) {
     sr_model_destroy(host);
-    return SR_FAIL(SR_EINVAL, "parameters split over ranks do not run on the GPU yet; use run.device: cpu");
+    return SR_FAIL(SR_EINVAL,
+                   "item parallelism (dist.item_parallel > 1) does not run on the GPU yet; use "
+                   "run.device: cpu or dist.item_parallel: 1");
   }
   vae_model *v = (vae_model *)sr_calloc(1, sizeof *v);
   v->staging.pinned_host = v->losses_host.pinned_host = 1;

@@ -153,6 +153,16 @@ int sr_dist_check_identical(const sr_dist *d, const void *data, size_t bytes, co
   return SR_OK;
 }
 
+int sr_dist_node_size(const sr_dist *d, int *n) {
+  *n = 1;
+  if (d->size == 1) return SR_OK; /* single-process contexts work without MPI_Init */
+  MPI_Comm node;
+  MPI_TRY(MPI_Comm_split_type(d->comm, MPI_COMM_TYPE_SHARED, d->rank, MPI_INFO_NULL, &node), "MPI_Comm_split_type");
+  MPI_Comm_size(node, n);
+  MPI_Comm_free(&node);
+  return SR_OK;
+}
+
 int sr_dist_agree(const sr_dist *d, int local_rc) {
   if (d->size == 1) return local_rc;
   int64_t first_failed = local_rc != SR_OK ? d->rank : INT64_MAX;

@@ -40,18 +40,25 @@ void sr_grad_reducer_init(sr_grad_reducer *r, const sr_dist *dist, sr_params *pa
   r->wait_seconds = r->total_seconds = 0;
   const int64_t limit = bucket_bytes / (int64_t)sizeof(float);
   sr_grad_bucket *b = NULL;
+  int bucket_sharded = 0;
   for (int i = n_params - 1; i >= 0; i--) {
     const sr_param *p = &params->items[i];
     /* Parameters are laid out in registration order, so walking backwards
      * keeps each bucket a contiguous [begin, end) of the arena. */
     int64_t end = i == params->count - 1 ? params->total : params->items[i + 1].offset;
-    if (!b || b->end - p->offset > limit) {
+    /* A sharded tensor gets a bucket of its own: the buckets of replicated
+     * tensors are then the same on every shard whatever the slices' sizes,
+     * so their sums are added in the same order and the replicas of an item
+     * group stay bit-identical (item_parallel.h). */
+    const int sharded = p->shard.dim >= 0;
+    if (!b || b->end - p->offset > limit || sharded || bucket_sharded) {
       b = &r->buckets[r->n_buckets++];
       b->end = end;
       b->n_params = 0;
     }
     b->begin = p->offset;
     b->n_params++;
+    bucket_sharded = sharded;
     r->bucket_of[i] = r->n_buckets - 1;
   }
   /* Every collective below passes a bucket (or a slice of one) as one MPI

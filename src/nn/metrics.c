@@ -212,38 +212,46 @@ double sr_metric_value(const sr_metric_spec *spec, const int32_t *top, int n_top
 
 /* ---- batches ------------------------------------------------------------------- */
 
-static void exclude_foldin(float *row, const sr_csr *foldin, int64_t r) {
-  for (int64_t p = foldin->indptr[r]; p < foldin->indptr[r + 1]; p++) row[foldin->indices[p]] = -INFINITY;
+void sr_metrics_exclude_foldin(float *scores, int64_t C, const sr_csr *foldin) {
+  for (int64_t r = 0; r < foldin->n_rows; r++)
+    for (int64_t p = foldin->indptr[r]; p < foldin->indptr[r + 1]; p++)
+      scores[r * C + foldin->indices[p]] = -INFINITY;
 }
 
-/* Entries past the finite scores were excluded (or NaN): they fill the list
- * only when fewer than k items remain, and must never count as hits, even
- * if a malformed split put an item in both fold-in and held-out. */
-static int ranked_prefix(const int32_t *top, int k, const float *row) {
-  int n = 0;
-  while (n < k && row[top[n]] > -INFINITY) n++;
-  return n;
+void sr_metrics_add_user(sr_metrics *m, const int32_t *top, const float *top_scores, int k, const int32_t *heldout,
+                         int64_t n_heldout) {
+  /* Entries past the finite scores were excluded (or NaN): they fill the list
+   * only when fewer than k items remain, and must never count as hits, even
+   * if a malformed split put an item in both fold-in and held-out. */
+  int n_top = 0;
+  while (n_top < k && top_scores[n_top] > -INFINITY) n_top++;
+  for (int i = 0; i < m->n; i++) m->sum[i] += sr_metric_value(&m->spec[i], top, n_top, heldout, n_heldout);
+  m->n_users++;
+}
+
+int sr_metrics_depth(const sr_metrics *m, int64_t C) {
+  const int max_k = sr_metrics_max_k(m);
+  return (int64_t)max_k < C ? max_k : (int)C;
 }
 
 void sr_metrics_accumulate(sr_metrics *m, float *scores, int64_t R, int64_t C, const sr_csr *foldin,
                            const sr_csr *heldout) {
   SR_ASSERT(heldout->n_rows == R && heldout->n_cols == C);
   SR_ASSERT(!foldin || (foldin->n_rows == R && foldin->n_cols == C));
-  int max_k = sr_metrics_max_k(m);
-  int k = (int64_t)max_k < C ? max_k : (int)C;
+  if (foldin) sr_metrics_exclude_foldin(scores, C, foldin);
+  const int k = sr_metrics_depth(m, C);
   int32_t *top = sr_malloc((size_t)k * sizeof *top);
+  float *top_scores = sr_malloc((size_t)k * sizeof *top_scores);
   for (int64_t r = 0; r < R; r++) {
-    float *row = scores + r * C;
-    if (foldin) exclude_foldin(row, foldin, r);
+    const float *row = scores + r * C;
     int64_t n_heldout = sr_csr_row_len(heldout, r);
     if (n_heldout == 0) continue;
     sr_topk(top, row, C, k);
-    int n_top = ranked_prefix(top, k, row);
-    const int32_t *held = heldout->indices + heldout->indptr[r];
-    for (int i = 0; i < m->n; i++) m->sum[i] += sr_metric_value(&m->spec[i], top, n_top, held, n_heldout);
-    m->n_users++;
+    for (int i = 0; i < k; i++) top_scores[i] = row[top[i]];
+    sr_metrics_add_user(m, top, top_scores, k, heldout->indices + heldout->indptr[r], n_heldout);
   }
   free(top);
+  free(top_scores);
 }
 
 /* ---- baseline -------------------------------------------------------------------- */

@@ -276,26 +276,35 @@ void sr_csr_dropout_values(float *values, const sr_csr *x, float p, uint64_t see
 
 /* ---- multinomial log-likelihood ------------------------------------------------------------ */
 
+void sr_softmax_target_sums(sr_softmax_row *row, const float *l, const sr_csr *targets, int64_t r) {
+  row->sum_x = row->dot_xl = 0.0;
+  for (int64_t k = targets->indptr[r]; k < targets->indptr[r + 1]; k++) {
+    const double xk = sr_csr_value(targets, k);
+    row->sum_x += xk;
+    row->dot_xl += xk * l[targets->indices[k]];
+  }
+}
+
+double sr_softmax_nll_finish_row(float *d, int64_t C, const sr_csr *targets, int64_t r, const sr_softmax_row *row,
+                                 float inv_norm) {
+  const float prob_scale = (float)(row->sum_x / row->sum_exp) * inv_norm;
+  for (int64_t i = 0; i < C; i++) d[i] *= prob_scale;
+  for (int64_t k = targets->indptr[r]; k < targets->indptr[r + 1]; k++)
+    d[targets->indices[k]] -= sr_csr_value(targets, k) * inv_norm;
+  /* -sum_i x_i (l_i - lse) */
+  return row->sum_x * (row->max + log(row->sum_exp)) - row->dot_xl;
+}
+
 /* One row (C): returns -sum_i x_i log_softmax(l)_i (not yet divided by norm) and
  * writes d = (softmax(l) * sum_x - x) * inv_norm. d may alias l. */
 static double softmax_nll_row(float *d, const float *l, const sr_csr *targets, int64_t r, int64_t C, float inv_norm) {
-  const int64_t begin = targets->indptr[r], end = targets->indptr[r + 1];
+  sr_softmax_row row;
   /* Read the target logits before d (possibly l itself) is overwritten. */
-  double sum_x = 0.0, dot_xl = 0.0;
-  for (int64_t k = begin; k < end; k++) {
-    const double xk = sr_csr_value(targets, k);
-    sum_x += xk;
-    dot_xl += xk * l[targets->indices[k]];
-  }
+  sr_softmax_target_sums(&row, l, targets, r);
   /* Shifted exponentials are in (0, 1]: no overflow. */
-  const float max = sr_max(l, C);
-  const double sum_exp = sr_exp_shifted(d, l, C, max);
-  const double log_sum_exp = max + log(sum_exp);
-  const float prob_scale = (float)(sum_x / sum_exp) * inv_norm;
-  for (int64_t i = 0; i < C; i++) d[i] *= prob_scale;
-  for (int64_t k = begin; k < end; k++) d[targets->indices[k]] -= sr_csr_value(targets, k) * inv_norm;
-  /* -sum_i x_i (l_i - lse) */
-  return sum_x * log_sum_exp - dot_xl;
+  row.max = sr_max(l, C);
+  row.sum_exp = sr_exp_shifted(d, l, C, row.max);
+  return sr_softmax_nll_finish_row(d, C, targets, r, &row, inv_norm);
 }
 
 double sr_softmax_nll(float *dlogits, const float *logits, const sr_csr *targets, int64_t R, int64_t C, float norm) {

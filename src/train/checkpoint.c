@@ -1,6 +1,8 @@
 /* checkpoint.c — model and training checkpoints in HDF5 (checkpoint.h, docs/checkpoint.md). */
 #include "shardrec/checkpoint.h"
 
+#include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,6 +133,23 @@ static int read_arena(sr_h5file *f, sr_params *ps, const char *group, float *are
   return SR_OK;
 }
 
+/* read_arena, then every value must be finite (and >= 0 for Adam's second
+ * moment): a damaged or crafted file stops here, naming the tensor, instead
+ * of surfacing steps later as a divergence blamed on the learning rate. */
+static int read_valid_arena(sr_h5file *f, sr_params *ps, const char *group, float *arena, int nonnegative) {
+  SR_TRY(read_arena(f, ps, group, arena));
+  for (int i = 0; i < ps->count; i++) {
+    const sr_param *p = &ps->items[i];
+    for (int64_t j = 0; j < p->numel; j++) {
+      const float x = arena[p->offset + j];
+      if (!isfinite(x) || (nonnegative && x < 0.0f))
+        return SR_FAIL(SR_EFORMAT, "%s: %s/%s: element %lld is %g, expected a finite%s value", f->path, group,
+                       p->name, (long long)j, (double)x, nonnegative ? ", non-negative" : "");
+    }
+  }
+  return SR_OK;
+}
+
 /* The root attributes: what the model is and how to rebuild it. */
 static int write_header(sr_h5file *f, const sr_model *m, const sr_config *cfg) {
   char *yaml = sr_config_to_yaml(cfg);
@@ -249,7 +268,7 @@ static int read_model(sr_h5file *f, const sr_dataset *data, sr_config *cfg, sr_m
   int64_t n_items = 0;
   SR_TRY(read_config(f, cfg, &n_items));
   SR_TRY(create_stored_model(f, cfg, n_items, data, model));
-  int rc = read_arena(f, &(*model)->params, "/params", (*model)->params.values);
+  int rc = read_valid_arena(f, &(*model)->params, "/params", (*model)->params.values, 0);
   if (rc != SR_OK) {
     sr_model_destroy(*model);
     *model = NULL;
@@ -264,13 +283,33 @@ static int read_into(sr_h5file *f, sr_model *m, sr_optim *o) {
   if (n_items != m->n_items)
     return SR_FAIL(SR_EFORMAT, "%s: checkpoint of a model over %lld items, this run has %lld", f->path,
                    (long long)n_items, (long long)m->n_items);
-  SR_TRY(read_arena(f, &m->params, "/params", m->params.values));
+  SR_TRY(read_valid_arena(f, &m->params, "/params", m->params.values, 0));
   if (!o) return SR_OK;
   if (!sr_h5_exists(f, "/optimizer"))
     return SR_FAIL(SR_EFORMAT, "%s: has no optimizer state (a model-only checkpoint)", f->path);
-  SR_TRY(read_arena(f, &m->params, "/optimizer/adam_m", m->params.adam_m));
-  SR_TRY(read_arena(f, &m->params, "/optimizer/adam_v", m->params.adam_v));
-  return sr_h5_read_attr_int64(f, "/optimizer", "step", &o->step);
+  SR_TRY(read_valid_arena(f, &m->params, "/optimizer/adam_m", m->params.adam_m, 0));
+  SR_TRY(read_valid_arena(f, &m->params, "/optimizer/adam_v", m->params.adam_v, 1));
+  SR_TRY(sr_h5_read_attr_int64(f, "/optimizer", "step", &o->step));
+  if (o->step < 0) return SR_FAIL(SR_EFORMAT, "%s: /optimizer step is %lld", f->path, (long long)o->step);
+  return SR_OK;
+}
+
+/* A cursor that indexes the epoch's order (position >= 0) in an epoch >= 1,
+ * and counters that can be; the history is text. */
+static int check_state(const sr_h5file *f, const sr_train_state *s) {
+  const char *bad = s->epoch < 1 || s->epoch > INT32_MAX            ? "epoch"
+                    : s->position < 0                               ? "position"
+                    : s->samples_seen < 0                           ? "samples_seen"
+                    : !(s->train_seconds >= 0)                      ? "train_seconds"
+                    : s->best_epoch < 0 || s->best_epoch > s->epoch ? "best_epoch"
+                                                                    : NULL;
+  if (bad)
+    return SR_FAIL(SR_EFORMAT,
+                   "%s: /train_state is damaged: %s out of range (epoch %lld, position %lld, samples_seen %lld, "
+                   "train_seconds %g, best_epoch %lld)",
+                   f->path, bad, (long long)s->epoch, (long long)s->position, (long long)s->samples_seen,
+                   s->train_seconds, (long long)s->best_epoch);
+  return SR_OK;
 }
 
 static int read_state(sr_h5file *f, sr_model *m, sr_train_state *s) {
@@ -283,7 +322,8 @@ static int read_state(sr_h5file *f, sr_model *m, sr_train_state *s) {
   SR_TRY(sr_h5_read_attr_int64(f, g, "best_epoch", &s->best_epoch));
   SR_TRY(sr_h5_read_attr_double(f, g, "best_value", &s->best_value));
   SR_TRY(sr_h5_read_attr_string_alloc(f, g, "history", &s->history));
-  if (s->best_epoch > 0) SR_TRY(read_arena(f, &m->params, "/train_state/best_params", s->best_values));
+  SR_TRY(check_state(f, s));
+  if (s->best_epoch > 0) SR_TRY(read_valid_arena(f, &m->params, "/train_state/best_params", s->best_values, 0));
   return SR_OK;
 }
 

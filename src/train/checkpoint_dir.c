@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,51 @@ static int write_pointer(const char *dir, const char *pointer, const char *name)
   snprintf(path, sizeof path, "%s/%s", dir, pointer);
   int len = snprintf(line, sizeof line, "%s\n", name);
   return sr_write_file_atomic(path, line, (size_t)len);
+}
+
+/* The pid of a temporary "<name>.tmp.<pid>", or 0 for any other name. */
+static long temporary_pid(const char *name) {
+  const char *tag = strstr(name, ".tmp.");
+  if (!tag) return 0;
+  char *end;
+  long pid = strtol(tag + 5, &end, 10);
+  return *end == '\0' && end != tag + 5 && pid > 0 ? pid : 0;
+}
+
+/* Creating (and removing) a file is the only test of writability that holds
+ * for root and for read-only mounts alike. */
+static int check_writable(const char *dir) {
+  char probe[SR_PATH_MAX + 64];
+  snprintf(probe, sizeof probe, "%s/.write-test.%ld", dir, (long)getpid());
+  FILE *f = fopen(probe, "w");
+  if (!f) return SR_FAIL(SR_EIO, "checkpoint directory %s is not writable: %s", dir, strerror(errno));
+  fclose(f);
+  unlink(probe);
+  return SR_OK;
+}
+
+static int clean_stale(const char *dir) {
+  DIR *d = opendir(dir);
+  if (!d) return errno == ENOENT ? SR_OK : SR_FAIL(SR_EIO, "cannot list %s: %s", dir, strerror(errno));
+  int rc = SR_OK;
+  for (struct dirent *e; (e = readdir(d)) != NULL && rc == SR_OK;) {
+    const long pid = temporary_pid(e->d_name);
+    if (pid == 0 || kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue; /* not one, or its writer lives */
+    char path[SR_PATH_MAX + 300];
+    snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+    if (unlink(path) == 0)
+      sr_info("removed %s, left by process %ld (killed while writing)", path, pid);
+    else if (errno != ENOENT)
+      rc = SR_FAIL(SR_EIO, "cannot remove the stale temporary %s: %s", path, strerror(errno));
+  }
+  closedir(d);
+  return rc;
+}
+
+int sr_ckptdir_prepare(const char *dir) {
+  SR_TRY(sr_mkdir_p(dir));
+  SR_TRY(check_writable(dir));
+  return clean_stale(dir);
 }
 
 static int compare_desc(const void *a, const void *b) { return strcmp(*(char *const *)b, *(char *const *)a); }

@@ -7,21 +7,51 @@
 #include "shardrec/error.h"
 #include "shardrec/mem.h"
 
-/* Calls fill(ctx, foldin, user_ids, scores) for each batch, then accumulates metrics. */
+/* Item parallelism: scores (R, this rank's items). Each shard ranks its own
+ * items with the fold-in excluded, the group's shard 0 merges the lists into
+ * the ranking of the whole row and counts the users (sums over all ranks then
+ * count each user once). An MPI failure ends the job, as one in score() does. */
+static void accumulate_item_split(sr_item_grid *g, sr_metrics *m, float *scores, const sr_csr *foldin,
+                                  const sr_csr *heldout) {
+  const int64_t R = foldin->n_rows;
+  sr_csr local;
+  sr_csr_slice_columns(foldin, g->item_begin, g->item_end, &local, NULL);
+  sr_metrics_exclude_foldin(scores, g->item_end - g->item_begin, &local);
+  sr_csr_free(&local);
+  const int k = sr_metrics_depth(m, g->n_items);
+  int32_t *top = sr_malloc((size_t)(R * k) * sizeof *top);
+  float *top_scores = sr_malloc((size_t)(R * k) * sizeof *top_scores);
+  if (sr_item_grid_topk(g, scores, R, k, top, top_scores) != SR_OK) SR_DIE("evaluation: %s", sr_error_message());
+  for (int64_t r = 0; r < R && g->shard == 0; r++) {
+    const int64_t n_heldout = sr_csr_row_len(heldout, r);
+    if (n_heldout > 0)
+      sr_metrics_add_user(m, top + r * k, top_scores + r * k, k, heldout->indices + heldout->indptr[r], n_heldout);
+  }
+  free(top);
+  free(top_scores);
+}
+
+/* Calls fill(ctx, foldin, user_ids, scores) for each batch, then accumulates
+ * metrics; `items` (NULL: scores cover every item) as in sr_model. */
 typedef void (*score_fn)(void *ctx, const sr_csr *foldin, const int64_t *user_ids, float *scores);
 
-static void evaluate_batches(score_fn fill, void *ctx, int64_t n_items, const sr_eval_split *split, int64_t row_begin,
-                             int64_t row_end, int64_t batch_size, sr_metrics *metrics) {
+static void evaluate_batches(score_fn fill, void *ctx, int64_t n_items, sr_item_grid *items,
+                             const sr_eval_split *split, int64_t row_begin, int64_t row_end, int64_t batch_size,
+                             sr_metrics *metrics) {
   int64_t widest = row_end - row_begin < batch_size ? row_end - row_begin : batch_size;
   if (widest <= 0) return;
-  float *scores = sr_aligned_calloc((size_t)(widest * n_items) * sizeof(float));
+  const int64_t columns = items ? items->item_end - items->item_begin : n_items;
+  float *scores = sr_aligned_calloc((size_t)(widest * columns) * sizeof(float));
   for (int64_t b = row_begin; b < row_end; b += batch_size) {
     int64_t e = b + batch_size < row_end ? b + batch_size : row_end;
     sr_csr foldin, heldout;
     sr_csr_slice_rows(&split->foldin, b, e, &foldin);
     sr_csr_slice_rows(&split->heldout, b, e, &heldout);
     fill(ctx, &foldin, split->user_ids + b, scores);
-    sr_metrics_accumulate(metrics, scores, e - b, n_items, &foldin, &heldout);
+    if (items)
+      accumulate_item_split(items, metrics, scores, &foldin, &heldout);
+    else
+      sr_metrics_accumulate(metrics, scores, e - b, n_items, &foldin, &heldout);
     sr_csr_free(&foldin);
     sr_csr_free(&heldout);
   }
@@ -47,7 +77,7 @@ static void score_empty_batches(sr_model *m, int64_t n_batches) {
 void sr_evaluate_rows(sr_model *m, const sr_eval_split *split, int64_t row_begin, int64_t row_end, int64_t batch_size,
                       sr_metrics *metrics) {
   if (m->ops->begin_eval) m->ops->begin_eval(m);
-  evaluate_batches(score_with_model, m, m->n_items, split, row_begin, row_end, batch_size, metrics);
+  evaluate_batches(score_with_model, m, m->n_items, m->items, split, row_begin, row_end, batch_size, metrics);
   if (m->dist && sr_params_sharded(&m->params) > 0)
     score_empty_batches(m, row_end > row_begin ? (row_end - row_begin + batch_size - 1) / batch_size : 0);
 }
@@ -67,7 +97,7 @@ static void score_by_popularity(void *ctx, const sr_csr *foldin, const int64_t *
 void sr_evaluate_popularity(const float *popularity, int64_t n_items, const sr_eval_split *split, int64_t batch_size,
                             sr_metrics *metrics) {
   popularity_ctx ctx = {popularity, n_items};
-  evaluate_batches(score_by_popularity, &ctx, n_items, split, 0, split->n_users, batch_size, metrics);
+  evaluate_batches(score_by_popularity, &ctx, n_items, NULL, split, 0, split->n_users, batch_size, metrics);
 }
 
 /* Counts are summed over ranks as integers and converted once, so the

@@ -16,6 +16,7 @@
 #include "shardrec/grad_reduce.h"
 #include "shardrec/log.h"
 #include "shardrec/mem.h"
+#include "shardrec/memory_plan.h"
 #include "shardrec/nn.h"
 #include "shardrec/optim.h"
 #include "shardrec/rng.h"
@@ -23,6 +24,9 @@
 typedef struct {
   const sr_config *cfg;
   const sr_dist *dist;
+  /* The ranks that hold the same parameter slices and different data: the
+   * world, or with item parallelism one rank per group (item_parallel.h). */
+  const sr_dist *replicas;
   const sr_dataset *data;
   sr_model *model;
   sr_optim optim;
@@ -203,10 +207,9 @@ static int train_step(trainer *t, const int64_t *order, int64_t n, sr_step_stats
     SR_TRY(sr_device_trainer_update(t->device, &t->optim, &bad));
   } else {
     bad = sr_optim_step_ranges(&t->optim, ps, t->reducer.owned, t->reducer.n_buckets);
-  }
-  if (t->reducer.shard_optimizer && !t->device) {
-    SR_TRY(sr_dist_sum_i64(t->dist, &bad, 1));
-    SR_TRY(sr_grad_reducer_gather_values(&t->reducer));
+    /* Replicas count the same values; ranks of other slices must stop too. */
+    if (t->reducer.shard_optimizer || t->replicas != t->dist) SR_TRY(sr_dist_sum_i64(t->dist, &bad, 1));
+    if (t->reducer.shard_optimizer) SR_TRY(sr_grad_reducer_gather_values(&t->reducer));
   }
   /* Embedding tables: their touched rows, exchanged and updated identically
    * on every rank (so `bad` stays the same everywhere). */
@@ -264,17 +267,19 @@ static int save_checkpoint(trainer *t, int64_t epoch, int64_t position, int is_b
   return sr_dist_agree(t->dist, rc);
 }
 
-/* The most-popular-items baseline on the test split, for comparison. */
+/* The most-popular-items baseline on the test split, for comparison. The
+ * ranks of a group hold the same rows: counts and metrics are summed over
+ * the replicas. */
 static int test_popularity(trainer *t, sr_train_result *res) {
   float *popularity = sr_malloc((size_t)t->data->n_items * sizeof(float));
-  int rc = sr_global_popularity(t->dist, &t->data->train, popularity);
+  int rc = sr_global_popularity(t->replicas, &t->data->train, popularity);
   sr_metrics_reset(&res->test_popularity);
   if (rc == SR_OK)
     sr_evaluate_popularity(popularity, t->data->n_items, &t->data->test, t->cfg->train.eval_batch_size,
                            &res->test_popularity);
   free(popularity);
   SR_TRY(rc);
-  return sr_metrics_reduce(t->dist, &res->test_popularity);
+  return sr_metrics_reduce(t->replicas, &res->test_popularity);
 }
 
 /* Epochs from the cursor in t->state (1, 0 for a fresh run) to the end. */
@@ -400,6 +405,23 @@ static int check_replicas(const sr_dist *dist, const sr_params *ps) {
   return SR_OK;
 }
 
+/* Prints what each rank holds (and the item grid) and refuses a run that
+ * does not fit (memory_plan.h). A rank computes its share of a global batch
+ * (one replica's rows) and evaluates batches of its split rows. */
+static int check_memory(trainer *t, const sr_memory_budget *budget) {
+  const sr_item_grid *g = t->model->items;
+  if (g)
+    sr_info("item parallelism: %d replica(s) x %d item shards; rank 0 holds items [%lld, %lld)", g->n_replicas,
+            g->n_shards, (long long)g->item_begin, (long long)g->item_end);
+  const int64_t N = t->cfg->train.batch_size, replicas = t->replicas->size;
+  const sr_dataset *d = t->data;
+  int64_t eval_rows = d->valid.n_users > d->test.n_users ? d->valid.n_users : d->test.n_users;
+  if (eval_rows > t->cfg->train.eval_batch_size) eval_rows = t->cfg->train.eval_batch_size;
+  sr_memory_use use;
+  sr_memory_use_of(t->model, (N + replicas - 1) / replicas, eval_rows, &use);
+  return sr_memory_check(t->dist, &use, budget);
+}
+
 int sr_train(const sr_config *cfg, const sr_dist *dist, const sr_dataset *data, const char *run_dir,
              sr_model **model_out, sr_train_result *res) {
   memset(res, 0, sizeof *res);
@@ -417,19 +439,22 @@ int sr_train(const sr_config *cfg, const sr_dist *dist, const sr_dataset *data, 
     snprintf(t.ckpt_dir, sizeof t.ckpt_dir, "%s", cfg->checkpoint.dir);
   else if (run_dir)
     snprintf(t.ckpt_dir, sizeof t.ckpt_dir, "%s/checkpoints", run_dir);
+  sr_memory_budget budget;
+  SR_TRY(sr_memory_budget_measure(dist, &budget)); /* before the model allocates */
   int on_device = 0;
   SR_TRY(create_model(&t, &on_device));
+  t.replicas = t.model->items ? &t.model->items->replicas : dist;
   optim_from_config(cfg, &t.optim);
   t.state.best_values = sr_malloc((size_t)t.model->params.total * sizeof(float));
   int rc = sr_dist_agree(dist, prepare_start(&t));
   if (rc == SR_OK) rc = check_replicas(dist, &t.model->params);
-  if (rc == SR_OK && dist->rank == 0 && t.ckpt_dir[0]) rc = sr_mkdir_p(t.ckpt_dir);
+  if (rc == SR_OK && dist->rank == 0 && t.ckpt_dir[0]) rc = sr_ckptdir_prepare(t.ckpt_dir);
   rc = sr_dist_agree(dist, rc);
   if (rc == SR_OK) rc = count_samples(&t);
-  sr_grad_reducer_init(&t.reducer, dist, &t.model->params, (int64_t)(cfg->dist.bucket_mb * 1024 * 1024),
+  sr_grad_reducer_init(&t.reducer, t.replicas, &t.model->params, (int64_t)(cfg->dist.bucket_mb * 1024 * 1024),
                        cfg->dist.overlap, cfg->dist.shard_optimizer);
   /* The device takes the parameters as prepare_start left them on the host. */
-  if (rc == SR_OK && on_device) rc = sr_device_trainer_create(&t.device, cfg, dist, t.model, &t.reducer);
+  if (rc == SR_OK && on_device) rc = sr_device_trainer_create(&t.device, cfg, t.replicas, t.model, &t.reducer);
   if (rc == SR_OK && on_device) rc = sr_device_trainer_upload(t.device);
   const size_t B = (size_t)cfg->train.batch_size;
   t.local_rows = sr_malloc(B * sizeof *t.local_rows);
@@ -454,8 +479,9 @@ int sr_train(const sr_config *cfg, const sr_dist *dist, const sr_dataset *data, 
             sr_sample_unit_name(t.model->ops->samples), (long long)data->n_items, (long long)t.steps_per_epoch,
             dist->size);
     if (t.device) sr_info("training on CUDA, %s collectives", sr_device_trainer_backend(t.device));
-    rc = run_epochs(&t, res);
+    rc = check_memory(&t, &budget);
   }
+  if (rc == SR_OK) rc = run_epochs(&t, res);
   if (rc == SR_OK && t.state.best_epoch == 0) rc = SR_FAIL(SR_EINVAL, "no validation ran (train.epochs reached?)");
   if (rc == SR_OK) {
     /* The selected model: the best validation snapshot, evaluated again here

@@ -89,7 +89,7 @@ void expect_filled(sr_model *m, const float *arena, float tag, const char *what)
   }
 }
 
-std::string checkpoint_path() { return "sharded-" + std::to_string(world.size) + ".h5"; }
+std::string checkpoint_path() { return srtest::job_file("sharded") + ".h5"; }
 
 sr_train_state state_for(sr_model *m) {
   sr_train_state s = {};

@@ -280,7 +280,7 @@ TEST(DataParallel, TwoTowerRowShardedTablesMatchReplicated) {
 TEST(DataParallel, TwoTowerRowShardedCheckpointResumesOnOneProcess) {
   sr_config cfg = two_tower_config();
   cfg.model.table_sharding = SR_TABLES_ROW;
-  const std::string dir = "rowshard-ckpt-" + std::to_string(world.size);
+  const std::string dir = srtest::job_file("rowshard-ckpt");
   snprintf(cfg.checkpoint.dir, sizeof cfg.checkpoint.dir, "%s", dir.c_str());
   if (world.rank == 0) std::filesystem::remove_all(dir);  // a fresh run, not an old one resumed
   MPI_Barrier(world.comm);
