@@ -81,6 +81,30 @@ TEST(MemoryPlan, FiguresFollowTheRegistryArenas) {
   sr_dataset_free(&corpus);
 }
 
+// The two-tower model estimates its buffers too: at least the evaluation's
+// item embeddings (n_items, d) and the (rows, n_items) scores, growing with
+// the batch through its passes.
+TEST(MemoryPlan, TwoTowerEstimatesItsBuffers) {
+  sr_config cfg;
+  sr_config_defaults(&cfg);
+  snprintf(cfg.data.path, sizeof cfg.data.path, "in-memory");
+  cfg.model.type = SR_MODEL_TWOTOWER;
+  cfg.model.n_item_features = 1;  // item_id
+  cfg.ssl.enabled = 0;
+  sr_dataset corpus = srtest::item_corpus(500);
+  sr_model *m = nullptr;
+  ASSERT_EQ(sr_model_create(&cfg, &corpus, &m), SR_OK) << sr_error_message();
+  sr_memory_use small, large;
+  sr_memory_use_of(m, 10, 20, &small);
+  sr_memory_use_of(m, 1000, 20, &large);
+  const int64_t f = sizeof(float);
+  EXPECT_GE(small.activations, (500 * cfg.model.embedding_dim + 20 * 500) * f);
+  EXPECT_GE(large.activations - small.activations, 990 * cfg.model.embedding_dim * f);
+  EXPECT_EQ(small.gradients, m->params.dense_total * f);  // the tables have no dense gradient
+  sr_model_destroy(m);
+  sr_dataset_free(&corpus);
+}
+
 TEST(MemoryPlan, RefusesARunThatDoesNotFitSayingWhatToRaise) {
   sr_config cfg = vae_config();
   sr_dataset data = srtest::synthetic_dataset(200, 80, 20, 8);

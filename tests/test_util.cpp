@@ -5,6 +5,8 @@
 #include <hdf5.h>
 
 #include <sys/wait.h>
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -70,6 +72,14 @@ sr_csr csr_from_rows(const std::vector<std::vector<int32_t>> &rows, int64_t n_co
     m.indptr[r + 1] = k;
   }
   return m;
+}
+
+double max_relative_diff(const std::vector<float> &a, const std::vector<float> &b) {
+  EXPECT_EQ(a.size(), b.size());
+  double worst = 0;
+  for (size_t i = 0; i < a.size() && i < b.size(); i++)
+    worst = std::max(worst, std::fabs((double)a[i] - b[i]) / (1.0 + std::fabs((double)b[i])));
+  return worst;
 }
 
 sr_dataset item_corpus(int64_t n_items) {

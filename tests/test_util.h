@@ -46,6 +46,14 @@ sr_csr csr_from_rows(const std::vector<std::vector<int32_t>> &rows, int64_t n_co
 // A corpus of n_items items and nothing else: what an autoencoder is built over.
 sr_dataset item_corpus(int64_t n_items);
 
+// Largest |a - b| / (1 + |b|) over two parameter arenas (of equal sizes).
+double max_relative_diff(const std::vector<float> &a, const std::vector<float> &b);
+// Distributed training against one process on the global batch: the P
+// partial sums of each gradient are added in another order than one process
+// adds them; after 9 Adam steps the parameters agree to a few float ulps of
+// the update size, relative (max_relative_diff).
+constexpr double kEquivalenceTolerance = 2e-5;
+
 // A small log in MovieLens-1M's '::' format. ratings.dat: 200 users (raw ids
 // 5000 + 3u) with 2 to 31 ratings over 150 movies (raw ids 10 i), rating
 // 1 + (u + i) % 5, timestamp 1000 + k for the user's k-th rating.

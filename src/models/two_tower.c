@@ -787,6 +787,35 @@ static void two_tower_score(sr_model *m, const sr_csr *input, const int64_t *use
   if (R > 0) sr_scores_forward(scores, queries, tt->item_embeddings, R, m->n_items, tt->d);
 }
 
+/* ---- memory (memory_plan.h) ---------------------------------------------------------------- */
+
+/* Bytes pass_reserve holds for R rows of tower t. */
+static int64_t pass_bytes(const tower *t, int64_t R, int64_t E) {
+  int64_t floats = 0, widest = 1;
+  for (int l = 0; l <= t->n_layers; l++) {
+    floats += 2 * R * t->dims[l]; /* act, dact */
+    if (t->dims[l] > widest) widest = t->dims[l];
+  }
+  floats += R * (widest + E + t->dims[t->n_layers] + 1); /* dpre, feature_rows, out, norms */
+  return floats * (int64_t)sizeof(float) + R;
+}
+
+/* The passes (query and item at the larger of the training and evaluation
+ * rows, both SSL views), the gathered candidates of cross-device negatives
+ * and the loss kernels' ~4 MiB score blocks, and the evaluation's item
+ * embeddings (n_items, d), which every rank holds whole. */
+static int64_t two_tower_activation_bytes(const sr_model *m, int64_t train_rows, int64_t eval_rows) {
+  const two_tower *tt = (const two_tower *)m;
+  const int64_t P = m->dist ? m->dist->size : 1, E = tt->E, d = tt->d, f = (int64_t)sizeof(float);
+  const int64_t query_rows = train_rows > eval_rows ? train_rows : eval_rows;
+  const int64_t item_rows = train_rows > EVAL_CHUNK ? train_rows : EVAL_CHUNK;
+  int64_t bytes = pass_bytes(&tt->query, query_rows, E) + pass_bytes(&tt->item, item_rows, E);
+  if (tt->ssl) bytes += 2 * pass_bytes(&tt->item, (tt->ssl_batch + P - 1) / P, E);
+  const int64_t N = train_rows * P, M = tt->ssl ? tt->ssl_batch : 0;
+  bytes += 4 * (N > M ? N : M) * d * f + ((int64_t)4 << 20);
+  return bytes + m->n_items * d * f;
+}
+
 /* ---- state kept in training checkpoints ----------------------------------------------------- */
 
 #define STATE_ZSTD_LEVEL 3
@@ -857,6 +886,7 @@ static const sr_model_ops two_tower_ops = {.name = "twotower",
                                            .score = two_tower_score,
                                            .write_state = two_tower_write_state,
                                            .read_state = two_tower_read_state,
+                                           .activation_bytes = two_tower_activation_bytes,
                                            .destroy = two_tower_destroy};
 
 /* The item tower's features over the corpus, for mutual information (CFM). */

@@ -99,19 +99,10 @@ Trained train_single(const sr_config &cfg) {
   return train_on(cfg, self, full_dataset());
 }
 
-// Largest |a - b| / (1 + |b|) over all parameters.
-double max_relative_diff(const std::vector<float> &a, const std::vector<float> &b) {
-  EXPECT_EQ(a.size(), b.size());
-  double worst = 0;
-  for (size_t i = 0; i < a.size() && i < b.size(); i++)
-    worst = std::max(worst, std::fabs((double)a[i] - b[i]) / (1.0 + std::fabs((double)b[i])));
-  return worst;
-}
-
-// Float round-off: the P partial sums of each gradient are added in a
-// different order than one process adds them; after 9 Adam steps the
-// parameters agree to a few float ulps of the update size.
-constexpr double kTolerance = 2e-5;
+using srtest::max_relative_diff;
+// The group adds partial products and softmax statistics (item parallelism),
+// or the ranks their gradients, in another order than one process.
+constexpr double kTolerance = srtest::kEquivalenceTolerance;
 
 void expect_equivalent(sr_model_type type) {
   sr_config cfg = small_config(type, 25);
