@@ -1,8 +1,10 @@
 // test_gpu_train.cpp — training on the GPU through sr_train: 50 steps equal
 // the CPU's to a relative parameter distance ||gpu - cpu|| / ||cpu|| < 1e-3
-// (fp32 round-off through 50 Adam steps), the 1-rank NCCL path equals the
-// MPI path to 1e-5, resume is bit-exact on the GPU, and a GPU checkpoint
-// resumes on the CPU (to the same 1e-3 of an all-CPU run).
+// (fp32 round-off through 50 Adam steps; an L2 distance, since single
+// elements whose gradient is near zero may take Adam steps of either sign),
+// the 1-rank NCCL path equals the MPI path (max_relative_diff 1e-6: the same
+// arithmetic, NCCL's 1-rank all-reduce copies), resume is bit-exact on the
+// GPU, and a GPU checkpoint resumes on the CPU (1e-3 of an all-CPU run).
 #include <cmath>
 #include <string>
 #include <vector>
@@ -107,7 +109,7 @@ TEST_F(GpuTrain, OneRankNcclEqualsTheMpiPath) {
     sr_config nccl = config(SR_DEVICE_CUDA, 12), mpi = config(SR_DEVICE_CUDA, 12);
     nccl.dist.backend = SR_BACKEND_NCCL;
     nccl.dist.shard_optimizer = mpi.dist.shard_optimizer = shard;
-    EXPECT_LT(relative_distance(train(nccl), train(mpi)), 1e-5) << "shard_optimizer " << shard;
+    EXPECT_LT(srtest::max_relative_diff(train(nccl), train(mpi)), 1e-6) << "shard_optimizer " << shard;
   }
 }
 
