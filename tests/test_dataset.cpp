@@ -535,6 +535,34 @@ TEST_F(BadFile, SingleValuedFeatureWithSeveralValuesInAShardedRead) {
   }
 }
 
+// Every rank checks what it reads (issue 13): ids out of range in its rows,
+// absurd sizes in the header; rows are numbered as in the whole split.
+TEST_F(BadFile, ShardedReadsCheckUserIdsAndSizes) {
+  int64_t n_valid = 0, n_test = 0;
+  {
+    Dataset whole;
+    ASSERT_EQ(sr_dataset_read(path.c_str(), &whole.d), SR_OK) << sr_error_message();
+    n_valid = whole.d.valid.n_users;
+    n_test = whole.d.test.n_users;
+  }
+  H5Edit(path).set_int64("/splits/valid/user_ids", 0, 1000000000);  // held by part 0
+  H5Edit(path).set_int64("/splits/test/user_ids", n_test - 1, -3);  // held by part 1
+  const std::string messages[2] = {
+      "/splits/valid/user_ids: row 0 has user 1000000000 outside [0, 8)",
+      "/splits/test/user_ids: row " + std::to_string(n_test - 1) + " has user -3 outside [0, 8)"};
+  for (int part = 0; part < 2; part++) {
+    Dataset d;
+    EXPECT_EQ(sr_dataset_read_shard(path.c_str(), part, 2, &d.d), SR_EFORMAT) << "part " << part;
+    EXPECT_TRUE(contains(sr_error_message(), messages[part])) << sr_error_message();
+  }
+  EXPECT_GE(n_valid, 2);
+  H5Edit(path).set_attr_int64("/", "n_users", (int64_t)1 << 62);
+  Dataset d;
+  EXPECT_EQ(sr_dataset_read_shard(path.c_str(), 1, 2, &d.d), SR_EFORMAT);
+  EXPECT_TRUE(contains(sr_error_message(), "bad sizes (4611686018427387904 users, 6 items; each at most 2147483647)"))
+      << sr_error_message();
+}
+
 TEST_F(BadFile, IndicesStoredAsFloats) {
   const float f[9] = {0, 1, 2, 1, 3, 0, 4, 5, 2};
   H5Edit(path).replace("/splits/train/indices", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, f, 9);

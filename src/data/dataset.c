@@ -103,6 +103,7 @@ typedef struct {
   const char *obj;
   const int64_t *ids;
   int64_t n;
+  int64_t first_row; /* row of ids[0] in the whole split (a shard's lists start later) */
 } user_list;
 
 /* User ids are in range and unique within a split; under the strong protocol a
@@ -117,7 +118,7 @@ static int check_user_lists(const user_list *lists, int n_lists, int64_t n_users
       int64_t u = lists[s].ids[r];
       if (u < 0 || u >= n_users)
         rc = SR_FAIL(SR_EFORMAT, "%s: %s/user_ids: row %lld has user %lld outside [0, %lld)", what, lists[s].obj,
-                     (long long)r, (long long)u, (long long)n_users);
+                     (long long)(lists[s].first_row + r), (long long)u, (long long)n_users);
       else if (owner[u] == s + 1)
         rc = SR_FAIL(SR_EFORMAT, "%s: %s/user_ids: user %lld appears twice", what, lists[s].obj, (long long)u);
       else if (owner[u])
@@ -160,24 +161,37 @@ static int check_feature_groups(const sr_dataset *d, const char *what) {
   return check_features(d->user_features, d->n_user_features, "user", d->n_users, what);
 }
 
-int sr_dataset_validate(const sr_dataset *d, const char *what) {
+/* The header: version, protocol and sizes (ids of users and items index
+ * int32 columns and tables, and size per-user arrays). */
+static int check_header(const sr_dataset *d, const char *what) {
   if (d->schema_version != SR_DATASET_SCHEMA_VERSION)
     return SR_FAIL(SR_EFORMAT, "%s: schema version %d is not supported (this build reads version %d)", what,
                    d->schema_version, SR_DATASET_SCHEMA_VERSION);
   if (d->protocol != SR_PROTOCOL_STRONG && d->protocol != SR_PROTOCOL_WEAK)
     return SR_FAIL(SR_EFORMAT, "%s: unknown protocol %d", what, (int)d->protocol);
-  if (d->n_users < 0 || d->n_items < 0 || d->n_items > INT32_MAX)
-    return SR_FAIL(SR_EFORMAT, "%s: bad sizes (%lld users, %lld items)", what, (long long)d->n_users,
-                   (long long)d->n_items);
+  if (d->n_users < 0 || d->n_users > INT32_MAX || d->n_items < 0 || d->n_items > INT32_MAX)
+    return SR_FAIL(SR_EFORMAT, "%s: bad sizes (%lld users, %lld items; each at most %d)", what, (long long)d->n_users,
+                   (long long)d->n_items, INT32_MAX);
+  return SR_OK;
+}
+
+/* The user ids of every split's rows held: in range, unique, and (strong
+ * protocol) in one split only. */
+static int check_users(const sr_dataset *d, const char *what) {
+  const user_list lists[] = {{"/splits/train", d->train_user_ids, d->train.n_rows, d->train_row_begin},
+                             {"/splits/valid", d->valid.user_ids, d->valid.n_users, d->valid.row_begin},
+                             {"/splits/test", d->test.user_ids, d->test.n_users, d->test.row_begin}};
+  return check_user_lists(lists, 3, d->n_users, d->protocol, what);
+}
+
+int sr_dataset_validate(const sr_dataset *d, const char *what) {
+  SR_TRY(check_header(d, what));
   SR_TRY(check_csr(&d->train, what, "/splits/train", d->n_items));
   if (d->train.n_rows > 0 && !d->train_user_ids)
     return SR_FAIL(SR_EFORMAT, "%s: /splits/train/user_ids: not set", what);
   SR_TRY(check_eval_split(&d->valid, what, "/splits/valid", d->n_items));
   SR_TRY(check_eval_split(&d->test, what, "/splits/test", d->n_items));
-  const user_list lists[] = {{"/splits/train", d->train_user_ids, d->train.n_rows},
-                             {"/splits/valid", d->valid.user_ids, d->valid.n_users},
-                             {"/splits/test", d->test.user_ids, d->test.n_users}};
-  SR_TRY(check_user_lists(lists, 3, d->n_users, d->protocol, what));
+  SR_TRY(check_users(d, what));
   return check_feature_groups(d, what);
 }
 
@@ -442,11 +456,16 @@ static int read_train_shard(const sr_h5file *f, int part, int parts, sr_dataset 
   return sr_h5_read_range(f, "/splits/train/user_ids", SR_H5_INT64, begin, end, d->train_user_ids);
 }
 
+/* A shard is checked as a whole read is, as far as its own rows and the
+ * shared metadata go: the header, each slice's CSR (read_rows), its user ids
+ * and the features (read whole). */
 static int read_shard(const sr_h5file *f, int part, int parts, sr_dataset *d) {
   SR_TRY(read_header(f, d));
+  SR_TRY(check_header(d, f->path));
   SR_TRY(read_train_shard(f, part, parts, d));
   SR_TRY(read_eval_shard(f, "/splits/valid", part, parts, &d->valid));
   SR_TRY(read_eval_shard(f, "/splits/test", part, parts, &d->test));
+  SR_TRY(check_users(d, f->path));
   SR_TRY(read_feature_groups(f, d));
   SR_TRY(check_feature_groups(d, f->path)); /* features are read whole: check them as a whole read does */
   const sr_csr *all[5] = {&d->train, &d->valid.foldin, &d->valid.heldout, &d->test.foldin, &d->test.heldout};
