@@ -2,24 +2,37 @@
  * bench_vae.c — Mult-VAE training throughput against the machine's sgemm peak.
  *
  *   bench_vae [--items I] [--batch B] [--clicks C] [--steps S] [--threads T]
+ *             [--users U] [--device cpu|cuda]
  *
- * Measures, in one process and with the same BLAS threads:
+ * Measures, in one process and with the same BLAS threads (or on one GPU):
  *   1. the sgemm peak: the best of several (B x 600) . (600 x I) products, the
- *      decoder's output layer, which dominates the model's FLOPs;
- *   2. full training steps (forward, backward, Adam) of the paper's
+ *      decoder's output layer, which dominates the model's FLOPs (OpenBLAS, or
+ *      cuBLAS in fp32 with --device cuda);
+ *   2. full training steps (forward, backward, Adam; on the GPU the trainer's
+ *      device path: sr_device_trainer) of the paper's
  *      [I -> 600 -> 200 -> 600 -> I] Mult-VAE on random sparse batches with C
  *      clicks per user (ML-20M averages ~73).
- * Prints users/s, achieved GFLOP/s (dense-layer FLOPs / step time) and that as a
- * fraction of the measured peak. Defaults match ML-20M (I = 20108, B = 500).
+ * Prints users/s, seconds per epoch of U users, achieved GFLOP/s (dense-layer
+ * FLOPs / step time) and that as a fraction of the measured peak. Defaults
+ * match ML-20M (U = 116 677 training users, I = 20108, B = 500).
  */
 #include <cblas.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
+
+#ifdef SHARDREC_HAVE_CUDA
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#endif
 
 #include "shardrec/blas.h"
 #include "shardrec/config.h"
+#include "shardrec/device.h"
+#include "shardrec/error.h"
+#include "shardrec/grad_reduce.h"
 #include "shardrec/log.h"
 #include "shardrec/mem.h"
 #include "shardrec/model.h"
@@ -43,6 +56,39 @@ static double sgemm_peak_gflops(int64_t B, int64_t K, int64_t N, int reps) {
   free(a), free(b), free(c);
   return best;
 }
+
+#ifdef SHARDREC_HAVE_CUDA
+/* The same product with cuBLAS in fp32 (no TF32): the GPU's reference rate.
+ * Exits on a CUDA failure (a benchmark has nothing to recover). */
+static double cublas_sgemm_peak_gflops(int64_t B, int64_t K, int64_t N, int reps) {
+  float *a, *b, *c;
+  cublasHandle_t h;
+  cudaEvent_t start, stop;
+  if (cudaMalloc((void **)&a, (size_t)(B * K) * sizeof(float)) ||
+      cudaMalloc((void **)&b, (size_t)(K * N) * sizeof(float)) ||
+      cudaMalloc((void **)&c, (size_t)(B * N) * sizeof(float)) || cublasCreate(&h) || cudaEventCreate(&start) ||
+      cudaEventCreate(&stop))
+    SR_DIE("cannot set up the cuBLAS reference");
+  cudaMemset(a, 0, (size_t)(B * K) * sizeof(float));
+  cudaMemset(b, 0, (size_t)(K * N) * sizeof(float));
+  const float one = 1.0f, zero = 0.0f;
+  double best = 0;
+  for (int r = 0; r < reps; r++) { /* row-major (B, N) = (B, K) . (K, N) as column-major N x B */
+    cudaEventRecord(start, 0);
+    cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, (int)N, (int)B, (int)K, &one, b, (int)N, a, (int)K, &zero, c, (int)N);
+    cudaEventRecord(stop, 0);
+    cudaEventSynchronize(stop);
+    float ms = 0;
+    cudaEventElapsedTime(&ms, start, stop);
+    const double gflops = 2.0 * (double)B * (double)K * (double)N / (ms * 1e-3) / 1e9;
+    if (r > 0 && gflops > best) best = gflops; /* the first call loads the kernels */
+  }
+  cublasDestroy(h);
+  cudaFree(a), cudaFree(b), cudaFree(c);
+  cudaEventDestroy(start), cudaEventDestroy(stop);
+  return best;
+}
+#endif
 
 /* B random users with about `clicks` distinct items each (rows sorted). */
 static void random_batch(sr_csr *x, int64_t B, int64_t n_items, int clicks, uint64_t step) {
@@ -72,13 +118,14 @@ static double step_flops(int64_t B, int64_t n_items, int64_t nnz) {
 
 int main(int argc, char **argv) {
   sr_blas_configure_process(argv);
-  int64_t items = 20108, batch = 500;
-  int clicks = 73, steps = 8, threads = (int)sysconf(_SC_NPROCESSORS_ONLN), opt;
+  int64_t items = 20108, batch = 500, users = 116677;
+  int clicks = 73, steps = 8, threads = (int)sysconf(_SC_NPROCESSORS_ONLN), opt, cuda = 0;
   static const struct option longopts[] = {
       {"items", required_argument, NULL, 'i'},   {"batch", required_argument, NULL, 'b'},
       {"clicks", required_argument, NULL, 'c'},  {"steps", required_argument, NULL, 's'},
-      {"threads", required_argument, NULL, 't'}, {NULL, 0, NULL, 0}};
-  while ((opt = getopt_long(argc, argv, "i:b:c:s:t:", longopts, NULL)) != -1) {
+      {"threads", required_argument, NULL, 't'}, {"users", required_argument, NULL, 'u'},
+      {"device", required_argument, NULL, 'd'},  {NULL, 0, NULL, 0}};
+  while ((opt = getopt_long(argc, argv, "i:b:c:s:t:u:d:", longopts, NULL)) != -1) {
     switch (opt) {
       case 'i':
         items = atoll(optarg);
@@ -95,27 +142,63 @@ int main(int argc, char **argv) {
       case 't':
         threads = atoi(optarg);
         break;
+      case 'u':
+        users = atoll(optarg);
+        break;
+      case 'd':
+        cuda = strcmp(optarg, "cuda") == 0;
+        if (cuda || strcmp(optarg, "cpu") == 0) break;
+        /* fall through */
       default:
-        fprintf(stderr, "usage: bench_vae [--items I] [--batch B] [--clicks C] [--steps S] [--threads T]\n");
+        fprintf(stderr,
+                "usage: bench_vae [--items I] [--batch B] [--clicks C] [--steps S] [--threads T] [--users U] "
+                "[--device cpu|cuda]\n");
         return 2;
     }
   }
   sr_blas_set_threads(threads);
-  printf("OpenBLAS core %s, %d thread(s); items %lld, batch %lld, %d clicks/user\n", sr_blas_core_name(),
-         sr_blas_get_threads(), (long long)items, (long long)batch, clicks);
-  double peak = sgemm_peak_gflops(batch, 600, items, 5);
-  printf("sgemm peak (%lldx600 . 600x%lld): %.1f GFLOP/s\n", (long long)batch, (long long)items, peak);
-
   sr_config cfg;
   sr_config_defaults(&cfg);
   cfg.train.batch_size = (int)batch;
+  cfg.train.eval_batch_size = (int)batch;
+  sr_dist self;
+  sr_dist_self(&self);
+  double peak = 0;
+  if (cuda) {
+    if (sr_device_resolve(SR_DEVICE_CUDA, &cuda) || sr_device_bind(&self)) {
+      fprintf(stderr, "bench_vae: %s\n", sr_error_message());
+      return 1;
+    }
+#ifdef SHARDREC_HAVE_CUDA
+    peak = cublas_sgemm_peak_gflops(batch, 600, items, 6);
+#endif
+    printf("CUDA; items %lld, batch %lld, %d clicks/user\n", (long long)items, (long long)batch, clicks);
+    printf("cuBLAS sgemm peak, fp32 (%lldx600 . 600x%lld): %.1f GFLOP/s\n", (long long)batch, (long long)items, peak);
+  } else {
+    printf("OpenBLAS core %s, %d thread(s); items %lld, batch %lld, %d clicks/user\n", sr_blas_core_name(),
+           sr_blas_get_threads(), (long long)items, (long long)batch, clicks);
+    peak = sgemm_peak_gflops(batch, 600, items, 5);
+    printf("sgemm peak (%lldx600 . 600x%lld): %.1f GFLOP/s\n", (long long)batch, (long long)items, peak);
+  }
+
   sr_model *m = NULL;
   sr_dataset corpus;
   sr_dataset_init(&corpus);
   corpus.n_items = items;
-  if (sr_model_create(&cfg, &corpus, &m)) return 1;
+  if (cuda ? sr_device_model_create(&cfg, &corpus, NULL, &m) : sr_model_create(&cfg, &corpus, &m)) {
+    fprintf(stderr, "bench_vae: %s\n", sr_error_message());
+    return 1;
+  }
   sr_optim o;
   sr_optim_init(&o, SR_OPTIM_ADAM);
+  /* On the GPU, the trainer's device side does Adam (one rank: no collective). */
+  sr_grad_reducer reducer;
+  sr_grad_reducer_init(&reducer, &self, &m->params, 25 << 20, 0, 0);
+  sr_device_trainer *dev = NULL;
+  if (cuda && sr_device_trainer_create(&dev, &cfg, &self, m, &reducer)) {
+    fprintf(stderr, "bench_vae: %s\n", sr_error_message());
+    return 1;
+  }
   int64_t *ids = sr_malloc((size_t)batch * sizeof *ids);
   double total = 0, flops = 0;
   for (int s = 0; s <= steps; s++) { /* step 0 warms up (allocations, page faults) */
@@ -125,16 +208,28 @@ int main(int argc, char **argv) {
     sr_batch b = {.rows = &x, .sample_ids = ids, .global_batch = batch, .step = (uint64_t)s};
     sr_step_stats st;
     double t0 = sr_now();
-    m->ops->forward_backward(m, &b, &st);
-    sr_optim_step(&o, &m->params);
+    int64_t bad = 0;
+    if (dev) sr_device_trainer_begin(dev);
+    m->ops->forward_backward(m, &b, &st); /* synchronises on the GPU (the loss comes back) */
+    if (dev) {
+      sr_device_trainer_reduce(dev);
+      sr_device_trainer_update(dev, &o, &bad); /* synchronises */
+    } else {
+      sr_optim_step(&o, &m->params);
+    }
     double dt = sr_now() - t0;
     if (s > 0) total += dt, flops += step_flops(batch, items, x.nnz);
     sr_csr_free(&x);
   }
   double achieved = flops / total / 1e9;
-  printf("Mult-VAE training: %.1f ms/step, %.0f users/s, %.1f GFLOP/s = %.0f%% of sgemm peak\n", 1e3 * total / steps,
-         (double)batch * steps / total, achieved, 100.0 * achieved / peak);
+  printf(
+      "Mult-VAE training: %.1f ms/step, %.0f users/s, %.1f s/epoch of %lld users, %.1f GFLOP/s = %.0f%% of sgemm "
+      "peak\n",
+      1e3 * total / steps, (double)batch * steps / total, (double)((users + batch - 1) / batch) * total / steps,
+      (long long)users, achieved, 100.0 * achieved / peak);
   free(ids);
+  sr_device_trainer_free(dev);
+  sr_grad_reducer_free(&reducer);
   sr_model_destroy(m);
   return 0;
 }

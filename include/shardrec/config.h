@@ -48,6 +48,8 @@ typedef struct {
     int log_level;      /* sr_log_level: debug|info|warn|error */
     int log_all_ranks;  /* bool */
     int threads;        /* BLAS threads per rank; 0 = auto */
+    int device;         /* sr_device_kind (device.h): cpu|cuda|auto */
+    int precision;      /* sr_precision (device.h): fp32|tf32|bf16 dense products on the device */
   } run;
   struct {
     char path[SR_PATH_MAX]; /* HDF5 dataset (datasets/README.md) */
@@ -121,6 +123,7 @@ typedef struct {
     int shard_optimizer;        /* bool: reduce-scatter + Adam on 1/P + all-gather (ZeRO-1) */
     int cross_device_negatives; /* bool: two-tower queries see every rank's items */
     int item_parallel;          /* K: ranks that share each batch and split the item layers (Mult-VAE/DAE) */
+    int backend;                /* sr_comm_backend (device.h): auto|mpi|nccl collectives of GPU ranks */
   } dist;
 } sr_config;
 

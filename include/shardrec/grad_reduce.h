@@ -86,6 +86,11 @@ int sr_grad_reducer_gather_values(sr_grad_reducer *r);
  * checkpoint is written). */
 int sr_grad_reducer_gather_optimizer_state(sr_grad_reducer *r);
 
+/* Sharded optimizer layout, for collectives run elsewhere (the GPU backend):
+ * slice `part` of P of a bucket, and the rank that owns (updates) it. */
+sr_arena_range sr_grad_bucket_slice(const sr_grad_bucket *b, int part, int P);
+int sr_grad_slice_owner(int part, int P);
+
 /* The callback form models receive in sr_batch. */
 void sr_grad_reducer_ready_cb(void *reducer, int index);
 

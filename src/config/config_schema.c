@@ -29,6 +29,9 @@ static const char *const mask_kinds[] = {"cfm", "rfm", NULL};                   
 static const char *const sparse_optimizers[] = {"lazy_adam", "adagrad", NULL};         /* sr_sparse_optim_kind */
 static const char *const optimizers[] = {"adam", "adamw", NULL};                       /* sr_optim_kind */
 static const char *const table_shardings[] = {"replicated", "row", NULL};              /* sr_table_sharding */
+static const char *const devices[] = {"cpu", "cuda", "auto", NULL};                    /* sr_device_kind */
+static const char *const precisions[] = {"fp32", "tf32", "bf16", NULL};                /* sr_precision */
+static const char *const backends[] = {"auto", "mpi", "nccl", NULL};                   /* sr_comm_backend */
 
 const sr_config_key sr_config_schema[] = {
     {.path = "run.name",
@@ -70,6 +73,19 @@ const sr_config_key sr_config_schema[] = {
      AT_LEAST(0),
      .default_yaml = "0",
      .doc = "BLAS threads per rank; 0 picks automatically."},
+    {.path = "run.device",
+     .type = SR_CFG_ENUM,
+     SCALAR(run.device),
+     .enum_names = devices,
+     .default_yaml = "cpu",
+     .doc = "Where training runs: cpu, cuda (Mult-VAE/DAE; fails without a usable GPU) or auto (cuda when "
+            "available). docs/gpu.md."},
+    {.path = "run.precision",
+     .type = SR_CFG_ENUM,
+     SCALAR(run.precision),
+     .enum_names = precisions,
+     .default_yaml = "fp32",
+     .doc = "Dense products on the GPU: fp32 (TF32 off), tf32 or bf16 tensor cores; weights and Adam stay fp32."},
 
     {.path = "data.path",
      .type = SR_CFG_STRING,
@@ -426,6 +442,13 @@ const sr_config_key sr_config_schema[] = {
      AT_LEAST(1),
      .default_yaml = "1",
      .doc = "Mult-VAE/DAE: groups of K ranks share each batch and split the item dimension (must divide the ranks)."},
+    {.path = "dist.backend",
+     .type = SR_CFG_ENUM,
+     SCALAR(dist.backend),
+     .enum_names = backends,
+     .default_yaml = "auto",
+     .doc = "Gradient collectives of GPU ranks: nccl, mpi (staged through pinned host memory; ranks may share a "
+            "GPU) or auto (nccl when built with it). CPU ranks always use MPI."},
 };
 const int sr_config_schema_count = (int)(sizeof sr_config_schema / sizeof sr_config_schema[0]);
 

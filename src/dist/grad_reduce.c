@@ -23,6 +23,10 @@ static sr_arena_range slice_of(const sr_grad_bucket *b, int part, int P) {
 /* In a ring reduce-scatter, rank r ends with the sum of slice (r + 1) mod P. */
 static int owned_slice(int rank, int P) { return (rank + 1) % P; }
 
+sr_arena_range sr_grad_bucket_slice(const sr_grad_bucket *b, int part, int P) { return slice_of(b, part, P); }
+
+int sr_grad_slice_owner(int part, int P) { return (part + P - 1) % P; }
+
 void sr_grad_reducer_init(sr_grad_reducer *r, const sr_dist *dist, sr_params *params, int64_t bucket_bytes,
                           int overlap, int shard_optimizer) {
   const int n_params = params->n_dense;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "shardrec/checkpoint_dir.h"
+#include "shardrec/device.h"
 #include "shardrec/error.h"
 #include "shardrec/evaluate.h"
 #include "shardrec/exchange.h"
@@ -30,6 +31,7 @@ typedef struct {
   sr_model *model;
   sr_optim optim;
   sr_grad_reducer reducer;
+  sr_device_trainer *device; /* run.device: cuda (device.h); NULL on the CPU */
   /* This rank's samples of the current global batch: the local training row
    * of each, its user, target item (pair samples), global id and position. */
   int64_t *local_rows, *local_users, *local_ids, *local_positions;
@@ -181,14 +183,17 @@ static int train_step(trainer *t, const int64_t *order, int64_t n, sr_step_stats
                     .global_batch = n,
                     .step = (uint64_t)t->optim.step,
                     .dist = t->dist,
-                    .grad_ready = sr_grad_reducer_ready_cb,
-                    .grad_ready_ctx = &t->reducer};
+                    .grad_ready = t->device ? sr_device_trainer_ready_cb : sr_grad_reducer_ready_cb,
+                    .grad_ready_ctx = t->device ? (void *)t->device : (void *)&t->reducer};
   sr_params *ps = &t->model->params; /* gradients are zero: the optimizer consumed the last ones */
-  sr_grad_reducer_begin(&t->reducer);
+  if (t->device)
+    sr_device_trainer_begin(t->device);
+  else
+    sr_grad_reducer_begin(&t->reducer);
   int rc = t->model->ops->forward_backward(t->model, &batch, st);
   sr_csr_free(&rows);
   SR_TRY(rc);
-  SR_TRY(sr_grad_reducer_finish(&t->reducer));
+  SR_TRY(t->device ? sr_device_trainer_reduce(t->device) : sr_grad_reducer_finish(&t->reducer));
   SR_TRY(reduce_stats(t, st));
   /* Identical on every rank from here on: the decision to stop is collective. */
   st->loss += t->model->ops->add_param_penalty(t->model);
@@ -197,10 +202,15 @@ static int train_step(trainer *t, const int64_t *order, int64_t n, sr_step_stats
                    (long long)t->optim.step, st->loss);
   /* Each rank updates the slices it owns (all of them unless the optimizer is
    * sharded, grad_reduce.h); sharded slices are then all-gathered. */
-  int64_t bad = sr_optim_step_ranges(&t->optim, ps, t->reducer.owned, t->reducer.n_buckets);
-  /* Replicas count the same values; ranks of other slices must stop too. */
-  if (t->reducer.shard_optimizer || t->replicas != t->dist) SR_TRY(sr_dist_sum_i64(t->dist, &bad, 1));
-  if (t->reducer.shard_optimizer) SR_TRY(sr_grad_reducer_gather_values(&t->reducer));
+  int64_t bad = 0;
+  if (t->device) {
+    SR_TRY(sr_device_trainer_update(t->device, &t->optim, &bad));
+  } else {
+    bad = sr_optim_step_ranges(&t->optim, ps, t->reducer.owned, t->reducer.n_buckets);
+    /* Replicas count the same values; ranks of other slices must stop too. */
+    if (t->reducer.shard_optimizer || t->replicas != t->dist) SR_TRY(sr_dist_sum_i64(t->dist, &bad, 1));
+    if (t->reducer.shard_optimizer) SR_TRY(sr_grad_reducer_gather_values(&t->reducer));
+  }
   /* Embedding tables: their touched rows, exchanged and updated identically
    * on every rank (so `bad` stays the same everywhere). */
   if (t->model->ops->update_sparse) SR_TRY(t->model->ops->update_sparse(t->model, t->dist, &t->optim, &bad));
@@ -233,6 +243,7 @@ static int validate(trainer *t, int64_t epoch, sr_metrics *m, int select_index, 
   if (!*improved) return SR_OK;
   s->best_value = value;
   s->best_epoch = epoch;
+  if (t->device) SR_TRY(sr_device_trainer_download(t->device, 0));
   memcpy(s->best_values, t->model->params.values, (size_t)t->model->params.total * sizeof(float));
   return SR_OK;
 }
@@ -241,7 +252,8 @@ static int validate(trainer *t, int64_t epoch, sr_metrics *m, int select_index, 
  * position) and updates the directory's pointers; every rank learns whether it worked. */
 static int save_checkpoint(trainer *t, int64_t epoch, int64_t position, int is_best) {
   if (!t->ckpt_dir[0]) return SR_OK;
-  SR_TRY(sr_grad_reducer_gather_optimizer_state(&t->reducer)); /* collective */
+  if (t->device) SR_TRY(sr_device_trainer_download(t->device, 1)); /* host arenas, as the CPU has them */
+  SR_TRY(sr_grad_reducer_gather_optimizer_state(&t->reducer));     /* collective */
   t->state.epoch = epoch;
   t->state.position = position;
   char path[SR_PATH_MAX + 200];
@@ -363,6 +375,20 @@ static int prepare_start(trainer *t) {
   return SR_OK;
 }
 
+/* The model on the device run.device resolves to, the rank bound to its GPU;
+ * *on_device tells which. Every rank must resolve alike. */
+static int create_model(trainer *t, int *on_device) {
+  SR_TRY(sr_device_resolve(t->cfg->run.device, on_device));
+  int64_t ranks_on_device = *on_device;
+  SR_TRY(sr_dist_sum_i64(t->dist, &ranks_on_device, 1));
+  if (ranks_on_device != 0 && ranks_on_device != t->dist->size)
+    return SR_FAIL(SR_EINVAL, "run.device: auto found a usable GPU on %lld of %d ranks; set run.device explicitly",
+                   (long long)ranks_on_device, t->dist->size);
+  if (!*on_device) return sr_model_create_on(t->cfg, t->data, t->dist, &t->model);
+  SR_TRY(sr_device_bind(t->dist));
+  return sr_device_model_create(t->cfg, t->data, t->dist, &t->model);
+}
+
 /* Replicated parameters start identical: initialisation is keyed by (seed,
  * parameter), not by rank, and every rank loads the same checkpoint;
  * verified (sharded ones differ by construction). */
@@ -415,7 +441,8 @@ int sr_train(const sr_config *cfg, const sr_dist *dist, const sr_dataset *data, 
     snprintf(t.ckpt_dir, sizeof t.ckpt_dir, "%s/checkpoints", run_dir);
   sr_memory_budget budget;
   SR_TRY(sr_memory_budget_measure(dist, &budget)); /* before the model allocates */
-  SR_TRY(sr_model_create_on(cfg, data, dist, &t.model));
+  int on_device = 0;
+  SR_TRY(create_model(&t, &on_device));
   t.replicas = t.model->items ? &t.model->items->replicas : dist;
   optim_from_config(cfg, &t.optim);
   t.state.best_values = sr_malloc((size_t)t.model->params.total * sizeof(float));
@@ -426,6 +453,9 @@ int sr_train(const sr_config *cfg, const sr_dist *dist, const sr_dataset *data, 
   if (rc == SR_OK) rc = count_samples(&t);
   sr_grad_reducer_init(&t.reducer, t.replicas, &t.model->params, (int64_t)(cfg->dist.bucket_mb * 1024 * 1024),
                        cfg->dist.overlap, cfg->dist.shard_optimizer);
+  /* The device takes the parameters as prepare_start left them on the host. */
+  if (rc == SR_OK && on_device) rc = sr_device_trainer_create(&t.device, cfg, t.replicas, t.model, &t.reducer);
+  if (rc == SR_OK && on_device) rc = sr_device_trainer_upload(t.device);
   const size_t B = (size_t)cfg->train.batch_size;
   t.local_rows = sr_malloc(B * sizeof *t.local_rows);
   t.local_users = sr_malloc(B * sizeof *t.local_users);
@@ -448,6 +478,7 @@ int sr_train(const sr_config *cfg, const sr_dist *dist, const sr_dataset *data, 
             t.model->ops->name, (long long)t.model->params.total, (long long)t.n_samples,
             sr_sample_unit_name(t.model->ops->samples), (long long)data->n_items, (long long)t.steps_per_epoch,
             dist->size);
+    if (t.device) sr_info("training on CUDA, %s collectives", sr_device_trainer_backend(t.device));
     rc = check_memory(&t, &budget);
   }
   if (rc == SR_OK) rc = run_epochs(&t, res);
@@ -456,6 +487,7 @@ int sr_train(const sr_config *cfg, const sr_dist *dist, const sr_dataset *data, 
     /* The selected model: the best validation snapshot, evaluated again here
      * so that a resumed run reports it as well. */
     memcpy(t.model->params.values, t.state.best_values, (size_t)t.model->params.total * sizeof(float));
+    if (t.device) rc = sr_device_trainer_upload(t.device);
     res->best_epoch = (int)t.state.best_epoch;
     res->steps = t.optim.step;
     res->train_seconds = t.state.train_seconds;
@@ -463,13 +495,14 @@ int sr_train(const sr_config *cfg, const sr_dist *dist, const sr_dataset *data, 
     res->samples_per_s = t.state.train_seconds > 0 ? (double)t.state.samples_seen / t.state.train_seconds : 0.0;
     res->allreduce_seconds = t.reducer.total_seconds;
     res->allreduce_wait_seconds = t.reducer.wait_seconds;
-    rc = evaluate_split(&t, &data->valid, &res->best_valid);
+    if (rc == SR_OK) rc = evaluate_split(&t, &data->valid, &res->best_valid);
     if (rc == SR_OK) rc = evaluate_split(&t, &data->test, &res->test);
     if (rc == SR_OK) rc = test_popularity(&t, res);
     record_metrics(&t, "test", res->best_epoch, &res->test);
     record_metrics(&t, "test_popularity", res->best_epoch, &res->test_popularity);
   }
   if (t.jsonl) fclose(t.jsonl);
+  sr_device_trainer_free(t.device);
   sr_grad_reducer_free(&t.reducer);
   free(t.local_rows);
   free(t.local_users);
