@@ -15,6 +15,7 @@
 
 #include <stdint.h>
 
+#include "shardrec/csr.h"
 #include "shardrec/dist.h"
 #include "shardrec/embedding.h"
 
@@ -40,6 +41,9 @@ void sr_exchange_layout_free(sr_exchange_layout *l);
 int sr_gather_rows_f32(const sr_dist *dist, const sr_exchange_layout *l, const float *local, int64_t dim, float *all);
 /* The same for int64 values (dim 1): ids, positions. */
 int sr_gather_i64(const sr_dist *dist, const sr_exchange_layout *l, const int64_t *local, int64_t *all);
+/* all = every rank's rows of `local`, in rank order (a CSR of the same
+ * columns; values kept when local has them, which must agree over ranks). */
+int sr_gather_csr_rows(const sr_dist *dist, const sr_csr *local, sr_csr *all);
 /* The reverse of a gather for gradients: local (count[rank], dim) = the sum
  * over ranks of their rows [offset[rank], offset[rank] + count[rank]) of
  * all_grad (l->total, dim). all_grad is not modified. */

@@ -39,8 +39,12 @@ typedef struct {
   int n_replicas, replica; /* P/K, and this rank's replica = its rank in `replicas` */
   int64_t n_items;         /* the whole item dimension */
   int64_t item_begin, item_end;
-  sr_dist group;       /* the K ranks of this replica, in shard order */
-  sr_dist replicas;    /* the P/K ranks holding this rank's shard, in replica order */
+  sr_dist group;    /* the K ranks of this replica, in shard order */
+  sr_dist replicas; /* the P/K ranks holding this rank's shard, in replica order */
+  /* 1: the group's ranks hold the same rows (item-parallel training); 0: a
+   * scoring grid (sr_item_grid_init_scoring), whose ranks hold their own
+   * rows, which evaluation gathers in the group before scoring them. */
+  int rows_shared;
   double comm_seconds; /* time spent in the group's collectives so far (the functions below) */
 } sr_item_grid;
 
@@ -51,6 +55,10 @@ int sr_item_grid_data_part(const sr_dist *world, int item_parallel, int *part, i
 /* Builds the grid over `world` (collective: splits two communicators) for a
  * dimension of n_items >= K items. */
 int sr_item_grid_init(sr_item_grid *g, const sr_dist *world, int item_parallel, int64_t n_items);
+/* A grid for evaluation only (row-sharded two-tower tables): the P ranks of
+ * world split the items (group = world, shard = rank) while training stays
+ * data-parallel over all of them (replicas = world, n_replicas = 1). */
+int sr_item_grid_init_scoring(sr_item_grid *g, const sr_dist *world, int64_t n_items);
 void sr_item_grid_free(sr_item_grid *g);
 /* [begin, end) of the items of `shard`. */
 void sr_item_grid_range(const sr_item_grid *g, int shard, int64_t *begin, int64_t *end);

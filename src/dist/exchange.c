@@ -95,6 +95,30 @@ int sr_gather_i64(const sr_dist *dist, const sr_exchange_layout *l, const int64_
   return gather(dist, l, local, 1, MPI_INT64_T, sizeof *local, all, "MPI_Allgatherv of int64 values");
 }
 
+int sr_gather_csr_rows(const sr_dist *dist, const sr_csr *local, sr_csr *all) {
+  sr_exchange_layout rows, entries;
+  SR_TRY(sr_exchange_layout_init(&rows, dist, local->n_rows));
+  int rc = sr_exchange_layout_init(&entries, dist, local->nnz);
+  if (rc != SR_OK) {
+    sr_exchange_layout_free(&rows);
+    return rc;
+  }
+  sr_csr_alloc(all, rows.total, local->n_cols, entries.total, local->values != NULL);
+  int64_t *lengths = sr_malloc((size_t)(local->n_rows > 0 ? local->n_rows : 1) * sizeof *lengths);
+  for (int64_t r = 0; r < local->n_rows; r++) lengths[r] = sr_csr_row_len(local, r);
+  rc = sr_gather_i64(dist, &rows, lengths, all->indptr + 1); /* row lengths, then their prefix sums */
+  for (int64_t r = 0; rc == SR_OK && r < all->n_rows; r++) all->indptr[r + 1] += all->indptr[r];
+  if (rc == SR_OK)
+    rc = gather(dist, &entries, local->indices, 1, MPI_INT32_T, sizeof *local->indices, all->indices,
+                "MPI_Allgatherv of CSR indices");
+  if (rc == SR_OK && local->values) rc = sr_gather_rows_f32(dist, &entries, local->values, 1, all->values);
+  free(lengths);
+  sr_exchange_layout_free(&rows);
+  sr_exchange_layout_free(&entries);
+  if (rc != SR_OK) sr_csr_free(all);
+  return rc;
+}
+
 int sr_scatter_sum_rows_f32(const sr_dist *dist, const sr_exchange_layout *l, const float *all_grad, int64_t dim,
                             float *local) {
   SR_ASSERT(l->size == dist->size);

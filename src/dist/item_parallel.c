@@ -46,8 +46,25 @@ int sr_item_grid_init(sr_item_grid *g, const sr_dist *world, int item_parallel, 
     return SR_FAIL(SR_ECONFIG, "dist.item_parallel: %d shards for %lld items", g->n_shards, (long long)n_items);
   g->n_items = n_items;
   sr_item_grid_range(g, g->shard, &g->item_begin, &g->item_end);
+  g->rows_shared = 1;
   int rc = split(world, g->replica, g->shard, &g->group);
   if (rc == SR_OK) rc = split(world, g->shard, g->replica, &g->replicas);
+  if (rc != SR_OK) sr_item_grid_free(g);
+  return rc;
+}
+
+int sr_item_grid_init_scoring(sr_item_grid *g, const sr_dist *world, int64_t n_items) {
+  memset(g, 0, sizeof *g);
+  g->group.comm = g->replicas.comm = MPI_COMM_NULL;
+  if (n_items < world->size)
+    return SR_FAIL(SR_EINVAL, "%lld items cannot be split over %d ranks", (long long)n_items, world->size);
+  g->n_shards = world->size;
+  g->shard = world->rank;
+  g->n_replicas = 1;
+  g->n_items = n_items;
+  sr_item_grid_range(g, g->shard, &g->item_begin, &g->item_end);
+  int rc = split(world, 0, world->rank, &g->group); /* one color: a copy of world */
+  if (rc == SR_OK) rc = split(world, 0, world->rank, &g->replicas);
   if (rc != SR_OK) sr_item_grid_free(g);
   return rc;
 }

@@ -95,8 +95,11 @@ typedef struct {
   /* optimizer of the tables */
   int embedding_optimizer;
   int cross_device;
-  const sr_dist *dist;    /* the ranks the row-sharded tables are split over (NULL: none are) */
-  float *item_embeddings; /* (n_items, d) evaluation-mode item embeddings (begin_eval) */
+  const sr_dist *dist; /* the ranks the row-sharded tables are split over (NULL: none are) */
+  /* With row-sharded tables, evaluation splits the items too (base.items =
+   * &scoring): each rank embeds and scores its item range only. */
+  sr_item_grid scoring;
+  float *item_embeddings; /* (this rank's scored items, d) evaluation-mode item embeddings (begin_eval) */
   /* step scratch, grown as needed */
   float *candidates, *dcandidates, *log_p, *dq, *dx, *gathered, *dgathered;
   size_t candidates_cap, dcandidates_cap, log_p_cap, dq_cap, dx_cap, gathered_cap, dgathered_cap;
@@ -737,20 +740,30 @@ static void forward_or_die(two_tower *tt, const tower *t, tower_pass *p) {
   if (tower_forward(tt, t, p, NULL) != SR_OK) SR_DIE("%s", sr_error_message());
 }
 
-void sr_two_tower_embed_items(sr_model *m, float *out) {
-  two_tower *tt = (two_tower *)m;
-  const int64_t I = m->n_items, d = tt->d;
+/* out (end - begin, d) = the evaluation-mode embeddings of items [begin,
+ * end), in n_passes passes of EVAL_CHUNK items (collective with row-sharded
+ * tables: every rank makes n_passes, empty ones past its range). */
+static void embed_item_range(two_tower *tt, int64_t begin, int64_t end, int64_t n_passes, float *out) {
+  const int64_t d = tt->d;
   int64_t *ids = sr_malloc((size_t)EVAL_CHUNK * sizeof *ids);
-  for (int64_t begin = 0; begin < I; begin += EVAL_CHUNK) {
-    int64_t n = begin + EVAL_CHUNK < I ? EVAL_CHUNK : I - begin;
-    for (int64_t k = 0; k < n; k++) ids[k] = begin + k;
+  for (int64_t pass = 0; pass < n_passes; pass++) {
+    const int64_t first = begin + pass * EVAL_CHUNK, n = first >= end               ? 0
+                                                         : end - first < EVAL_CHUNK ? end - first
+                                                                                    : EVAL_CHUNK;
+    for (int64_t k = 0; k < n; k++) ids[k] = first + k;
     pass_reserve(&tt->item, &tt->ipass, n, tt->E);
     pass_bags(&tt->item, &tt->ipass, ids, n, NULL, NULL);
     forward_or_die(tt, &tt->item, &tt->ipass);
-    memcpy(out + begin * d, tt->ipass.out, (size_t)(n * d) * sizeof(float));
+    if (n > 0) memcpy(out + (first - begin) * d, tt->ipass.out, (size_t)(n * d) * sizeof(float));
   }
   pass_clear(&tt->ipass);
   free(ids);
+}
+
+static int64_t passes_for(int64_t items) { return (items + EVAL_CHUNK - 1) / EVAL_CHUNK; }
+
+void sr_two_tower_embed_items(sr_model *m, float *out) {
+  embed_item_range((two_tower *)m, 0, m->n_items, passes_for(m->n_items), out);
 }
 
 /* The query tower on R users in evaluation mode: qpass.out (R, d). */
@@ -773,18 +786,30 @@ int64_t sr_two_tower_dim(const sr_model *m) { return ((const two_tower *)m)->d; 
 
 double sr_two_tower_table_exchange_seconds(const sr_model *m) { return ((const two_tower *)m)->exchange_seconds; }
 
-static void two_tower_begin_eval(sr_model *m) {
-  two_tower *tt = (two_tower *)m;
-  if (!tt->item_embeddings) tt->item_embeddings = sr_aligned_calloc((size_t)(m->n_items * tt->d) * sizeof(float));
-  sr_two_tower_embed_items(m, tt->item_embeddings);
+/* The items this rank scores: all of them, or its range of the scoring grid. */
+static void scored_items(const sr_model *m, int64_t *begin, int64_t *end) {
+  *begin = m->items ? m->items->item_begin : 0;
+  *end = m->items ? m->items->item_end : m->n_items;
 }
 
-/* scores (R, n_items) = user embeddings . item embeddings^T (one GEMM). */
+static void two_tower_begin_eval(sr_model *m) {
+  two_tower *tt = (two_tower *)m;
+  int64_t begin, end;
+  scored_items(m, &begin, &end);
+  if (!tt->item_embeddings) tt->item_embeddings = sr_aligned_calloc((size_t)((end - begin) * tt->d) * sizeof(float));
+  /* Ranges differ by one item at most: the widest sets every rank's passes. */
+  const int64_t widest = m->items ? (m->n_items + m->items->n_shards - 1) / m->items->n_shards : m->n_items;
+  embed_item_range(tt, begin, end, passes_for(widest), tt->item_embeddings);
+}
+
+/* scores (R, scored items) = user embeddings . item embeddings^T (one GEMM). */
 static void two_tower_score(sr_model *m, const sr_csr *input, const int64_t *user_ids, float *scores) {
   two_tower *tt = (two_tower *)m;
   const int64_t R = input->n_rows;
+  int64_t begin, end;
+  scored_items(m, &begin, &end);
   const float *queries = query_embeddings(tt, input, user_ids); /* collective with row-sharded tables */
-  if (R > 0) sr_scores_forward(scores, queries, tt->item_embeddings, R, m->n_items, tt->d);
+  if (R > 0) sr_scores_forward(scores, queries, tt->item_embeddings, R, end - begin, tt->d);
 }
 
 /* ---- memory (memory_plan.h) ---------------------------------------------------------------- */
@@ -813,7 +838,9 @@ static int64_t two_tower_activation_bytes(const sr_model *m, int64_t train_rows,
   if (tt->ssl) bytes += 2 * pass_bytes(&tt->item, (tt->ssl_batch + P - 1) / P, E);
   const int64_t N = train_rows * P, M = tt->ssl ? tt->ssl_batch : 0;
   bytes += 4 * (N > M ? N : M) * d * f + ((int64_t)4 << 20);
-  return bytes + m->n_items * d * f;
+  int64_t begin, end;
+  scored_items(m, &begin, &end);
+  return bytes + (end - begin) * d * f;
 }
 
 /* ---- state kept in training checkpoints ----------------------------------------------------- */
@@ -873,6 +900,7 @@ static void two_tower_destroy(sr_model *m) {
                   tt->fetch_ids,       tt->fetched};
   for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
   sr_csr_free(&tt->fetch_bag);
+  if (m->items) sr_item_grid_free(&tt->scoring);
   sr_params_free(&m->params);
   free(tt);
 }
@@ -961,7 +989,14 @@ int sr_two_tower_create(const sr_config *cfg, const sr_dataset *data, const sr_d
   register_defaults(&tt->item, ps, tt->E);
   const int n_dense = ps->count;
   /* Row sharding needs more than one rank; a single process holds every row. */
-  if (cfg->model.table_sharding == SR_TABLES_ROW && dist && dist->size > 1) tt->dist = dist;
+  if (cfg->model.table_sharding == SR_TABLES_ROW && dist && dist->size > 1) {
+    tt->dist = dist;
+    if (sr_item_grid_init_scoring(&tt->scoring, dist, data->n_items) != SR_OK) {
+      two_tower_destroy(&tt->base);
+      return sr_error_code();
+    }
+    tt->base.items = &tt->scoring;
+  }
   register_tables(&tt->query, ps, tt->E, tt->dist);
   register_tables(&tt->item, ps, tt->E, tt->dist);
   sr_params_finalize_sparse_tail(ps, n_dense);

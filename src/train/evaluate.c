@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "shardrec/error.h"
+#include "shardrec/exchange.h"
 #include "shardrec/mem.h"
 
 /* Item parallelism: scores (R, this rank's items). Each shard ranks its own
@@ -74,9 +75,39 @@ static void score_empty_batches(sr_model *m, int64_t n_batches) {
   sr_csr_free(&empty);
 }
 
+/* all = rows [row_begin, row_end) of every rank of the group, in rank order:
+ * what a scoring grid's ranks score together (each its own items). */
+static void gather_split(const sr_dist *group, const sr_eval_split *split, int64_t row_begin, int64_t row_end,
+                         sr_eval_split *all) {
+  memset(all, 0, sizeof *all);
+  sr_csr foldin, heldout;
+  sr_csr_slice_rows(&split->foldin, row_begin, row_end, &foldin);
+  sr_csr_slice_rows(&split->heldout, row_begin, row_end, &heldout);
+  sr_exchange_layout users;
+  int rc = sr_exchange_layout_init(&users, group, row_end - row_begin);
+  if (rc == SR_OK) {
+    all->n_users = all->n_users_total = users.total;
+    all->user_ids = sr_malloc((size_t)(users.total > 0 ? users.total : 1) * sizeof *all->user_ids);
+    rc = sr_gather_i64(group, &users, split->user_ids + row_begin, all->user_ids);
+    sr_exchange_layout_free(&users);
+  }
+  if (rc == SR_OK) rc = sr_gather_csr_rows(group, &foldin, &all->foldin);
+  if (rc == SR_OK) rc = sr_gather_csr_rows(group, &heldout, &all->heldout);
+  sr_csr_free(&foldin);
+  sr_csr_free(&heldout);
+  if (rc != SR_OK) SR_DIE("evaluation: %s", sr_error_message());
+}
+
 void sr_evaluate_rows(sr_model *m, const sr_eval_split *split, int64_t row_begin, int64_t row_end, int64_t batch_size,
                       sr_metrics *metrics) {
   if (m->ops->begin_eval) m->ops->begin_eval(m);
+  if (m->items && !m->items->rows_shared) { /* a scoring grid: the group scores every rank's rows */
+    sr_eval_split all;
+    gather_split(&m->items->group, split, row_begin, row_end, &all);
+    evaluate_batches(score_with_model, m, m->n_items, m->items, &all, 0, all.n_users, batch_size, metrics);
+    sr_eval_split_free(&all);
+    return;
+  }
   evaluate_batches(score_with_model, m, m->n_items, m->items, split, row_begin, row_end, batch_size, metrics);
   if (m->dist && sr_params_sharded(&m->params) > 0)
     score_empty_batches(m, row_end > row_begin ? (row_end - row_begin + batch_size - 1) / batch_size : 0);

@@ -410,9 +410,12 @@ static int check_replicas(const sr_dist *dist, const sr_params *ps) {
  * (one replica's rows) and evaluates batches of its split rows. */
 static int check_memory(trainer *t, const sr_memory_budget *budget) {
   const sr_item_grid *g = t->model->items;
-  if (g)
+  if (g && g->rows_shared)
     sr_info("item parallelism: %d replica(s) x %d item shards; rank 0 holds items [%lld, %lld)", g->n_replicas,
             g->n_shards, (long long)g->item_begin, (long long)g->item_end);
+  else if (g)
+    sr_info("evaluation splits the items over the %d ranks; rank 0 scores items [%lld, %lld)", g->n_shards,
+            (long long)g->item_begin, (long long)g->item_end);
   const int64_t N = t->cfg->train.batch_size, replicas = t->replicas->size;
   const sr_dataset *d = t->data;
   int64_t eval_rows = d->valid.n_users > d->test.n_users ? d->valid.n_users : d->test.n_users;
