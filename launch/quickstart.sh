@@ -14,4 +14,5 @@ if [[ ! -f data/synth.h5 ]]; then
   build/shardrec data synth -o data/synth.h5 --users 20000 --items 4000 --heldout 2000 --seed 98765
 fi
 build/shardrec data info data/synth.h5
-exec build/shardrec train configs/quickstart.yaml "$@"
+# A demo: running it again starts its run (runs/quickstart) over.
+exec build/shardrec train configs/quickstart.yaml --overwrite "$@"

@@ -2,7 +2,10 @@
 // train Mult-VAE / Mult-DAE, select on validation, evaluate on test, against
 // the most-popular-items baseline; and the same through the shardrec binary
 // (data synth -> train -> eval of the saved checkpoint).
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <string>
@@ -136,6 +139,52 @@ TEST(EndToEnd, CommandLineTrainThenEvalTheCheckpoint) {
 // The two-tower model is rebuilt over the features of the dataset given to eval.
 TEST(EndToEnd, CommandLineTwoTowerTrainThenEvalTheCheckpoint) {
   train_then_eval_through_binary("{type: twotower, feature_dim: 8, tower_hidden: [32], embedding_dim: 16}", "--data");
+}
+
+// A run directory holds one run (issue 13): a fresh run where another left
+// its checkpoints is refused, naming the ways out, and leaves the directory
+// as it was; --overwrite starts it over; a directory in use by another
+// training is refused naming that training's pid.
+TEST(EndToEnd, ARunDirectoryHoldsOneRun) {
+  srtest::TempDir tmp;
+  const std::string bin = SHARDREC_BINARY, data = tmp.file("d.h5"), cfg = tmp.file("c.yaml"), run = tmp.file("r");
+  ASSERT_EQ(srtest::run_command(bin + " data synth -o " + data + " --users 600 --items 200 --heldout 60").exit_code,
+            0);
+  srtest::write_file(cfg, "run: {log_level: warn}\ndata: {path: " + data +
+                              "}\nmodel: {hidden: [16], latent_dim: 4}\ntrain: {epochs: 2, batch_size: 100}\n");
+  const std::string train = bin + " train " + cfg + " --run-dir " + run;
+  auto first = srtest::run_command(train);
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  const std::string config = srtest::read_file(run + "/config.yaml"),
+                    latest = srtest::read_file(run + "/checkpoints/latest");
+
+  auto again = srtest::run_command(train + " --set train.lr=0.5");
+  EXPECT_EQ(again.exit_code, 1);
+  EXPECT_NE(again.output.find("run directory " + run + " already holds a run"), std::string::npos) << again.output;
+  EXPECT_NE(again.output.find("--resume auto"), std::string::npos) << again.output;
+  EXPECT_NE(again.output.find("--overwrite"), std::string::npos) << again.output;
+  EXPECT_EQ(srtest::read_file(run + "/config.yaml"), config);
+  EXPECT_EQ(srtest::read_file(run + "/checkpoints/latest"), latest);
+
+  auto over = srtest::run_command(train + " --overwrite --set train.lr=2e-3");
+  ASSERT_EQ(over.exit_code, 0) << over.output;
+  EXPECT_NE(srtest::read_file(run + "/config.yaml").find("lr: 0.002"), std::string::npos);
+  const std::string jsonl = srtest::read_file(run + "/metrics.jsonl");
+  EXPECT_EQ(jsonl.find("\"type\":\"test\""), jsonl.rfind("\"type\":\"test\"")) << "one run's records: " << jsonl;
+
+  // Another training holds the lock (here: this test process).
+  int fd = open((run + "/.lock").c_str(), O_RDWR);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(flock(fd, LOCK_EX | LOCK_NB), 0);
+  ASSERT_EQ(ftruncate(fd, 0), 0);
+  const std::string pid = std::to_string(getpid()) + "\n";
+  ASSERT_EQ(write(fd, pid.data(), pid.size()), (ssize_t)pid.size());
+  auto busy = srtest::run_command(train + " --resume auto");
+  close(fd);
+  EXPECT_EQ(busy.exit_code, 1);
+  EXPECT_NE(busy.output.find("is in use by another training (pid " + std::to_string(getpid()) + ")"),
+            std::string::npos)
+      << busy.output;
 }
 
 TEST(EndToEnd, DivergenceStopsWithAClearError) {

@@ -33,6 +33,10 @@ int sr_ckptdir_commit(const char *dir, const char *path, int is_best, int keep_l
  * ("<name>.tmp.<pid>", fsutil.h) that a process killed while writing left:
  * those whose process no longer runs on this node (a live writer's stay). */
 int sr_ckptdir_prepare(const char *dir);
+/* Whether dir holds checkpoints of a run (a `latest` pointer or a ckpt-*.h5). */
+int sr_ckptdir_has_checkpoints(const char *dir);
+/* Deletes every checkpoint and pointer of dir (starting a run over). */
+int sr_ckptdir_clear(const char *dir);
 /* Resumes from `which`: a checkpoint path, or "auto" = the newest valid one in
  * dir (the `latest` pointer first, then every ckpt-*.h5 newest first; a file
  * that fails to load is skipped with a warning naming it and why). Loads into

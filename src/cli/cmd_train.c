@@ -1,13 +1,17 @@
 /* cmd_train.c — `shardrec train CONFIG [--set key=value]...`, on 1 or N ranks. */
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include "commands.h"
 #include "shardrec/blas.h"
 #include "shardrec/checkpoint.h"
+#include "shardrec/checkpoint_dir.h"
 #include "shardrec/config.h"
 #include "shardrec/dataset.h"
 #include "shardrec/dist.h"
@@ -20,13 +24,17 @@
 static void train_usage(FILE *out) {
   fprintf(out,
           "usage: shardrec train CONFIG.yaml [--set section.key=value]... [--run-dir DIR] [--resume auto|CKPT]\n"
+          "                      [--overwrite]\n"
           "       mpirun -np N shardrec train CONFIG.yaml ...   (data-parallel on N ranks)\n"
           "\n"
           "Trains the model described by CONFIG (see docs/config.md). The run directory\n"
           "(default run.out_dir/run.name) receives config.yaml (the resolved config),\n"
           "metrics.jsonl, model.h5 (the best-validation model) and checkpoints/ (training\n"
           "checkpoints: see checkpoint.* in docs/config.md). --resume auto continues from the\n"
-          "newest valid checkpoint of the run (same as --set checkpoint.resume=auto).\n");
+          "newest valid checkpoint of the run (same as --set checkpoint.resume=auto). A run\n"
+          "directory holds one run: a fresh run where another left checkpoints, metrics or a\n"
+          "model is refused; --overwrite deletes them and starts over. Two trainings never\n"
+          "share a run directory (it is locked while training).\n");
 }
 
 int sr_cli_load_config(const char *path, char **overrides, int n_overrides, sr_config *cfg) {
@@ -72,13 +80,69 @@ static void print_result(const sr_train_result *res, const char *model_path) {
           res->samples_per_s, sr_sample_unit_name(res->sample_unit), model_path);
 }
 
-/* Writes the run directory and its config.yaml (rank 0). */
-static int prepare_run_dir(const sr_config *cfg, const char *run_dir) {
+/* Takes the run directory's lock (rank 0; released when the process ends):
+ * two trainings never write one directory. The file holds the owner's pid. */
+static int lock_run_dir(const char *run_dir) {
+  char path[SR_PATH_MAX + 200];
+  snprintf(path, sizeof path, "%s/.lock", run_dir);
+  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return SR_FAIL(SR_EIO, "cannot open %s: %s", path, strerror(errno));
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    char owner[32] = "";
+    ssize_t n = read(fd, owner, sizeof owner - 1);
+    owner[n > 0 ? n : 0] = '\0';
+    owner[strcspn(owner, "\n")] = '\0';
+    close(fd);
+    return SR_FAIL(SR_EINVAL,
+                   "run directory %s is in use by another training (pid %s); wait for it or choose another "
+                   "run.name",
+                   run_dir, owner[0] ? owner : "unknown");
+  }
+  char pid[32];
+  int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+  if (ftruncate(fd, 0) != 0 || write(fd, pid, (size_t)len) != len) {
+    close(fd);
+    return SR_FAIL(SR_EIO, "cannot write %s: %s", path, strerror(errno));
+  }
+  return SR_OK; /* fd stays open: the lock lives as long as this process */
+}
+
+/* A run directory holds one run (rank 0): a fresh run (no checkpoint.resume)
+ * where an earlier run left checkpoints, metrics or a model is refused, or
+ * with --overwrite starts over, deleting them. */
+static int claim_run_dir(const sr_config *cfg, const char *run_dir, int overwrite) {
+  SR_TRY(sr_mkdir_p(run_dir));
+  SR_TRY(lock_run_dir(run_dir));
+  char ckpt_dir[SR_PATH_MAX + 200], metrics[SR_PATH_MAX + 200], model[SR_PATH_MAX + 200];
+  if (cfg->checkpoint.dir[0])
+    snprintf(ckpt_dir, sizeof ckpt_dir, "%s", cfg->checkpoint.dir);
+  else
+    snprintf(ckpt_dir, sizeof ckpt_dir, "%s/checkpoints", run_dir);
+  snprintf(metrics, sizeof metrics, "%s/metrics.jsonl", run_dir);
+  snprintf(model, sizeof model, "%s/model.h5", run_dir);
+  const int used = sr_ckptdir_has_checkpoints(ckpt_dir) || access(metrics, F_OK) == 0 || access(model, F_OK) == 0;
+  if (!used || cfg->checkpoint.resume[0]) return SR_OK;
+  if (!overwrite)
+    return SR_FAIL(SR_EINVAL,
+                   "run directory %s already holds a run (checkpoints, metrics.jsonl or model.h5): continue it with "
+                   "--resume auto, start it over with --overwrite, or choose another run.name",
+                   run_dir);
+  sr_warn("--overwrite: deleting the earlier run's checkpoints, metrics.jsonl and model.h5 in %s", run_dir);
+  SR_TRY(sr_ckptdir_clear(ckpt_dir));
+  const char *files[2] = {metrics, model};
+  for (int i = 0; i < 2; i++)
+    if (unlink(files[i]) != 0 && errno != ENOENT)
+      return SR_FAIL(SR_EIO, "cannot remove %s: %s", files[i], strerror(errno));
+  return SR_OK;
+}
+
+/* The resolved config, once the run has started (rank 0): a failed start
+ * leaves the run's config.yaml as it was. */
+static int write_run_config(const sr_config *cfg, const char *run_dir) {
   char path[SR_PATH_MAX + 200];
   snprintf(path, sizeof path, "%s/config.yaml", run_dir);
   char *yaml = sr_config_to_yaml(cfg);
-  int rc = sr_mkdir_p(run_dir);
-  if (rc == SR_OK) rc = sr_write_file_atomic(path, yaml, strlen(yaml));
+  int rc = sr_write_file_atomic(path, yaml, strlen(yaml));
   if (rc == SR_OK && sr_log_get_level() <= SR_LOG_INFO) fprintf(stderr, "%s", yaml);
   free(yaml);
   return rc;
@@ -91,7 +155,7 @@ static int agreed_failure(int local_rc) {
 }
 
 static int train_main(const sr_dist *dist, const char *config_path, char **overrides, int n_overrides,
-                      const char *run_dir_arg) {
+                      const char *run_dir_arg, int overwrite) {
   sr_config cfg;
   /* Every rank reads the same config: errors are identical, rank 0 reports. */
   if (sr_cli_load_config(config_path, overrides, n_overrides, &cfg)) {
@@ -103,7 +167,7 @@ static int train_main(const sr_dist *dist, const char *config_path, char **overr
     snprintf(run_dir, sizeof run_dir, "%s", run_dir_arg);
   else
     snprintf(run_dir, sizeof run_dir, "%s/%s", cfg.run.out_dir, cfg.run.name);
-  int rc = dist->rank == 0 ? prepare_run_dir(&cfg, run_dir) : SR_OK;
+  int rc = dist->rank == 0 ? claim_run_dir(&cfg, run_dir, overwrite) : SR_OK;
   if (sr_dist_agree(dist, rc)) return agreed_failure(rc);
 
   sr_cli_set_blas_threads(&cfg, dist);
@@ -115,6 +179,7 @@ static int train_main(const sr_dist *dist, const char *config_path, char **overr
   int part, parts;
   rc = sr_item_grid_data_part(dist, cfg.dist.item_parallel, &part, &parts);
   if (rc == SR_OK) rc = sr_dataset_read_shard(cfg.data.path, part, parts, &data);
+  if (rc == SR_OK && dist->rank == 0) rc = write_run_config(&cfg, run_dir);
   if (sr_dist_agree(dist, rc)) {
     sr_dataset_free(&data);
     return agreed_failure(rc);
@@ -133,14 +198,13 @@ static int train_main(const sr_dist *dist, const char *config_path, char **overr
 }
 
 int sr_cmd_train(int argc, char **argv) {
-  static const struct option longopts[] = {{"set", required_argument, NULL, 's'},
-                                           {"run-dir", required_argument, NULL, 'r'},
-                                           {"resume", required_argument, NULL, 'R'},
-                                           {"help", no_argument, NULL, 'h'},
-                                           {NULL, 0, NULL, 0}};
+  static const struct option longopts[] = {
+      {"set", required_argument, NULL, 's'},    {"run-dir", required_argument, NULL, 'r'},
+      {"resume", required_argument, NULL, 'R'}, {"overwrite", no_argument, NULL, 'O'},
+      {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
   char **overrides = calloc((size_t)argc + 1, sizeof *overrides);
   char resume[SR_PATH_MAX + 32];
-  int n_overrides = 0, opt;
+  int n_overrides = 0, opt, overwrite = 0;
   const char *run_dir_arg = NULL;
   optind = 1;
   while ((opt = getopt_long(argc, argv, "s:r:h", longopts, NULL)) != -1) {
@@ -151,6 +215,8 @@ int sr_cmd_train(int argc, char **argv) {
     } else if (opt == 'R') {
       snprintf(resume, sizeof resume, "checkpoint.resume=%s", optarg);
       overrides[n_overrides++] = resume;
+    } else if (opt == 'O') {
+      overwrite = 1;
     } else {
       free(overrides);
       train_usage(opt == 'h' ? stdout : stderr);
@@ -167,7 +233,7 @@ int sr_cmd_train(int argc, char **argv) {
   if (sr_dist_init(NULL, NULL, &dist))
     status = sr_cmd_report_error();
   else
-    status = train_main(&dist, argv[optind], overrides, n_overrides, run_dir_arg);
+    status = train_main(&dist, argv[optind], overrides, n_overrides, run_dir_arg, overwrite);
   free(overrides);
   return sr_cli_finish(&dist, status);
 }

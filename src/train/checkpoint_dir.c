@@ -119,6 +119,31 @@ static void free_names(char **names, int n) {
   free(names);
 }
 
+int sr_ckptdir_has_checkpoints(const char *dir) {
+  char latest[SR_PATH_MAX], **names;
+  int n;
+  read_pointer(dir, "latest", latest, sizeof latest);
+  if (latest[0]) return 1;
+  if (list_checkpoints(dir, &names, &n) != SR_OK) return 0;
+  free_names(names, n);
+  return n > 0;
+}
+
+int sr_ckptdir_clear(const char *dir) {
+  char **names;
+  int n;
+  SR_TRY(list_checkpoints(dir, &names, &n));
+  int rc = SR_OK;
+  const char *pointers[2] = {"latest", "best"};
+  for (int i = 0; i < n + 2 && rc == SR_OK; i++) {
+    char path[SR_PATH_MAX + 300];
+    snprintf(path, sizeof path, "%s/%s", dir, i < n ? names[i] : pointers[i - n]);
+    if (unlink(path) != 0 && errno != ENOENT) rc = SR_FAIL(SR_EIO, "cannot remove %s: %s", path, strerror(errno));
+  }
+  free_names(names, n);
+  return rc;
+}
+
 int sr_ckptdir_commit(const char *dir, const char *path, int is_best, int keep_last) {
   const char *name = base_name(path);
   SR_TRY(write_pointer(dir, "latest", name));
