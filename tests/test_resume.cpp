@@ -328,6 +328,38 @@ TEST(Resume, CraftedCheckpointsAreRefusedOnLoad) {
   }
 }
 
+// SIGTERM (scancel, preemption; SIGINT and SIGUSR1 alike) finishes the step,
+// writes a checkpoint and exits with 75; --resume auto then ends exactly where
+// an uninterrupted run ends (the same test metrics, digit for digit). The
+// signal is sent once the first checkpoint exists, 19 epochs before the end.
+TEST(Resume, SigtermWritesACheckpointAndTheResumedRunEndsAsIfUninterrupted) {
+  srtest::TempDir tmp;
+  const std::string bin = SHARDREC_BINARY, data = tmp.file("d.h5"), cfg = tmp.file("c.yaml");
+  ASSERT_EQ(srtest::run_command(bin + " data synth -o " + data + " --users 1500 --items 300 --heldout 150").exit_code,
+            0);
+  srtest::write_file(cfg, "data: {path: " + data +
+                              "}\nrun: {log_level: warn, threads: 1}\nmodel: {hidden: [32], latent_dim: 8}\n"
+                              "train: {batch_size: 50, epochs: 20}\n");
+  const std::string whole = tmp.file("whole"), cut = tmp.file("cut");
+  ASSERT_EQ(srtest::run_command(bin + " train " + cfg + " --run-dir " + whole).exit_code, 0);
+  const std::string script = bin + " train " + cfg + " --run-dir " + cut + " & pid=$!; while [ ! -e " + cut +
+                             "/checkpoints/latest ]; do kill -0 $pid || exit 3; sleep 0.01; done; kill -TERM $pid; "
+                             "wait $pid";
+  auto stopped = srtest::run_command("bash -c '" + script + "'");
+  EXPECT_EQ(stopped.exit_code, 75) << stopped.output;
+  EXPECT_NE(stopped.output.find("stopped on signal 15"), std::string::npos) << stopped.output;
+  EXPECT_NE(stopped.output.find("continue with --resume auto"), std::string::npos) << stopped.output;
+  auto resumed = srtest::run_command(bin + " train " + cfg + " --run-dir " + cut + " --resume auto");
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  auto test_record = [](const std::string &jsonl) {
+    size_t at = jsonl.rfind("{\"type\":\"test\"");
+    return at == std::string::npos ? std::string() : jsonl.substr(at, jsonl.find('\n', at) - at);
+  };
+  const std::string expected = test_record(srtest::read_file(whole + "/metrics.jsonl"));
+  ASSERT_FALSE(expected.empty());
+  EXPECT_EQ(test_record(srtest::read_file(cut + "/metrics.jsonl")), expected);
+}
+
 TEST(Resume, InitFromStartsAtTheBaseParameters) {
   sr_log_set_level(SR_LOG_ERROR);
   srtest::TempDir tmp;

@@ -25,13 +25,14 @@ extern "C" {
 
 typedef enum {
   SR_OK = 0,
-  SR_EINVAL = 1,  /* bad argument or bad value from the user */
-  SR_ENOMEM = 2,  /* allocation failed where we chose not to abort */
-  SR_EIO = 3,     /* file system / OS error (missing file, full disk, ...) */
-  SR_EFORMAT = 4, /* a file exists but its content is wrong (HDF5, CSV, ...) */
-  SR_ECONFIG = 5, /* YAML config error: syntax, unknown key, type, range */
-  SR_EDIST = 6,   /* MPI / distributed runtime failure */
-  SR_ENUMERIC = 7 /* NaN / Inf encountered in training */
+  SR_EINVAL = 1,   /* bad argument or bad value from the user */
+  SR_ENOMEM = 2,   /* allocation failed where we chose not to abort */
+  SR_EIO = 3,      /* file system / OS error (missing file, full disk, ...) */
+  SR_EFORMAT = 4,  /* a file exists but its content is wrong (HDF5, CSV, ...) */
+  SR_ECONFIG = 5,  /* YAML config error: syntax, unknown key, type, range */
+  SR_EDIST = 6,    /* MPI / distributed runtime failure */
+  SR_ENUMERIC = 7, /* NaN / Inf encountered in training */
+  SR_ESTOPPED = 8  /* training stopped on a signal after writing a checkpoint (train.h) */
 } sr_code;
 
 #define SR_ERROR_MAX 2048

@@ -194,6 +194,10 @@ static int train_main(const sr_dist *dist, const char *config_path, char **overr
   }
   sr_model_destroy(model);
   sr_dataset_free(&data);
+  if (rc == SR_ESTOPPED) { /* every rank stopped at the same step: not a failure */
+    if (dist->rank == 0) sr_warn("%s", sr_error_message());
+    return SR_CLI_STOPPED;
+  }
   return rc ? sr_cmd_report_error() : 0;
 }
 

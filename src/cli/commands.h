@@ -37,6 +37,10 @@ void sr_cli_set_blas_threads(const sr_config *cfg, const sr_dist *dist);
 /* Status a distributed command returns for a failure that every rank knows
  * of (sr_dist_agree): the job can end normally, with exit code 1. */
 #define SR_CLI_AGREED_FAILURE 101
+/* Exit status of a training that every rank stopped on a signal (SIGTERM,
+ * SIGINT, SIGUSR1) after writing a checkpoint: EX_TEMPFAIL, "run it again"
+ * (with --resume auto). The job ends normally. */
+#define SR_CLI_STOPPED 75
 /* Ends a distributed command: status 0 finalizes MPI normally; a failure
  * aborts the whole job when other ranks may still be running (no hang). */
 int sr_cli_finish(const sr_dist *dist, int status);

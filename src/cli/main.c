@@ -37,7 +37,8 @@ int sr_cmd_report_error(void) {
 int sr_cli_finish(const sr_dist *dist, int status) {
   /* Failures that every rank agreed on (config, data) end normally on every
    * rank; any other failure leaves peers inside collectives: abort the job. */
-  if (status != 0 && dist->size > 1 && status != SR_CLI_AGREED_FAILURE) sr_dist_abort(dist, status);
+  if (status != 0 && dist->size > 1 && status != SR_CLI_AGREED_FAILURE && status != SR_CLI_STOPPED)
+    sr_dist_abort(dist, status);
   sr_dist_finalize();
   return status == SR_CLI_AGREED_FAILURE ? 1 : status;
 }

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,8 +45,34 @@ typedef struct {
   double last_progress;
   sr_train_state state; /* cursor, counters, best snapshot, history: what checkpoints keep */
   size_t history_cap;
-  int time_up; /* some rank's training clock passed train.time_limit_s */
+  int time_up;     /* some rank's training clock passed train.time_limit_s */
+  int stop_signal; /* some rank received SIGTERM, SIGINT or SIGUSR1 (the lowest such signal number) */
 } trainer;
+
+/* The signal that asked this process to stop training (0: none). Set by the
+ * handler, read at step boundaries, where the ranks agree to stop. */
+static volatile sig_atomic_t stop_requested;
+
+static void request_stop(int sig) { stop_requested = sig; }
+
+/* SIGTERM (scancel, preemption), SIGINT (Ctrl-C) and SIGUSR1 (sbatch
+ * --signal) finish the step in progress, write a checkpoint and end the run;
+ * a second one has its default effect (SA_RESETHAND). */
+static const int stop_signals[3] = {SIGTERM, SIGINT, SIGUSR1};
+
+static void catch_stop_signals(struct sigaction old[3]) {
+  stop_requested = 0;
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = request_stop;
+  sa.sa_flags = SA_RESETHAND;
+  sigemptyset(&sa.sa_mask);
+  for (int i = 0; i < 3; i++) sigaction(stop_signals[i], &sa, &old[i]);
+}
+
+static void restore_signals(const struct sigaction old[3]) {
+  for (int i = 0; i < 3; i++) sigaction(stop_signals[i], &old[i], NULL);
+}
 
 static void optim_from_config(const sr_config *cfg, sr_optim *o) {
   sr_optim_init(o, (sr_optim_kind)cfg->train.optimizer);
@@ -122,15 +149,18 @@ static void progress(trainer *t, int64_t epoch, const sr_step_stats *st) {
  * reduction carries "my clock passed train.time_limit_s", so that every rank
  * takes the decision to stop at the same step. */
 static int reduce_stats(trainer *t, sr_step_stats *st) {
-  double sums[2 + SR_MAX_LOSS_TERMS] = {0};
+  double sums[3 + SR_MAX_LOSS_TERMS] = {0};
   double limit = t->cfg->train.time_limit_s;
+  const int sig = stop_requested;
   sums[0] = st->loss;
   sums[1] = limit > 0 && t->state.train_seconds >= limit;
-  for (int i = 0; i < st->n_terms; i++) sums[2 + i] = st->terms[i];
-  SR_TRY(sr_dist_sum_f64(t->dist, sums, 2 + SR_MAX_LOSS_TERMS));
+  sums[2] = sig != 0;
+  for (int i = 0; i < st->n_terms; i++) sums[3 + i] = st->terms[i];
+  SR_TRY(sr_dist_sum_f64(t->dist, sums, 3 + SR_MAX_LOSS_TERMS));
   st->loss = sums[0];
   t->time_up = sums[1] > 0;
-  for (int i = 0; i < st->n_terms; i++) st->terms[i] = sums[2 + i];
+  if (sums[2] > 0 && !t->stop_signal) t->stop_signal = sig ? sig : SIGTERM; /* a peer's: named as the usual one */
+  for (int i = 0; i < st->n_terms; i++) st->terms[i] = sums[3 + i];
   return SR_OK;
 }
 
@@ -312,26 +342,37 @@ static int run_epochs(trainer *t, sr_train_result *res) {
       t->state.train_seconds += sr_now() - t0;
       t->state.samples_seen += n;
       progress(t, epoch, &st);
-      stop = (cfg->train.max_steps > 0 && t->optim.step >= cfg->train.max_steps) || t->time_up;
+      stop = (cfg->train.max_steps > 0 && t->optim.step >= cfg->train.max_steps) || t->time_up || t->stop_signal;
       if (every_steps > 0 && t->optim.step % every_steps == 0 && !stop && b < n_train &&
           (rc = save_checkpoint(t, epoch, b, 0)))
         goto done;
     }
     res->epochs_completed = (int)epoch;
     sr_info("epoch %lld  %lld steps in %.1fs  loss %.4f%s", (long long)epoch, (long long)t->optim.step,
-            sr_now() - epoch_start, st.loss, stop ? "  (stopping: step or time limit reached)" : "");
+            sr_now() - epoch_start, st.loss,
+            t->stop_signal ? "  (stopping: signal)"
+            : stop         ? "  (stopping: step or time limit reached)"
+                           : "");
     int last = stop || epoch == cfg->train.epochs, improved = 0;
-    if (epoch % cfg->train.eval_every == 0 || last) {
+    /* Stopped by a signal, time is short (Slurm kills after KillWait):
+     * the checkpoint only; a resumed run validates at this epoch's end. */
+    if ((epoch % cfg->train.eval_every == 0 || last) && !t->stop_signal) {
       rc = validate(t, epoch, &valid, select_index, &improved);
       if (rc) goto done;
     }
     /* The cursor saved is where training continues: this epoch's next row
      * after a stop, else the start of the next epoch. */
     int due = cfg->checkpoint.every_epochs > 0 && epoch % cfg->checkpoint.every_epochs == 0;
-    if ((due || last) &&
-        (rc = b < n_train ? save_checkpoint(t, epoch, b, improved) : save_checkpoint(t, epoch + 1, 0, improved)))
+    /* After a signal at an epoch's end the cursor stays in that epoch (at its
+     * end), so that the resumed run still validates it. */
+    if ((due || last) && (rc = b < n_train || t->stop_signal ? save_checkpoint(t, epoch, b, improved)
+                                                             : save_checkpoint(t, epoch + 1, 0, improved)))
       goto done;
   }
+  if (rc == SR_OK && t->stop_signal)
+    rc = SR_FAIL(SR_ESTOPPED, "stopped on signal %d (%s) at step %lld%s; continue with --resume auto", t->stop_signal,
+                 strsignal(t->stop_signal), (long long)t->optim.step,
+                 t->ckpt_dir[0] ? " after writing a checkpoint" : " (checkpoints are off: nothing was saved)");
 done:
   res->last_loss = st.loss;
   free(order);
@@ -484,7 +525,10 @@ int sr_train(const sr_config *cfg, const sr_dist *dist, const sr_dataset *data, 
     if (t.device) sr_info("training on CUDA, %s collectives", sr_device_trainer_backend(t.device));
     rc = check_memory(&t, &budget);
   }
+  struct sigaction old_handlers[3];
+  catch_stop_signals(old_handlers);
   if (rc == SR_OK) rc = run_epochs(&t, res);
+  restore_signals(old_handlers);
   if (rc == SR_OK && t.state.best_epoch == 0) rc = SR_FAIL(SR_EINVAL, "no validation ran (train.epochs reached?)");
   if (rc == SR_OK) {
     /* The selected model: the best validation snapshot, evaluated again here
