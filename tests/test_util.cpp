@@ -77,8 +77,11 @@ sr_csr csr_from_rows(const std::vector<std::vector<int32_t>> &rows, int64_t n_co
 double max_relative_diff(const std::vector<float> &a, const std::vector<float> &b) {
   EXPECT_EQ(a.size(), b.size());
   double worst = 0;
-  for (size_t i = 0; i < a.size() && i < b.size(); i++)
-    worst = std::max(worst, std::fabs((double)a[i] - b[i]) / (1.0 + std::fabs((double)b[i])));
+  for (size_t i = 0; i < a.size() && i < b.size(); i++) {
+    const double d = std::fabs((double)a[i] - b[i]) / (1.0 + std::fabs((double)b[i]));
+    if (std::isnan(d) || d > worst) worst = d;
+    if (std::isnan(worst)) break; /* a NaN makes the result NaN: no tolerance accepts it */
+  }
   return worst;
 }
 

@@ -70,11 +70,22 @@ static int nccl_fail(ncclResult_t rc, const char *what) {
 
 /* The communicator, from an id that rank 0 draws and MPI broadcasts. */
 static int nccl_init(sr_device_trainer *t) {
-  ncclUniqueId id;
-  if (t->dist->rank == 0) NCCL_TRY(ncclGetUniqueId(&id), "ncclGetUniqueId");
+  /* Rank 0's id and whether drawing it worked travel together, so that a
+   * failure there ends every rank instead of leaving them in the broadcast. */
+  struct {
+    ncclUniqueId id;
+    int drawn;
+  } msg;
+  memset(&msg, 0, sizeof msg);
+  ncclResult_t drawn = ncclSuccess;
+  if (t->dist->rank == 0) drawn = ncclGetUniqueId(&msg.id);
+  msg.drawn = drawn == ncclSuccess;
   /* A single process may run without MPI_Init (sr_dist_self). */
-  if (t->dist->size > 1 && MPI_Bcast(&id, (int)sizeof id, MPI_BYTE, 0, t->dist->comm) != MPI_SUCCESS)
+  if (t->dist->size > 1 && MPI_Bcast(&msg, (int)sizeof msg, MPI_BYTE, 0, t->dist->comm) != MPI_SUCCESS)
     return SR_FAIL(SR_EDIST, "broadcasting the NCCL id failed");
+  if (drawn != ncclSuccess) return nccl_fail(drawn, "ncclGetUniqueId");
+  if (!msg.drawn) return SR_FAIL(SR_EDIST, "rank 0 could not create the NCCL id (see its message)");
+  ncclUniqueId id = msg.id;
   NCCL_TRY(ncclCommInitRank(&t->comm, t->dist->size, id, t->dist->rank), "ncclCommInitRank");
   return SR_OK;
 }

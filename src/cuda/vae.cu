@@ -304,6 +304,10 @@ static int vae_forward_backward(sr_model *m, const sr_batch *batch, sr_step_stat
   int64_t B = x->n_rows, K = v->latent, I = m->n_items;
   float norm = (float)batch->global_batch;
   memset(stats, 0, sizeof *stats);
+  /* Named even without rows: rank 0 reports the reduced terms by these. */
+  stats->n_terms = v->is_vae ? 2 : 1;
+  stats->term_names[0] = "neg_ll";
+  if (v->is_vae) stats->term_names[1] = "kl";
   if (B == 0) return SR_OK; /* this rank holds no rows of a short last batch */
   SR_TRY(check_capacity(v, B));
   upload_batch(v, x, batch->sample_ids, 1);
@@ -457,6 +461,9 @@ int cu_vae_create(const sr_config *cfg, int64_t n_items, const sr_dist *dist, sr
   CUDA_CHECK(cudaMemset(v->dev.grads, 0, (size_t)ps->dense_total * sizeof(float)));
   CUDA_CHECK(cudaMemset(v->dev.adam_m, 0, (size_t)ps->total * sizeof(float)));
   CUDA_CHECK(cudaMemset(v->dev.adam_v, 0, (size_t)ps->total * sizeof(float)));
+  /* These ran on the legacy stream, which the (non-blocking) compute stream
+   * does not wait for: finish them before anything writes the arenas there. */
+  CUDA_CHECK(cudaDeviceSynchronize());
   *out = m;
   return SR_OK;
 }

@@ -37,6 +37,7 @@ sr_config vae_config(sr_model_type type) {
 
 std::vector<float> device_arena(const sr_model *m, const float *dev, int64_t n) {
   std::vector<float> v((size_t)n);
+  EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);  // the model's stream is non-blocking
   EXPECT_EQ(cudaMemcpy(v.data(), dev, (size_t)n * sizeof(float), cudaMemcpyDeviceToHost), cudaSuccess);
   (void)m;
   return v;
