@@ -74,6 +74,23 @@ sr_csr csr_from_rows(const std::vector<std::vector<int32_t>> &rows, int64_t n_co
   return m;
 }
 
+sr_config equivalence_config(sr_model_type type) {
+  sr_config cfg;
+  sr_config_defaults(&cfg);  // dropout 0.5 on the input: the draws must follow the rows
+  snprintf(cfg.data.path, sizeof cfg.data.path, "in-memory");
+  cfg.model.type = type;
+  cfg.model.n_hidden = 1;
+  cfg.model.hidden[0] = 24;
+  cfg.model.latent_dim = 8;
+  cfg.model.total_anneal_steps = 20;
+  cfg.train.batch_size = 96;
+  cfg.train.epochs = 100;
+  cfg.train.max_steps = 9;
+  cfg.train.eval_batch_size = 17;
+  cfg.run.seed = 5;
+  return cfg;
+}
+
 double max_relative_diff(const std::vector<float> &a, const std::vector<float> &b) {
   EXPECT_EQ(a.size(), b.size());
   double worst = 0;

@@ -7,6 +7,7 @@
 #include <vector>
 
 extern "C" {
+#include "shardrec/config.h"
 #include "shardrec/dataset.h"
 }
 
@@ -46,6 +47,10 @@ sr_csr csr_from_rows(const std::vector<std::vector<int32_t>> &rows, int64_t n_co
 // A corpus of n_items items and nothing else: what an autoencoder is built over.
 sr_dataset item_corpus(int64_t n_items);
 
+// The autoencoder the distributed equivalence suites train on their 700-user
+// synthetic data: [I -> 24 -> 8 -> 24 -> I], global batch 96 (5 full batches
+// and a short one per epoch), 9 steps (across an epoch boundary), dropout on.
+sr_config equivalence_config(sr_model_type type);
 // Largest |a - b| / (1 + |b|) over two parameter arenas (of equal sizes).
 double max_relative_diff(const std::vector<float> &a, const std::vector<float> &b);
 // Distributed training against one process on the global batch: the P

@@ -38,20 +38,8 @@ const sr_dataset &full_dataset() {
 }
 
 sr_config small_config(sr_model_type type, double bucket_mb) {
-  sr_config cfg;
-  sr_config_defaults(&cfg);
-  snprintf(cfg.data.path, sizeof cfg.data.path, "in-memory");
-  cfg.model.type = type;
-  cfg.model.n_hidden = 1;
-  cfg.model.hidden[0] = 24;
-  cfg.model.latent_dim = 8;
-  cfg.model.total_anneal_steps = 20;
-  cfg.train.batch_size = 96;  // 500 training users: 5 full batches and a short one per epoch
-  cfg.train.epochs = 100;
-  cfg.train.max_steps = 9;  // crosses an epoch boundary and a short last batch
-  cfg.train.eval_batch_size = 17;
+  sr_config cfg = srtest::equivalence_config(type);
   cfg.dist.bucket_mb = bucket_mb;
-  cfg.run.seed = 5;
   return cfg;
 }
 
