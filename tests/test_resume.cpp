@@ -360,6 +360,29 @@ TEST(Resume, SigtermWritesACheckpointAndTheResumedRunEndsAsIfUninterrupted) {
   EXPECT_EQ(test_record(srtest::read_file(cut + "/metrics.jsonl")), expected);
 }
 
+// Resuming another run's checkpoint (another seed, data or model) is refused,
+// naming the keys; checkpoint.allow_changes lets it through.
+TEST(Resume, AnotherRunsCheckpointIsRefusedNamingTheKeys) {
+  sr_log_set_level(SR_LOG_ERROR);
+  srtest::TempDir tmp;
+  const std::string dir = tmp.file("run");
+  ASSERT_EQ(train(config(dir, 2)), 0);
+  sr_config other = config(dir, 4);
+  snprintf(other.checkpoint.resume, sizeof other.checkpoint.resume, "auto");
+  other.run.seed += 1;
+  other.model.latent_dim += 0;  // unchanged keys are not named
+  sr_dist self;
+  sr_dist_self(&self);
+  sr_train_result res;
+  EXPECT_EQ(sr_train(&other, &self, &dataset(), nullptr, nullptr, &res), SR_ECONFIG);
+  const std::string message = sr_error_message();
+  EXPECT_NE(message.find("was trained with other values of run.seed than this config"), std::string::npos) << message;
+  EXPECT_NE(message.find("checkpoint.allow_changes"), std::string::npos) << message;
+  other.checkpoint.allow_changes = 1;
+  EXPECT_EQ(sr_train(&other, &self, &dataset(), nullptr, nullptr, &res), SR_OK) << sr_error_message();
+  EXPECT_EQ(res.steps, 4);
+}
+
 TEST(Resume, InitFromStartsAtTheBaseParameters) {
   sr_log_set_level(SR_LOG_ERROR);
   srtest::TempDir tmp;

@@ -116,6 +116,7 @@ typedef struct {
     int64_t every_steps;      /* and every N optimizer steps (0 = never) */
     int keep_last;            /* checkpoints kept besides the best-validation one */
     char resume[SR_PATH_MAX]; /* "" = start fresh, "auto" = newest valid in dir, or a checkpoint path */
+    int allow_changes;        /* bool: resume although the run's identity keys differ */
   } checkpoint;
   struct {
     double bucket_mb;           /* gradient all-reduce bucket size in MiB */
@@ -136,6 +137,11 @@ int sr_config_load_string(sr_config *c, const char *yaml, const char *name);
 int sr_config_set(sr_config *c, const char *assignment);
 /* Cross-field checks (e.g. metric names parse, select_metric is listed). */
 int sr_config_validate(const sr_config *c);
+/* Writes into buf (", "-separated) the keys whose values differ between a
+ * and b among those whose path starts with one of `prefixes` (n of them; a
+ * prefix ending in '.' names a section, otherwise one key); returns how many. */
+int sr_config_diff(const sr_config *a, const sr_config *b, const char *const *prefixes, int n, char *buf,
+                   size_t bufsize);
 /* Resolved config as YAML (malloc'd, caller frees), with a header comment. */
 char *sr_config_to_yaml(const sr_config *c);
 

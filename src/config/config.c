@@ -799,6 +799,45 @@ static void emit_key(text_buffer *out, const char *prev, const sr_config_key *ke
   emit(out, "\n");
 }
 
+/* Whether key k holds the same value in a and b (strings up to their NUL,
+ * lists up to their counts). */
+static int same_value(const sr_config *a, const sr_config *b, const sr_config_key *k) {
+  const char *pa = (const char *)a + k->offset, *pb = (const char *)b + k->offset;
+  size_t n = k->is_list ? 0 : 1;
+  if (k->is_list) {
+    const int ca = *(const int *)((const char *)a + k->count_offset),
+              cb = *(const int *)((const char *)b + k->count_offset);
+    if (ca != cb) return 0;
+    n = (size_t)ca;
+  }
+  for (size_t i = 0; i < n; i++, pa += k->elem_size, pb += k->elem_size) {
+    const int same =
+        k->type == SR_CFG_STRING ? strncmp(pa, pb, k->elem_size) == 0 : memcmp(pa, pb, k->elem_size) == 0;
+    if (!same) return 0;
+  }
+  return 1;
+}
+
+int sr_config_diff(const sr_config *a, const sr_config *b, const char *const *prefixes, int n, char *buf,
+                   size_t bufsize) {
+  int differing = 0;
+  size_t used = 0;
+  if (bufsize) buf[0] = '\0';
+  for (int i = 0; i < sr_config_schema_count; i++) {
+    const sr_config_key *k = &sr_config_schema[i];
+    int listed = 0;
+    for (int p = 0; p < n && !listed; p++) {
+      const size_t len = strlen(prefixes[p]);
+      listed =
+          prefixes[p][len - 1] == '.' ? strncmp(k->path, prefixes[p], len) == 0 : strcmp(k->path, prefixes[p]) == 0;
+    }
+    if (!listed || same_value(a, b, k)) continue;
+    if (used < bufsize) used += (size_t)snprintf(buf + used, bufsize - used, "%s%s", differing ? ", " : "", k->path);
+    differing++;
+  }
+  return differing;
+}
+
 char *sr_config_to_yaml(const sr_config *c) {
   text_buffer out = {NULL, 0, 0};
   emit(&out, "# shardrec %s resolved configuration: every key, defaults included\n", SHARDREC_VERSION);

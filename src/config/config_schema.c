@@ -414,6 +414,12 @@ const sr_config_key sr_config_schema[] = {
      SCALAR(checkpoint.resume),
      .default_yaml = "\"\"",
      .doc = "Resume: empty = start fresh, auto = newest valid checkpoint in checkpoint.dir, or a checkpoint path."},
+    {.path = "checkpoint.allow_changes",
+     .type = SR_CFG_BOOL,
+     SCALAR(checkpoint.allow_changes),
+     .default_yaml = "false",
+     .doc = "Resume even when the run.seed, data.path or model keys differ from the checkpoint's (refused otherwise, "
+            "naming them)."},
 
     {.path = "dist.bucket_mb",
      .type = SR_CFG_FLOAT,

@@ -394,6 +394,28 @@ static int count_samples(trainer *t) {
   return SR_OK;
 }
 
+/* A resumed checkpoint must come from this run: the seed, the data and the
+ * model it was trained with are this config's, unless the user says
+ * otherwise (checkpoint.allow_changes). Schedules, limits and parallelism
+ * may change. */
+static int check_same_run(const sr_config *cfg, const char *checkpoint) {
+  sr_config stored;
+  SR_TRY(sr_checkpoint_read_config(checkpoint, &stored));
+  stored.model.table_sharding = cfg->model.table_sharding; /* how tables are placed, not what they are */
+  static const char *const identity[] = {"run.seed", "data.path", "model."};
+  char keys[1024];
+  const int n = sr_config_diff(cfg, &stored, identity, 3, keys, sizeof keys);
+  if (n == 0) return SR_OK;
+  if (cfg->checkpoint.allow_changes) {
+    sr_warn("resuming %s although %s differ (checkpoint.allow_changes)", checkpoint, keys);
+    return SR_OK;
+  }
+  return SR_FAIL(SR_ECONFIG,
+                 "%s was trained with other values of %s than this config: it is another run's checkpoint (start "
+                 "this one with another run.name, or set checkpoint.allow_changes: true to continue it anyway)",
+                 checkpoint, keys);
+}
+
 /* Where the run starts: a resumed checkpoint (checkpoint.resume), the
  * parameters of train.init_from, or the seeded initialisation. */
 static int prepare_start(trainer *t) {
@@ -404,6 +426,7 @@ static int prepare_start(trainer *t) {
     SR_TRY(sr_ckptdir_resume(t->ckpt_dir, cfg->checkpoint.resume, t->model, &t->optim, &t->state, chosen,
                              sizeof chosen));
     t->history_cap = t->state.history ? strlen(t->state.history) + 1 : 0;
+    SR_TRY(check_same_run(cfg, chosen));
     sr_info("resuming from %s: epoch %lld, sample %lld, step %lld", chosen, (long long)t->state.epoch,
             (long long)t->state.position, (long long)t->optim.step);
     return SR_OK;
