@@ -399,20 +399,15 @@ static void vae_destroy(sr_model *m) {
   free(v);
 }
 
-static const sr_model_ops multvae_ops = {.name = "multvae",
-                                         .samples = SR_SAMPLES_USERS,
-                                         .forward_backward = vae_forward_backward,
-                                         .add_param_penalty = vae_add_param_penalty,
-                                         .score = vae_score,
-                                         .activation_bytes = vae_activation_bytes,
-                                         .destroy = vae_destroy};
-static const sr_model_ops multdae_ops = {.name = "multdae",
-                                         .samples = SR_SAMPLES_USERS,
-                                         .forward_backward = vae_forward_backward,
-                                         .add_param_penalty = vae_add_param_penalty,
-                                         .score = vae_score,
-                                         .activation_bytes = vae_activation_bytes,
-                                         .destroy = vae_destroy};
+/* The two models differ only in their name (and in what vae_model says). */
+#define VAE_OPS(model_name)                                                                                   \
+  {                                                                                                           \
+    .name = model_name, .samples = SR_SAMPLES_USERS, .forward_backward = vae_forward_backward,                \
+    .add_param_penalty = vae_add_param_penalty, .score = vae_score, .activation_bytes = vae_activation_bytes, \
+    .destroy = vae_destroy                                                                                    \
+  }
+static const sr_model_ops multvae_ops = VAE_OPS("multvae");
+static const sr_model_ops multdae_ops = VAE_OPS("multdae");
 
 /* Item parallelism over dist when dist.item_parallel says so (a single
  * process ignores it): the grid, and the stacks' item ends split over it. */
