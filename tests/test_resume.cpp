@@ -257,6 +257,17 @@ TEST(Resume, UnwritableCheckpointDirectoryFailsAtStart) {
 
 namespace {
 
+// A shell script that runs `train` (a `shardrec train` command line) with
+// debug logging into a FIFO, reads its lines as they come and sends `signal`
+// once the n-th checkpoint is committed (its "checkpoint <path>" line), then
+// passes the rest of the output through and exits with train's status. It
+// waits for the event, whatever the machine's speed.
+std::string signal_after_checkpoints(const std::string &train, const std::string &signal, int n) {
+  return "f=$(mktemp -u) && mkfifo $f || exit 3; " + train + " --set run.log_level=debug >$f 2>&1 & pid=$!; " +
+         "{ k=0; while read -r line; do case $line in checkpoint\\ *.h5) k=$((k + 1)); [ $k -ge " +
+         std::to_string(n) + " ] && kill -" + signal + " $pid && break;; esac; done; cat; } <$f; rm -f $f; wait $pid";
+}
+
 // Copies a checkpoint and changes one thing in the copy through the HDF5 C
 // API: an int64 attribute of /train_state, or element 0 of a tensor.
 std::string crafted(const std::string &from, const std::string &to, const char *attr, int64_t value,
@@ -342,10 +353,8 @@ TEST(Resume, SigtermWritesACheckpointAndTheResumedRunEndsAsIfUninterrupted) {
                               "train: {batch_size: 50, epochs: 20}\n");
   const std::string whole = tmp.file("whole"), cut = tmp.file("cut");
   ASSERT_EQ(srtest::run_command(bin + " train " + cfg + " --run-dir " + whole).exit_code, 0);
-  const std::string script = bin + " train " + cfg + " --run-dir " + cut + " & pid=$!; while [ ! -e " + cut +
-                             "/checkpoints/latest ]; do kill -0 $pid || exit 3; sleep 0.01; done; kill -TERM $pid; "
-                             "wait $pid";
-  auto stopped = srtest::run_command("bash -c '" + script + "'");
+  auto stopped = srtest::run_command(
+      "bash -c '" + signal_after_checkpoints(bin + " train " + cfg + " --run-dir " + cut, "TERM", 1) + "'");
   EXPECT_EQ(stopped.exit_code, 75) << stopped.output;
   EXPECT_NE(stopped.output.find("stopped on signal 15"), std::string::npos) << stopped.output;
   EXPECT_NE(stopped.output.find("continue with --resume auto"), std::string::npos) << stopped.output;
@@ -447,15 +456,10 @@ TEST(Resume, KillDuringCheckpointWritesLeavesLoadableCheckpoints) {
                               "train: {batch_size: 50, epochs: 100}\ncheckpoint: {every_steps: 1, keep_last: 2}\n");
   const std::string dir = tmp.file("run"), ckpts = dir + "/checkpoints";
   for (int round = 0; round < 3; round++) {
-    // Checkpoints of ~5 MB every step: killed as `latest` moves for the
-    // (round + 1)-th time in this round, the run is writing or about to write
-    // the next one. Waits for those events, whatever the machine's speed.
-    const std::string script = bin + " train " + cfg + " --run-dir " + dir + (round ? " --resume auto" : "") +
-                               " & pid=$!; for k in $(seq " + std::to_string(round + 1) + "); do before=$(cat " +
-                               ckpts + "/latest 2>/dev/null); while [ \"$(cat " + ckpts +
-                               "/latest 2>/dev/null)\" = \"$before\" ]; do kill -0 $pid || exit 3; sleep 0.01; "
-                               "done; done; kill -KILL $pid; wait $pid";
-    auto r = srtest::run_command("bash -c '" + script + "'");
+    // Checkpoints of ~5 MB every step: killed once the (round + 1)-th of this
+    // round is committed, the run is writing or about to write the next one.
+    const std::string train = bin + " train " + cfg + " --run-dir " + dir + (round ? " --resume auto" : "");
+    auto r = srtest::run_command("bash -c '" + signal_after_checkpoints(train, "KILL", round + 1) + "'");
     EXPECT_EQ(r.exit_code, 128 + 9) << r.output;
     std::string latest = srtest::read_file(ckpts + "/latest");
     ASSERT_FALSE(latest.empty()) << "round " << round;
