@@ -28,6 +28,7 @@
 #include <cuda_runtime.h>
 #endif
 
+#include "dist_bench.h"
 #include "shardrec/blas.h"
 #include "shardrec/config.h"
 #include "shardrec/device.h"
@@ -38,6 +39,10 @@
 #include "shardrec/model.h"
 #include "shardrec/optim.h"
 #include "shardrec/rng.h"
+
+/* FP32 FMA limit of one core of this machine's CPU (toolchain-notes.md:
+ * 2 x 512-bit FMA per cycle at ~2.7 GHz); other CPUs have other limits. */
+#define FMA_GFLOPS_PER_CORE 172.0
 
 static double sgemm_peak_gflops(int64_t B, int64_t K, int64_t N, int reps) {
   float *a = sr_aligned_calloc((size_t)(B * K) * sizeof(float));
@@ -200,14 +205,14 @@ int main(int argc, char **argv) {
     return 1;
   }
   int64_t *ids = sr_malloc((size_t)batch * sizeof *ids);
-  double total = 0, flops = 0;
+  double total = 0, cpu = 0, flops = 0;
   for (int s = 0; s <= steps; s++) { /* step 0 warms up (allocations, page faults) */
     sr_csr x;
     random_batch(&x, batch, items, clicks, (uint64_t)s);
     for (int64_t u = 0; u < batch; u++) ids[u] = s * batch + u;
     sr_batch b = {.rows = &x, .sample_ids = ids, .global_batch = batch, .step = (uint64_t)s};
     sr_step_stats st;
-    double t0 = sr_now();
+    double t0 = sr_now(), cpu0 = sr_cpu_seconds();
     int64_t bad = 0;
     if (dev) sr_device_trainer_begin(dev);
     m->ops->forward_backward(m, &b, &st); /* synchronises on the GPU (the loss comes back) */
@@ -217,8 +222,8 @@ int main(int argc, char **argv) {
     } else {
       sr_optim_step(&o, &m->params);
     }
-    double dt = sr_now() - t0;
-    if (s > 0) total += dt, flops += step_flops(batch, items, x.nnz);
+    double dt = sr_now() - t0, dcpu = sr_cpu_seconds() - cpu0;
+    if (s > 0) total += dt, cpu += dcpu, flops += step_flops(batch, items, x.nnz);
     sr_csr_free(&x);
   }
   double achieved = flops / total / 1e9;
@@ -227,6 +232,16 @@ int main(int argc, char **argv) {
       "peak\n",
       1e3 * total / steps, (double)batch * steps / total, (double)((users + batch - 1) / batch) * total / steps,
       (long long)users, achieved, 100.0 * achieved / peak);
+  /* CPU time counts every thread and excludes other processes' slices: the
+   * steady figure on a shared machine. FMA limit: 2 FLOP x 16 lanes x 2 FMA
+   * units per cycle of an AVX-512 core (FMA_GFLOPS_PER_CORE at ~2.7 GHz). */
+  const double cpu_gflops = flops / cpu / 1e9;
+  printf(
+      "CPU time: %.1f ms/step (wall %.1f ms/step), %.1f GFLOP/s per CPU-second = %.0f%% of the %.0f GFLOP/s FMA "
+      "limit\n",
+      1e3 * cpu / steps, 1e3 * total / steps, cpu_gflops, 100.0 * cpu_gflops / FMA_GFLOPS_PER_CORE,
+      FMA_GFLOPS_PER_CORE);
+  if (!cuda) printf("parameter digest %016llx\n", (unsigned long long)dist_bench_param_digest(&m->params));
   free(ids);
   sr_device_trainer_free(dev);
   sr_grad_reducer_free(&reducer);
