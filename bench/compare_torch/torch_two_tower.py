@@ -14,21 +14,16 @@ cluster / tags (multi-valued) / pop_bucket).
 Prints one line: "steps S wall_ms W cpu_ms C" (per step, warm-up step excluded).
 """
 import argparse
-import resource
-import time
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from peer_timing import time_steps
+
 E, HIDDEN, D, TAU, SSL_WEIGHT, VALUE_DROPOUT, LOGQ_ALPHA = 32, 256, 64, 0.1, 0.2, 0.1, 0.05
 CLUSTERS, TAGS, POP_BUCKETS = 16, 16, 10
-
-
-def cpu_seconds():
-    ru = resource.getrusage(resource.RUSAGE_SELF)
-    return ru.ru_utime + ru.ru_stime
 
 
 def synth(rng, users, items, mean_clicks=25.0):
@@ -148,15 +143,12 @@ def main():
     model = TwoTower(a.items)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     freq = StreamingFrequency(a.items)
-    wall = cpu = 0.0
-    for s in range(a.steps + 1):  # step 0 warms up
+
+    def run_step(s):
         pick = order[(s * a.batch + np.arange(a.batch)) % len(order)]
-        t0, c0 = time.perf_counter(), cpu_seconds()
         step(model, opt, freq, data, pair_users[pick], data[1][pick], s + 1, rng, a.items)
-        if s > 0:
-            wall += time.perf_counter() - t0
-            cpu += cpu_seconds() - c0
-    print(f"steps {a.steps} wall_ms {1e3 * wall / a.steps:.2f} cpu_ms {1e3 * cpu / a.steps:.2f}")
+
+    time_steps(a.steps, run_step)
 
 
 if __name__ == "__main__":

@@ -11,18 +11,13 @@ batches (B users, C distinct items each, drawn by the same stride walk).
 Prints one line: "steps S wall_ms W cpu_ms C" (per step, warm-up step excluded).
 """
 import argparse
-import resource
-import time
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-
-def cpu_seconds():
-    ru = resource.getrusage(resource.RUSAGE_SELF)
-    return ru.ru_utime + ru.ru_stime
+from peer_timing import time_steps
 
 
 def random_batch(rng, batch, items, clicks):
@@ -94,14 +89,7 @@ def main():
     model = MultVAE(a.items, a.first_layer == "sparse")
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     batches = [random_batch(rng, a.batch, a.items, a.clicks) for _ in range(a.steps + 1)]
-    wall = cpu = 0.0
-    for s, (indptr, indices) in enumerate(batches):  # step 0 warms up, as in bench_vae
-        t0, c0 = time.perf_counter(), cpu_seconds()
-        step(model, opt, indptr, indices, a.items, beta=0.2)
-        if s > 0:
-            wall += time.perf_counter() - t0
-            cpu += cpu_seconds() - c0
-    print(f"steps {a.steps} wall_ms {1e3 * wall / a.steps:.2f} cpu_ms {1e3 * cpu / a.steps:.2f}")
+    time_steps(a.steps, lambda s: step(model, opt, *batches[s], a.items, beta=0.2))
 
 
 if __name__ == "__main__":

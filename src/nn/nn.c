@@ -269,32 +269,31 @@ SIMD_VARIANTS(spmm_backward_slice,
                int64_t begin, int64_t end),
               (dw, x, o, v, dout, h, begin, end));
 
-void sr_spmm_forward(float *out, const sr_csr *x, const float *values, const float *w, int64_t h) {
+/* dst = (forward) or += (backward) the product whose slice kernels (one per
+ * level) are `variants`, each thread on its share of the H columns. */
+typedef void spmm_slice_fn(float *dst, const sr_csr *x, const column_order *o, const float *v, const float *src,
+                           int64_t h, int64_t begin, int64_t end);
+static void spmm_by_columns(spmm_slice_fn *const *variants, float *dst, const sr_csr *x, const float *values,
+                            const float *src, int64_t h) {
   const float *v = values ? values : x->values;
-  const sr_simd_level level = sr_simd_selected();
+  spmm_slice_fn *slice = variants[sr_simd_selected()];
   column_order o;
   column_order_build(&o, x);
 #pragma omp parallel
   {
     int64_t begin, end;
     even_slice(h, &begin, &end);
-    spmm_forward_slice_variants[level](out, x, &o, v, w, h, begin, end);
+    slice(dst, x, &o, v, src, h, begin, end);
   }
   column_order_free(&o);
 }
 
+void sr_spmm_forward(float *out, const sr_csr *x, const float *values, const float *w, int64_t h) {
+  spmm_by_columns(spmm_forward_slice_variants, out, x, values, w, h);
+}
+
 void sr_spmm_backward_weight(float *dw, const sr_csr *x, const float *values, const float *dout, int64_t h) {
-  const float *v = values ? values : x->values;
-  const sr_simd_level level = sr_simd_selected();
-  column_order o;
-  column_order_build(&o, x);
-#pragma omp parallel
-  {
-    int64_t begin, end;
-    even_slice(h, &begin, &end);
-    spmm_backward_slice_variants[level](dw, x, &o, v, dout, h, begin, end);
-  }
-  column_order_free(&o);
+  spmm_by_columns(spmm_backward_slice_variants, dw, x, values, dout, h);
 }
 
 void sr_column_sums_acc(float *sums, const float *x, int64_t R, int64_t D) {
