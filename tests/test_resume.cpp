@@ -392,6 +392,104 @@ TEST(Resume, AnotherRunsCheckpointIsRefusedNamingTheKeys) {
   EXPECT_EQ(res.steps, 4);
 }
 
+// The run id a checkpoint records (32 hex digits; "" when it has none).
+std::string run_id_of(const std::string &path) {
+  char id[SR_RUN_ID_SIZE] = "";
+  EXPECT_EQ(sr_checkpoint_read_run_id(path.c_str(), id, sizeof id), 0) << sr_error_message();
+  return id;
+}
+
+// Retention deletes only this run's files, never `latest` or `best`: a
+// second run started (through the library, which does not refuse it) where
+// another left higher-step checkpoints keeps them, and its own `latest`.
+TEST(Resume, RetentionTouchesOnlyThisRunsFilesAndNeverLatest) {
+  sr_log_set_level(SR_LOG_ERROR);
+  srtest::TempDir tmp;
+  const std::string dir = tmp.file("run");
+  ASSERT_EQ(train(config(dir, 8)), 0);  // run A: checkpoints at 4 and 8
+  const std::string first = run_id_of(checkpoint_at(dir, 8));
+  EXPECT_EQ(first.size(), 32u) << first;
+  EXPECT_EQ(run_id_of(checkpoint_at(dir, 4)), first);
+  sr_config b = config(dir, 3);  // run B: a checkpoint every step, keeping 1
+  b.checkpoint.every_steps = 1;
+  b.checkpoint.keep_last = 1;
+  ASSERT_EQ(train(b), 0);
+  const std::string second = run_id_of(checkpoint_at(dir, 3));
+  EXPECT_EQ(second.size(), 32u);
+  EXPECT_NE(second, first);
+  auto ls = srtest::run_command("ls " + dir).output;
+  EXPECT_NE(ls.find("ckpt-0000000004.h5"), std::string::npos) << ls;  // A's, kept
+  EXPECT_NE(ls.find("ckpt-0000000008.h5"), std::string::npos) << ls;
+  EXPECT_NE(ls.find("ckpt-0000000003.h5"), std::string::npos) << ls;  // B's latest
+  EXPECT_EQ(ls.find("ckpt-0000000001.h5"), std::string::npos) << ls;  // B's older ones
+  EXPECT_EQ(ls.find("ckpt-0000000002.h5"), std::string::npos) << ls;
+  EXPECT_EQ(srtest::read_file(dir + "/latest"), "ckpt-0000000003.h5\n");
+  // A resumed run keeps its id.
+  sr_config more = config(dir, 5);
+  more.checkpoint.every_steps = 1;
+  more.checkpoint.keep_last = 1;
+  snprintf(more.checkpoint.resume, sizeof more.checkpoint.resume, "auto");
+  ASSERT_EQ(train(more), 0);
+  EXPECT_EQ(run_id_of(checkpoint_at(dir, 5)), second);
+  ls = srtest::run_command("ls " + dir).output;
+  EXPECT_EQ(ls.find("ckpt-0000000003.h5"), std::string::npos) << ls;
+  EXPECT_NE(ls.find("ckpt-0000000008.h5"), std::string::npos) << ls;
+}
+
+// Resuming on other data of the same shape (one interaction moved) is refused
+// naming the data and both content hashes; data.path alone says nothing.
+TEST(Resume, OtherDataOfTheSameShapeIsRefusedNamingIt) {
+  sr_log_set_level(SR_LOG_ERROR);
+  srtest::TempDir tmp;
+  const std::string dir = tmp.file("run");
+  ASSERT_EQ(train(config(dir, 2)), 0);
+  sr_dataset changed = srtest::synthetic_dataset(700, 120, 100, 12, true);
+  sr_csr &m = changed.train;  // a row's last (largest) item becomes the next item
+  int64_t r = 0;
+  while (r < m.n_rows && (m.indptr[r + 1] == m.indptr[r] || m.indices[m.indptr[r + 1] - 1] + 1 >= m.n_cols)) r++;
+  ASSERT_LT(r, m.n_rows);
+  m.indices[m.indptr[r + 1] - 1]++;
+  sr_config more = config(dir, 4);
+  snprintf(more.checkpoint.resume, sizeof more.checkpoint.resume, "auto");
+  sr_dist self;
+  sr_dist_self(&self);
+  sr_train_result res;
+  EXPECT_EQ(sr_train(&more, &self, &changed, nullptr, nullptr, &res), SR_ECONFIG);
+  const std::string message = sr_error_message();
+  EXPECT_NE(message.find("was trained with other values of the data (data.path in-memory: content hash "),
+            std::string::npos)
+      << message;
+  EXPECT_NE(message.find("the checkpoint's "), std::string::npos) << message;
+  // The same data resumes.
+  EXPECT_EQ(sr_train(&more, &self, &dataset(), nullptr, nullptr, &res), SR_OK) << sr_error_message();
+  sr_dataset_free(&changed);
+}
+
+// --resume auto where no checkpoint exists yet starts the run, so that one
+// command line (an sbatch line) serves the first start and every restart; a
+// finished run's model.h5 without checkpoints is not replaced.
+TEST(Resume, ResumeAutoWithoutACheckpointStartsTheRun) {
+  srtest::TempDir tmp;
+  const std::string bin = SHARDREC_BINARY, data = tmp.file("d.h5"), cfg = tmp.file("c.yaml"), dir = tmp.file("run");
+  ASSERT_EQ(srtest::run_command(bin + " data synth -o " + data + " --users 300 --items 80 --heldout 40").exit_code, 0);
+  srtest::write_file(cfg, "data: {path: " + data +
+                              "}\nrun: {threads: 1}\nmodel: {hidden: [16], latent_dim: 4}\ntrain: {batch_size: 50, "
+                              "epochs: 2}\n");
+  auto first = srtest::run_command(bin + " train " + cfg + " --run-dir " + dir + " --resume auto");
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  EXPECT_NE(first.output.find("--resume auto: no checkpoint in " + dir + "/checkpoints yet, starting the run"),
+            std::string::npos)
+      << first.output;
+  auto again = srtest::run_command(bin + " train " + cfg + " --run-dir " + dir + " --resume auto");
+  EXPECT_EQ(again.exit_code, 0) << again.output;
+  EXPECT_NE(again.output.find("resuming run "), std::string::npos) << again.output;
+  ASSERT_EQ(srtest::run_command("rm -r " + dir + "/checkpoints").exit_code, 0);
+  auto finished = srtest::run_command(bin + " train " + cfg + " --run-dir " + dir + " --resume auto");
+  EXPECT_EQ(finished.exit_code, 1) << finished.output;
+  EXPECT_NE(finished.output.find("holds a model.h5 but no checkpoint to resume"), std::string::npos)
+      << finished.output;
+}
+
 TEST(Resume, InitFromStartsAtTheBaseParameters) {
   sr_log_set_level(SR_LOG_ERROR);
   srtest::TempDir tmp;

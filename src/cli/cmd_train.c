@@ -107,9 +107,10 @@ static int lock_run_dir(const char *run_dir) {
   return SR_OK; /* fd stays open: the lock lives as long as this process */
 }
 
-/* A run directory holds one run (rank 0): a fresh run (no checkpoint.resume)
- * where an earlier run left checkpoints, metrics or a model is refused, or
- * with --overwrite starts over, deleting them. */
+/* A run directory holds one run (rank 0): a fresh run (no checkpoint.resume,
+ * or --resume auto before any checkpoint) where an earlier run left
+ * checkpoints, metrics or a model is refused, or with --overwrite starts
+ * over, deleting them. */
 static int claim_run_dir(const sr_config *cfg, const char *run_dir, int overwrite) {
   SR_TRY(sr_mkdir_p(run_dir));
   SR_TRY(lock_run_dir(run_dir));
@@ -120,8 +121,19 @@ static int claim_run_dir(const sr_config *cfg, const char *run_dir, int overwrit
     snprintf(ckpt_dir, sizeof ckpt_dir, "%s/checkpoints", run_dir);
   snprintf(metrics, sizeof metrics, "%s/metrics.jsonl", run_dir);
   snprintf(model, sizeof model, "%s/model.h5", run_dir);
-  const int used = sr_ckptdir_has_checkpoints(ckpt_dir) || access(metrics, F_OK) == 0 || access(model, F_OK) == 0;
-  if (!used || cfg->checkpoint.resume[0]) return SR_OK;
+  const int checkpoints = sr_ckptdir_has_checkpoints(ckpt_dir), automatic = !strcmp(cfg->checkpoint.resume, "auto");
+  if (cfg->checkpoint.resume[0] && (checkpoints || !automatic)) return SR_OK; /* resuming */
+  /* A fresh start. With --resume auto (no checkpoint yet: a job's first
+   * start, or a restart of one stopped before its first checkpoint) the
+   * metrics.jsonl of such an attempt is continued, a finished run's model.h5
+   * is not replaced. */
+  const int used = checkpoints || access(model, F_OK) == 0 || (!automatic && access(metrics, F_OK) == 0);
+  if (!used) return SR_OK;
+  if (!overwrite && automatic)
+    return SR_FAIL(SR_EINVAL,
+                   "--resume auto: run directory %s holds a model.h5 but no checkpoint to resume: start it over with "
+                   "--overwrite, or choose another run.name",
+                   run_dir);
   if (!overwrite)
     return SR_FAIL(SR_EINVAL,
                    "run directory %s already holds a run (checkpoints, metrics.jsonl or model.h5): continue it with "

@@ -408,18 +408,20 @@ const sr_config_key sr_config_schema[] = {
      SCALAR(checkpoint.keep_last),
      AT_LEAST(1),
      .default_yaml = "3",
-     .doc = "Checkpoints kept (newest first), plus the best-validation one."},
+     .doc = "Checkpoints of this run kept (newest first), plus the best-validation one; other runs' files are never "
+            "deleted."},
     {.path = "checkpoint.resume",
      .type = SR_CFG_STRING,
      SCALAR(checkpoint.resume),
      .default_yaml = "\"\"",
-     .doc = "Resume: empty = start fresh, auto = newest valid checkpoint in checkpoint.dir, or a checkpoint path."},
+     .doc = "Resume: empty = start fresh, auto = newest valid checkpoint in checkpoint.dir (a fresh start where none "
+            "was written yet), or a checkpoint path."},
     {.path = "checkpoint.allow_changes",
      .type = SR_CFG_BOOL,
      SCALAR(checkpoint.allow_changes),
      .default_yaml = "false",
-     .doc = "Resume even when the run.seed, data.path or model keys differ from the checkpoint's (refused otherwise, "
-            "naming them)."},
+     .doc = "Resume even when run.seed, the model keys or the training data (its content hash) differ from the "
+            "checkpoint's (refused otherwise, naming them)."},
 
     {.path = "dist.bucket_mb",
      .type = SR_CFG_FLOAT,

@@ -9,6 +9,7 @@
 
 #include "dist_internal.h"
 #include "shardrec/error.h"
+#include "shardrec/hash.h"
 #include "shardrec/log.h"
 
 static void abort_job(int exit_code) {
@@ -134,17 +135,9 @@ int sr_dist_recv_f32(const sr_dist *d, int source, float *buf, int64_t n) {
   return SR_OK;
 }
 
-/* FNV-1a: enough to detect replicas that diverged (not an integrity check). */
-static uint64_t fnv1a(const void *data, size_t bytes) {
-  const unsigned char *p = data;
-  uint64_t h = 1469598103934665603ull;
-  for (size_t i = 0; i < bytes; i++) h = (h ^ p[i]) * 1099511628211ull;
-  return h;
-}
-
 int sr_dist_check_identical(const sr_dist *d, const void *data, size_t bytes, const char *what) {
   if (d->size == 1) return SR_OK;
-  uint64_t mine = fnv1a(data, bytes), root = mine;
+  uint64_t mine = sr_hash64(data, bytes, SR_HASH64_INIT), root = mine;
   MPI_TRY(MPI_Bcast(&root, 1, MPI_UINT64_T, 0, d->comm), "MPI_Bcast");
   int64_t first_bad = mine == root ? INT64_MAX : d->rank;
   MPI_TRY(MPI_Allreduce(MPI_IN_PLACE, &first_bad, 1, MPI_INT64_T, MPI_MIN, d->comm), "MPI_Allreduce");
