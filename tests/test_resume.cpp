@@ -255,6 +255,29 @@ TEST(Resume, UnwritableCheckpointDirectoryFailsAtStart) {
       << message;
 }
 
+// A failure on one rank of two (rank 0 cannot create the checkpoint
+// directory) reaches the user once, naming the rank, and the job ends with
+// exit status 1 instead of MPI_Abort (which killed rank 0 before it could
+// print, leaving only "rank 0 failed (see its message)").
+TEST(Resume, OneRanksFailureReachesTheUserNamingTheRank) {
+  srtest::TempDir tmp;
+  const std::string bin = SHARDREC_BINARY, data = tmp.file("d.h5"), cfg = tmp.file("c.yaml");
+  ASSERT_EQ(srtest::run_command(bin + " data synth -o " + data + " --users 300 --items 80 --heldout 40").exit_code, 0);
+  srtest::write_file(cfg, "data: {path: " + data +
+                              "}\nrun: {threads: 1, log_level: warn}\nmodel: {hidden: [16], latent_dim: 4}\n"
+                              "checkpoint: {dir: /proc/self/no-such-dir}\n");
+  auto r = srtest::run_command("OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
+                               "OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_hwloc_base_binding_policy=none mpiexec "
+                               "-n 2 " +
+                               bin + " train " + cfg + " --run-dir " + tmp.file("run"));
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("[rank 0/2] error: rank 0: cannot create directory /proc/self/no-such-dir"),
+            std::string::npos)
+      << r.output;
+  EXPECT_EQ(r.output.find("MPI_ABORT"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("[rank 1/2] error"), std::string::npos) << r.output;
+}
+
 namespace {
 
 // A shell script that runs `train` (a `shardrec train` command line) with

@@ -160,9 +160,9 @@ static int write_run_config(const sr_config *cfg, const char *run_dir) {
   return rc;
 }
 
-/* After sr_dist_agree failed: the ranks that failed say why. */
-static int agreed_failure(int local_rc) {
-  if (local_rc) sr_log_current_error();
+/* After sr_dist_agree failed: rank 0 holds every failed rank's message. */
+static int agreed_failure(const sr_dist *dist) {
+  if (dist->rank == 0) sr_log_current_error();
   return SR_CLI_AGREED_FAILURE;
 }
 
@@ -180,7 +180,7 @@ static int train_main(const sr_dist *dist, const char *config_path, char **overr
   else
     snprintf(run_dir, sizeof run_dir, "%s/%s", cfg.run.out_dir, cfg.run.name);
   int rc = dist->rank == 0 ? claim_run_dir(&cfg, run_dir, overwrite) : SR_OK;
-  if (sr_dist_agree(dist, rc)) return agreed_failure(rc);
+  if (sr_dist_agree(dist, rc)) return agreed_failure(dist);
 
   sr_cli_set_blas_threads(&cfg, dist);
   sr_info("run directory %s; %d rank(s); BLAS core %s, %d thread(s) per rank", run_dir, dist->size,
@@ -194,7 +194,7 @@ static int train_main(const sr_dist *dist, const char *config_path, char **overr
   if (rc == SR_OK && dist->rank == 0) rc = write_run_config(&cfg, run_dir);
   if (sr_dist_agree(dist, rc)) {
     sr_dataset_free(&data);
-    return agreed_failure(rc);
+    return agreed_failure(dist);
   }
   sr_model *model = NULL;
   sr_train_result res;
@@ -210,6 +210,7 @@ static int train_main(const sr_dist *dist, const char *config_path, char **overr
     if (dist->rank == 0) sr_warn("%s", sr_error_message());
     return SR_CLI_STOPPED;
   }
+  if (rc && sr_error_agreed()) return agreed_failure(dist); /* every rank knows: no abort */
   return rc ? sr_cmd_report_error() : 0;
 }
 

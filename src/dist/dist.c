@@ -11,6 +11,7 @@
 #include "shardrec/error.h"
 #include "shardrec/hash.h"
 #include "shardrec/log.h"
+#include "shardrec/mem.h"
 
 static void abort_job(int exit_code) {
   int initialized = 0, finalized = 0;
@@ -156,12 +157,57 @@ int sr_dist_node_size(const sr_dist *d, int *n) {
   return SR_OK;
 }
 
+/* Rank 0's message after a failed agreement: each failed rank's message
+ * (all[r * SR_ERROR_MAX], "" for ranks that did not fail or whose failure
+ * was agreed on before), ranks with the same message named together, after
+ * `before` (rank 0's agreed message of an earlier agreement, or ""). */
+static void join_messages(const sr_dist *d, char *all, const char *before, int code) {
+  char joined[SR_ERROR_MAX];
+  size_t used = (size_t)snprintf(joined, sizeof joined, "%s", before);
+  for (int r = 0; r < d->size && used < sizeof joined; r++) {
+    const char *msg = all + (size_t)r * SR_ERROR_MAX;
+    if (!msg[0]) continue;
+    char ranks[256];
+    int n_ranks = 0;
+    size_t len = 0;
+    for (int q = r; q < d->size; q++) { /* r and the later ranks of the same message */
+      char *other = all + (size_t)q * SR_ERROR_MAX;
+      if (q > r && strcmp(other, msg) != 0) continue;
+      if (len < sizeof ranks) len += (size_t)snprintf(ranks + len, sizeof ranks - len, "%s%d", n_ranks ? ", " : "", q);
+      n_ranks++;
+      if (q > r) other[0] = '\0';
+    }
+    used += (size_t)snprintf(joined + used, sizeof joined - used, "%srank%s %s: %s", used ? "; " : "",
+                             n_ranks > 1 ? "s" : "", ranks, msg);
+  }
+  SR_FAIL(code, "%s", joined);
+}
+
 int sr_dist_agree(const sr_dist *d, int local_rc) {
   if (d->size == 1) return local_rc;
   int64_t first_failed = local_rc != SR_OK ? d->rank : INT64_MAX;
   MPI_TRY(MPI_Allreduce(MPI_IN_PLACE, &first_failed, 1, MPI_INT64_T, MPI_MIN, d->comm), "MPI_Allreduce");
-  if (local_rc != SR_OK) return local_rc; /* keep this rank's own message */
-  if (first_failed != INT64_MAX)
-    return SR_FAIL(SR_EDIST, "rank %lld failed (see its message)", (long long)first_failed);
-  return SR_OK;
+  if (first_failed == INT64_MAX) return SR_OK;
+  /* Failed somewhere: every new failure's message goes to rank 0 (one agreed
+   * on before, passed on through a later agreement, was collected then). */
+  const int agreed_before = local_rc != SR_OK && sr_error_agreed();
+  char mine[SR_ERROR_MAX] = "";
+  if (local_rc != SR_OK) snprintf(mine, sizeof mine, "%s", sr_error_message());
+  char *all = d->rank == 0 ? sr_malloc((size_t)d->size * SR_ERROR_MAX) : NULL;
+  if (agreed_before && d->rank != 0) mine[0] = '\0';
+  int rc = MPI_Gather(mine, SR_ERROR_MAX, MPI_CHAR, all, SR_ERROR_MAX, MPI_CHAR, 0, d->comm);
+  if (rc != MPI_SUCCESS) {
+    free(all);
+    return sr_mpi_fail(rc, "MPI_Gather");
+  }
+  const int code = local_rc != SR_OK ? local_rc : SR_EDIST;
+  if (d->rank == 0) {
+    if (agreed_before) all[0] = '\0';
+    join_messages(d, all, agreed_before ? mine : "", code);
+  } else if (local_rc == SR_OK) {
+    SR_FAIL(SR_EDIST, "rank %lld failed (rank 0 reports its message)", (long long)first_failed);
+  }
+  free(all);
+  sr_error_mark_agreed();
+  return code;
 }
