@@ -457,6 +457,13 @@ const sr_config_key sr_config_schema[] = {
      .default_yaml = "auto",
      .doc = "Gradient collectives of GPU ranks: nccl, mpi (staged through pinned host memory; ranks may share a "
             "GPU) or auto (nccl when built with it). CPU ranks always use MPI."},
+    {.path = "dist.stall_timeout_s",
+     .type = SR_CFG_FLOAT,
+     SCALAR(dist.stall_timeout_s),
+     AT_LEAST(0),
+     .default_yaml = "300",
+     .doc = "A rank without progress for this long (stuck I/O, a deadlocked collective, a dead peer) ends the job "
+            "with exit status 124, reporting which ranks have not reached which step (0: never)."},
 };
 const int sr_config_schema_count = (int)(sizeof sr_config_schema / sizeof sr_config_schema[0]);
 

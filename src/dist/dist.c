@@ -66,7 +66,10 @@ int sr_dist_init(int *argc, char ***argv, sr_dist *d) {
    * 104 vs 42 ms on 2 ranks). Other MPIs ignore the variable; a value already
    * set by the user wins. */
   setenv("OMPI_MCA_coll_libnbc_iallreduce_algorithm", "1", 0);
-  if (!initialized && MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
+  /* MPI_THREAD_MULTIPLE for the stall watchdog's thread (watchdog.h), which
+   * asks the ranks where they are while the training thread may be blocked
+   * in a collective; with less, the watchdog reports each rank alone. */
+  if (!initialized && MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &provided) != MPI_SUCCESS)
     return SR_FAIL(SR_EDIST, "MPI_Init failed");
   MPI_Comm_set_errhandler(d->comm, MPI_ERRORS_RETURN);
   MPI_Comm_rank(d->comm, &d->rank);

@@ -10,6 +10,7 @@
 #include "shardrec/error.h"
 #include "shardrec/h5io.h"
 #include "shardrec/mem.h"
+#include "shardrec/watchdog.h"
 
 #define CHECKPOINT_ZSTD_LEVEL 3
 /* Elements of a sharded tensor sent to the writing rank per message: bounds
@@ -78,7 +79,7 @@ static void write_sharded(writer *w, const char *obj, const sr_param *p, const f
     for (int d = 1; d < p->ndim; d++) row *= count[d];
     offset[dim] = slices[2 * s];
     const int64_t rows = count[0], rows_per_block = row < block_elems ? block_elems / row : 1;
-    for (int64_t r0 = 0; r0 < rows; r0 += rows_per_block) {
+    for (int64_t r0 = 0; r0 < rows; r0 += rows_per_block, sr_watchdog_beat()) {
       const int64_t n_rows = rows - r0 < rows_per_block ? rows - r0 : rows_per_block, n = n_rows * row;
       const float *block = local + r0 * row;
       if (s != 0 && rank == s) { /* a sender */
@@ -112,6 +113,7 @@ static void write_arena(writer *w, const sr_params *ps, const char *group, const
       write_sharded(w, obj, p, arena + p->offset);
     else if (writing(w))
       note(w, sr_h5_write_tensor(&w->f, obj, arena + p->offset, p->ndim, p->shape, CHECKPOINT_ZSTD_LEVEL));
+    sr_watchdog_beat(); /* progress within a long write */
   }
 }
 

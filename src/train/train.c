@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "shardrec/checkpoint_dir.h"
@@ -23,6 +24,7 @@
 #include "shardrec/nn.h"
 #include "shardrec/optim.h"
 #include "shardrec/rng.h"
+#include "shardrec/watchdog.h"
 
 typedef struct {
   const sr_config *cfg;
@@ -202,10 +204,25 @@ static int64_t select_local_samples(trainer *t, const int64_t *order, int64_t n)
   return n_local;
 }
 
+/* Tests only: SHARDREC_TEST_HOLD_AT_STEP=S stops every rank (with
+ * SHARDREC_TEST_HOLD_RANK=R, rank R alone) before step S + 1 until a stop
+ * signal arrives, as a rank stuck in I/O would: the stall and preemption
+ * tests then act at a known point, whatever the machine's speed. */
+static void hold_if_asked(const trainer *t) {
+  const char *step = getenv("SHARDREC_TEST_HOLD_AT_STEP"), *rank = getenv("SHARDREC_TEST_HOLD_RANK");
+  if (!step || atoll(step) != t->optim.step || (rank && atoi(rank) != t->dist->rank)) return;
+  fprintf(stderr, "test hook: rank %d holding after %lld steps until a stop signal\n", t->dist->rank,
+          (long long)t->optim.step);
+  fflush(stderr);
+  while (!stop_requested) nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+}
+
 /* One optimizer update on the global batch whose samples (global ids) are
  * order[0..n). This rank computes the samples it holds; the summed
  * gradients are those of the whole batch. */
 static int train_step(trainer *t, const int64_t *order, int64_t n, sr_step_stats *st) {
+  sr_watchdog_mark(t->optim.step, SR_PHASE_COMPUTE);
+  hold_if_asked(t);
   int64_t n_local = select_local_samples(t, order, n);
   sr_csr rows;
   sr_csr_gather_rows(&t->data->train, t->local_rows, n_local, &rows);
@@ -227,6 +244,7 @@ static int train_step(trainer *t, const int64_t *order, int64_t n, sr_step_stats
   int rc = t->model->ops->forward_backward(t->model, &batch, st);
   sr_csr_free(&rows);
   SR_TRY(rc);
+  sr_watchdog_mark(t->optim.step, SR_PHASE_REDUCE);
   SR_TRY(t->device ? sr_device_trainer_reduce(t->device) : sr_grad_reducer_finish(&t->reducer));
   SR_TRY(reduce_stats(t, st));
   /* Identical on every rank from here on: the decision to stop is collective. */
@@ -236,6 +254,7 @@ static int train_step(trainer *t, const int64_t *order, int64_t n, sr_step_stats
                    (long long)t->optim.step, st->loss);
   /* Each rank updates the slices it owns (all of them unless the optimizer is
    * sharded, grad_reduce.h); sharded slices are then all-gathered. */
+  sr_watchdog_mark(t->optim.step, SR_PHASE_UPDATE);
   int64_t bad = 0;
   if (t->device) {
     SR_TRY(sr_device_trainer_update(t->device, &t->optim, &bad));
@@ -258,6 +277,7 @@ static int train_step(trainer *t, const int64_t *order, int64_t n, sr_step_stats
 /* Metrics of the model on a (sharded) split: each rank scores its rows, the
  * sums and counts are added over ranks. */
 static int evaluate_split(trainer *t, const sr_eval_split *split, sr_metrics *m) {
+  sr_watchdog_mark(t->optim.step, SR_PHASE_VALIDATE);
   sr_metrics_reset(m);
   sr_evaluate_rows(t->model, split, 0, split->n_users, t->cfg->train.eval_batch_size, m);
   return sr_metrics_reduce(t->dist, m);
@@ -286,6 +306,7 @@ static int validate(trainer *t, int64_t epoch, sr_metrics *m, int select_index, 
  * position) and updates the directory's pointers; every rank learns whether it worked. */
 static int save_checkpoint(trainer *t, int64_t epoch, int64_t position, int is_best) {
   if (!t->ckpt_dir[0]) return SR_OK;
+  sr_watchdog_mark(t->optim.step, SR_PHASE_CHECKPOINT);
   if (t->device) SR_TRY(sr_device_trainer_download(t->device, 1)); /* host arenas, as the CPU has them */
   SR_TRY(sr_grad_reducer_gather_optimizer_state(&t->reducer));     /* collective */
   t->state.epoch = epoch;
@@ -600,6 +621,8 @@ int sr_train(const sr_config *cfg, const sr_dist *dist, const sr_dataset *data, 
   }
   struct sigaction old_handlers[3];
   catch_stop_signals(old_handlers);
+  /* From here to the end every rank passes the same steps: watched. */
+  if (rc == SR_OK) rc = sr_dist_agree(dist, sr_watchdog_start(dist, cfg->dist.stall_timeout_s));
   if (rc == SR_OK) rc = run_epochs(&t, res);
   restore_signals(old_handlers);
   if (rc == SR_OK && t.state.best_epoch == 0) rc = SR_FAIL(SR_EINVAL, "no validation ran (train.epochs reached?)");
@@ -621,6 +644,7 @@ int sr_train(const sr_config *cfg, const sr_dist *dist, const sr_dataset *data, 
     record_metrics(&t, "test", res->best_epoch, &res->test);
     record_metrics(&t, "test_popularity", res->best_epoch, &res->test_popularity);
   }
+  sr_watchdog_stop();
   if (t.jsonl) fclose(t.jsonl);
   sr_device_trainer_free(t.device);
   sr_grad_reducer_free(&t.reducer);
