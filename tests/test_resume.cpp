@@ -280,15 +280,22 @@ TEST(Resume, OneRanksFailureReachesTheUserNamingTheRank) {
 
 namespace {
 
-// A shell script that runs `train` (a `shardrec train` command line) with
-// debug logging into a FIFO, reads its lines as they come and sends `signal`
-// once the n-th checkpoint is committed (its "checkpoint <path>" line), then
-// passes the rest of the output through and exits with train's status. It
-// waits for the event, whatever the machine's speed.
-std::string signal_after_checkpoints(const std::string &train, const std::string &signal, int n) {
-  return "f=$(mktemp -u) && mkfifo $f || exit 3; " + train + " --set run.log_level=debug >$f 2>&1 & pid=$!; " +
-         "{ k=0; while read -r line; do case $line in checkpoint\\ *.h5) k=$((k + 1)); [ $k -ge " +
+// A shell script that runs `command` with its output into a FIFO, reads its
+// lines as they come and sends `signal` once n lines have matched the shell
+// pattern `line` (a `case` pattern), then passes the rest of the output
+// through and exits with the command's status. It waits for the event,
+// whatever the machine's speed.
+std::string signal_after_lines(const std::string &command, const std::string &line, int n,
+                               const std::string &signal) {
+  return "f=$(mktemp -u) && mkfifo $f || exit 3; " + command + " >$f 2>&1 & pid=$!; " +
+         "{ k=0; while read -r line; do echo \"$line\"; case $line in " + line + ") k=$((k + 1)); [ $k -ge " +
          std::to_string(n) + " ] && kill -" + signal + " $pid && break;; esac; done; cat; } <$f; rm -f $f; wait $pid";
+}
+
+// Sends `signal` to a `shardrec train` command line (with debug logging) once
+// its n-th checkpoint is committed (its "checkpoint <path>" line).
+std::string signal_after_checkpoints(const std::string &train, const std::string &signal, int n) {
+  return signal_after_lines(train + " --set run.log_level=debug", "checkpoint\\ *.h5", n, signal);
 }
 
 // Copies a checkpoint and changes one thing in the copy through the HDF5 C
@@ -390,6 +397,31 @@ TEST(Resume, SigtermWritesACheckpointAndTheResumedRunEndsAsIfUninterrupted) {
   const std::string expected = test_record(srtest::read_file(whole + "/metrics.jsonl"));
   ASSERT_FALSE(expected.empty());
   EXPECT_EQ(test_record(srtest::read_file(cut + "/metrics.jsonl")), expected);
+}
+
+// Open MPI's mpirun forwards SIGUSR1 to every rank: they finish the step,
+// checkpoint, and the job ends with 75. The signal comes while every rank
+// holds after 3 steps (a test hook), so the checkpoint is at step 4. (On
+// SIGTERM mpirun sends the ranks SIGTERM and SIGKILL 1 s later,
+// odls_base_sigkill_timeout: not enough for every checkpoint, and raising it
+// delays every failed job's end by as much per rank; docs say to use USR1.)
+TEST(Resume, MpirunForwardsSigusr1AndTheRanksCheckpoint) {
+  srtest::TempDir tmp;
+  const std::string bin = SHARDREC_BINARY, data = tmp.file("d.h5"), cfg = tmp.file("c.yaml"), dir = tmp.file("run");
+  ASSERT_EQ(srtest::run_command(bin + " data synth -o " + data + " --users 300 --items 80 --heldout 40").exit_code, 0);
+  srtest::write_file(cfg, "data: {path: " + data +
+                              "}\nrun: {threads: 1, log_level: warn}\nmodel: {hidden: [16], latent_dim: 4}\n"
+                              "train: {batch_size: 50, epochs: 3}\n");
+  const std::string mpirun = "SHARDREC_TEST_HOLD_AT_STEP=3 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
+                             "OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_hwloc_base_binding_policy=none mpirun -np 2 " +
+                             bin + " train " + cfg + " --run-dir " + dir;
+  auto r = srtest::run_command("bash -c '" + signal_after_lines(mpirun, "*holding\\ after*", 2, "USR1") + "'");
+  EXPECT_EQ(r.exit_code, 75) << r.output;
+  EXPECT_NE(r.output.find("[rank 0/2] warning: stopped on signal 10 (User defined signal 1) at step 4 after writing a "
+                          "checkpoint"),
+            std::string::npos)
+      << r.output;
+  EXPECT_EQ(srtest::read_file(dir + "/checkpoints/latest"), "ckpt-0000000004.h5\n") << r.output;
 }
 
 // Resuming another run's checkpoint (another seed, data or model) is refused,
