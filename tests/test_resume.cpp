@@ -261,11 +261,8 @@ TEST(Resume, UnwritableCheckpointDirectoryFailsAtStart) {
 // print, leaving only "rank 0 failed (see its message)").
 TEST(Resume, OneRanksFailureReachesTheUserNamingTheRank) {
   srtest::TempDir tmp;
-  const std::string bin = SHARDREC_BINARY, data = tmp.file("d.h5"), cfg = tmp.file("c.yaml");
-  ASSERT_EQ(srtest::run_command(bin + " data synth -o " + data + " --users 300 --items 80 --heldout 40").exit_code, 0);
-  srtest::write_file(cfg, "data: {path: " + data +
-                              "}\nrun: {threads: 1, log_level: warn}\nmodel: {hidden: [16], latent_dim: 4}\n"
-                              "checkpoint: {dir: /proc/self/no-such-dir}\n");
+  const std::string bin = SHARDREC_BINARY;
+  const std::string cfg = srtest::tiny_training_config(tmp, bin, "warn", "checkpoint: {dir: /proc/self/no-such-dir}\n");
   auto r = srtest::run_command("OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
                                "OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_hwloc_base_binding_policy=none mpiexec "
                                "-n 2 " +
@@ -407,11 +404,8 @@ TEST(Resume, SigtermWritesACheckpointAndTheResumedRunEndsAsIfUninterrupted) {
 // delays every failed job's end by as much per rank; docs say to use USR1.)
 TEST(Resume, MpirunForwardsSigusr1AndTheRanksCheckpoint) {
   srtest::TempDir tmp;
-  const std::string bin = SHARDREC_BINARY, data = tmp.file("d.h5"), cfg = tmp.file("c.yaml"), dir = tmp.file("run");
-  ASSERT_EQ(srtest::run_command(bin + " data synth -o " + data + " --users 300 --items 80 --heldout 40").exit_code, 0);
-  srtest::write_file(cfg, "data: {path: " + data +
-                              "}\nrun: {threads: 1, log_level: warn}\nmodel: {hidden: [16], latent_dim: 4}\n"
-                              "train: {batch_size: 50, epochs: 3}\n");
+  const std::string bin = SHARDREC_BINARY, dir = tmp.file("run");
+  const std::string cfg = srtest::tiny_training_config(tmp, bin, "warn", "train: {batch_size: 50, epochs: 3}\n");
   const std::string mpirun = "SHARDREC_TEST_HOLD_AT_STEP=3 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
                              "OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_hwloc_base_binding_policy=none mpirun -np 2 " +
                              bin + " train " + cfg + " --run-dir " + dir;
@@ -525,11 +519,8 @@ TEST(Resume, OtherDataOfTheSameShapeIsRefusedNamingIt) {
 // finished run's model.h5 without checkpoints is not replaced.
 TEST(Resume, ResumeAutoWithoutACheckpointStartsTheRun) {
   srtest::TempDir tmp;
-  const std::string bin = SHARDREC_BINARY, data = tmp.file("d.h5"), cfg = tmp.file("c.yaml"), dir = tmp.file("run");
-  ASSERT_EQ(srtest::run_command(bin + " data synth -o " + data + " --users 300 --items 80 --heldout 40").exit_code, 0);
-  srtest::write_file(cfg, "data: {path: " + data +
-                              "}\nrun: {threads: 1}\nmodel: {hidden: [16], latent_dim: 4}\ntrain: {batch_size: 50, "
-                              "epochs: 2}\n");
+  const std::string bin = SHARDREC_BINARY, dir = tmp.file("run");
+  const std::string cfg = srtest::tiny_training_config(tmp, bin, "info", "train: {batch_size: 50, epochs: 2}\n");
   auto first = srtest::run_command(bin + " train " + cfg + " --run-dir " + dir + " --resume auto");
   ASSERT_EQ(first.exit_code, 0) << first.output;
   EXPECT_NE(first.output.find("--resume auto: no checkpoint in " + dir + "/checkpoints yet, starting the run"),

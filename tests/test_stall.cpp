@@ -13,13 +13,9 @@ namespace {
 const std::string mpiexec = "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
                             "OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_hwloc_base_binding_policy=none mpiexec ";
 
-std::string small_config(srtest::TempDir &tmp) {
-  const std::string bin = SHARDREC_BINARY, data = tmp.file("d.h5"), cfg = tmp.file("c.yaml");
-  EXPECT_EQ(srtest::run_command(bin + " data synth -o " + data + " --users 300 --items 80 --heldout 40").exit_code, 0);
-  srtest::write_file(cfg, "data: {path: " + data +
-                              "}\nrun: {threads: 1, log_level: warn}\nmodel: {hidden: [16], latent_dim: 4}\n"
-                              "train: {batch_size: 50, epochs: 3}\ndist: {stall_timeout_s: 5}\n");
-  return cfg;
+std::string small_config(const srtest::TempDir &tmp) {
+  return srtest::tiny_training_config(tmp, SHARDREC_BINARY, "warn",
+                                      "train: {batch_size: 50, epochs: 3}\ndist: {stall_timeout_s: 5}\n");
 }
 
 }  // namespace

@@ -6,50 +6,26 @@
 # --signal=USR1 --batch` once both ranks hold at step 14 of 30, a test hook,
 # so that the signal comes mid-epoch whatever the machine's speed). The ranks
 # write a checkpoint and exit with 75, the template requeues the job, the
-# requeued job resumes with --resume auto and ends with the parameters, Adam
-# state and test metrics of an uninterrupted job, bit for bit.
+# requeued job resumes with --resume auto and ends with the parameters (of
+# model.h5 and of the last checkpoint) and test metrics of an uninterrupted
+# job, bit for bit.
 set -euo pipefail
 bin=$1 src=$2
-[[ -n "${SLURM_CONF:-}" && -d "${SHARDREC_SLURM_DIR:-}" ]] || { echo "run me through tests/slurm/cluster.sh" >&2; exit 2; }
-work=$SHARDREC_SLURM_DIR/requeue
-mkdir -p "$work"
-cd "$work"
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+source "$(dirname "$0")/jobs.sh"
+enter_work_dir requeue
 
-"$bin" data synth -o data.h5 --users 600 --items 200 --heldout 60 >/dev/null # 480 training users
-cat >train.yaml <<YAML
-run: {out_dir: $work/runs, threads: 1}
-data: {path: $work/data.h5}
-model: {hidden: [32], latent_dim: 8}
-train: {epochs: 3, batch_size: 48}
-YAML
-
-# Submits the template (2 ranks, srun) with sbatch OPTIONS... -- ARGS... and
-# sets job_id.
-submit() {
-  local options=()
-  while [[ $1 != -- ]]; do options+=("$1"); shift; done
-  shift
-  job_id=$(SHARDREC_BIN=$bin sbatch --parsable --ntasks=2 --output="$work/job-%j.out" "${options[@]}" \
-    "$src/cluster/shardrec.sbatch" "$@")
-}
-
-# Waits (at most $2 s) for job $1 to leave the queue; sets job_info.
-wait_gone() {
-  for _ in $(seq $(($2 * 10))); do [[ -z "$(squeue -h -j "$1" -o %i 2>/dev/null)" ]] && break; sleep 0.1; done
-  job_info=$(scontrol -o show job "$1")
-}
-field() { grep -o " $1=[^ ]*" <<<"$job_info" | cut -d= -f2; }
+write_training_setup "out_dir: $work/runs, threads: 1"
+echo "train: {epochs: 3, batch_size: 48}" >>train.yaml # 480 training users: 10 steps per epoch
+export SHARDREC_BIN=$bin
 
 # The uninterrupted run.
-submit -- train.yaml --set run.name=whole
-wait_gone "$job_id" 90
-[[ $(field JobState) == COMPLETED && $(field ExitCode) == 0:0 ]] ||
-  { fail "uninterrupted job $job_id: $(field JobState), exit $(field ExitCode)"; cat "job-$job_id.out"; }
+submit_job --ntasks=2 -- train.yaml --set run.name=whole
+wait_job "$job_id" 90
+[[ $job_state == COMPLETED && $job_exit == 0:0 ]] ||
+  { fail "uninterrupted job $job_id: $job_state, exit $job_exit"; echo "$job_out"; }
 
 # The preempted one: the signal once both ranks hold after 14 steps.
-SHARDREC_TEST_HOLD_AT_STEP=14 submit -- train.yaml --set run.name=preempted
+SHARDREC_TEST_HOLD_AT_STEP=14 submit_job --ntasks=2 -- train.yaml --set run.name=preempted
 out=job-$job_id.out
 exec 3< <(exec timeout 60 tail -n +1 -F "$out" 2>/dev/null)
 tail_pid=$!
@@ -69,17 +45,18 @@ for _ in $(seq 300); do
   [[ -z $state ]] && break
   sleep 0.1
 done
-wait_gone "$job_id" 120
-echo "preempted job $job_id: $(field JobState), exit $(field ExitCode), restarts $(field Restarts)"
-[[ $(field JobState) == COMPLETED && $(field ExitCode) == 0:0 ]] || fail "job $job_id ended $(field JobState)"
-[[ $(field Restarts) == 1 ]] || fail "job $job_id was restarted $(field Restarts) times, expected once"
+wait_job "$job_id" 120
+restarts=$(grep -o ' Restarts=[0-9]*' <<<"$job_info" | cut -d= -f2)
+echo "preempted job $job_id: $job_state, exit $job_exit, restarts $restarts"
+[[ $job_state == COMPLETED && $job_exit == 0:0 ]] || fail "job $job_id ended $job_state, exit $job_exit"
+[[ $restarts == 1 ]] || fail "job $job_id was restarted $restarts times, expected once"
 grep -q "stopped on signal 10 (User defined signal 1) at step 15 after writing a checkpoint" "$out" ||
   fail "no 'stopped on signal 10 ... at step 15' in $out"
 grep -q "requeued" "$out" || fail "the template did not say it requeued the job"
 grep -q "resuming run .* from $work/runs/preempted/checkpoints/ckpt-0000000015.h5: epoch 2, sample 240" "$out" ||
   fail "the requeued job did not resume at step 15 (epoch 2, sample 240)"
 
-# Bit for bit: the model and the last checkpoint (parameters, Adam moments).
+# Bit for bit: the parameters of the model and of the last checkpoint.
 for pair in "model.h5 model.h5" "checkpoints/ckpt-0000000030.h5 checkpoints/ckpt-0000000030.h5"; do
   read -r a b <<<"$pair"
   diff=$("$bin" inspect "runs/whole/$a" "runs/preempted/$b" 2>&1) || true
