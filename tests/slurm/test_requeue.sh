@@ -38,14 +38,8 @@ if [[ $held -eq 2 ]]; then
 else
   fail "job $job_id: the ranks did not reach step 14 within 60 s"
 fi
-# Requeued, it waits for its earlier credentials to expire: start it now.
-for _ in $(seq 300); do
-  state=$(squeue -h -j "$job_id" -o %T 2>/dev/null || true)
-  [[ $state == PENDING ]] && { scontrol update JobId="$job_id" StartTime=now 2>/dev/null || true; break; }
-  [[ -z $state ]] && break
-  sleep 0.1
-done
-wait_job "$job_id" 120
+# Requeued, it starts again once its earlier credentials expired (20 s, cluster.sh).
+wait_job "$job_id" 180
 restarts=$(grep -o ' Restarts=[0-9]*' <<<"$job_info" | cut -d= -f2)
 echo "preempted job $job_id: $job_state, exit $job_exit, restarts $restarts"
 [[ $job_state == COMPLETED && $job_exit == 0:0 ]] || fail "job $job_id ended $job_state, exit $job_exit"
