@@ -20,6 +20,7 @@
 #include "shardrec/config.h"
 #include "shardrec/model.h"
 #include "shardrec/optim.h"
+#include "shardrec/run_info.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -37,6 +38,12 @@ typedef struct {
   double best_value;    /* its train.select_metric */
   float *best_values;   /* parameter arena of the best epoch (params.total floats); caller-owned */
   char *history;        /* validation records so far, JSON lines (malloc'd; may be NULL) */
+  /* Since schema 1 without a version change: absent in older checkpoints,
+   * which read as best_step -1, run_id "", metrics_offset -1, no epoch_sums. */
+  int64_t best_step;          /* optimizer step of best_epoch's validation (-1: unknown) */
+  char run_id[SR_RUN_ID_MAX]; /* the run's id (run_info.h), kept across resumes */
+  int64_t metrics_offset;     /* bytes of metrics.jsonl when the state was saved (-1: unknown) */
+  char epoch_sums[512];       /* the epoch in progress: train.c's running sums as JSON ("": none) */
 } sr_train_state;
 
 /* Writes are collective over the model's ranks (m->dist, sr_model_create_on;

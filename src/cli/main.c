@@ -7,6 +7,7 @@
 #include "shardrec/dist.h"
 #include "shardrec/error.h"
 #include "shardrec/log.h"
+#include "shardrec/run_info.h"
 
 typedef struct {
   const char *name;
@@ -45,6 +46,7 @@ int sr_cli_finish(const sr_dist *dist, int status) {
 
 int main(int argc, char **argv) {
   sr_blas_configure_process(argv); /* may re-execute the program once (blas.h) */
+  sr_run_info_set_command(argc, argv);
   if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
     usage(argc < 2 ? stderr : stdout);
     return argc < 2 ? 2 : 0;

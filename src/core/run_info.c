@@ -1,0 +1,50 @@
+/* run_info.c — command line, build identity, timestamps and run ids (run_info.h). */
+#include "shardrec/run_info.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "git_commit.h" /* generated at build time (cmake/git_commit.cmake) */
+
+static char command_line[4096];
+
+void sr_run_info_set_command(int argc, char *const *argv) {
+  size_t used = 0;
+  command_line[0] = '\0';
+  for (int i = 0; i < argc && used < sizeof command_line; i++) {
+    const char *w = argv[i];
+    const int plain = w[0] && strpbrk(w, " \t\n'\"\\$`*?;&|<>()") == NULL;
+    used += (size_t)snprintf(command_line + used, sizeof command_line - used, plain ? "%s%s" : "%s'%s'",
+                             i ? " " : "", w);
+  }
+}
+
+const char *sr_run_info_command(void) { return command_line; }
+
+const char *sr_run_info_git_commit(void) { return SHARDREC_GIT_COMMIT; }
+
+void sr_utc_timestamp(char *buf, size_t n) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  struct tm tm;
+  gmtime_r(&ts.tv_sec, &tm);
+  char day_time[24];
+  strftime(day_time, sizeof day_time, "%Y-%m-%dT%H:%M:%S", &tm);
+  snprintf(buf, n, "%s.%03ldZ", day_time, ts.tv_nsec / 1000000);
+}
+
+void sr_run_id_new(char *buf, size_t n) {
+  uint32_t bits = 0;
+  if (getrandom(&bits, sizeof bits, 0) != (ssize_t)sizeof bits) /* no entropy source: time and pid */
+    bits = (uint32_t)time(NULL) * 2654435761u ^ (uint32_t)getpid();
+  time_t now = time(NULL);
+  struct tm tm;
+  gmtime_r(&now, &tm);
+  char start[20];
+  strftime(start, sizeof start, "%Y%m%dT%H%M%SZ", &tm);
+  snprintf(buf, n, "%s-%08x", start, bits);
+}
