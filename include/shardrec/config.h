@@ -142,6 +142,9 @@ int sr_config_validate(const sr_config *c);
  * prefix ending in '.' names a section, otherwise one key); returns how many. */
 int sr_config_diff(const sr_config *a, const sr_config *b, const char *const *prefixes, int n, char *buf,
                    size_t bufsize);
+/* The value of key `path` in c as YAML writes it ("0.001", "[200, 600]", a
+ * quoted string); SR_ECONFIG for an unknown key. */
+int sr_config_format_value(const sr_config *c, const char *path, char *buf, size_t bufsize);
 /* "key: value" (YAML values) of every key whose value in c differs from
  * base's, in schema order, joined by separator (malloc'd, caller frees);
  * *n_changed (if non-NULL) receives how many. */

@@ -22,6 +22,8 @@ static const command commands[] = {
     {"merge", sr_cmd_merge, "merge checkpoints of one architecture into a model soup"},
     {"inspect", sr_cmd_inspect, "show a checkpoint's metadata and tensors, or compare two"},
     {"export", sr_cmd_export, "write a two-tower model's item and user embeddings for an ANN index"},
+    {"runs", sr_cmd_runs, "compare training runs: a table of configs and metrics, seeds grouped"},
+    {"sweep", sr_cmd_sweep, "train every combination of a grid of config values and seeds, then compare them"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
