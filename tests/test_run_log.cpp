@@ -179,7 +179,8 @@ std::string outcome(const Records &recs) {
   for (const char *type : {"epoch", "valid", "test"})
     for (json_t *r : recs.of(type)) {
       json_t *copy = json_deep_copy(r);
-      for (const char *volatile_key : {"time", "total_train_s", "train_s", "valid_s"}) json_object_del(copy, volatile_key);
+      for (const char *volatile_key : {"time", "total_train_s", "train_s", "valid_s"})
+        json_object_del(copy, volatile_key);
       char *text = json_dumps(copy, JSON_COMPACT | JSON_SORT_KEYS);
       out += std::string(text) + "\n";
       free(text);
@@ -249,7 +250,8 @@ TEST(RunLog, APartWrittenRecordIsCutBack) {
   limit.rlim_cur = first.size() + 10;  // room for part of the next record
   auto old_handler = signal(SIGXFSZ, SIG_IGN);
   ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &limit), 0);
-  const int rc = sr_run_log_write(&log, json_pack("{s:s, s:s}", "type", "second", "pad", "0123456789012345678901234"));
+  const int rc =
+      sr_run_log_write(&log, json_pack("{s:s, s:s}", "type", "second", "pad", "0123456789012345678901234"));
   setrlimit(RLIMIT_FSIZE, &old);
   signal(SIGXFSZ, old_handler);
   EXPECT_EQ(rc, SR_EIO);

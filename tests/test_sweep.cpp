@@ -21,9 +21,10 @@ const std::string kBinary = SHARDREC_BINARY;
 // A tiny Mult-VAE config (2 epochs of 6 steps) whose runs go under out.
 std::string tiny_config(const srtest::TempDir &tmp) {
   const std::string data = tmp.file("d.h5"), cfg = tmp.file("tiny.yaml");
-  EXPECT_EQ(srtest::run_command(kBinary + " data synth -o " + data + " --users 600 --items 200 --heldout 60").exit_code,
-            0);
-  srtest::write_file(cfg, "run: {out_dir: " + tmp.file("out") + ", log_level: warn, threads: 1}\ndata: {path: " + data +
+  EXPECT_EQ(
+      srtest::run_command(kBinary + " data synth -o " + data + " --users 600 --items 200 --heldout 60").exit_code, 0);
+  srtest::write_file(cfg, "run: {out_dir: " + tmp.file("out") +
+                              ", log_level: warn, threads: 1}\ndata: {path: " + data +
                               "}\nmodel: {hidden: [16], latent_dim: 4}\ntrain: {epochs: 2, batch_size: 100}\n");
   return cfg;
 }
@@ -43,7 +44,8 @@ double best_ndcg(const std::string &run_dir) {
 
 TEST(Sweep, TrainsEveryCombinationAndComparesThemWithSeedsGrouped) {
   srtest::TempDir tmp;
-  const std::string cfg = tiny_config(tmp), sweep = kBinary + " sweep " + cfg + " --grid train.lr=1e-3,3e-3 --seeds 1,2";
+  const std::string cfg = tiny_config(tmp),
+                    sweep = kBinary + " sweep " + cfg + " --grid train.lr=1e-3,3e-3 --seeds 1,2";
   auto count = srtest::run_command(sweep + " --count");
   EXPECT_EQ(count.output, "4\n");
   auto first = srtest::run_command(sweep);

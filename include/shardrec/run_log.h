@@ -24,8 +24,8 @@ extern "C" {
 typedef struct {
   int fd; /* -1: closed */
   char path[SR_PATH_MAX];
-  int64_t size;     /* bytes of complete records */
-  int failed;       /* sticky: a write failed; error says why */
+  int64_t size; /* bytes of complete records */
+  int failed;   /* sticky: a write failed; error says why */
   char error[SR_PATH_MAX + 128];
 } sr_run_log;
 

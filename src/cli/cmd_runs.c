@@ -46,8 +46,8 @@ typedef struct {
 /* Keys that tell runs of one config apart, or only how they ran: left out of
  * "key config differences"; run.seed is what groups a config's runs. */
 static int per_run_key(const char *line) {
-  static const char *const keys[] = {"run.name:", "run.out_dir:", "run.seed:", "run.log_", "run.threads:",
-                                     "checkpoint."};
+  static const char *const keys[] = {
+      "run.name:", "run.out_dir:", "run.seed:", "run.log_", "run.threads:", "checkpoint."};
   for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
     if (strncmp(line, keys[i], strlen(keys[i])) == 0) return 1;
   return 0;
@@ -340,7 +340,7 @@ static void print_text(FILE *out, runs_format fmt, const char *metric, const run
   snprintf(header[6], 1100, "best %s", metric);
   snprintf(header[7], 1100, "final %s", metric);
   snprintf(header[8], 1100, "test %s", metric);
-  char (*cells)[N_COLUMNS][1100] = sr_malloc((size_t)(n + 1) * sizeof *cells);
+  char(*cells)[N_COLUMNS][1100] = sr_malloc((size_t)(n + 1) * sizeof *cells);
   memcpy(cells[0], header, sizeof header);
   for (int i = 0; i < n; i++) cells_of(&rows[i], cells[i + 1]);
   int width[N_COLUMNS] = {0};
@@ -386,8 +386,9 @@ static void csv_number(FILE *out, double v, int last) {
 }
 
 static void print_csv(FILE *out, const runs_row *rows, int n) {
-  fprintf(out, "run,model,config,seeds,runs,unfinished,epochs,epochs_sd,train_s,train_s_sd,best,best_sd,final,"
-               "final_sd,test,test_sd\n");
+  fprintf(out,
+          "run,model,config,seeds,runs,unfinished,epochs,epochs_sd,train_s,train_s_sd,best,best_sd,final,"
+          "final_sd,test,test_sd\n");
   for (int i = 0; i < n; i++) {
     const runs_row *r = &rows[i];
     csv_field(out, r->name, 0);
@@ -415,12 +416,11 @@ static void print_json(FILE *out, const char *metric, const runs_row *rows, int 
     json_t *seeds = json_array();
     for (const char *s = r->seeds; *s; s += strcspn(s, ",") + (s[strcspn(s, ",")] ? 1 : 0))
       json_array_append_new(seeds, json_integer(strtoll(s, NULL, 10)));
-    json_array_append_new(all, json_pack("{s:s, s:s, s:s, s:s, s:o, s:i, s:i, s:o, s:o, s:o, s:o, s:o}", "run",
-                                         r->name, "model", r->model, "config", r->config, "metric", metric, "seeds",
-                                         seeds, "runs", r->runs, "unfinished", r->unfinished, "epochs",
-                                         json_stat(&r->epochs), "train_s", json_stat(&r->train_s), "best",
-                                         json_stat(&r->best), "final", json_stat(&r->final), "test",
-                                         json_stat(&r->test)));
+    json_array_append_new(
+        all, json_pack("{s:s, s:s, s:s, s:s, s:o, s:i, s:i, s:o, s:o, s:o, s:o, s:o}", "run", r->name, "model",
+                       r->model, "config", r->config, "metric", metric, "seeds", seeds, "runs", r->runs, "unfinished",
+                       r->unfinished, "epochs", json_stat(&r->epochs), "train_s", json_stat(&r->train_s), "best",
+                       json_stat(&r->best), "final", json_stat(&r->final), "test", json_stat(&r->test)));
   }
   json_dumpf(all, out, JSON_INDENT(2) | JSON_REAL_PRECISION(10));
   fputc('\n', out);
@@ -437,6 +437,14 @@ static void print_rows(FILE *out, runs_format fmt, const char *metric, const run
   fflush(out);
 }
 
+int sr_cli_run_finished(const char *dir) {
+  run_summary r;
+  int found = 0;
+  const int rc = read_run(dir, "", NULL, &r, &found);
+  if (found && rc == SR_OK) free(r.changes);
+  return found && rc == SR_OK && r.finished;
+}
+
 /* The table of the runs in or below dirs[0..n). */
 static int print_runs(char *const *dirs, int n, const char *metric, runs_format fmt) {
   run_list l = {.metric = metric};
@@ -447,7 +455,8 @@ static int print_runs(char *const *dirs, int n, const char *metric, runs_format 
     rc = collect(&l, dirs[i], "", 3);
     if (rc == SR_OK && l.n == before + 1 && !l.items[before].name[0]) /* DIR is a run: named by its last component */
       snprintf(l.items[before].name, sizeof l.items[before].name, "%s", base && base[1] ? base + 1 : dirs[i]);
-    if (rc == SR_OK && l.n == before) rc = SR_FAIL(SR_EINVAL, "%s: no run there (no metrics.jsonl in it or below)", dirs[i]);
+    if (rc == SR_OK && l.n == before)
+      rc = SR_FAIL(SR_EINVAL, "%s: no run there (no metrics.jsonl in it or below)", dirs[i]);
   }
   if (rc == SR_OK) {
     runs_row *rows;
@@ -465,7 +474,8 @@ static int print_runs(char *const *dirs, int n, const char *metric, runs_format 
 
 int sr_cli_print_runs(const char *dir, const char *format) {
   runs_format fmt;
-  if (!parse_format(format, &fmt)) return sr_cli_usage_error("runs", "--format %s: expected table, csv, md or json", format);
+  if (!parse_format(format, &fmt))
+    return sr_cli_usage_error("runs", "--format %s: expected table, csv, md or json", format);
   char *dirs[1] = {(char *)dir};
   return print_runs(dirs, 1, NULL, fmt);
 }
@@ -510,4 +520,3 @@ int sr_cmd_runs(int argc, char **argv) {
   }
   return print_runs(argv + optind, argc - optind, metric, fmt);
 }
-

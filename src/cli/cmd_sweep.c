@@ -6,7 +6,6 @@
  * Slurm array task does (cluster/sweep.sbatch). */
 #include <errno.h>
 #include <getopt.h>
-#include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,7 +35,7 @@ typedef struct {
   int n_sets;
   grid_axis axes[MAX_GRID + 1]; /* the grid, then run.seed (varying fastest) */
   int n_axes;
-  char name[256];               /* the sweep's directory under run.out_dir */
+  char name[256]; /* the sweep's directory under run.out_dir */
   char out_dir[SR_PATH_MAX];
   char **launcher; /* words before the binary ("mpirun -np 2"), NULL-terminated; may be empty */
 } sweep;
@@ -44,7 +43,8 @@ typedef struct {
 /* Splits "key=v1,v2,..." into an axis; commas inside [...] belong to a list value. */
 static int parse_axis(char *spec, grid_axis *a) {
   char *eq = strchr(spec, '=');
-  if (!eq || eq == spec || !eq[1]) return sr_cli_usage_error("sweep", "--grid %s: expected key=value1,value2,...", spec);
+  if (!eq || eq == spec || !eq[1])
+    return sr_cli_usage_error("sweep", "--grid %s: expected key=value1,value2,...", spec);
   snprintf(a->key, sizeof a->key, "%.*s", (int)(eq - spec), spec);
   a->n = 0;
   int depth = 0;
@@ -90,27 +90,6 @@ static void run_name(const sweep *s, const int *which, char *buf, size_t n) {
     }
     buf[used < n ? used : n - 1] = '\0';
   }
-}
-
-/* Whether the run in dir finished: its metrics hold a test record that no
- * resume superseded. */
-static int run_finished(const char *dir) {
-  char path[SR_PATH_MAX * 4];
-  snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
-  FILE *f = fopen(path, "r");
-  if (!f) return 0;
-  int finished = 0;
-  char *line = NULL;
-  size_t cap = 0;
-  while (getline(&line, &cap, f) > 0) {
-    json_t *r = json_loads(line, 0, NULL);
-    const char *type = json_string_value(json_object_get(r, "type"));
-    if (type && strcmp(type, "test") == 0 && !json_is_true(json_object_get(r, "superseded"))) finished = 1;
-    json_decref(r);
-  }
-  free(line);
-  fclose(f);
-  return finished;
 }
 
 /* The command training combination `index`: the launcher, this binary,
@@ -204,7 +183,7 @@ static int run_combinations(const sweep *s, int64_t first, int64_t last, int dry
     if (dry_run) {
       for (int k = 0; argv[k]; k++) printf("%s%s", k ? " " : "", argv[k]);
       printf("\n");
-    } else if (run_finished(dir)) {
+    } else if (sr_cli_run_finished(dir)) {
       sr_info("sweep [%lld/%lld] %s: finished earlier, skipped", (long long)i + 1, (long long)total, run);
     } else {
       sr_info("sweep [%lld/%lld] %s", (long long)i + 1, (long long)total, run);
@@ -250,13 +229,17 @@ static void sweep_usage(FILE *out) {
 }
 
 int sr_cmd_sweep(int argc, char **argv) {
-  static const struct option longopts[] = {
-      {"grid", required_argument, NULL, 'g'},   {"seeds", required_argument, NULL, 'S'},
-      {"name", required_argument, NULL, 'n'},   {"set", required_argument, NULL, 's'},
-      {"launcher", required_argument, NULL, 'l'}, {"format", required_argument, NULL, 'f'},
-      {"count", no_argument, NULL, 'c'},        {"dry-run", no_argument, NULL, 'd'},
-      {"index", required_argument, NULL, 'i'},  {"help", no_argument, NULL, 'h'},
-      {NULL, 0, NULL, 0}};
+  static const struct option longopts[] = {{"grid", required_argument, NULL, 'g'},
+                                           {"seeds", required_argument, NULL, 'S'},
+                                           {"name", required_argument, NULL, 'n'},
+                                           {"set", required_argument, NULL, 's'},
+                                           {"launcher", required_argument, NULL, 'l'},
+                                           {"format", required_argument, NULL, 'f'},
+                                           {"count", no_argument, NULL, 'c'},
+                                           {"dry-run", no_argument, NULL, 'd'},
+                                           {"index", required_argument, NULL, 'i'},
+                                           {"help", no_argument, NULL, 'h'},
+                                           {NULL, 0, NULL, 0}};
   sweep s = {0};
   s.sets = sr_calloc((size_t)argc + 1, sizeof *s.sets);
   char *copies[MAX_GRID + 2] = {0}, *launcher = NULL;
@@ -329,7 +312,8 @@ int sr_cmd_sweep(int argc, char **argv) {
   char *launcher_copy = launcher ? strdup(launcher) : NULL;
   s.launcher = sr_calloc(launcher ? strlen(launcher) / 2 + 2 : 1, sizeof *s.launcher);
   int n_words = 0;
-  for (char *w = launcher_copy ? strtok(launcher_copy, " ") : NULL; w; w = strtok(NULL, " ")) s.launcher[n_words++] = w;
+  for (char *w = launcher_copy ? strtok(launcher_copy, " ") : NULL; w; w = strtok(NULL, " "))
+    s.launcher[n_words++] = w;
   const int64_t total = status == 0 ? n_combinations(&s) : 0;
   if (status == 0 && index >= total)
     status = sr_cli_usage_error("sweep", "--index %lld: the sweep has %lld combinations (0 to %lld)", index,

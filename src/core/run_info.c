@@ -18,8 +18,8 @@ void sr_run_info_set_command(int argc, char *const *argv) {
   for (int i = 0; i < argc && used < sizeof command_line; i++) {
     const char *w = argv[i];
     const int plain = w[0] && strpbrk(w, " \t\n'\"\\$`*?;&|<>()") == NULL;
-    used += (size_t)snprintf(command_line + used, sizeof command_line - used, plain ? "%s%s" : "%s'%s'",
-                             i ? " " : "", w);
+    used +=
+        (size_t)snprintf(command_line + used, sizeof command_line - used, plain ? "%s%s" : "%s'%s'", i ? " " : "", w);
   }
 }
 

@@ -75,9 +75,7 @@ int sr_run_log_write(sr_run_log *log, json_t *record) {
   return sr_run_log_status(log);
 }
 
-int sr_run_log_status(const sr_run_log *log) {
-  return log->failed ? SR_FAIL(SR_EIO, "%s", log->error) : SR_OK;
-}
+int sr_run_log_status(const sr_run_log *log) { return log->failed ? SR_FAIL(SR_EIO, "%s", log->error) : SR_OK; }
 
 int sr_run_log_close(sr_run_log *log) {
   if (log->fd >= 0 && close(log->fd) != 0 && !log->failed) {
@@ -133,9 +131,10 @@ int sr_run_log_supersede(const char *path, int64_t offset, int64_t step) {
   if (rc == 1) return SR_OK;
   SR_TRY(rc);
   if (offset > (int64_t)len) {
-    sr_warn("%s is shorter than when the resumed checkpoint was written (%lld < %lld bytes): no record is marked "
-            "superseded",
-            path, (long long)len, (long long)offset);
+    sr_warn(
+        "%s is shorter than when the resumed checkpoint was written (%lld < %lld bytes): no record is marked "
+        "superseded",
+        path, (long long)len, (long long)offset);
     free(text);
     return SR_OK;
   }

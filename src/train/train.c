@@ -45,16 +45,16 @@ typedef struct {
    * of each, its user, target item (pair samples), global id and position. */
   int64_t *local_rows, *local_users, *local_ids, *local_positions;
   int32_t *local_targets;
-  int64_t n_samples;  /* training samples over all ranks: users, or (user, item) pairs */
-  int64_t pair_begin; /* pair samples: global id of this shard's first pair */
-  sr_run_log log;    /* metrics.jsonl (rank 0 of a run with a directory; else closed) */
-  step_sums window;  /* steps since the last progress record */
-  step_sums epoch_sums; /* this epoch's steps, resumed runs included (kept in checkpoints) */
+  int64_t n_samples;                    /* training samples over all ranks: users, or (user, item) pairs */
+  int64_t pair_begin;                   /* pair samples: global id of this shard's first pair */
+  sr_run_log log;                       /* metrics.jsonl (rank 0 of a run with a directory; else closed) */
+  step_sums window;                     /* steps since the last progress record */
+  step_sums epoch_sums;                 /* this epoch's steps, resumed runs included (kept in checkpoints) */
   char resumed_from[SR_PATH_MAX + 200]; /* the checkpoint resumed ("": a fresh start) */
-  char ckpt_dir[SR_PATH_MAX + 160]; /* "" when checkpoints are off */
+  char ckpt_dir[SR_PATH_MAX + 160];     /* "" when checkpoints are off */
   int64_t steps_per_epoch, total_steps;
   double last_progress, last_bar;
-  int progress_bar; /* stderr is a terminal: a one-line progress bar instead of progress lines */
+  int progress_bar;     /* stderr is a terminal: a one-line progress bar instead of progress lines */
   sr_train_state state; /* cursor, counters, best snapshot, history: what checkpoints keep */
   size_t history_cap;
   int time_up;     /* some rank's training clock passed train.time_limit_s */
@@ -136,9 +136,9 @@ static double shortest(float x) {
 static json_t *new_record(const trainer *t, const char *type, int64_t epoch, int64_t step) {
   char now[SR_TIMESTAMP_MAX];
   sr_utc_timestamp(now, sizeof now);
-  json_t *r = json_pack("{s:s, s:s, s:I, s:I, s:f, s:f}", "type", type, "time", now, "epoch", (json_int_t)epoch,
-                        "step", (json_int_t)step, "lr", shortest(t->optim.lr), "total_train_s",
-                        ms(t->state.train_seconds));
+  json_t *r =
+      json_pack("{s:s, s:s, s:I, s:I, s:f, s:f}", "type", type, "time", now, "epoch", (json_int_t)epoch, "step",
+                (json_int_t)step, "lr", shortest(t->optim.lr), "total_train_s", ms(t->state.train_seconds));
   if (!r) SR_DIE("cannot build a metrics record");
   return r;
 }
@@ -204,8 +204,9 @@ static int restore_epoch_sums(trainer *t) {
   for (int i = 0; !bad && i < SR_MAX_LOSS_TERMS; i++) s->terms[i] = json_number_value(json_array_get(terms, i));
   s->steps = steps;
   json_decref(j);
-  if (bad) return SR_FAIL(SR_EFORMAT, "the resumed checkpoint's /train_state epoch_sums is damaged: %s",
-                          t->state.epoch_sums);
+  if (bad)
+    return SR_FAIL(SR_EFORMAT, "the resumed checkpoint's /train_state epoch_sums is damaged: %s",
+                   t->state.epoch_sums);
   return SR_OK;
 }
 
