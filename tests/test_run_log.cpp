@@ -263,3 +263,41 @@ TEST(RunLog, APartWrittenRecordIsCutBack) {
 }
 
 }  // namespace
+
+namespace {
+
+// Results on stdout, progress on stderr with a UTC time stamp per line and the
+// non-default config keys once; a progress bar only on a terminal.
+TEST(RunLogCli, ResultsOnStdoutTimestampedProgressOnStderrABarOnlyOnATerminal) {
+  srtest::TempDir tmp;
+  const std::string bin = SHARDREC_BINARY, data = tmp.file("d.h5"), cfg = tmp.file("c.yaml");
+  ASSERT_EQ(srtest::run_command(bin + " data synth -o " + data + " --users 600 --items 200 --heldout 60").exit_code,
+            0);
+  srtest::write_file(
+      cfg, "data: {path: " + data + "}\nrun: {out_dir: " + tmp.path() +
+               ", threads: 1}\nmodel: {hidden: [16], latent_dim: 4}\ntrain: {epochs: 2, batch_size: 100}\n");
+  const std::string train = bin + " train " + cfg;
+  auto out = srtest::run_command("(" + train + " --set run.name=a 2>" + tmp.file("err") + ")");
+  ASSERT_EQ(out.exit_code, 0) << out.output;
+  const std::string err = srtest::read_file(tmp.file("err"));
+  EXPECT_EQ(out.output.rfind("selected epoch ", 0), 0u) << out.output;
+  EXPECT_NE(out.output.find("\ntest recall@20 "), std::string::npos) << out.output;
+  EXPECT_EQ(out.output.find("valid recall@20", out.output.find('\n')), std::string::npos) << "progress on stdout";
+  std::istringstream lines(err);
+  int n = 0;
+  for (std::string line; std::getline(lines, line); n++)  // "2026-12-03T14:20:01Z ..."
+    EXPECT_TRUE(line.size() > 21 && line[4] == '-' && line[10] == 'T' && line[19] == 'Z' && line[20] == ' ') << line;
+  EXPECT_GT(n, 5);
+  EXPECT_NE(err.find("epoch 2  5 steps (to step 10) in "), std::string::npos) << err;
+  EXPECT_NE(err.find("config (non-default keys; all in "), std::string::npos) << err;
+  EXPECT_NE(err.find("model.latent_dim: 4"), std::string::npos) << err;
+  EXPECT_EQ(err.find("eval_batch_size"), std::string::npos) << "a default key printed: " << err;
+  EXPECT_EQ(err.find('\r'), std::string::npos) << "a progress bar in a file";
+  // script(1) gives the training a terminal.
+  auto tty = srtest::run_command("script -qec '" + train + " --set run.name=b' /dev/null");
+  ASSERT_EQ(tty.exit_code, 0) << tty.output;
+  EXPECT_NE(tty.output.find("\r[="), std::string::npos) << tty.output;
+  EXPECT_NE(tty.output.find("%  epoch "), std::string::npos) << tty.output;
+}
+
+}  // namespace
