@@ -6,6 +6,7 @@
 #define SHARDREC_EVALUATE_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include "shardrec/dataset.h"
 #include "shardrec/dist.h"
@@ -30,7 +31,16 @@ void sr_evaluate_popularity(const float *popularity, int64_t n_items, const sr_e
 /* Item popularity over the whole training split: counts of this rank's rows
  * summed over ranks. popularity: n_items. */
 int sr_global_popularity(const sr_dist *dist, const sr_csr *train_shard, float *popularity);
-/* Adds the metric sums and user counts of all ranks (in place). */
+/* item_slice (n_items) = the popularity slice of every item (metrics.h,
+ * sr_popularity_slices) by its interactions in the whole training split:
+ * counts of this rank's rows summed over the ranks of `dist` (pass the
+ * replicas with item parallelism, whose groups hold the same rows). */
+int sr_popularity_slice_map(const sr_dist *dist, const sr_csr *train_shard, const double shares[2],
+                            uint8_t *item_slice);
+/* Prints each slice of m that has items as a line prefixed by `label`: to
+ * out (results, e.g. stdout), or logged (sr_info) when out is NULL. */
+void sr_metrics_log_slices(FILE *out, const char *label, const sr_metrics *m);
+/* Adds the metric sums and user counts of all ranks (in place), slices included. */
 int sr_metrics_reduce(const sr_dist *dist, sr_metrics *m);
 
 #ifdef __cplusplus

@@ -16,6 +16,7 @@
 #include "shardrec/dataset.h"
 #include "shardrec/dist.h"
 #include "shardrec/error.h"
+#include "shardrec/evaluate.h"
 #include "shardrec/fsutil.h"
 #include "shardrec/item_parallel.h"
 #include "shardrec/log.h"
@@ -76,7 +77,9 @@ static void print_result(const sr_train_result *res, const char *model_path) {
   sr_metrics_format(&res->test_popularity, pop, sizeof pop);
   printf("selected epoch %d (step %lld)  valid %s\n", res->best_epoch, (long long)res->best_step, valid);
   printf("test %s  (%lld users)\n", test, (long long)res->test.n_users);
+  sr_metrics_log_slices(stdout, "test", &res->test);
   printf("test popularity baseline %s\n", pop);
+  sr_metrics_log_slices(stdout, "test popularity baseline", &res->test_popularity);
   printf("trained %lld steps in %.1fs (%.0f %s/s); model saved to %s\n", (long long)res->steps, res->train_seconds,
          res->samples_per_s, sr_sample_unit_name(res->sample_unit), model_path);
   fflush(stdout);

@@ -59,6 +59,7 @@ typedef struct {
   size_t history_cap;
   int time_up;     /* some rank's training clock passed train.time_limit_s */
   int stop_signal; /* some rank received SIGTERM, SIGINT or SIGUSR1 (the lowest such signal number) */
+  uint8_t *item_slice; /* eval.slices: each item's popularity slice (n_items), NULL without slices */
 } trainer;
 
 /* The signal that asked this process to stop training (0: none). Set by the
@@ -160,6 +161,16 @@ static void set_metrics(json_t *r, const sr_metrics *m) {
     sr_metric_name(&m->spec[i], name, sizeof name);
     json_object_set_new(r, name, json_real(sr_metrics_mean(m, i)));
   }
+  /* The popularity slices, as metrics.c formats them (",\"slices\":{...}"). */
+  char slices[8192];
+  if (sr_metrics_slices_json(m, slices + 1, (int)sizeof slices - 2) == 0) return;
+  slices[0] = '{';
+  slices[1] = ' '; /* the member's leading comma */
+  strcat(slices, "}");
+  json_t *member = json_loads(slices, 0, NULL);
+  if (!json_is_object(member)) SR_DIE("the slices of a metrics record are not JSON: %s", slices);
+  json_object_update(r, member);
+  json_decref(member);
 }
 
 /* The invocation: who ran what, where (one per start or resume). */
@@ -429,6 +440,7 @@ static int validate(trainer *t, int64_t epoch, sr_metrics *m, int select_index, 
   char line[512];
   sr_metrics_format(m, line, sizeof line);
   sr_info("epoch %lld  valid %s%s", (long long)epoch, line, *improved ? "  (best)" : "");
+  sr_metrics_log_slices(NULL, "        valid", m);
   record_validation(t, epoch, m, *improved, sr_now() - start);
   if (!*improved) return SR_OK;
   s->best_value = value;
@@ -477,6 +489,17 @@ static int test_popularity(trainer *t, sr_train_result *res) {
   free(popularity);
   SR_TRY(rc);
   return sr_metrics_reduce(t->replicas, &res->test_popularity);
+}
+
+/* eval.slices (popularity, the only slicing): every item's slice by its
+ * training interactions over the replicas, set in the result's metrics
+ * before they are copied for validation and test. */
+static int init_slices(trainer *t, sr_train_result *res) {
+  t->item_slice = sr_malloc((size_t)t->data->n_items);
+  SR_TRY(sr_popularity_slice_map(t->replicas, &t->data->train, t->cfg->eval.popularity_shares, t->item_slice));
+  sr_metrics_set_slices(&res->best_valid, t->item_slice, t->data->n_items);
+  res->test = res->test_popularity = res->best_valid;
+  return SR_OK;
 }
 
 /* Epochs from the cursor in t->state (1, 0 for a fresh run) to the end. */
@@ -700,6 +723,7 @@ int sr_train(const sr_config *cfg, const sr_dist *dist, const sr_dataset *data, 
   optim_from_config(cfg, &t.optim);
   t.state.best_values = sr_malloc((size_t)t.model->params.total * sizeof(float));
   int rc = sr_dist_agree(dist, prepare_start(&t));
+  if (rc == SR_OK && cfg->eval.n_slices > 0) rc = init_slices(&t, res);
   if (rc == SR_OK) rc = check_replicas(dist, &t.model->params);
   if (rc == SR_OK && dist->rank == 0 && t.ckpt_dir[0]) rc = sr_ckptdir_prepare(t.ckpt_dir);
   rc = sr_dist_agree(dist, rc);
@@ -779,6 +803,8 @@ int sr_train(const sr_config *cfg, const sr_dist *dist, const sr_dataset *data, 
   free(t.local_targets);
   free(t.state.best_values);
   free(t.state.history);
+  free(t.item_slice); /* the results keep their slice figures, not the map */
+  res->best_valid.item_slice = res->test.item_slice = res->test_popularity.item_slice = NULL;
   if (rc == SR_OK && model_out)
     *model_out = t.model;
   else
