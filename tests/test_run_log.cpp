@@ -235,6 +235,36 @@ TEST(RunLog, AFullDiskFailsTheRunNamingTheFile) {
   EXPECT_NE(message.find(strerror(ENOSPC)), std::string::npos) << message;
 }
 
+// The same on a real full disk, through the binary: a 16 KiB tmpfs holds the
+// run directory (checkpoints elsewhere); the run stops with exit 1 naming the
+// file, which ends with a whole record.
+TEST(RunLog, ARealFullDiskStopsTheBinaryAtAWholeRecord) {
+  srtest::TempDir tmp;
+  const std::string bin = SHARDREC_BINARY, data = tmp.file("d.h5"), cfg = tmp.file("c.yaml"), disk = tmp.file("disk");
+  ASSERT_EQ(srtest::run_command(bin + " data synth -o " + data + " --users 600 --items 200 --heldout 60").exit_code,
+            0);
+  srtest::write_file(cfg, "data: {path: " + data + "}\nrun: {out_dir: " + disk +
+                              ", name: r, threads: 1, log_every_s: 1.0e-9}\nmodel: {hidden: [16], latent_dim: 4}\n"
+                              "train: {epochs: 100, batch_size: 100}\ncheckpoint: {dir: " +
+                              tmp.file("ckpt") + "}\n");
+  auto mount = srtest::run_command("mkdir -p " + disk + " && mount -t tmpfs -o size=16k tmpfs " + disk);
+  // Mounting needs root (CAP_SYS_ADMIN); ctest reports the skip and its reason.
+  if (mount.exit_code != 0) GTEST_SKIP() << "cannot mount a small tmpfs (needs root): " << mount.output;
+  auto r = srtest::run_command(bin + " train " + cfg);
+  const std::string jsonl = srtest::read_file(disk + "/r/metrics.jsonl");
+  srtest::write_file(tmp.file("metrics.jsonl"), jsonl);
+  srtest::run_command("umount " + disk);
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("error: cannot write " + disk + "/r/metrics.jsonl: No space left on device"),
+            std::string::npos)
+      << r.output;
+  ASSERT_FALSE(jsonl.empty());
+  EXPECT_EQ(jsonl.back(), '\n');
+  Records recs;
+  read_records(tmp.file("metrics.jsonl"), &recs);  // fails on a cut line
+  EXPECT_GT(recs.of("valid").size(), 1u);
+}
+
 // A write that stops part-way (here: the file size limit) leaves the file
 // at its last whole record, and every later write fails with the first error.
 TEST(RunLog, APartWrittenRecordIsCutBack) {
