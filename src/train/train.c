@@ -710,7 +710,7 @@ int sr_train(const sr_config *cfg, const sr_dist *dist, const sr_dataset *data, 
   if (sr_metrics_find(&res->best_valid, cfg->train.select_metric) < 0)
     return SR_FAIL(SR_ECONFIG, "train.select_metric '%s' is not one of eval.metrics", cfg->train.select_metric);
 
-  trainer t = {.cfg = cfg, .dist = dist, .data = data};
+  trainer t = {.cfg = cfg, .dist = dist, .data = data, .log = {.fd = -1}};
   if (cfg->checkpoint.dir[0])
     snprintf(t.ckpt_dir, sizeof t.ckpt_dir, "%s", cfg->checkpoint.dir);
   else if (run_dir)
@@ -744,7 +744,6 @@ int sr_train(const sr_config *cfg, const sr_dist *dist, const sr_dataset *data, 
   if (cfg->train.max_steps > 0 && cfg->train.max_steps < t.total_steps) t.total_steps = cfg->train.max_steps;
   t.last_progress = sr_now();
   t.progress_bar = sr_log_is_terminal();
-  t.log.fd = -1;
   if (rc == SR_OK && run_dir && dist->rank == 0) {
     char path[SR_PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/metrics.jsonl", run_dir);
