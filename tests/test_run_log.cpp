@@ -82,18 +82,23 @@ void read_records(const std::string &path, Records *out) {
   }
 }
 
+// Trains cfg (made by config(tmp/run, ...)) into tmp/run; its records.
+void train_records(const srtest::TempDir &tmp, const sr_config &cfg, sr_train_result *res, Records *recs) {
+  sr_log_set_level(SR_LOG_ERROR);
+  const std::string run = tmp.file("run");
+  ASSERT_EQ(srtest::run_command("mkdir -p " + run).exit_code, 0);
+  ASSERT_EQ(train(cfg, run, res), SR_OK) << sr_error_message();
+  read_records(run + "/metrics.jsonl", recs);
+}
+
 double num(const json_t *r, const char *key) { return json_number_value(json_object_get(r, key)); }
 int64_t integer(const json_t *r, const char *key) { return json_integer_value(json_object_get(r, key)); }
 
 TEST(RunLog, EveryRecordSaysWhenWhereAndAtWhichLearningRate) {
-  sr_log_set_level(SR_LOG_ERROR);
   srtest::TempDir tmp;
-  const std::string run = tmp.file("run");
-  ASSERT_EQ(srtest::run_command("mkdir -p " + run).exit_code, 0);
   sr_train_result res;
-  ASSERT_EQ(train(config(run, 3), run, &res), SR_OK) << sr_error_message();
   Records recs;
-  read_records(run + "/metrics.jsonl", &recs);
+  train_records(tmp, config(tmp.file("run"), 3), &res, &recs);
   ASSERT_FALSE(recs.all.empty());
   const json_t *header = recs.all[0];
   EXPECT_STREQ(json_string_value(json_object_get(header, "type")), "header");
@@ -116,14 +121,10 @@ TEST(RunLog, EveryRecordSaysWhenWhereAndAtWhichLearningRate) {
 // log_every_s ~0: a progress record after every step, each the mean of a
 // window of one step; an epoch record's loss is the mean of its steps'.
 TEST(RunLog, EpochRecordsHoldTheMeansOfTheirSteps) {
-  sr_log_set_level(SR_LOG_ERROR);
   srtest::TempDir tmp;
-  const std::string run = tmp.file("run");
-  ASSERT_EQ(srtest::run_command("mkdir -p " + run).exit_code, 0);
   sr_train_result res;
-  ASSERT_EQ(train(config(run, 3), run, &res), SR_OK) << sr_error_message();
   Records recs;
-  read_records(run + "/metrics.jsonl", &recs);
+  train_records(tmp, config(tmp.file("run"), 3), &res, &recs);
   std::vector<json_t *> steps = recs.of("train"), epochs = recs.of("epoch");
   ASSERT_EQ(steps.size(), 18u);
   ASSERT_EQ(epochs.size(), 3u);
@@ -149,16 +150,12 @@ TEST(RunLog, EpochRecordsHoldTheMeansOfTheirSteps) {
 // The test record names the epoch and step of the validation that selected
 // the model (the first best one), not where training ended.
 TEST(RunLog, TheTestRecordNamesTheSelectedModelsEpochAndStep) {
-  sr_log_set_level(SR_LOG_ERROR);
   srtest::TempDir tmp;
-  const std::string run = tmp.file("run");
-  ASSERT_EQ(srtest::run_command("mkdir -p " + run).exit_code, 0);
-  sr_config cfg = config(run, 8);
+  sr_config cfg = config(tmp.file("run"), 8);
   cfg.train.lr = 1e-30;  // no update changes a float: every validation ties, the first one is selected
   sr_train_result res;
-  ASSERT_EQ(train(cfg, run, &res), SR_OK) << sr_error_message();
   Records recs;
-  read_records(run + "/metrics.jsonl", &recs);
+  train_records(tmp, cfg, &res, &recs);
   const json_t *selected = nullptr;
   for (const json_t *v : recs.of("valid"))
     if (!selected || num(v, "ndcg@100") > num(selected, "ndcg@100")) selected = v;
