@@ -18,6 +18,7 @@
 extern "C" {
 #include <jansson.h>
 
+#include "shardrec/checkpoint.h"
 #include "shardrec/config.h"
 #include "shardrec/dist.h"
 #include "shardrec/error.h"
@@ -104,7 +105,7 @@ TEST(RunLog, EveryRecordSaysWhenWhereAndAtWhichLearningRate) {
   EXPECT_STREQ(json_string_value(json_object_get(header, "type")), "header");
   for (const char *key : {"run_id", "command", "version", "git_commit", "device"})
     EXPECT_TRUE(json_is_string(json_object_get(header, key))) << key;
-  EXPECT_EQ(strlen(json_string_value(json_object_get(header, "run_id"))), strlen("20261203T142001Z-5f3a9c1e"));
+  EXPECT_EQ(strlen(json_string_value(json_object_get(header, "run_id"))), (size_t)SR_RUN_ID_SIZE - 1);
   EXPECT_EQ(integer(header, "world_size"), 1);
   EXPECT_TRUE(json_is_null(json_object_get(header, "resumed_from")));
   for (const json_t *r : recs.all) {

@@ -15,18 +15,19 @@
 #ifndef SHARDREC_CHECKPOINT_H
 #define SHARDREC_CHECKPOINT_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "shardrec/config.h"
 #include "shardrec/model.h"
 #include "shardrec/optim.h"
-#include "shardrec/run_info.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 #define SR_CHECKPOINT_SCHEMA_VERSION 1
+#define SR_RUN_ID_SIZE 33 /* 32 hex digits (128 random bits) and the NUL */
 
 /* Where a run stands; everything but the parameters and Adam's moments. */
 typedef struct {
@@ -38,13 +39,22 @@ typedef struct {
   double best_value;    /* its train.select_metric */
   float *best_values;   /* parameter arena of the best epoch (params.total floats); caller-owned */
   char *history;        /* validation records so far, JSON lines (malloc'd; may be NULL) */
-  /* Since schema 1 without a version change: absent in older checkpoints,
-   * which read as best_step -1, run_id "", metrics_offset -1, no epoch_sums. */
-  int64_t best_step;          /* optimizer step of best_epoch's validation (-1: unknown) */
-  char run_id[SR_RUN_ID_MAX]; /* the run's id (run_info.h), kept across resumes */
-  int64_t metrics_offset;     /* bytes of metrics.jsonl when the state was saved (-1: unknown) */
-  char epoch_sums[512];       /* the epoch in progress: train.c's running sums as JSON ("": none) */
+  /* Which run this is: made when it starts, kept by every resume; "" in a
+   * checkpoint of a shardrec that had none. Retention deletes only files of
+   * its own run (checkpoint_dir.h). */
+  char run_id[SR_RUN_ID_SIZE];
+  /* The training data's content hash (sr_dataset_rows_hash summed over the
+   * shards, with sr_dataset_shared_hash); 0: not recorded. */
+  uint64_t data_hash;
+  /* For metrics.jsonl (run_log.h); absent in older checkpoints, which read
+   * as best_step -1, metrics_offset -1 and no epoch_sums. */
+  int64_t best_step;      /* optimizer step of best_epoch's validation (-1: unknown) */
+  int64_t metrics_offset; /* bytes of metrics.jsonl when the state was saved (-1: unknown) */
+  char epoch_sums[512];   /* the epoch in progress: train.c's running sums as JSON ("": none) */
 } sr_train_state;
+
+/* Reads only /train_state's run_id ("" when the checkpoint has none). */
+int sr_checkpoint_read_run_id(const char *path, char *run_id, size_t size);
 
 /* Writes are collective over the model's ranks (m->dist, sr_model_create_on;
  * a single process when NULL): rank 0 writes the file, holding every tensor

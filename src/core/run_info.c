@@ -1,12 +1,9 @@
-/* run_info.c — command line, build identity, timestamps and run ids (run_info.h). */
+/* run_info.c — command line, build identity and timestamps (run_info.h). */
 #include "shardrec/run_info.h"
 
-#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "git_commit.h" /* generated at build time (cmake/git_commit.cmake) */
 
@@ -35,16 +32,4 @@ void sr_utc_timestamp(char *buf, size_t n) {
   char day_time[24];
   strftime(day_time, sizeof day_time, "%Y-%m-%dT%H:%M:%S", &tm);
   snprintf(buf, n, "%s.%03ldZ", day_time, ts.tv_nsec / 1000000);
-}
-
-void sr_run_id_new(char *buf, size_t n) {
-  uint32_t bits = 0;
-  if (getrandom(&bits, sizeof bits, 0) != (ssize_t)sizeof bits) /* no entropy source: time and pid */
-    bits = (uint32_t)time(NULL) * 2654435761u ^ (uint32_t)getpid();
-  time_t now = time(NULL);
-  struct tm tm;
-  gmtime_r(&now, &tm);
-  char start[20];
-  strftime(start, sizeof start, "%Y%m%dT%H%M%SZ", &tm);
-  snprintf(buf, n, "%s-%08x", start, bits);
 }
