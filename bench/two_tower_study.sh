@@ -6,7 +6,8 @@
 #   - SSL off, logQ off, logQ inside the temperature (methods.md's literal
 #     (s - log p)/tau), static logQ, random instead of correlated masking;
 #   - cross-device vs local negatives on 2 and 4 ranks at the same per-rank batch.
-# Prints a markdown table (mean and standard deviation over the seeds).
+# Each variant is a `shardrec sweep` over the seeds; the end is the markdown
+# table of `shardrec runs` (mean ± sample standard deviation over the seeds).
 #   bench/two_tower_study.sh [EPOCHS] [SEEDS] [DATA] [PARTS] [BUILD_DIR]   e.g. 2 "1 2 3" quickstart all build
 # DATA: quickstart (data/synth.h5: 20k users, 4k items, ~25 items per user) or
 # sparse (data/synth-sparse.h5: 20k users, 20k items, ~8 items per user: a long
@@ -36,53 +37,35 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/shardrec-tt-study.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
 # Common settings (configs/synth-twotower.yaml's recipe) for a fixed number of epochs.
-common=(--set data.path="$data" --set model.type=twotower --set train.lr=5e-3 --set loss.logq_scaled=false
-  --set train.epochs="$epochs" --set train.eval_every="$epochs" --set train.select_metric=recall@50
-  --set checkpoint.every_epochs=0 --set run.threads=1)
+cat >"$work/study.yaml" <<YAML
+run: {out_dir: $work, threads: 1, log_level: warn}
+data: {path: $data}
+model: {type: twotower}
+train: {lr: 5.0e-3, epochs: $epochs, eval_every: $epochs, select_metric: recall@50, batch_size: 512}
+loss: {logq_scaled: false}
+checkpoint: {every_epochs: 0}
+YAML
+seed_list=${seeds// /,}
 
-# recall_at_50 NAME RANKS GLOBAL_BATCH SEED [--set k=v ...]: trains, prints test Recall@50.
-recall_at_50() {
-  local name=$1 ranks=$2 batch=$3 seed=$4
-  shift 4
-  local out
-  out=$(mpiexec -n "$ranks" "$bin" train /dev/null --run-dir "$work/$name-$seed" "${common[@]}" \
-    --set train.batch_size="$batch" --set run.seed="$seed" "$@" 2>&1) || {
-    echo "$out" >&2
-    exit 1
-  }
-  # Rank 0's "test recall@20 ...  recall@50 X ..." line (prefixed by the rank on N ranks).
-  echo "$out" | sed -n 's/^\(\[[^]]*\] \)*test recall@20 [0-9.]*  recall@50 \([0-9.]*\).*/\2/p'
-}
-
-row() { # row LABEL VALUES...
-  local label=$1
+# Each variant is a sweep over the seeds, into $work/<variant>/; `shardrec runs`
+# then shows one row per variant with its config differences and mean ± sd.
+variant() { # variant NAME [sweep options...]
+  local name=$1
   shift
-  printf '| %s | %s | %s |\n' "$label" "$*" "$(printf '%s\n' "$@" | awk '{s+=$1; q+=$1*$1; n++}
-    END {m=s/n; v=q/n-m*m; if (v<0) v=0; printf "%.4f ± %.4f", m, sqrt(v)}')"
+  "$bin" sweep "$work/study.yaml" --name "$name" --seeds "$seed_list" "$@" >/dev/null
 }
-
-echo "| variant ($dataset data, $epochs epochs) | test Recall@50 per seed ($seeds) | mean ± sd |"
-echo "|---|---|---|"
-labels=("SSL on (CFM), streaming logQ: reference" "SSL off" "logQ off" "logQ inside tau (methods.md literal)"
-  "static logQ" "RFM instead of CFM")
-overrides=("" "--set ssl.enabled=false" "--set loss.logq=none" "--set loss.logq_scaled=true"
-  "--set loss.logq=static" "--set ssl.masking=rfm")
-for i in "${!labels[@]}"; do
-  [[ $parts == ranks ]] && break
-  values=()
-  for s in $seeds; do
-    # shellcheck disable=SC2086 # the override is one or zero --set pairs
-    values+=("$(recall_at_50 "v$i" 1 512 "$s" ${overrides[$i]})")
+if [[ $parts != ranks ]]; then
+  variant reference --grid ssl.masking=cfm # SSL on (CFM), streaming logQ outside tau
+  variant ssl-off --grid ssl.enabled=false
+  variant logq --grid loss.logq=none,static
+  variant logq-inside-tau --grid loss.logq_scaled=true # methods.md's literal (s - log p)/tau
+  variant rfm --grid ssl.masking=rfm
+fi
+if [[ $parts != single ]]; then
+  for ranks in 2 4; do # the same per-rank batch (512), cross-device vs local negatives
+    variant "ranks$ranks" --grid dist.cross_device_negatives=true,false --set train.batch_size=$((512 * ranks)) \
+      --launcher "mpiexec -n $ranks"
   done
-  row "1 rank, batch 512: ${labels[$i]}" "${values[@]}"
-done
-for ranks in 2 4; do
-  [[ $parts == single ]] && break
-  for cross in true false; do
-    values=()
-    for s in $seeds; do
-      values+=("$(recall_at_50 "x$ranks$cross" "$ranks" $((512 * ranks)) "$s" --set dist.cross_device_negatives=$cross)")
-    done
-    row "$ranks ranks x 512 per rank, cross-device negatives $cross" "${values[@]}"
-  done
-done
+fi
+echo "Two-tower study: $dataset data, $epochs epochs, seeds $seeds (test Recall@50: mean ± sd over the seeds)"
+"$bin" runs "$work" --format md --metric recall@50

@@ -46,6 +46,11 @@ typedef struct {
   /* The training data's content hash (sr_dataset_rows_hash summed over the
    * shards, with sr_dataset_shared_hash); 0: not recorded. */
   uint64_t data_hash;
+  /* For metrics.jsonl (run_log.h); absent in older checkpoints, which read
+   * as best_step -1, metrics_offset -1 and no epoch_sums. */
+  int64_t best_step;      /* optimizer step of best_epoch's validation (-1: unknown) */
+  int64_t metrics_offset; /* bytes of metrics.jsonl when the state was saved (-1: unknown) */
+  char epoch_sums[512];   /* the epoch in progress: train.c's running sums as JSON ("": none) */
 } sr_train_state;
 
 /* Reads only /train_state's run_id ("" when the checkpoint has none). */

@@ -150,6 +150,13 @@ int sr_config_validate(const sr_config *c);
  * prefix ending in '.' names a section, otherwise one key); returns how many. */
 int sr_config_diff(const sr_config *a, const sr_config *b, const char *const *prefixes, int n, char *buf,
                    size_t bufsize);
+/* The value of key `path` in c as YAML writes it ("0.001", "[200, 600]", a
+ * quoted string); SR_ECONFIG for an unknown key. */
+int sr_config_format_value(const sr_config *c, const char *path, char *buf, size_t bufsize);
+/* "key: value" (YAML values) of every key whose value in c differs from
+ * base's, in schema order, joined by separator (malloc'd, caller frees);
+ * *n_changed (if non-NULL) receives how many. */
+char *sr_config_changes(const sr_config *c, const sr_config *base, const char *separator, int *n_changed);
 /* Resolved config as YAML (malloc'd, caller frees), with a header comment. */
 char *sr_config_to_yaml(const sr_config *c);
 

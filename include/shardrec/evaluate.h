@@ -6,6 +6,7 @@
 #define SHARDREC_EVALUATE_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include "shardrec/dataset.h"
 #include "shardrec/dist.h"
@@ -36,8 +37,9 @@ int sr_global_popularity(const sr_dist *dist, const sr_csr *train_shard, float *
  * replicas with item parallelism, whose groups hold the same rows). */
 int sr_popularity_slice_map(const sr_dist *dist, const sr_csr *train_shard, const double shares[2],
                             uint8_t *item_slice);
-/* Logs (sr_info) each slice of m that has items, each line prefixed by `label`. */
-void sr_metrics_log_slices(const char *label, const sr_metrics *m);
+/* Prints each slice of m that has items as a line prefixed by `label`: to
+ * out (results, e.g. stdout), or logged (sr_info) when out is NULL. */
+void sr_metrics_log_slices(FILE *out, const char *label, const sr_metrics *m);
 /* Adds the metric sums and user counts of all ranks (in place), slices included. */
 int sr_metrics_reduce(const sr_dist *dist, sr_metrics *m);
 

@@ -3,7 +3,12 @@
  *
  * Under MPI only rank 0 prints by default (sr_log_configure(rank, size, all=0));
  * with all=1 every rank prints, prefixed "[rank r/size]". Errors are printed by
- * every rank because the failing rank is usually not rank 0.
+ * every rank because the failing rank is usually not rank 0. Every line starts
+ * with its UTC time to the second ("2026-12-03T14:20:01Z ").
+ *
+ * On a terminal (stderr a tty, rank 0, level info or lower) a status line
+ * (sr_log_status: a progress bar) is redrawn in place; log lines clear it
+ * first. Elsewhere (a file, a pipe, a Slurm log) it is never printed.
  */
 #ifndef SHARDREC_LOG_H
 #define SHARDREC_LOG_H
@@ -24,6 +29,13 @@ void sr_log(sr_log_level level, const char *fmt, ...) __attribute__((format(prin
 #define sr_debug(...) sr_log(SR_LOG_DEBUG, __VA_ARGS__)
 #define sr_info(...) sr_log(SR_LOG_INFO, __VA_ARGS__)
 #define sr_warn(...) sr_log(SR_LOG_WARN, __VA_ARGS__)
+
+/* Whether status lines are shown (stderr is rank 0's terminal). */
+int sr_log_is_terminal(void);
+/* Replaces the status line with this text (no newline; nothing when not a terminal). */
+void sr_log_status(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Erases the status line, if one is shown. */
+void sr_log_status_clear(void);
 
 /* Prints the current error (sr_error_message) as "error: ..." on every rank. */
 void sr_log_current_error(void);

@@ -29,6 +29,7 @@ typedef struct {
   double allreduce_wait_seconds; /* of which blocked after backward (not overlapped) */
   double last_loss;              /* loss of the last batch */
   int best_epoch;                /* epoch (1-based) whose validation selected the model */
+  int64_t best_step;             /* optimizer step of that validation (-1: unknown, resumed from an old checkpoint) */
   sr_metrics best_valid;         /* validation metrics of the selected model */
   sr_metrics test;               /* test metrics of the selected model */
   sr_metrics test_popularity;
@@ -40,7 +41,8 @@ typedef struct {
  * shard); every rank runs the same steps on a global batch order that does
  * not depend on the number of ranks. Refuses (SR_ENOMEM) a run whose ranks
  * would need more memory than their node has (memory_plan.h). When run_dir is
- * non-NULL, rank 0 appends JSONL records to run_dir/metrics.jsonl. On success
+ * non-NULL, rank 0 appends records to run_dir/metrics.jsonl (run_log.h,
+ * docs/metrics.md); a failed write fails the run (SR_EIO). On success
  * *model_out (if non-NULL) receives the selected model (best validation),
  * identical on every rank, which the caller destroys. */
 int sr_train(const sr_config *cfg, const sr_dist *dist, const sr_dataset *data, const char *run_dir,

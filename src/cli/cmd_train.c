@@ -69,18 +69,20 @@ void sr_cli_set_blas_threads(const sr_config *cfg, const sr_dist *dist) {
   sr_blas_set_threads(blas_threads(cfg, dist));
 }
 
+/* The results, on stdout (progress went to stderr): `> result.txt` keeps them. */
 static void print_result(const sr_train_result *res, const char *model_path) {
   char test[512], pop[512], valid[512];
   sr_metrics_format(&res->best_valid, valid, sizeof valid);
   sr_metrics_format(&res->test, test, sizeof test);
   sr_metrics_format(&res->test_popularity, pop, sizeof pop);
-  sr_info("selected epoch %d  valid %s", res->best_epoch, valid);
-  sr_info("test %s  (%lld users)", test, (long long)res->test.n_users);
-  sr_metrics_log_slices("test", &res->test);
-  sr_info("test popularity baseline %s", pop);
-  sr_metrics_log_slices("test popularity baseline", &res->test_popularity);
-  sr_info("trained %lld steps in %.1fs (%.0f %s/s); model saved to %s", (long long)res->steps, res->train_seconds,
-          res->samples_per_s, sr_sample_unit_name(res->sample_unit), model_path);
+  printf("selected epoch %d (step %lld)  valid %s\n", res->best_epoch, (long long)res->best_step, valid);
+  printf("test %s  (%lld users)\n", test, (long long)res->test.n_users);
+  sr_metrics_log_slices(stdout, "test", &res->test);
+  printf("test popularity baseline %s\n", pop);
+  sr_metrics_log_slices(stdout, "test popularity baseline", &res->test_popularity);
+  printf("trained %lld steps in %.1fs (%.0f %s/s); model saved to %s\n", (long long)res->steps, res->train_seconds,
+         res->samples_per_s, sr_sample_unit_name(res->sample_unit), model_path);
+  fflush(stdout);
 }
 
 /* Takes the run directory's lock (rank 0; released when the process ends):
@@ -152,15 +154,21 @@ static int claim_run_dir(const sr_config *cfg, const char *run_dir, int overwrit
 }
 
 /* The resolved config, once the run has started (rank 0): a failed start
- * leaves the run's config.yaml as it was. */
+ * leaves the run's config.yaml as it was. The log shows the keys that differ
+ * from the defaults; the file has them all. */
 static int write_run_config(const sr_config *cfg, const char *run_dir) {
   char path[SR_PATH_MAX + 200];
   snprintf(path, sizeof path, "%s/config.yaml", run_dir);
   char *yaml = sr_config_to_yaml(cfg);
   int rc = sr_write_file_atomic(path, yaml, strlen(yaml));
-  if (rc == SR_OK && sr_log_get_level() <= SR_LOG_INFO) fprintf(stderr, "%s", yaml);
   free(yaml);
-  return rc;
+  if (rc != SR_OK) return rc;
+  sr_config defaults;
+  sr_config_defaults(&defaults);
+  char *changes = sr_config_changes(cfg, &defaults, ", ", NULL);
+  sr_info("config (non-default keys; all in %s): %s", path, changes);
+  free(changes);
+  return SR_OK;
 }
 
 /* After sr_dist_agree failed: rank 0 holds every failed rank's message. */

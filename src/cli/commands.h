@@ -16,6 +16,14 @@ int sr_cmd_data(int argc, char **argv);
 int sr_cmd_merge(int argc, char **argv);
 int sr_cmd_inspect(int argc, char **argv);
 int sr_cmd_export(int argc, char **argv);
+int sr_cmd_runs(int argc, char **argv);
+int sr_cmd_sweep(int argc, char **argv);
+/* Prints the `shardrec runs` table (format table, csv, md or json) of the
+ * runs in or below dir; 0, or 1 after printing the error. */
+int sr_cli_print_runs(const char *dir, const char *format);
+/* Whether the run in dir finished: its metrics.jsonl holds a test record
+ * that no resume superseded. */
+int sr_cli_run_finished(const char *dir);
 int sr_cmd_data_import(int argc, char **argv); /* `data import` (cmd_import.c) */
 
 /* Exit status of a usage error (bad option or value). */

@@ -7,6 +7,7 @@
 #include "shardrec/dist.h"
 #include "shardrec/error.h"
 #include "shardrec/log.h"
+#include "shardrec/run_info.h"
 
 typedef struct {
   const char *name;
@@ -21,6 +22,8 @@ static const command commands[] = {
     {"merge", sr_cmd_merge, "merge checkpoints of one architecture into a model soup"},
     {"inspect", sr_cmd_inspect, "show a checkpoint's metadata and tensors, or compare two"},
     {"export", sr_cmd_export, "write a two-tower model's item and user embeddings for an ANN index"},
+    {"runs", sr_cmd_runs, "compare training runs: a table of configs and metrics, seeds grouped"},
+    {"sweep", sr_cmd_sweep, "train every combination of a grid of config values and seeds, then compare them"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
@@ -45,6 +48,7 @@ int sr_cli_finish(const sr_dist *dist, int status) {
 
 int main(int argc, char **argv) {
   sr_blas_configure_process(argv); /* may re-execute the program once (blas.h) */
+  sr_run_info_set_command(argc, argv);
   if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
     usage(argc < 2 ? stderr : stdout);
     return argc < 2 ? 2 : 0;

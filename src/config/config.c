@@ -875,6 +875,33 @@ int sr_config_diff(const sr_config *a, const sr_config *b, const char *const *pr
   return differing;
 }
 
+int sr_config_format_value(const sr_config *c, const char *path, char *buf, size_t bufsize) {
+  for (int i = 0; i < sr_config_schema_count; i++) {
+    if (strcmp(sr_config_schema[i].path, path) != 0) continue;
+    text_buffer out = {NULL, 0, 0};
+    emit(&out, "%s", "");
+    emit_value(&out, &sr_config_schema[i], c);
+    snprintf(buf, bufsize, "%s", out.text);
+    free(out.text);
+    return SR_OK;
+  }
+  return SR_FAIL(SR_ECONFIG, "unknown config key '%s'", path);
+}
+
+char *sr_config_changes(const sr_config *c, const sr_config *base, const char *separator, int *n_changed) {
+  text_buffer out = {NULL, 0, 0};
+  emit(&out, "%s", "");
+  int n = 0;
+  for (int i = 0; i < sr_config_schema_count; i++) {
+    const sr_config_key *k = &sr_config_schema[i];
+    if (same_value(c, base, k)) continue;
+    emit(&out, "%s%s: ", n++ ? separator : "", k->path);
+    emit_value(&out, k, c);
+  }
+  if (n_changed) *n_changed = n;
+  return out.text;
+}
+
 char *sr_config_to_yaml(const sr_config *c) {
   text_buffer out = {NULL, 0, 0};
   emit(&out, "# shardrec %s resolved configuration: every key, defaults included\n", SHARDREC_VERSION);

@@ -181,6 +181,9 @@ static int write_state(sr_h5file *f, const sr_model *m, const sr_optim *o, const
   SR_TRY(sr_h5_write_attr_int64(f, g, "best_epoch", s->best_epoch));
   SR_TRY(sr_h5_write_attr_double(f, g, "best_value", s->best_value));
   SR_TRY(sr_h5_write_attr_string(f, g, "history", s->history ? s->history : ""));
+  SR_TRY(sr_h5_write_attr_int64(f, g, "best_step", s->best_step));
+  SR_TRY(sr_h5_write_attr_int64(f, g, "metrics_offset", s->metrics_offset));
+  SR_TRY(sr_h5_write_attr_string(f, g, "epoch_sums", s->epoch_sums));
   SR_TRY(sr_h5_write_attr_string(f, g, "run_id", s->run_id));
   char hash[24];
   snprintf(hash, sizeof hash, "%016llx", (unsigned long long)s->data_hash);
@@ -308,6 +311,8 @@ static int check_state(const sr_h5file *f, const sr_train_state *s) {
                     : s->samples_seen < 0                           ? "samples_seen"
                     : !(s->train_seconds >= 0)                      ? "train_seconds"
                     : s->best_epoch < 0 || s->best_epoch > s->epoch ? "best_epoch"
+                    : s->best_step < -1                             ? "best_step"
+                    : s->metrics_offset < -1                        ? "metrics_offset"
                                                                     : NULL;
   if (bad)
     return SR_FAIL(SR_EFORMAT,
@@ -315,6 +320,19 @@ static int check_state(const sr_h5file *f, const sr_train_state *s) {
                    "train_seconds %g, best_epoch %lld)",
                    f->path, bad, (long long)s->epoch, (long long)s->position, (long long)s->samples_seen,
                    s->train_seconds, (long long)s->best_epoch);
+  return SR_OK;
+}
+
+/* What metrics.jsonl needs to continue (attributes that older checkpoints lack). */
+static int read_run_record_state(sr_h5file *f, sr_train_state *s) {
+  const char *g = "/train_state";
+  s->best_step = s->metrics_offset = -1;
+  s->epoch_sums[0] = '\0';
+  if (sr_h5_attr_exists(f, g, "best_step")) SR_TRY(sr_h5_read_attr_int64(f, g, "best_step", &s->best_step));
+  if (sr_h5_attr_exists(f, g, "metrics_offset"))
+    SR_TRY(sr_h5_read_attr_int64(f, g, "metrics_offset", &s->metrics_offset));
+  if (sr_h5_attr_exists(f, g, "epoch_sums"))
+    SR_TRY(sr_h5_read_attr_string(f, g, "epoch_sums", s->epoch_sums, sizeof s->epoch_sums));
   return SR_OK;
 }
 
@@ -345,6 +363,7 @@ static int read_state(sr_h5file *f, sr_model *m, sr_train_state *s) {
   SR_TRY(sr_h5_read_attr_double(f, g, "best_value", &s->best_value));
   SR_TRY(sr_h5_read_attr_string_alloc(f, g, "history", &s->history));
   SR_TRY(read_identity(f, s));
+  SR_TRY(read_run_record_state(f, s));
   SR_TRY(check_state(f, s));
   if (s->best_epoch > 0) SR_TRY(read_valid_arena(f, &m->params, "/train_state/best_params", s->best_values, 0));
   return SR_OK;

@@ -1,6 +1,7 @@
 /* evaluate.c — model and popularity-baseline evaluation over a split (evaluate.h). */
 #include "shardrec/evaluate.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -162,12 +163,15 @@ int sr_popularity_slice_map(const sr_dist *dist, const sr_csr *train_shard, cons
   return rc;
 }
 
-void sr_metrics_log_slices(const char *label, const sr_metrics *m) {
+void sr_metrics_log_slices(FILE *out, const char *label, const sr_metrics *m) {
   for (int s = 0; s < m->n_slices; s++) {
     if (s == SR_SLICE_COLD && m->slice_items[s] == 0) continue; /* no cold-start items in this data */
     char line[1024];
     sr_metrics_format_slice(m, s, line, sizeof line);
-    sr_info("%s %s", label, line);
+    if (out)
+      fprintf(out, "%s %s\n", label, line);
+    else
+      sr_info("%s %s", label, line);
   }
 }
 

@@ -1,7 +1,6 @@
 /* train.c — the training loop (train.h). */
 #include "shardrec/train.h"
 
-#include <errno.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -24,7 +23,16 @@
 #include "shardrec/nn.h"
 #include "shardrec/optim.h"
 #include "shardrec/rng.h"
+#include "shardrec/run_info.h"
+#include "shardrec/run_log.h"
 #include "shardrec/watchdog.h"
+
+/* Running sums of a span of steps: a progress window or an epoch. */
+typedef struct {
+  int64_t steps;
+  double train_seconds;
+  double loss, terms[SR_MAX_LOSS_TERMS];
+} step_sums;
 
 typedef struct {
   const sr_config *cfg;
@@ -41,12 +49,16 @@ typedef struct {
    * of each, its user, target item (pair samples), global id and position. */
   int64_t *local_rows, *local_users, *local_ids, *local_positions;
   int32_t *local_targets;
-  int64_t n_samples;  /* training samples over all ranks: users, or (user, item) pairs */
-  int64_t pair_begin; /* pair samples: global id of this shard's first pair */
-  FILE *jsonl;
-  char ckpt_dir[SR_PATH_MAX + 160]; /* "" when checkpoints are off */
+  int64_t n_samples;                    /* training samples over all ranks: users, or (user, item) pairs */
+  int64_t pair_begin;                   /* pair samples: global id of this shard's first pair */
+  sr_run_log log;                       /* metrics.jsonl (rank 0 of a run with a directory; else closed) */
+  step_sums window;                     /* steps since the last progress record */
+  step_sums epoch_sums;                 /* this epoch's steps, resumed runs included (kept in checkpoints) */
+  char resumed_from[SR_PATH_MAX + 200]; /* the checkpoint resumed ("": a fresh start) */
+  char ckpt_dir[SR_PATH_MAX + 160];     /* "" when checkpoints are off */
   int64_t steps_per_epoch, total_steps;
-  double last_progress;
+  double last_progress, last_bar;
+  int progress_bar;     /* stderr is a terminal: a one-line progress bar instead of progress lines */
   sr_train_state state; /* cursor, counters, best snapshot, history, run id: what checkpoints keep */
   uint64_t data_hash;   /* of this run's training data (hash_data) */
   char new_run_id[SR_RUN_ID_SIZE]; /* the id a fresh start takes */
@@ -99,76 +111,232 @@ static void format_duration(double s, char *buf, size_t n) {
     snprintf(buf, n, "%ldm%02lds", t / 60, t % 60);
 }
 
-/* One JSON line of metrics; validation lines are also kept in the history
- * that checkpoints carry. */
-static void record_metrics(trainer *t, const char *type, int64_t epoch, const sr_metrics *m) {
-  char line[8192];
-  int len = snprintf(line, sizeof line, "{\"type\":\"%s\",\"epoch\":%lld,\"step\":%lld,\"users\":%lld", type,
-                     (long long)epoch, (long long)t->optim.step, (long long)m->n_users);
-  for (int i = 0; i < m->n && len < (int)sizeof line - 64; i++) {
-    char name[SR_METRIC_NAME_MAX];
-    sr_metric_name(&m->spec[i], name, sizeof name);
-    len += snprintf(line + len, sizeof line - (size_t)len, ",\"%s\":%.6f", name, sr_metrics_mean(m, i));
-  }
-  len += sr_metrics_slices_json(m, line + len, (int)(sizeof line - (size_t)len) - 2);
-  len += snprintf(line + len, sizeof line - (size_t)len, "}\n");
-  if (t->jsonl) {
-    fputs(line, t->jsonl);
-    fflush(t->jsonl);
-  }
-  if (strcmp(type, "valid") != 0) return;
-  size_t used = t->state.history ? strlen(t->state.history) : 0;
-  sr_grow(&t->state.history, &t->history_cap, used + (size_t)len + 1);
-  memcpy(t->state.history + used, line, (size_t)len + 1);
+/* Seconds rounded to milliseconds, as records carry them. */
+static double ms(double seconds) { return round(seconds * 1000.0) / 1000.0; }
+
+static void sums_add(step_sums *s, const sr_step_stats *st, double seconds) {
+  s->steps++;
+  s->train_seconds += seconds;
+  s->loss += st->loss;
+  for (int i = 0; i < st->n_terms; i++) s->terms[i] += st->terms[i];
 }
 
-static void progress(trainer *t, int64_t epoch, const sr_step_stats *st) {
-  double now = sr_now();
-  if (now - t->last_progress < t->cfg->run.log_every_s) return;
-  t->last_progress = now;
+/* The means of the sums' steps: "loss" and one key per loss term. */
+static void set_means(json_t *r, const step_sums *s, const sr_step_stats *st) {
+  const double n = s->steps > 0 ? (double)s->steps : 1.0;
+  json_object_set_new(r, "loss", json_real(s->loss / n));
+  for (int i = 0; i < st->n_terms; i++) json_object_set_new(r, st->term_names[i], json_real(s->terms[i] / n));
+}
+
+/* A float as the shortest decimal that reads back as it ("0.001", not 0.001000000047). */
+static double shortest(float x) {
+  char text[32];
+  for (int digits = 1;; digits++) {
+    snprintf(text, sizeof text, "%.*g", digits, (double)x);
+    if (digits >= 9 || strtof(text, NULL) == x) return strtod(text, NULL);
+  }
+}
+
+/* The fields every record starts with (docs/metrics.md): what it is, when
+ * (UTC), where training stood (epoch, optimizer step), the learning rate and
+ * the training time so far. */
+static json_t *new_record(const trainer *t, const char *type, int64_t epoch, int64_t step) {
+  char now[SR_TIMESTAMP_MAX];
+  sr_utc_timestamp(now, sizeof now);
+  json_t *r =
+      json_pack("{s:s, s:s, s:I, s:I, s:f, s:f}", "type", type, "time", now, "epoch", (json_int_t)epoch, "step",
+                (json_int_t)step, "lr", shortest(t->optim.lr), "total_train_s", ms(t->state.train_seconds));
+  if (!r) SR_DIE("cannot build a metrics record");
+  return r;
+}
+
+/* Appends a record (rank 0; the others drop theirs). A failed write is kept
+ * by the log and stops training at the next agreement (reduce_stats,
+ * save_checkpoint, the end of sr_train). */
+static void write_record(trainer *t, json_t *r) {
+  if (t->log.fd >= 0)
+    (void)sr_run_log_write(&t->log, r);
+  else
+    json_decref(r);
+}
+
+static void set_metrics(json_t *r, const sr_metrics *m) {
+  json_object_set_new(r, "users", json_integer(m->n_users));
+  for (int i = 0; i < m->n; i++) {
+    char name[SR_METRIC_NAME_MAX];
+    sr_metric_name(&m->spec[i], name, sizeof name);
+    json_object_set_new(r, name, json_real(sr_metrics_mean(m, i)));
+  }
+  /* The popularity slices, as metrics.c formats them (",\"slices\":{...}"). */
+  char slices[8192];
+  if (sr_metrics_slices_json(m, slices + 1, (int)sizeof slices - 2) == 0) return;
+  slices[0] = '{';
+  slices[1] = ' '; /* the member's leading comma */
+  strcat(slices, "}");
+  json_t *member = json_loads(slices, 0, NULL);
+  if (!json_is_object(member)) SR_DIE("the slices of a metrics record are not JSON: %s", slices);
+  json_object_update(r, member);
+  json_decref(member);
+}
+
+/* The invocation: who ran what, where (one per start or resume). */
+static void write_header(trainer *t) {
+  json_t *h = new_record(t, "header", t->state.epoch, t->optim.step);
+  json_object_set_new(h, "run_id", json_string(t->state.run_id));
+  json_object_set_new(h, "command", json_string(sr_run_info_command()));
+  json_object_set_new(h, "version", json_string(SHARDREC_VERSION));
+  json_object_set_new(h, "git_commit", json_string(sr_run_info_git_commit()));
+  json_object_set_new(h, "world_size", json_integer(t->dist->size));
+  json_object_set_new(h, "device", json_string(t->device ? "cuda" : "cpu"));
+  json_object_set_new(h, "model", json_string(t->model->ops->name));
+  json_object_set_new(h, "resumed_from", t->resumed_from[0] ? json_string(t->resumed_from) : json_null());
+  write_record(t, h);
+}
+
+/* The epoch's running sums as checkpoints keep them (full precision). */
+static void save_epoch_sums(trainer *t) {
+  const step_sums *s = &t->epoch_sums;
+  json_t *terms = json_array();
+  for (int i = 0; i < SR_MAX_LOSS_TERMS; i++) json_array_append_new(terms, json_real(s->terms[i]));
+  json_t *j = json_pack("{s:I, s:f, s:f, s:o}", "steps", (json_int_t)s->steps, "train_seconds", s->train_seconds,
+                        "loss", s->loss, "terms", terms);
+  char *text = json_dumps(j, JSON_COMPACT);
+  if (!text || strlen(text) >= sizeof t->state.epoch_sums) SR_DIE("epoch sums do not fit the training state");
+  memcpy(t->state.epoch_sums, text, strlen(text) + 1);
+  free(text);
+  json_decref(j);
+}
+
+/* The running sums of the epoch a checkpoint stopped in ("": none yet). */
+static int restore_epoch_sums(trainer *t) {
+  memset(&t->epoch_sums, 0, sizeof t->epoch_sums);
+  if (!t->state.epoch_sums[0]) return SR_OK;
+  json_error_t err;
+  json_t *j = json_loads(t->state.epoch_sums, 0, &err), *terms = NULL;
+  json_int_t steps = 0;
+  step_sums *s = &t->epoch_sums;
+  int bad = json_unpack(j, "{s:I, s:F, s:F, s:o}", "steps", &steps, "train_seconds", &s->train_seconds, "loss",
+                        &s->loss, "terms", &terms) != 0 ||
+            !json_is_array(terms) || json_array_size(terms) != SR_MAX_LOSS_TERMS || steps < 0;
+  for (int i = 0; !bad && i < SR_MAX_LOSS_TERMS; i++) s->terms[i] = json_number_value(json_array_get(terms, i));
+  s->steps = steps;
+  json_decref(j);
+  if (bad)
+    return SR_FAIL(SR_EFORMAT, "the resumed checkpoint's /train_state epoch_sums is damaged: %s",
+                   t->state.epoch_sums);
+  return SR_OK;
+}
+
+/* A validation record, also kept in the history that checkpoints carry. */
+static void record_validation(trainer *t, int64_t epoch, const sr_metrics *m, int best, double seconds) {
+  json_t *r = new_record(t, "valid", epoch, t->optim.step);
+  set_metrics(r, m);
+  json_object_set_new(r, "best", json_boolean(best));
+  json_object_set_new(r, "valid_s", json_real(ms(seconds)));
+  char *line = sr_run_log_format(r);
+  const size_t len = strlen(line), used = t->state.history ? strlen(t->state.history) : 0;
+  sr_grow(&t->state.history, &t->history_cap, used + len + 2);
+  memcpy(t->state.history + used, line, len);
+  memcpy(t->state.history + used + len, "\n", 2);
+  free(line);
+  write_record(t, r);
+}
+
+/* A test record of the selected model: its epoch and step. */
+static void record_test(trainer *t, const char *type, const sr_metrics *m) {
+  json_t *r = new_record(t, type, t->state.best_epoch, t->state.best_step);
+  set_metrics(r, m);
+  json_object_set_new(r, "final_step", json_integer(t->optim.step));
+  write_record(t, r);
+}
+
+/* Progress of the run so far, for the line, the bar and the record. */
+typedef struct {
+  double rate; /* samples per second of training time */
+  char eta[32];
+} progress_figures;
+
+static void progress_figures_of(const trainer *t, progress_figures *p) {
   const sr_train_state *s = &t->state;
-  double rate = s->train_seconds > 0 ? (double)s->samples_seen / s->train_seconds : 0.0;
-  const char *unit = sr_sample_unit_name(t->model->ops->samples);
+  p->rate = s->train_seconds > 0 ? (double)s->samples_seen / s->train_seconds : 0.0;
   double remaining_steps = (double)(t->total_steps - t->optim.step);
   double eta = t->optim.step > 0 ? remaining_steps * s->train_seconds / (double)t->optim.step : 0.0;
   if (t->cfg->train.time_limit_s > 0) {
     double left = t->cfg->train.time_limit_s - s->train_seconds;
     if (left < eta) eta = left;
   }
-  char eta_s[32];
-  format_duration(eta, eta_s, sizeof eta_s);
-  /* The loss, then its terms (e.g. "neg_ll 231.2  kl 10.5", "main 4.6  ssl 2.1"). */
-  char terms[160] = "";
-  size_t used = 0;
-  for (int i = 0; i < st->n_terms && used < sizeof terms; i++)
-    used += (size_t)snprintf(terms + used, sizeof terms - used, "  %s %.4f", st->term_names[i], st->terms[i]);
-  sr_info("epoch %lld/%d  step %lld  loss %.4f%s  %.0f %s/s  eta %s", (long long)epoch, t->cfg->train.epochs,
-          (long long)t->optim.step, st->loss, terms, rate, unit, eta_s);
-  if (t->jsonl) {
-    fprintf(t->jsonl, "{\"type\":\"train\",\"epoch\":%lld,\"step\":%lld,\"loss\":%.6f,\"beta\":%.6f",
-            (long long)epoch, (long long)t->optim.step, st->loss, st->beta);
-    for (int i = 0; i < st->n_terms; i++) fprintf(t->jsonl, ",\"%s\":%.6f", st->term_names[i], st->terms[i]);
-    fprintf(t->jsonl, ",\"%s_per_s\":%.1f}\n", unit, rate);
-    fflush(t->jsonl);
+  format_duration(eta, p->eta, sizeof p->eta);
+}
+
+/* On a terminal: one line, redrawn at most 10 times a second. */
+static void progress_bar(trainer *t, int64_t epoch, const sr_step_stats *st) {
+  double now = sr_now();
+  if (now - t->last_bar < 0.1) return;
+  t->last_bar = now;
+  progress_figures p;
+  progress_figures_of(t, &p);
+  const int width = 24;
+  const double done = t->total_steps > 0 ? (double)t->optim.step / (double)t->total_steps : 0.0;
+  char bar[32];
+  int filled = (int)(done * width);
+  for (int i = 0; i < width; i++) bar[i] = i < filled ? '=' : i == filled ? '>' : ' ';
+  bar[width] = '\0';
+  sr_log_status("[%s] %3.0f%%  epoch %lld/%d  step %lld/%lld  loss %.4f  %.0f %s/s  eta %s", bar, 100.0 * done,
+                (long long)epoch, t->cfg->train.epochs, (long long)t->optim.step, (long long)t->total_steps, st->loss,
+                p.rate, sr_sample_unit_name(t->model->ops->samples), p.eta);
+}
+
+/* Every run.log_every_s: a progress line (not on a terminal, where the bar
+ * shows it) and a record of the window's mean loss since the last one. */
+static void progress(trainer *t, int64_t epoch, const sr_step_stats *st) {
+  if (t->progress_bar) progress_bar(t, epoch, st);
+  double now = sr_now();
+  if (now - t->last_progress < t->cfg->run.log_every_s) return;
+  t->last_progress = now;
+  progress_figures p;
+  progress_figures_of(t, &p);
+  const step_sums *w = &t->window;
+  const double n = w->steps > 0 ? (double)w->steps : 1.0;
+  const char *unit = sr_sample_unit_name(t->model->ops->samples);
+  if (!t->progress_bar) {
+    /* The loss, then its terms (e.g. "neg_ll 231.2  kl 10.5", "main 4.6  ssl 2.1"): means since the last line. */
+    char terms[160] = "";
+    size_t used = 0;
+    for (int i = 0; i < st->n_terms && used < sizeof terms; i++)
+      used += (size_t)snprintf(terms + used, sizeof terms - used, "  %s %.4f", st->term_names[i], w->terms[i] / n);
+    sr_info("epoch %lld/%d  step %lld  loss %.4f%s  %.0f %s/s  eta %s", (long long)epoch, t->cfg->train.epochs,
+            (long long)t->optim.step, w->loss / n, terms, p.rate, unit, p.eta);
   }
+  json_t *r = new_record(t, "train", epoch, t->optim.step);
+  set_means(r, w, st);
+  json_object_set_new(r, "window_steps", json_integer(w->steps));
+  json_object_set_new(r, "beta", json_real(st->beta));
+  char rate_key[32];
+  snprintf(rate_key, sizeof rate_key, "%s_per_s", unit);
+  json_object_set_new(r, rate_key, json_real(round(p.rate * 10.0) / 10.0));
+  write_record(t, r);
+  memset(&t->window, 0, sizeof t->window);
 }
 
 /* Sums this rank's loss shares into the global-batch values. The same
  * reduction carries "my clock passed train.time_limit_s", so that every rank
  * takes the decision to stop at the same step. */
 static int reduce_stats(trainer *t, sr_step_stats *st) {
-  double sums[3 + SR_MAX_LOSS_TERMS] = {0};
+  double sums[4 + SR_MAX_LOSS_TERMS] = {0};
   double limit = t->cfg->train.time_limit_s;
   const int sig = stop_requested;
   sums[0] = st->loss;
   sums[1] = limit > 0 && t->state.train_seconds >= limit;
   sums[2] = sig != 0;
-  for (int i = 0; i < st->n_terms; i++) sums[3 + i] = st->terms[i];
-  SR_TRY(sr_dist_sum_f64(t->dist, sums, 3 + SR_MAX_LOSS_TERMS));
+  sums[3] = t->log.failed; /* rank 0 could not write a record: everyone stops */
+  for (int i = 0; i < st->n_terms; i++) sums[4 + i] = st->terms[i];
+  SR_TRY(sr_dist_sum_f64(t->dist, sums, 4 + SR_MAX_LOSS_TERMS));
   st->loss = sums[0];
   t->time_up = sums[1] > 0;
   if (sums[2] > 0 && !t->stop_signal) t->stop_signal = sig ? sig : SIGTERM; /* a peer's: named as the usual one */
-  for (int i = 0; i < st->n_terms; i++) st->terms[i] = sums[3 + i];
+  for (int i = 0; i < st->n_terms; i++) st->terms[i] = sums[4 + i];
+  if (sums[3] > 0)
+    return t->log.failed ? sr_run_log_status(&t->log) : SR_FAIL(SR_EIO, "rank 0 cannot write metrics.jsonl");
   return SR_OK;
 }
 
@@ -288,6 +456,7 @@ static int evaluate_split(trainer *t, const sr_eval_split *split, sr_metrics *m)
 /* Validates; keeps a snapshot of the parameters when the selection metric
  * improves. *improved tells whether it did. */
 static int validate(trainer *t, int64_t epoch, sr_metrics *m, int select_index, int *improved) {
+  const double start = sr_now();
   SR_TRY(evaluate_split(t, &t->data->valid, m));
   sr_train_state *s = &t->state;
   double value = sr_metrics_mean(m, select_index);
@@ -295,11 +464,12 @@ static int validate(trainer *t, int64_t epoch, sr_metrics *m, int select_index, 
   char line[512];
   sr_metrics_format(m, line, sizeof line);
   sr_info("epoch %lld  valid %s%s", (long long)epoch, line, *improved ? "  (best)" : "");
-  sr_metrics_log_slices("        valid", m);
-  record_metrics(t, "valid", epoch, m);
+  sr_metrics_log_slices(NULL, "        valid", m);
+  record_validation(t, epoch, m, *improved, sr_now() - start);
   if (!*improved) return SR_OK;
   s->best_value = value;
   s->best_epoch = epoch;
+  s->best_step = t->optim.step;
   if (t->device) SR_TRY(sr_device_trainer_download(t->device, 0));
   memcpy(s->best_values, t->model->params.values, (size_t)t->model->params.total * sizeof(float));
   return SR_OK;
@@ -314,6 +484,11 @@ static int save_checkpoint(trainer *t, int64_t epoch, int64_t position, int is_b
   SR_TRY(sr_grad_reducer_gather_optimizer_state(&t->reducer));     /* collective */
   t->state.epoch = epoch;
   t->state.position = position;
+  t->state.metrics_offset = t->log.size; /* rank 0's is the one written */
+  if (position == 0)
+    t->state.epoch_sums[0] = '\0'; /* a new epoch starts */
+  else
+    save_epoch_sums(t);
   char path[SR_PATH_MAX + 200];
   sr_ckptdir_path(t->ckpt_dir, t->optim.step, path, sizeof path);
   SR_TRY(sr_checkpoint_write_training(path, t->model, t->cfg, &t->optim, &t->state)); /* collective */
@@ -321,6 +496,7 @@ static int save_checkpoint(trainer *t, int64_t epoch, int64_t position, int is_b
   if (t->dist->rank == 0) {
     rc = sr_ckptdir_commit(t->ckpt_dir, path, is_best, t->cfg->checkpoint.keep_last, t->state.run_id);
     if (rc == SR_OK) sr_debug("checkpoint %s", path);
+    if (rc == SR_OK) rc = sr_run_log_status(&t->log);
   }
   return sr_dist_agree(t->dist, rc);
 }
@@ -367,8 +543,8 @@ static int run_epochs(trainer *t, sr_train_result *res) {
     sr_rng shuffle;
     sr_rng_init(&shuffle, (uint64_t)cfg->run.seed, SR_RNG_SHUFFLE, (uint64_t)epoch, 0);
     sr_rng_permutation(&shuffle, order, n_train);
-    double epoch_start = sr_now();
     int64_t b = epoch == start_epoch ? start_position : 0;
+    if (epoch != start_epoch) memset(&t->epoch_sums, 0, sizeof t->epoch_sums);
     for (; b < n_train && !stop;) {
       int64_t n = b + B < n_train ? B : n_train - b;
       double t0 = sr_now(), cpu0 = sr_cpu_seconds();
@@ -378,9 +554,12 @@ static int run_epochs(trainer *t, sr_train_result *res) {
         goto done;
       }
       b += n;
-      t->state.train_seconds += sr_now() - t0;
+      const double seconds = sr_now() - t0;
+      t->state.train_seconds += seconds;
       res->train_cpu_seconds += sr_cpu_seconds() - cpu0;
       t->state.samples_seen += n;
+      sums_add(&t->window, &st, seconds);
+      sums_add(&t->epoch_sums, &st, seconds);
       progress(t, epoch, &st);
       stop = (cfg->train.max_steps > 0 && t->optim.step >= cfg->train.max_steps) || t->time_up || t->stop_signal;
       if (every_steps > 0 && t->optim.step % every_steps == 0 && !stop && b < n_train &&
@@ -388,11 +567,21 @@ static int run_epochs(trainer *t, sr_train_result *res) {
         goto done;
     }
     res->epochs_completed = (int)epoch;
-    sr_info("epoch %lld  %lld steps in %.1fs  loss %.4f%s", (long long)epoch, (long long)t->optim.step,
-            sr_now() - epoch_start, st.loss,
+    const step_sums *e = &t->epoch_sums;
+    sr_log_status_clear();
+    sr_info("epoch %lld  %lld steps (to step %lld) in %.3fs  mean loss %.4f%s", (long long)epoch, (long long)e->steps,
+            (long long)t->optim.step, e->train_seconds, e->steps ? e->loss / (double)e->steps : 0.0,
             t->stop_signal ? "  (stopping: signal)"
             : stop         ? "  (stopping: step or time limit reached)"
                            : "");
+    /* Resumed at this epoch's end (a signal stopped it there): its record was written. */
+    if (!(epoch == start_epoch && start_position >= n_train)) {
+      json_t *r = new_record(t, "epoch", epoch, t->optim.step);
+      json_object_set_new(r, "steps", json_integer(e->steps));
+      set_means(r, e, &st);
+      json_object_set_new(r, "train_s", json_real(ms(e->train_seconds)));
+      write_record(t, r);
+    }
     int last = stop || epoch == cfg->train.epochs, improved = 0;
     /* Stopped by a signal, time is short (Slurm kills after KillWait):
      * the checkpoint only; a resumed run validates at this epoch's end. */
@@ -495,13 +684,16 @@ static int check_same_run(const trainer *t, const char *checkpoint) {
 static int prepare_start(trainer *t) {
   const sr_config *cfg = t->cfg;
   t->state.epoch = 1;
+  t->state.best_step = -1;
+  t->state.metrics_offset = -1;
   if (cfg->checkpoint.resume[0]) {
-    char chosen[SR_PATH_MAX + 200];
+    char *chosen = t->resumed_from;
     SR_TRY(sr_ckptdir_resume(t->ckpt_dir, cfg->checkpoint.resume, t->model, &t->optim, &t->state, chosen,
-                             sizeof chosen));
+                             sizeof t->resumed_from));
     if (chosen[0]) {
       t->history_cap = t->state.history ? strlen(t->state.history) + 1 : 0;
       SR_TRY(check_same_run(t, chosen));
+      SR_TRY(restore_epoch_sums(t));
       sr_info("resuming run %s from %s: epoch %lld, sample %lld, step %lld",
               t->state.run_id[0] ? t->state.run_id : "(no id)", chosen, (long long)t->state.epoch,
               (long long)t->state.position, (long long)t->optim.step);
@@ -584,7 +776,7 @@ int sr_train(const sr_config *cfg, const sr_dist *dist, const sr_dataset *data, 
   if (sr_metrics_find(&res->best_valid, cfg->train.select_metric) < 0)
     return SR_FAIL(SR_ECONFIG, "train.select_metric '%s' is not one of eval.metrics", cfg->train.select_metric);
 
-  trainer t = {.cfg = cfg, .dist = dist, .data = data};
+  trainer t = {.cfg = cfg, .dist = dist, .data = data, .log = {.fd = -1}};
   if (cfg->checkpoint.dir[0])
     snprintf(t.ckpt_dir, sizeof t.ckpt_dir, "%s", cfg->checkpoint.dir);
   else if (run_dir)
@@ -620,11 +812,15 @@ int sr_train(const sr_config *cfg, const sr_dist *dist, const sr_dataset *data, 
   t.total_steps = t.steps_per_epoch * cfg->train.epochs;
   if (cfg->train.max_steps > 0 && cfg->train.max_steps < t.total_steps) t.total_steps = cfg->train.max_steps;
   t.last_progress = sr_now();
+  t.progress_bar = sr_log_is_terminal();
   if (rc == SR_OK && run_dir && dist->rank == 0) {
     char path[SR_PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/metrics.jsonl", run_dir);
-    t.jsonl = fopen(path, "a");
-    if (!t.jsonl) rc = SR_FAIL(SR_EIO, "cannot open %s: %s", path, strerror(errno));
+    /* The records of a history the resumed checkpoint leaves behind. */
+    if (t.resumed_from[0]) rc = sr_run_log_supersede(path, t.state.metrics_offset, t.optim.step);
+    if (rc == SR_OK) rc = sr_run_log_open(&t.log, path);
+    if (rc == SR_OK) write_header(&t);
+    if (rc == SR_OK) rc = sr_run_log_status(&t.log);
   }
   rc = sr_dist_agree(dist, rc);
   if (rc == SR_OK) {
@@ -640,6 +836,7 @@ int sr_train(const sr_config *cfg, const sr_dist *dist, const sr_dataset *data, 
   /* From here to the end every rank passes the same steps: watched. */
   if (rc == SR_OK) rc = sr_dist_agree(dist, sr_watchdog_start(dist, cfg->dist.stall_timeout_s));
   if (rc == SR_OK) rc = run_epochs(&t, res);
+  sr_log_status_clear();
   restore_signals(old_handlers);
   if (rc == SR_OK && t.state.best_epoch == 0) rc = SR_FAIL(SR_EINVAL, "no validation ran (train.epochs reached?)");
   if (rc == SR_OK) {
@@ -648,6 +845,7 @@ int sr_train(const sr_config *cfg, const sr_dist *dist, const sr_dataset *data, 
     memcpy(t.model->params.values, t.state.best_values, (size_t)t.model->params.total * sizeof(float));
     if (t.device) rc = sr_device_trainer_upload(t.device);
     res->best_epoch = (int)t.state.best_epoch;
+    res->best_step = t.state.best_step;
     res->steps = t.optim.step;
     res->train_seconds = t.state.train_seconds;
     res->sample_unit = t.model->ops->samples;
@@ -657,11 +855,16 @@ int sr_train(const sr_config *cfg, const sr_dist *dist, const sr_dataset *data, 
     if (rc == SR_OK) rc = evaluate_split(&t, &data->valid, &res->best_valid);
     if (rc == SR_OK) rc = evaluate_split(&t, &data->test, &res->test);
     if (rc == SR_OK) rc = test_popularity(&t, res);
-    record_metrics(&t, "test", res->best_epoch, &res->test);
-    record_metrics(&t, "test_popularity", res->best_epoch, &res->test_popularity);
+    if (rc == SR_OK) record_test(&t, "test", &res->test);
+    if (rc == SR_OK) record_test(&t, "test_popularity", &res->test_popularity);
+  }
+  /* Every record is written, or the run fails like a failed checkpoint write. */
+  int log_rc = sr_run_log_close(&t.log);
+  if (rc == SR_OK || rc == SR_ESTOPPED) {
+    int agreed = sr_dist_agree(dist, log_rc);
+    if (agreed != SR_OK) rc = agreed;
   }
   sr_watchdog_stop();
-  if (t.jsonl) fclose(t.jsonl);
   sr_device_trainer_free(t.device);
   sr_grad_reducer_free(&t.reducer);
   free(t.local_rows);

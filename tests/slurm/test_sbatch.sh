@@ -7,7 +7,8 @@
 #      threads, with either launcher (mpirun alone would bind it to one core);
 #   4. tasks that srun starts without an MPI plugin stop at once with our advice;
 #   5. the two-tower model trains its (user, item) pairs on 2 srun ranks, with
-#      cross-device negatives and sparse embedding exchange over PMIx-launched MPI.
+#      cross-device negatives and sparse embedding exchange over PMIx-launched MPI;
+#   6. cluster/sweep.sbatch trains a sweep as a job array, one task per combination.
 set -euo pipefail
 bin=$1 src=$2
 source "$(dirname "$0")/jobs.sh"
@@ -75,6 +76,21 @@ SHARDREC_BIN=$bin SHARDREC_LAUNCHER=srun run_job --ntasks=2 -- train.yaml --set 
   --set model.type=twotower --set loss.logq_scaled=false --set dist.cross_device_negatives=true
 expect_trained twotower 2 1
 grep -q "model twotower: .* training pairs" <<<"$job_out" || fail "twotower: no 'model twotower ... training pairs' line"
+
+# 6: a sweep as a job array (cluster/sweep.sbatch): one task per combination;
+# `shardrec runs` then finds both runs finished.
+sweep=(train.yaml --grid train.lr=1e-3,2e-3 --name sweep)
+n=$("$bin" sweep "${sweep[@]}" --count)
+array_id=$(SHARDREC_BIN=$bin sbatch --parsable --array=0-$((n - 1)) --ntasks=1 --output="$work/sweep-%A_%a.out" \
+  "$src/cluster/sweep.sbatch" "${sweep[@]}")
+for _ in $(seq 600); do [[ -z "$(squeue -h -j "$array_id" -o %i 2>/dev/null)" ]] && break; sleep 0.1; done
+table=$("$bin" runs runs/sweep --format csv 2>&1) || true
+echo "sweep array $array_id ($n tasks):"
+echo "$table"
+for lr in 1e-3:0.001 2e-3:0.002; do
+  grep -q "^lr=${lr%:*},multvae,train.lr=${lr#*:},98765,1,0," <<<"$table" ||
+    { fail "sweep array: run lr=${lr%:*} not finished"; cat "$work"/sweep-"$array_id"_*.out; }
+done
 
 if [[ $failures -gt 0 ]]; then echo "$failures failure(s)"; exit 1; fi
 echo "PASS"
