@@ -208,7 +208,8 @@ TEST(TwoTower, RegularisersChangeTrainingOnlyAndNegativesChangeTheLoss) {
     sr_model_destroy(m);
     return st;
   };
-  const sr_config base = small_config();
+  sr_config base = small_config();
+  base.model.history_dropout = 0;  // on by default
   std::vector<float> base_scores, scores;
   const sr_step_stats plain = step(base, &base_scores);
   EXPECT_EQ(plain.n_terms, 2);

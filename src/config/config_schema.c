@@ -182,7 +182,7 @@ const sr_config_key sr_config_schema[] = {
      SCALAR(model.history_dropout),
      AT_LEAST(0),
      BELOW(1),
-     .default_yaml = "0.0",
+     .default_yaml = "0.75",
      .doc = "Two-tower training: drop each item of a pair's history feature with this probability (the query then "
             "resembles an evaluation fold-in)."},
     {.path = "model.tower_dropout",
