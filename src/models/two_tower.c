@@ -1145,6 +1145,7 @@ int sr_two_tower_create(const sr_config *cfg, const sr_dataset *data, const sr_d
     rc = SR_FAIL(SR_ECONFIG, "loss.remove_accidental_hits: applies to the softmax and focal losses only, not %s",
                  tt->loss_type == SR_LOSS_MULTISIM ? "multisim" : "auc");
   if (rc == SR_OK && tt->ssl && tt->masking == SR_MASK_CFM) rc = item_feature_mi(tt);
+  for (int f = 0; f < tt->item.n_features; f++) tt->base.ranks_unseen_items |= tt->item.feature[f].source == SOURCE_TABLE;
   if (rc != SR_OK) {
     two_tower_destroy(&tt->base);
     return rc;
