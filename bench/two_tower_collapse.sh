@@ -29,7 +29,8 @@
 #   l2        embedding L2 only             or NAME=--set k=v,--set k=v (ad hoc)
 # For each variant and seed it prints the validation Recall@20 curve, then a
 # markdown row: best Recall@20 (mean ± sd over seeds), the epoch of the best,
-# Recall@20 at the last epoch and last/best.
+# Recall@20 at the last epoch and last/best. COLLAPSE_WORK=DIR keeps the runs
+# (logs, metrics.jsonl) in DIR instead of a temporary directory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 epochs=${1:-30}
