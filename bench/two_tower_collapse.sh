@@ -48,11 +48,11 @@ work=${COLLAPSE_WORK:-$(mktemp -d "${TMPDIR:-/tmp}/shardrec-collapse.XXXXXX")}
 
 # Every regulariser off: the recipe of the report.
 off=(--set model.history_dropout=0 --set model.tower_dropout=0 --set loss.embedding_l2=0)
-common=(--set data.path="$data" --set model.type=twotower --set model.query_features=[history]
-  --set model.item_features=[item_id] --set model.feature_dim=64 --set model.tower_hidden=[256]
+common=(--set data.path="$data" --set model.type=twotower --set "model.query_features=[history]"
+  --set "model.item_features=[item_id]" --set model.feature_dim=64 --set "model.tower_hidden=[256]"
   --set model.embedding_dim=64 --set loss.temperature=0.1 --set loss.logq=streaming --set loss.logq_scaled=false
   --set ssl.enabled=false --set train.batch_size=1024 --set train.lr=5e-3 --set train.epochs="$epochs"
-  --set train.eval_every=1 --set train.select_metric=recall@20 --set eval.metrics=[recall@20,recall@50,ndcg@100]
+  --set train.eval_every=1 --set train.select_metric=recall@20 --set "eval.metrics=[recall@20,recall@50,ndcg@100]"
   --set checkpoint.every_epochs=0 --set run.threads=1)
 
 overrides() { # overrides VARIANT: the --set arguments of a variant
