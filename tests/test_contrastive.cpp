@@ -162,6 +162,47 @@ TEST(BatchSoftmax, CacheBlocksOfQueriesMatchOneCallPerQuery) {
   kcheck::expect_all_near(dx_sum, dx, 1e-6f, "dx");
 }
 
+// Accidental hits: query 0's positive item (id 7) is also candidate 2, query
+// 1's (id 9) nowhere else. Removing hits equals the softmax without
+// candidate 2 for query 0, changes nothing for query 1, and candidate 2 gets
+// no gradient from query 0.
+TEST(BatchSoftmax, AccidentalHitsLeaveTheQuerysSoftmax) {
+  const int64_t D = 3, N = 4;
+  const Vec q = kcheck::uniform(2 * D, -1.0f, 1.0f, 41), x = kcheck::uniform(N * D, -1.0f, 1.0f, 42);
+  const Vec log_p = {-1.0f, -2.0f, -1.5f, -3.0f};
+  const std::vector<int64_t> pos = {0, 1}, ids = {7, 9, 7, 4};
+  const double with_removal = sr_focal_softmax_loss(nullptr, nullptr, q.data(), x.data(), pos.data(), log_p.data(),
+                                                    ids.data(), 2, N, D, 0.5f, 0.0f, 2.0f);
+  // Query 0 without candidate 2, query 1 with every candidate.
+  Vec x0 = {x[0], x[1], x[2], x[3], x[4], x[5], x[9], x[10], x[11]}, log_p0 = {log_p[0], log_p[1], log_p[3]};
+  const int64_t pos0 = 0, pos1 = 1;
+  const double q0 =
+      sr_batch_softmax_loss(nullptr, nullptr, q.data(), x0.data(), &pos0, log_p0.data(), 1, 3, D, 0.5f, 1.0f);
+  const double q1 =
+      sr_batch_softmax_loss(nullptr, nullptr, q.data() + D, x.data(), &pos1, log_p.data(), 1, N, D, 0.5f, 1.0f);
+  EXPECT_NEAR(with_removal, (q0 + q1) / 2.0, 1e-6);
+  const double kept =
+      sr_batch_softmax_loss(nullptr, nullptr, q.data(), x.data(), pos.data(), log_p.data(), 2, N, D, 0.5f, 2.0f);
+  EXPECT_LT(with_removal, kept);
+  // Candidate 2 gets its gradient from query 1 only (for which it is an ordinary negative).
+  Vec dx(N * D), dx1(N * D);
+  sr_focal_softmax_loss(nullptr, dx.data(), q.data(), x.data(), pos.data(), log_p.data(), ids.data(), 2, N, D, 0.5f,
+                        0.0f, 2.0f);
+  sr_batch_softmax_loss(nullptr, dx1.data(), q.data() + D, x.data(), &pos1, log_p.data(), 1, N, D, 0.5f, 2.0f);
+  for (int64_t k = 0; k < D; k++) EXPECT_FLOAT_EQ(dx[2 * D + k], dx1[2 * D + k]);
+}
+
+TEST(BatchSoftmax, AccidentalHitRemovalMatchesFiniteDifferences) {
+  for (float gamma : {0.0f, 2.0f}) {
+    Batch t(3, 6, 4, {0, 5, 2}, 51);
+    const std::vector<int64_t> ids = {3, 8, 3, 1, 8, 8};  // query 0: hit at 2; query 1 (id 8): hits at 1 and 4
+    expect_loss_gradients("hits removed", t, [&](float *dq, float *dx, const Batch &b) {
+      return sr_focal_softmax_loss(dq, dx, b.q.data(), b.x.data(), b.pos.data(), b.log_p.data(), ids.data(), b.Bq,
+                                   b.N, b.D, 0.5f, gamma, 3.0f);
+    });
+  }
+}
+
 // ---- InfoNCE ----------------------------------------------------------------------------
 
 TEST(InfoNce, GradientsAndDiagonalPositives) {
@@ -188,21 +229,21 @@ TEST(FocalSoftmax, HandValueAndGradients) {
   // gamma 2: (1 - p)^2 (-log p) = 0.2689414^2 * 0.3132617 = 0.0226582.
   const Vec q = {1, 0}, x = {1, 0, 0, 1};
   const std::vector<int64_t> pos = {0};
-  EXPECT_NEAR(
-      sr_focal_softmax_loss(nullptr, nullptr, q.data(), x.data(), pos.data(), nullptr, 1, 2, 2, 1.0f, 2.0f, 1.0f),
-      0.0226582, 1e-6);
+  EXPECT_NEAR(sr_focal_softmax_loss(nullptr, nullptr, q.data(), x.data(), pos.data(), nullptr, nullptr, 1, 2, 2, 1.0f,
+                                    2.0f, 1.0f),
+              0.0226582, 1e-6);
   // gamma 0 is the plain batch softmax: -log p.
-  EXPECT_NEAR(
-      sr_focal_softmax_loss(nullptr, nullptr, q.data(), x.data(), pos.data(), nullptr, 1, 2, 2, 1.0f, 0.0f, 1.0f),
-      0.3132617, 1e-6);
+  EXPECT_NEAR(sr_focal_softmax_loss(nullptr, nullptr, q.data(), x.data(), pos.data(), nullptr, nullptr, 1, 2, 2, 1.0f,
+                                    0.0f, 1.0f),
+              0.3132617, 1e-6);
 
   // The gradient includes the weight's derivative (gamma < 1 exercises the
   // (1-p)^(gamma-1) factor).
   const Batch b(3, 5, 4, {4, 1, 0}, 140);
   for (float gamma : {0.5f, 2.0f})
     expect_loss_gradients(gamma < 1 ? "gamma 0.5" : "gamma 2", b, [gamma](float *dq, float *dx, const Batch &t) {
-      return sr_focal_softmax_loss(dq, dx, t.q.data(), t.x.data(), t.pos.data(), t.log_p.data(), t.Bq, t.N, t.D, 0.5f,
-                                   gamma, 4.0f);
+      return sr_focal_softmax_loss(dq, dx, t.q.data(), t.x.data(), t.pos.data(), t.log_p.data(), nullptr, t.Bq, t.N,
+                                   t.D, 0.5f, gamma, 4.0f);
     });
 }
 

@@ -207,6 +207,7 @@ TEST(EmbeddingBag, DropoutIsKeyedByFeatureStepAndSample) {
   const int64_t V = 50;
   const uint64_t seed = 7, step = 11;
   const int feature = 3;
+  const uint32_t purpose = SR_RNG_SSL + 256u * feature, other_feature = purpose + 256u;
   std::vector<std::vector<int32_t>> rows_a = {{}, {}, {}}, rows_b = {{}, {}};
   for (int32_t v = 0; v < V; v += 2) rows_a[0].push_back(v);
   for (int32_t v = 1; v < V; v += 3) rows_a[1].push_back(v);
@@ -217,8 +218,8 @@ TEST(EmbeddingBag, DropoutIsKeyedByFeatureStepAndSample) {
   const std::vector<int64_t> ids_a = {100, 205, 31}, ids_b = {205, 100};
   const float p = 0.4f;
   std::vector<uint8_t> keep_a(a.get()->nnz), keep_b(b.get()->nnz);
-  sr_embedding_bag_dropout(keep_a.data(), a.get(), p, seed, feature, step, ids_a.data());
-  sr_embedding_bag_dropout(keep_b.data(), b.get(), p, seed, feature, step, ids_b.data());
+  sr_embedding_bag_dropout(keep_a.data(), a.get(), p, seed, purpose, step, ids_a.data());
+  sr_embedding_bag_dropout(keep_b.data(), b.get(), p, seed, purpose, step, ids_b.data());
 
   // Entry k of a row is the k-th draw of (seed, SR_RNG_SSL + 256 * feature, step, sample).
   int64_t dropped = 0;
@@ -238,16 +239,16 @@ TEST(EmbeddingBag, DropoutIsKeyedByFeatureStepAndSample) {
   EXPECT_TRUE(std::equal(keep_b.begin() + len1, keep_b.end(), keep_a.begin()));
   // Another feature or step draws another mask.
   std::vector<uint8_t> other(a.get()->nnz);
-  sr_embedding_bag_dropout(other.data(), a.get(), p, seed, feature + 1, step, ids_a.data());
+  sr_embedding_bag_dropout(other.data(), a.get(), p, seed, other_feature, step, ids_a.data());
   EXPECT_NE(other, keep_a);
-  sr_embedding_bag_dropout(other.data(), a.get(), p, seed, feature, step + 1, ids_a.data());
+  sr_embedding_bag_dropout(other.data(), a.get(), p, seed, purpose, step + 1, ids_a.data());
   EXPECT_NE(other, keep_a);
 
   // p = 0 keeps everything; p = 1 drops everything and every row falls back
   // to the default embedding.
-  sr_embedding_bag_dropout(other.data(), a.get(), 0.0f, seed, feature, step, ids_a.data());
+  sr_embedding_bag_dropout(other.data(), a.get(), 0.0f, seed, purpose, step, ids_a.data());
   EXPECT_EQ(other, std::vector<uint8_t>(a.get()->nnz, 1));
-  sr_embedding_bag_dropout(other.data(), a.get(), 1.0f, seed, feature, step, ids_a.data());
+  sr_embedding_bag_dropout(other.data(), a.get(), 1.0f, seed, purpose, step, ids_a.data());
   EXPECT_EQ(other, std::vector<uint8_t>(a.get()->nnz, 0));
   const int64_t D = 2;
   const Vec table = kcheck::uniform((size_t)(V * D), -1.0f, 1.0f, 30), default_row = {0.25f, -0.5f};

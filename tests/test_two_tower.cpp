@@ -43,6 +43,7 @@ sr_config small_config() {
   cfg.ssl.value_dropout = 0.3;  // some tags dropped in the views
   cfg.loss.temperature = 0.5;   // moderate curvature for finite differences
   cfg.run.seed = 17;
+  cfg.model.history_dropout = 0;  // on by default; the regularisers have their own checks
   return cfg;
 }
 
@@ -158,6 +159,92 @@ TEST(TwoTower, UserIdQueryFeatureAndNoHiddenLayerMatchFiniteDifferences) {
   snprintf(cfg.model.query_features[1], sizeof cfg.model.query_features[1], "user_id");
   cfg.model.n_tower_hidden = 0;
   check_full_gradient(cfg);
+}
+
+// The regularisers of issue 18: history dropout (a mask over the query's
+// history values), tower dropout after the hidden ReLUs of every training
+// pass (both towers, SSL views) and the L2 penalty on the rows the pairs look
+// up; their draws are keyed by the step, so the repeated evaluations of the
+// finite differences see the same masks.
+TEST(TwoTower, HistoryDropoutTowerDropoutAndEmbeddingL2MatchFiniteDifferences) {
+  sr_config cfg = small_config();
+  cfg.model.history_dropout = 0.3;
+  cfg.model.tower_dropout = 0.2;
+  // Wide enough that no row loses every active unit: its output would be
+  // the bias alone (0 at first), whose L2 normalisation is clamped.
+  cfg.model.tower_hidden[0] = 16;
+  cfg.loss.embedding_l2 = 2.0;  // large enough to show next to the loss
+  check_full_gradient(cfg);
+  cfg.model.n_tower_hidden = 2;  // a mask on each hidden layer
+  cfg.model.tower_hidden[1] = 12;
+  check_full_gradient(cfg);
+}
+
+// Mixed negative sampling (M uniform items, their own log p) with accidental
+// hits removed, on top of SSL.
+TEST(TwoTower, UniformNegativesAndAccidentalHitRemovalMatchFiniteDifferences) {
+  sr_config cfg = small_config();
+  cfg.loss.uniform_negatives = 12;  // of 40 items: several repeat a batch item
+  cfg.loss.remove_accidental_hits = 1;
+  check_full_gradient(cfg);
+  cfg.loss.type = SR_LOSS_FOCAL;
+  cfg.loss.logq = SR_LOGQ_STATIC;
+  check_full_gradient(cfg);
+}
+
+// Each switch changes the training loss (none is silently ignored), the L2
+// term is reported, and the regularisers are training-only: evaluation
+// scores of the same parameters do not depend on them.
+TEST(TwoTower, RegularisersChangeTrainingOnlyAndNegativesChangeTheLoss) {
+  auto step = [](const sr_config &cfg, std::vector<float> *scores) {
+    sr_model *m = nullptr;
+    EXPECT_EQ(sr_model_create(&cfg, &dataset(), &m), SR_OK) << sr_error_message();
+    PairBatch pb(dataset(), 8, 3);
+    sr_step_stats st{};
+    EXPECT_EQ(m->ops->forward_backward(m, &pb.b, &st), SR_OK);
+    const sr_dataset &d = dataset();
+    scores->assign((size_t)(d.valid.foldin.n_rows * d.n_items), 0.0f);
+    m->ops->begin_eval(m);
+    m->ops->score(m, &d.valid.foldin, d.valid.user_ids, scores->data());
+    sr_model_destroy(m);
+    return st;
+  };
+  const sr_config base = small_config();
+  std::vector<float> base_scores, scores;
+  const sr_step_stats plain = step(base, &base_scores);
+  EXPECT_EQ(plain.n_terms, 2);
+  for (int which = 0; which < 5; which++) {
+    sr_config cfg = base;
+    if (which == 0) cfg.model.history_dropout = 0.5;
+    if (which == 1) cfg.model.tower_dropout = 0.5;
+    if (which == 2) cfg.loss.embedding_l2 = 1.0;
+    if (which == 3) cfg.loss.uniform_negatives = 10;
+    if (which == 4) cfg.loss.remove_accidental_hits = 1, cfg.loss.uniform_negatives = 30;
+    const sr_step_stats st = step(cfg, &scores);
+    EXPECT_NE(st.terms[0] + (which == 2 ? st.terms[2] : 0.0), plain.terms[0]) << "switch " << which;
+    EXPECT_EQ(scores, base_scores) << "switch " << which;
+    if (which == 2) {
+      ASSERT_EQ(st.n_terms, 3);
+      EXPECT_STREQ(st.term_names[2], "l2");
+      EXPECT_GT(st.terms[2], 0.0);
+      EXPECT_EQ(st.terms[0], plain.terms[0]);  // the penalty is a separate term
+    }
+  }
+  // Removing accidental hits takes candidates out of a softmax: the loss can only fall.
+  sr_config hits = base, kept = base;
+  hits.loss.uniform_negatives = kept.loss.uniform_negatives = 30;
+  hits.loss.remove_accidental_hits = 1;
+  EXPECT_LT(step(hits, &scores).terms[0], step(kept, &scores).terms[0]);
+}
+
+TEST(TwoTower, AccidentalHitRemovalNeedsASoftmaxLoss) {
+  sr_config cfg = small_config();
+  cfg.loss.remove_accidental_hits = 1;
+  cfg.loss.type = SR_LOSS_AUC;
+  sr_model *m = nullptr;
+  EXPECT_EQ(sr_model_create(&cfg, &dataset(), &m), SR_ECONFIG);
+  EXPECT_EQ(std::string(sr_error_message()),
+            "loss.remove_accidental_hits: applies to the softmax and focal losses only, not auc");
 }
 
 // Multi-Similarity's mining is a non-differentiable selection that a

@@ -74,8 +74,10 @@ typedef struct {
     int feature_dim;                 /* width of every feature embedding table */
     int tower_hidden[SR_MAX_LAYERS]; /* MLP hidden sizes of both towers */
     int n_tower_hidden;
-    int embedding_dim;  /* d: the L2-normalised tower output */
-    int table_sharding; /* sr_table_sharding: the two-tower embedding tables */
+    int embedding_dim;      /* d: the L2-normalised tower output */
+    int table_sharding;     /* sr_table_sharding: the two-tower embedding tables */
+    double history_dropout; /* two-tower training: drop each history item of a query with this probability */
+    double tower_dropout;   /* two-tower training: inverted dropout after every hidden ReLU of both towers */
   } model;
   struct {
     int type;           /* sr_loss_type */
@@ -86,6 +88,9 @@ typedef struct {
     double focal_gamma;
     double ms_alpha, ms_beta, ms_lambda, ms_epsilon;
     double auc_temperature;
+    double embedding_l2;        /* two-tower: L2 on the table rows each pair looks up */
+    int remove_accidental_hits; /* bool: other copies of a query's positive item are not its negatives */
+    int uniform_negatives;      /* M: items drawn uniformly from the corpus per step, shared by all queries */
   } loss;
   struct {
     int enabled;          /* bool */

@@ -6,7 +6,8 @@
  * Pass L2-normalised rows (sr_l2norm_forward, nn.h) so that s_ij is the cosine,
  * and chain the returned gradients through sr_l2norm_backward.
  * Query i's positive is item pos[i] (its index in x); every other item is a
- * negative for it, including another copy of the same item id.
+ * negative for it, including another copy of the same item id, unless the
+ * softmax losses are given the candidates' ids (accidental-hit removal).
  *
  * Conventions (nn.h): losses are sums over the queries divided by `norm` (the
  * global number of queries) and WRITE their gradients dq (Bq, D) and dx (N, D);
@@ -31,9 +32,9 @@ extern "C" {
 void sr_scores_forward(float *scores, const float *q, const float *x, int64_t Bq, int64_t N, int64_t D);
 
 /* ---- batch softmax with logQ correction (methods.md §2) ------------------------
- * Logits, exactly as methods.md writes s*_ij = s(q_i, x_j) - log p_j inside
- * exp(s* / tau): the correction is subtracted BEFORE dividing by tau,
- *     l_ij = (s_ij - log p_j) / tau,
+ * Logits l_ij = (s_ij - log p_j) / tau: the correction is subtracted before
+ * dividing by tau, so s/tau - log p (methods.md's form) is this with log_p
+ * scaled by tau (the two-tower model's loss.logq_scaled: false);
  * and loss = -(1/norm) sum_i log softmax_j(l_i.)[pos[i]].
  * log_p (N) is the log sampling probability of each gathered item, or NULL
  * for no correction. */
@@ -49,14 +50,18 @@ double sr_infonce_loss(float *dz, float *dz2, const float *z, const float *z2, i
                        float norm);
 
 /* ---- focal-reweighted batch softmax (methods.md §5) -------------------------------
- * Same logits as sr_batch_softmax_loss; query i's term is weighted by
+ * Same logits as sr_batch_softmax_loss. candidate_ids (N) or NULL: with them,
+ * accidental hits are removed: for query i every candidate j != pos[i] with
+ * candidate_ids[j] == candidate_ids[pos[i]] (another copy of its positive
+ * item) is left out of its softmax (as TensorFlow Recommenders' retrieval
+ * task does), and gets no gradient from it. Query i's term is weighted by
  * (1 - p_i)^gamma, p_i = softmax(l_i.)[pos[i]]:  loss = (1/norm) sum_i
  * (1 - p_i)^gamma (-log p_i). The gradient includes the weight's own
  * derivative: dl_ij = (P_ij - [j == pos_i]) * ((1-p)^gamma + gamma p (1-p)^(gamma-1) (-log p)).
  * gamma = 0 is the batch softmax. */
 double sr_focal_softmax_loss(float *dq, float *dx, const float *q, const float *x, const int64_t *pos,
-                             const float *log_p, int64_t Bq, int64_t N, int64_t D, float tau, float gamma,
-                             float norm);
+                             const float *log_p, const int64_t *candidate_ids, int64_t Bq, int64_t N, int64_t D,
+                             float tau, float gamma, float norm);
 
 /* ---- Mann-Whitney / AUC loss (methods.md §5) ----------------------------------------
  * Pairs within each query (our choice): loss = (1/norm) sum_i mean_{n != pos_i}

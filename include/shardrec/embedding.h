@@ -70,17 +70,27 @@ void sr_embedding_bag_forward(float *out, const sr_csr *bag, const uint8_t *keep
 void sr_embedding_bag_backward(sr_sparse_grad *dtable, float *ddefault, const float *dout, const sr_csr *bag,
                                const uint8_t *keep, const uint8_t *masked, int64_t D);
 
-/* ---- value dropout (SSL augmentation of multi-valued features) -------------------
+/* ---- value dropout (SSL augmentation of multi-valued features; history dropout) ----
  * keep (nnz): entry k of row r is dropped (keep[k] = 0) with probability p,
- * using the k-th draw of the stream (seed, SR_RNG_SSL + 256*feature, step,
- * sample_ids[r]); a row whose values are all dropped becomes a default row.
- * No rescaling: the bag is a mean over the kept values.
- * With complementary masking each feature is unmasked in exactly one of the
- * two views, so both views may use the same sample ids. feature must be
- * below SR_SSL_SAMPLE_SUBSTREAM (feature_mask.h), whose streams it would
- * otherwise share. */
-void sr_embedding_bag_dropout(uint8_t *keep, const sr_csr *bag, float p, uint64_t seed, int feature, uint64_t step,
-                              const int64_t *sample_ids);
+ * using the k-th draw of the stream (seed, purpose, step, sample_ids[r]); a
+ * row whose values are all dropped becomes a default row. No rescaling: the
+ * bag is a mean over the kept values. The SSL views use purpose SR_RNG_SSL +
+ * 256*feature with feature below SR_SSL_SAMPLE_SUBSTREAM (feature_mask.h),
+ * whose streams it would otherwise share; with complementary masking each
+ * feature is unmasked in exactly one of the two views, so both views may use
+ * the same sample ids. */
+void sr_embedding_bag_dropout(uint8_t *keep, const sr_csr *bag, float p, uint64_t seed, uint32_t purpose,
+                              uint64_t step, const int64_t *sample_ids);
+
+/* ---- L2 penalty on the rows a bag looks up ------------------------------------------
+ * Returns scale * sum over the non-default rows r of the mean, over r's kept
+ * values k, of ||table row of k||^2 / 2, and accumulates its gradient (row of
+ * k times scale / kept count of r) into dtable, merged as the backward pass
+ * merges. `bag` gives the ids the gradient goes to, `lookup` the same entries
+ * as indices into `table` (the bag itself for a whole table; a renumbered
+ * copy for rows fetched from their owners). keep / masked as above. */
+double sr_embedding_bag_l2(sr_sparse_grad *dtable, const sr_csr *bag, const sr_csr *lookup, const uint8_t *keep,
+                           const uint8_t *masked, const float *table, int64_t D, float scale);
 
 /* ---- sparse optimizer updates ------------------------------------------------------
  * Both update only the table rows listed in g (table, state: (V, dim)).

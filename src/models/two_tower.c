@@ -32,6 +32,18 @@
 
 typedef enum { SOURCE_TABLE = 0, SOURCE_ITEM_ID, SOURCE_USER_ID, SOURCE_HISTORY } feature_source;
 
+/* SR_RNG_DROPOUT substreams (rng.h) of the training draws: history dropout,
+ * then the tower dropout of each kind of pass, hidden layer l using the
+ * pass's substream + l (l < SR_MAX_LAYERS < 16). */
+enum {
+  STREAM_HISTORY = 1,
+  STREAM_QUERY_MLP = 16,
+  STREAM_ITEM_MLP = 32,
+  STREAM_VIEW1_MLP = 48,
+  STREAM_VIEW2_MLP = 64,
+  STREAM_UNIFORM_MLP = 80
+};
+
 typedef struct {
   char name[SR_FEATURE_NAME_MAX];
   feature_source source;
@@ -66,6 +78,15 @@ typedef struct {
   float *dpre;                          /* (R, widest) gradient w.r.t. a hidden layer's pre-activation */
   float *feature_rows;                  /* (R, E) one feature's embedding rows or their gradient */
   float *out, *norms;                   /* (R, d) normalised output, (R) its norms */
+  /* Training-only regularisers of this use (pass_bags resets them to off). */
+  float dropout;                    /* tower dropout after each hidden ReLU (0: none) */
+  uint32_t dropout_stream;          /* STREAM_*_MLP of the pass */
+  uint64_t step;                    /* the training step (keys the draws) */
+  const int64_t *row_keys;          /* (R) global sample index of each row (keys the draws) */
+  float *drop_mask[MAX_LINEAR + 1]; /* (R, dims[l]) 0 or 1/(1-p) for hidden act[l] */
+  size_t drop_mask_cap[MAX_LINEAR + 1];
+  float l2_scale;  /* loss.embedding_l2 / N on the rows this pass looks up (0: none) */
+  double l2_value; /* the penalty of those rows, summed by tower_forward */
 } tower_pass;
 
 typedef struct {
@@ -76,7 +97,7 @@ typedef struct {
   /* One pass per use; a pass's buffers are sized by its tower's layer widths,
    * so a pass always serves the same tower (qpass: query, the others: item).
    * Evaluation reuses qpass and ipass. */
-  tower_pass qpass, ipass, view1, view2;
+  tower_pass qpass, ipass, view1, view2, upass; /* upass: the uniform negatives */
   /* loss */
   int loss_type;
   float tau, ssl_tau, focal_gamma, auc_tau;
@@ -85,8 +106,12 @@ typedef struct {
   float logq_factor; /* log p enters the kernels' (s - log p)/tau as this times log p */
   sr_freq_estimator freq;
   int64_t freq_last_step; /* the estimator has seen the batches of steps <= this (-1: none) */
-  int64_t *item_counts;   /* static logQ: this shard's training count of each item, until summed */
-  float *static_log_p;    /* static logQ: (n_items), from the counts of every shard at the first step */
+  int remove_hits;        /* loss.remove_accidental_hits */
+  int64_t n_uniform;      /* loss.uniform_negatives: M, global */
+  /* regularisers (issue 18) */
+  float history_dropout, tower_dropout, embedding_l2;
+  int64_t *item_counts; /* static logQ: this shard's training count of each item, until summed */
+  float *static_log_p;  /* static logQ: (n_items), from the counts of every shard at the first step */
   /* SSL */
   int ssl, masking;
   float ssl_weight, value_dropout;
@@ -101,10 +126,12 @@ typedef struct {
   sr_item_grid scoring;
   float *item_embeddings; /* (this rank's scored items, d) evaluation-mode item embeddings (begin_eval) */
   /* step scratch, grown as needed */
-  float *candidates, *dcandidates, *log_p, *dq, *dx, *gathered, *dgathered;
-  size_t candidates_cap, dcandidates_cap, log_p_cap, dq_cap, dx_cap, gathered_cap, dgathered_cap;
-  int64_t *ids, *positions, *global_ids, *global_positions, *ssl_ids, *ssl_pos, *item_ids;
-  size_t ids_cap, positions_cap, global_ids_cap, global_positions_cap, ssl_ids_cap, ssl_pos_cap, item_ids_cap;
+  float *candidates, *dcandidates, *log_p, *dq, *dx, *du, *gathered, *dgathered;
+  size_t candidates_cap, dcandidates_cap, log_p_cap, dq_cap, dx_cap, du_cap, gathered_cap, dgathered_cap;
+  int64_t *ids, *positions, *global_ids, *global_positions, *ssl_ids, *ssl_pos, *item_ids, *candidate_ids,
+      *uniform_ids, *uniform_pos;
+  size_t ids_cap, positions_cap, global_ids_cap, global_positions_cap, ssl_ids_cap, ssl_pos_cap, item_ids_cap,
+      candidate_ids_cap, uniform_ids_cap, uniform_pos_cap;
   /* a row-sharded table's lookup: the bag's distinct ids, their rows fetched
    * from the owners, and the bag renumbered into them */
   int64_t *fetch_ids;
@@ -299,6 +326,10 @@ static void pass_clear(tower_pass *p) {
     p->keep[f] = NULL;
     p->masked[f] = 0;
   }
+  p->dropout = 0.0f;
+  p->row_keys = NULL;
+  p->l2_scale = 0.0f;
+  p->l2_value = 0.0;
 }
 
 static void pass_free(tower_pass *p) {
@@ -306,6 +337,7 @@ static void pass_free(tower_pass *p) {
   for (int l = 0; l <= MAX_LINEAR; l++) {
     free(p->act[l]);
     free(p->dact[l]);
+    free(p->drop_mask[l]);
   }
   free(p->dpre);
   free(p->feature_rows);
@@ -392,11 +424,11 @@ static int fetch_bag_rows(two_tower *tt, const tower_feature *ft, const sr_csr *
 /* p->out (R, d) from the bags (and masks / keeps) already in p. Collective
  * when a table is row-sharded (every rank runs the same passes, R may be 0);
  * the time in its exchanges is added to *clock unless clock is NULL. */
-static int tower_forward(two_tower *tt, const tower *t, tower_pass *p, double *clock) {
+static int tower_forward(two_tower *tt, tower *t, tower_pass *p, double *clock) {
   sr_params *ps = &tt->base.params;
   const int64_t R = p->R, width = t->dims[0], E = tt->E;
   for (int f = 0; f < t->n_features; f++) {
-    const tower_feature *ft = &t->feature[f];
+    tower_feature *ft = &t->feature[f];
     const float *table = ps->items[ft->table].value;
     const sr_csr *bag = &p->bag[f];
     /* A masked feature uses its default on every rank: nothing to look up. */
@@ -406,8 +438,11 @@ static int tower_forward(two_tower *tt, const tower *t, tower_pass *p, double *c
       if (clock) *clock += sr_now() - t0;
     }
     if (R == 0) continue;
-    sr_embedding_bag_forward(p->feature_rows, bag, p->keep[f], p->masked[f] ? p->all_rows : NULL, table,
-                             ps->items[ft->default_row].value, E);
+    const uint8_t *masked = p->masked[f] ? p->all_rows : NULL;
+    sr_embedding_bag_forward(p->feature_rows, bag, p->keep[f], masked, table, ps->items[ft->default_row].value, E);
+    /* The L2 gradient needs the rows looked up: here, while fetched rows are at hand. */
+    if (p->l2_scale > 0.0f)
+      p->l2_value += sr_embedding_bag_l2(&ft->grad, &p->bag[f], bag, p->keep[f], masked, table, E, p->l2_scale);
     for (int64_t r = 0; r < R; r++)
       memcpy(p->act[0] + r * width + f * E, p->feature_rows + r * E, (size_t)E * sizeof(float));
   }
@@ -415,7 +450,13 @@ static int tower_forward(two_tower *tt, const tower *t, tower_pass *p, double *c
   for (int l = 0; l < t->n_layers; l++) {
     sr_linear_forward(p->act[l + 1], p->act[l], ps->items[t->weight[l]].value, ps->items[t->bias[l]].value, R,
                       t->dims[l], t->dims[l + 1]);
-    if (l < t->n_layers - 1) sr_relu_forward(p->act[l + 1], p->act[l + 1], R * t->dims[l + 1]);
+    if (l == t->n_layers - 1) break;
+    sr_relu_forward(p->act[l + 1], p->act[l + 1], R * t->dims[l + 1]);
+    if (p->dropout > 0.0f) {
+      grow_f32(&p->drop_mask[l + 1], &p->drop_mask_cap[l + 1], R * t->dims[l + 1]);
+      sr_dropout_forward(p->act[l + 1], p->drop_mask[l + 1], p->act[l + 1], R, t->dims[l + 1], p->dropout, tt->seed,
+                         SR_RNG_DROPOUT + 256u * (p->dropout_stream + (uint32_t)l), p->step, p->row_keys);
+    }
   }
   sr_l2norm_forward(p->out, p->norms, p->act[t->n_layers], R, t->dims[t->n_layers], L2_EPS);
   return SR_OK;
@@ -437,6 +478,10 @@ static void tower_backward(tower *t, sr_params *ps, tower_pass *p, const float *
     if (l == 0) break;
     memset(p->dpre, 0, (size_t)(R * t->dims[l]) * sizeof(float));
     sr_relu_backward(p->dpre, p->dact[l], p->act[l], R * t->dims[l]);
+    /* act[l] is 0 where dropped, so the ReLU gate above is already 0 there;
+     * kept units carry the mask's 1/(1-p). */
+    if (p->dropout > 0.0f)
+      for (int64_t k = 0; k < R * t->dims[l]; k++) p->dpre[k] *= p->drop_mask[l][k];
     dz = p->dpre;
   }
   const int64_t width = t->dims[0];
@@ -474,29 +519,39 @@ static int static_log_prob(two_tower *tt, const sr_dist *dist) {
   return SR_OK;
 }
 
-/* log_p (n) for items ids[0..n), or NULL when the correction is off. */
-static const float *candidate_log_prob(two_tower *tt, const int64_t *ids, int64_t n) {
+/* log_p (n_batch + n_uniform) of the candidates: the batch's items ids[0..n_batch)
+ * from the estimator (or the static frequencies), then n_uniform uniform
+ * negatives, each of which a step draws with probability n_uniform / n_items
+ * (mixed negative sampling: every candidate carries the probability of the
+ * way it was sampled). NULL when the correction is off. */
+static const float *candidate_log_prob(two_tower *tt, const int64_t *ids, int64_t n_batch, int64_t n_uniform) {
   if (tt->logq == SR_LOGQ_NONE || tt->loss_type == SR_LOSS_MULTISIM || tt->loss_type == SR_LOSS_AUC) return NULL;
+  const int64_t n = n_batch + n_uniform;
   grow_f32(&tt->log_p, &tt->log_p_cap, n);
   if (tt->logq == SR_LOGQ_STREAMING) {
-    sr_freq_log_prob(tt->log_p, &tt->freq, ids, n);
+    sr_freq_log_prob(tt->log_p, &tt->freq, ids, n_batch);
   } else {
-    for (int64_t k = 0; k < n; k++) tt->log_p[k] = tt->static_log_p[ids[k]];
+    for (int64_t k = 0; k < n_batch; k++) tt->log_p[k] = tt->static_log_p[ids[k]];
   }
+  const float log_uniform = n_uniform > 0 ? (float)log((double)n_uniform / (double)tt->base.n_items) : 0.0f;
+  for (int64_t k = n_batch; k < n; k++) tt->log_p[k] = log_uniform;
   if (tt->logq_factor != 1.0f)
     for (int64_t k = 0; k < n; k++) tt->log_p[k] *= tt->logq_factor;
   return tt->log_p;
 }
 
-/* The configured main loss of queries q (Bq, d) against candidates x (C, d). */
+/* The configured main loss of queries q (Bq, d) against candidates x (C, d)
+ * whose item ids are ids (C); with loss.remove_accidental_hits the softmax
+ * losses leave other copies of each query's positive out. */
 static double main_loss(two_tower *tt, float *dq, float *dx, const float *q, const float *x, const int64_t *pos,
-                        const float *log_p, int64_t Bq, int64_t C, float norm) {
+                        const float *log_p, const int64_t *ids, int64_t Bq, int64_t C, float norm) {
   const int64_t d = tt->d;
+  const int64_t *hits = tt->remove_hits ? ids : NULL;
   switch ((sr_loss_type)tt->loss_type) {
     case SR_LOSS_SOFTMAX:
-      return sr_batch_softmax_loss(dq, dx, q, x, pos, log_p, Bq, C, d, tt->tau, norm);
+      return sr_focal_softmax_loss(dq, dx, q, x, pos, log_p, hits, Bq, C, d, tt->tau, 0.0f, norm);
     case SR_LOSS_FOCAL:
-      return sr_focal_softmax_loss(dq, dx, q, x, pos, log_p, Bq, C, d, tt->tau, tt->focal_gamma, norm);
+      return sr_focal_softmax_loss(dq, dx, q, x, pos, log_p, hits, Bq, C, d, tt->tau, tt->focal_gamma, norm);
     case SR_LOSS_MULTISIM:
       return sr_ms_loss(dq, dx, q, x, pos, NULL, Bq, C, d, &tt->ms, norm);
     case SR_LOSS_AUC:
@@ -505,37 +560,130 @@ static double main_loss(two_tower *tt, float *dq, float *dx, const float *q, con
   return 0.0;
 }
 
-/* The scores of B local queries against their candidates: every rank's items
- * in global batch order (cross-device) or this rank's B items. Writes dq (B, d)
- * and the gradient dx (B, d) of this rank's items (summed over every rank's
- * queries when cross-device). A rank with B = 0 still joins the exchanges;
- * the losses then write zero gradients. */
+/* Rank r's contiguous share [lo, hi) of M per-step draws. */
+static void share_of(int64_t M, const sr_dist *dist, int64_t *lo, int64_t *hi) {
+  *lo = M * dist->rank / dist->size;
+  *hi = M * (dist->rank + 1) / dist->size;
+}
+
+/* Items [lo, hi) of a step's uniform draws from the corpus: the j-th is keyed
+ * by (purpose, step, j). */
+static void draw_uniform_items(const two_tower *tt, uint32_t purpose, int64_t *ids, int64_t lo, int64_t hi,
+                               uint64_t step) {
+  for (int64_t j = lo; j < hi; j++) {
+    sr_rng r;
+    sr_rng_init(&r, tt->seed, purpose, step, (uint64_t)j);
+    ids[j - lo] = (int64_t)sr_rng_below(&r, (uint64_t)tt->base.n_items);
+  }
+}
+
+/* Marks p as a training use: tower dropout keyed by (step, row_keys) on the
+ * pass's substream, and the embedding L2 (scale; 0: none) on its lookups. */
+static void train_pass(const two_tower *tt, tower_pass *p, uint32_t stream, const int64_t *row_keys, uint64_t step,
+                       float l2_scale) {
+  p->dropout = tt->tower_dropout;
+  p->dropout_stream = stream;
+  p->row_keys = row_keys;
+  p->step = step;
+  p->l2_scale = l2_scale;
+}
+
+/* History dropout: each item of a pair's history is dropped with probability
+ * model.history_dropout, keyed by (step, global sample); a pair left with no
+ * item uses the history default, as an empty fold-in does. */
+static void drop_history(two_tower *tt, tower_pass *p, const sr_batch *b) {
+  if (tt->history_dropout <= 0.0f) return;
+  for (int f = 0; f < tt->query.n_features; f++) {
+    if (tt->query.feature[f].source != SOURCE_HISTORY) continue;
+    p->keep[f] = sr_malloc((size_t)(p->bag[f].nnz > 0 ? p->bag[f].nnz : 1));
+    sr_embedding_bag_dropout(p->keep[f], &p->bag[f], tt->history_dropout, tt->seed,
+                             SR_RNG_DROPOUT + 256u * STREAM_HISTORY, b->step, b->sample_ids);
+  }
+}
+
+/* The item tower on this rank's share of the step's M uniform negatives
+ * (mixed negative sampling, Yang et al. 2020): all M ids drawn on every rank
+ * (the candidates' ids), the share embedded here into upass. */
+static int uniform_forward(two_tower *tt, const sr_batch *b) {
+  const int64_t M = tt->n_uniform;
+  int64_t lo, hi;
+  share_of(M, b->dist, &lo, &hi);
+  grow_i64(&tt->uniform_ids, &tt->uniform_ids_cap, M);
+  grow_i64(&tt->uniform_pos, &tt->uniform_pos_cap, hi - lo);
+  draw_uniform_items(tt, SR_RNG_NEGATIVES, tt->uniform_ids, 0, M, b->step);
+  for (int64_t j = lo; j < hi; j++) tt->uniform_pos[j - lo] = j;
+  pass_reserve(&tt->item, &tt->upass, hi - lo, tt->E);
+  pass_bags(&tt->item, &tt->upass, tt->uniform_ids + lo, hi - lo, NULL, NULL);
+  train_pass(tt, &tt->upass, STREAM_UNIFORM_MLP, tt->uniform_pos, b->step, 0.0f);
+  return tower_forward(tt, &tt->item, &tt->upass, &tt->exchange_seconds);
+}
+
+/* The scores of B local queries against their candidates: the batch's items
+ * (every rank's, in global batch order, when cross-device; else this rank's
+ * B), then the uniform negatives (all M in draw order when cross-device;
+ * else this rank's share). Writes dq (B, d), the gradient dx (B, d) of this
+ * rank's batch items and du (its uniform share, d), each summed over every
+ * rank's queries when cross-device. A rank with B = 0 still joins the
+ * exchanges; the losses then write zero gradients. */
 static int main_term(two_tower *tt, const sr_batch *b, const sr_exchange_layout *l, double *loss) {
-  const int64_t B = l->count[b->dist->rank], N = b->global_batch, d = tt->d;
-  const float *q = tt->qpass.out, *x = tt->ipass.out;
+  const sr_dist *dist = b->dist;
+  const int64_t B = l->count[dist->rank], N = b->global_batch, d = tt->d, Ul = tt->n_uniform > 0 ? tt->upass.R : 0;
+  const int64_t n_batch = tt->cross_device ? N : B, n_uniform = tt->cross_device ? tt->n_uniform : Ul;
+  const int64_t C = n_batch + n_uniform;
   grow_f32(&tt->dq, &tt->dq_cap, B * d);
   grow_f32(&tt->dx, &tt->dx_cap, B * d);
-  if (!tt->cross_device) {
+  grow_f32(&tt->du, &tt->du_cap, Ul * d);
+  grow_f32(&tt->candidates, &tt->candidates_cap, C * d);
+  grow_f32(&tt->dcandidates, &tt->dcandidates_cap, C * d);
+  grow_i64(&tt->candidate_ids, &tt->candidate_ids_cap, C);
+  const int64_t *pos = b->positions;
+  if (tt->cross_device) {
+    /* Gather the items, then put row k (which sits at global position
+     * global_positions[k]) where the single-process batch has it. */
+    grow_f32(&tt->gathered, &tt->gathered_cap, N * d);
+    grow_f32(&tt->dgathered, &tt->dgathered_cap, N * d);
+    SR_TRY(sr_gather_rows_f32(dist, l, tt->ipass.out, d, tt->gathered));
+    for (int64_t k = 0; k < N; k++)
+      memcpy(tt->candidates + tt->global_positions[k] * d, tt->gathered + k * d, (size_t)d * sizeof(float));
+    memcpy(tt->candidate_ids, tt->global_ids, (size_t)N * sizeof(int64_t));
+  } else {
     grow_i64(&tt->positions, &tt->positions_cap, B);
     for (int64_t i = 0; i < B; i++) tt->positions[i] = i;
-    const float *log_p = candidate_log_prob(tt, tt->item_ids, B);
-    *loss = main_loss(tt, tt->dq, tt->dx, q, x, tt->positions, log_p, B, B, (float)N);
-    return SR_OK;
+    pos = tt->positions;
+    memcpy(tt->candidates, tt->ipass.out, (size_t)(B * d) * sizeof(float));
+    memcpy(tt->candidate_ids, tt->item_ids, (size_t)B * sizeof(int64_t));
   }
-  /* Gather the items, then put row k (which sits at global position
-   * global_positions[k]) where the single-process batch has it. */
-  grow_f32(&tt->gathered, &tt->gathered_cap, N * d);
-  grow_f32(&tt->candidates, &tt->candidates_cap, N * d);
-  grow_f32(&tt->dcandidates, &tt->dcandidates_cap, N * d);
-  grow_f32(&tt->dgathered, &tt->dgathered_cap, N * d);
-  SR_TRY(sr_gather_rows_f32(b->dist, l, x, d, tt->gathered));
-  for (int64_t k = 0; k < N; k++)
-    memcpy(tt->candidates + tt->global_positions[k] * d, tt->gathered + k * d, (size_t)d * sizeof(float));
-  const float *log_p = candidate_log_prob(tt, tt->global_ids, N);
-  *loss = main_loss(tt, tt->dq, tt->dcandidates, q, tt->candidates, b->positions, log_p, B, N, (float)N);
-  for (int64_t k = 0; k < N; k++)
-    memcpy(tt->dgathered + k * d, tt->dcandidates + tt->global_positions[k] * d, (size_t)d * sizeof(float));
-  return sr_scatter_sum_rows_f32(b->dist, l, tt->dgathered, d, tt->dx);
+  sr_exchange_layout lu = {0};
+  if (tt->n_uniform > 0) {
+    float *uniform_rows = tt->candidates + n_batch * d;
+    if (tt->cross_device) {
+      SR_TRY(sr_exchange_layout_init(&lu, dist, Ul));
+      const int rc = sr_gather_rows_f32(dist, &lu, tt->upass.out, d, uniform_rows); /* rank order is draw order */
+      if (rc != SR_OK) sr_exchange_layout_free(&lu);
+      SR_TRY(rc);
+      memcpy(tt->candidate_ids + n_batch, tt->uniform_ids, (size_t)n_uniform * sizeof(int64_t));
+    } else {
+      int64_t lo, hi;
+      share_of(tt->n_uniform, dist, &lo, &hi);
+      memcpy(uniform_rows, tt->upass.out, (size_t)(Ul * d) * sizeof(float));
+      memcpy(tt->candidate_ids + n_batch, tt->uniform_ids + lo, (size_t)Ul * sizeof(int64_t));
+    }
+  }
+  const float *log_p = candidate_log_prob(tt, tt->candidate_ids, n_batch, n_uniform);
+  *loss = main_loss(tt, tt->dq, tt->dcandidates, tt->qpass.out, tt->candidates, pos, log_p, tt->candidate_ids, B, C,
+                    (float)N);
+  int rc = SR_OK;
+  if (tt->cross_device) {
+    for (int64_t k = 0; k < N; k++)
+      memcpy(tt->dgathered + k * d, tt->dcandidates + tt->global_positions[k] * d, (size_t)d * sizeof(float));
+    rc = sr_scatter_sum_rows_f32(dist, l, tt->dgathered, d, tt->dx);
+    if (rc == SR_OK && tt->n_uniform > 0) rc = sr_scatter_sum_rows_f32(dist, &lu, tt->dcandidates + N * d, d, tt->du);
+  } else {
+    memcpy(tt->dx, tt->dcandidates, (size_t)(B * d) * sizeof(float));
+    memcpy(tt->du, tt->dcandidates + B * d, (size_t)(Ul * d) * sizeof(float));
+  }
+  if (tt->n_uniform > 0 && tt->cross_device) sr_exchange_layout_free(&lu);
+  return rc;
 }
 
 /* The global ids of the batch's items in global order (global_ids) and, in
@@ -551,15 +699,6 @@ static int gather_batch_items(two_tower *tt, const sr_batch *b, const sr_exchang
   return SR_OK;
 }
 
-/* SSL items [lo, hi) of the step's M uniform draws: the j-th is keyed by j. */
-static void draw_ssl_items(const two_tower *tt, int64_t *ids, int64_t lo, int64_t hi, uint64_t step) {
-  for (int64_t j = lo; j < hi; j++) {
-    sr_rng r;
-    sr_rng_init(&r, tt->seed, SR_RNG_SSL + 256u * (uint32_t)SR_SSL_SAMPLE_SUBSTREAM, step, (uint64_t)j);
-    ids[j - lo] = (int64_t)sr_rng_below(&r, (uint64_t)tt->base.n_items);
-  }
-}
-
 /* One SSL view: the item features in the masked group use their defaults,
  * the others drop values of multi-valued features. */
 static void prepare_view(two_tower *tt, tower_pass *p, const uint8_t *in_a, int mask_a, uint64_t step) {
@@ -567,17 +706,20 @@ static void prepare_view(two_tower *tt, tower_pass *p, const uint8_t *in_a, int 
     p->masked[f] = mask_a ? in_a[f] != 0 : in_a[f] == 0;
     if (p->masked[f] || !tt->item.feature[f].multi_valued || tt->value_dropout <= 0) continue;
     p->keep[f] = sr_malloc((size_t)(p->bag[f].nnz > 0 ? p->bag[f].nnz : 1));
-    sr_embedding_bag_dropout(p->keep[f], &p->bag[f], tt->value_dropout, tt->seed, f, step, tt->ssl_pos);
+    sr_embedding_bag_dropout(p->keep[f], &p->bag[f], tt->value_dropout, tt->seed, SR_RNG_SSL + 256u * (uint32_t)f,
+                             step, tt->ssl_pos);
   }
 }
 
 static int ssl_term(two_tower *tt, const sr_batch *b, double *loss) {
   const sr_dist *dist = b->dist;
   const int64_t M = tt->ssl_batch, d = tt->d, E = tt->E;
-  const int64_t lo = M * dist->rank / dist->size, hi = M * (dist->rank + 1) / dist->size, Ml = hi - lo;
+  int64_t lo, hi;
+  share_of(M, dist, &lo, &hi);
+  const int64_t Ml = hi - lo;
   grow_i64(&tt->ssl_ids, &tt->ssl_ids_cap, Ml);
   grow_i64(&tt->ssl_pos, &tt->ssl_pos_cap, Ml);
-  draw_ssl_items(tt, tt->ssl_ids, lo, hi, b->step);
+  draw_uniform_items(tt, SR_RNG_SSL + 256u * (uint32_t)SR_SSL_SAMPLE_SUBSTREAM, tt->ssl_ids, lo, hi, b->step);
   for (int64_t i = 0; i < Ml; i++) tt->ssl_pos[i] = lo + i; /* global SSL index: keys dropout, is the positive */
   uint8_t in_a[SR_MAX_TOWER_FEATURES];
   if (tt->masking == SR_MASK_CFM)
@@ -589,6 +731,7 @@ static int ssl_term(two_tower *tt, const sr_batch *b, double *loss) {
     pass_reserve(&tt->item, views[v], Ml, E);
     pass_bags(&tt->item, views[v], tt->ssl_ids, Ml, NULL, NULL);
     prepare_view(tt, views[v], in_a, v == 0, b->step);
+    train_pass(tt, views[v], v == 0 ? STREAM_VIEW1_MLP : STREAM_VIEW2_MLP, tt->ssl_pos, b->step, 0.0f);
     SR_TRY(tower_forward(tt, &tt->item, views[v], &tt->exchange_seconds));
   }
   const float *z1 = tt->view1.out, *z2 = tt->view2.out;
@@ -630,12 +773,18 @@ static int two_tower_forward_backward(sr_model *m, const sr_batch *b, sr_step_st
   grow_i64(&tt->item_ids, &tt->item_ids_cap, B);
   for (int64_t i = 0; i < B; i++) tt->item_ids[i] = b->targets[i];
 
+  /* The embedding L2 is a sum over the pairs, divided by the global batch like the loss. */
+  const float l2_scale = tt->embedding_l2 / (float)b->global_batch;
   pass_reserve(&tt->query, &tt->qpass, B, E);
   pass_bags(&tt->query, &tt->qpass, b->user_ids, B, b->rows, b->targets);
+  drop_history(tt, &tt->qpass, b);
+  train_pass(tt, &tt->qpass, STREAM_QUERY_MLP, b->sample_ids, b->step, l2_scale);
   SR_TRY(tower_forward(tt, &tt->query, &tt->qpass, &tt->exchange_seconds));
   pass_reserve(&tt->item, &tt->ipass, B, E);
   pass_bags(&tt->item, &tt->ipass, tt->item_ids, B, NULL, NULL);
+  train_pass(tt, &tt->ipass, STREAM_ITEM_MLP, b->sample_ids, b->step, l2_scale);
   SR_TRY(tower_forward(tt, &tt->item, &tt->ipass, &tt->exchange_seconds));
+  if (tt->n_uniform > 0) SR_TRY(uniform_forward(tt, b));
 
   sr_exchange_layout l;
   SR_TRY(sr_exchange_layout_init(&l, b->dist, B));
@@ -651,15 +800,21 @@ static int two_tower_forward_backward(sr_model *m, const sr_batch *b, sr_step_st
   SR_TRY(rc);
   tower_backward(&tt->query, ps, &tt->qpass, tt->dq, E);
   tower_backward(&tt->item, ps, &tt->ipass, tt->dx, E);
+  if (tt->n_uniform > 0) tower_backward(&tt->item, ps, &tt->upass, tt->du, E);
   if (tt->ssl) SR_TRY(ssl_term(tt, b, &ssl_value));
 
+  const double l2_value = tt->qpass.l2_value + tt->ipass.l2_value;
   st->n_terms = 2;
   st->term_names[0] = "main";
   st->terms[0] = main_value;
   st->term_names[1] = "ssl";
   st->terms[1] = ssl_value;
+  if (tt->embedding_l2 > 0.0f) {
+    st->term_names[st->n_terms] = "l2";
+    st->terms[st->n_terms++] = l2_value;
+  }
   st->beta = 0.0;
-  st->loss = main_value + tt->ssl_weight * ssl_value;
+  st->loss = main_value + tt->ssl_weight * ssl_value + l2_value;
   return SR_OK;
 }
 
@@ -736,7 +891,7 @@ static int two_tower_update_sparse(sr_model *m, const sr_dist *dist, const sr_op
 /* Evaluation-mode passes have no error path of their own (model.h's score);
  * the only failure, an exchange of row-sharded tables, ends the job, as any
  * MPI failure does. */
-static void forward_or_die(two_tower *tt, const tower *t, tower_pass *p) {
+static void forward_or_die(two_tower *tt, tower *t, tower_pass *p) {
   if (tower_forward(tt, t, p, NULL) != SR_OK) SR_DIE("%s", sr_error_message());
 }
 
@@ -814,11 +969,13 @@ static void two_tower_score(sr_model *m, const sr_csr *input, const int64_t *use
 
 /* ---- memory (memory_plan.h) ---------------------------------------------------------------- */
 
-/* Bytes pass_reserve holds for R rows of tower t. */
-static int64_t pass_bytes(const tower *t, int64_t R, int64_t E) {
+/* Bytes pass_reserve holds for R rows of tower t (with tower dropout, and
+ * its masks of the hidden layers). */
+static int64_t pass_bytes(const tower *t, int64_t R, int64_t E, int dropout) {
   int64_t floats = 0, widest = 1;
   for (int l = 0; l <= t->n_layers; l++) {
     floats += 2 * R * t->dims[l]; /* act, dact */
+    if (dropout && l > 0 && l < t->n_layers) floats += R * t->dims[l];
     if (t->dims[l] > widest) widest = t->dims[l];
   }
   floats += R * (widest + E + t->dims[t->n_layers] + 1); /* dpre, feature_rows, out, norms */
@@ -826,17 +983,19 @@ static int64_t pass_bytes(const tower *t, int64_t R, int64_t E) {
 }
 
 /* The passes (query and item at the larger of the training and evaluation
- * rows, both SSL views), the gathered candidates of cross-device negatives
- * and the loss kernels' ~4 MiB score blocks, and the evaluation's item
- * embeddings (n_items, d), which every rank holds whole. */
+ * rows, both SSL views, the uniform negatives), the gathered candidates of
+ * cross-device negatives and the loss kernels' ~4 MiB score blocks, and the
+ * evaluation's item embeddings (n_items, d), which every rank holds whole. */
 static int64_t two_tower_activation_bytes(const sr_model *m, int64_t train_rows, int64_t eval_rows) {
   const two_tower *tt = (const two_tower *)m;
   const int64_t P = m->dist ? m->dist->size : 1, E = tt->E, d = tt->d, f = (int64_t)sizeof(float);
   const int64_t query_rows = train_rows > eval_rows ? train_rows : eval_rows;
   const int64_t item_rows = train_rows > EVAL_CHUNK ? train_rows : EVAL_CHUNK;
-  int64_t bytes = pass_bytes(&tt->query, query_rows, E) + pass_bytes(&tt->item, item_rows, E);
-  if (tt->ssl) bytes += 2 * pass_bytes(&tt->item, (tt->ssl_batch + P - 1) / P, E);
-  const int64_t N = train_rows * P, M = tt->ssl ? tt->ssl_batch : 0;
+  const int dropout = tt->tower_dropout > 0.0f;
+  int64_t bytes = pass_bytes(&tt->query, query_rows, E, dropout) + pass_bytes(&tt->item, item_rows, E, dropout);
+  if (tt->ssl) bytes += 2 * pass_bytes(&tt->item, (tt->ssl_batch + P - 1) / P, E, dropout);
+  if (tt->n_uniform > 0) bytes += pass_bytes(&tt->item, (tt->n_uniform + P - 1) / P, E, dropout);
+  const int64_t N = train_rows * P + tt->n_uniform, M = tt->ssl ? tt->ssl_batch : 0;
   bytes += 4 * (N > M ? N : M) * d * f + ((int64_t)4 << 20);
   int64_t begin, end;
   scored_items(m, &begin, &end);
@@ -888,7 +1047,7 @@ static void two_tower_destroy(sr_model *m) {
   two_tower *tt = (two_tower *)m;
   tower_free(&tt->query);
   tower_free(&tt->item);
-  tower_pass *passes[] = {&tt->qpass, &tt->ipass, &tt->view1, &tt->view2};
+  tower_pass *passes[] = {&tt->qpass, &tt->ipass, &tt->view1, &tt->view2, &tt->upass};
   for (size_t i = 0; i < sizeof passes / sizeof passes[0]; i++) pass_free(passes[i]);
   sr_freq_free(&tt->freq);
   void *bufs[] = {tt->item_counts,     tt->static_log_p, tt->mi,
@@ -897,7 +1056,8 @@ static void two_tower_destroy(sr_model *m) {
                   tt->gathered,        tt->dgathered,    tt->ids,
                   tt->positions,       tt->global_ids,   tt->global_positions,
                   tt->ssl_ids,         tt->ssl_pos,      tt->item_ids,
-                  tt->fetch_ids,       tt->fetched};
+                  tt->fetch_ids,       tt->fetched,      tt->du,
+                  tt->candidate_ids,   tt->uniform_ids,  tt->uniform_pos};
   for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
   sr_csr_free(&tt->fetch_bag);
   if (m->items) sr_item_grid_free(&tt->scoring);
@@ -959,6 +1119,11 @@ static void configure(two_tower *tt, const sr_config *cfg) {
   tt->embedding_optimizer = cfg->train.embedding_optimizer;
   tt->cross_device = cfg->dist.cross_device_negatives;
   tt->freq_last_step = -1;
+  tt->remove_hits = cfg->loss.remove_accidental_hits;
+  tt->n_uniform = cfg->loss.uniform_negatives;
+  tt->history_dropout = (float)cfg->model.history_dropout;
+  tt->tower_dropout = (float)cfg->model.tower_dropout;
+  tt->embedding_l2 = (float)cfg->loss.embedding_l2;
   tt->query.name = "query";
   tt->item.name = "item";
 }
@@ -976,6 +1141,9 @@ int sr_two_tower_create(const sr_config *cfg, const sr_dataset *data, const sr_d
                  "ssl.enabled: feature masking needs at least 2 item features (model.item_features has "
                  "%d); add item features or set ssl.enabled: false",
                  tt->item.n_features);
+  if (rc == SR_OK && tt->remove_hits && tt->loss_type != SR_LOSS_SOFTMAX && tt->loss_type != SR_LOSS_FOCAL)
+    rc = SR_FAIL(SR_ECONFIG, "loss.remove_accidental_hits: applies to the softmax and focal losses only, not %s",
+                 tt->loss_type == SR_LOSS_MULTISIM ? "multisim" : "auc");
   if (rc == SR_OK && tt->ssl && tt->masking == SR_MASK_CFM) rc = item_feature_mi(tt);
   for (int f = 0; f < tt->item.n_features; f++) tt->base.ranks_unseen_items |= tt->item.feature[f].source == SOURCE_TABLE;
   if (rc != SR_OK) {

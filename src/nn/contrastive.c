@@ -21,6 +21,7 @@ struct score_loss {
   double (*row)(float *d, int64_t i, int64_t N, float grad_scale, const score_loss *l);
   const int64_t *pos;      /* NULL: query i's positive is item i */
   const float *log_p;      /* softmax losses; NULL: no correction */
+  const int64_t *ids;      /* softmax losses: the candidates' item ids, to remove accidental hits; NULL: keep all */
   const uint8_t *selected; /* MS mining; NULL: mine each row */
   float tau, gamma;
   sr_ms_params ms;
@@ -86,6 +87,10 @@ static double softmax_row(float *d, int64_t i, int64_t N, float grad_scale, cons
   SR_ASSERT(pos >= 0 && pos < N);
   const float inv_tau = 1.0f / l->tau;
   for (int64_t j = 0; j < N; j++) d[j] = (d[j] - (l->log_p ? l->log_p[j] : 0.0f)) * inv_tau;
+  /* Accidental hits leave the softmax: exp(-inf) = 0, so they get no gradient either. */
+  if (l->ids)
+    for (int64_t j = 0; j < N; j++)
+      if (j != pos && l->ids[j] == l->ids[pos]) d[j] = -INFINITY;
   const float positive_logit = d[pos];
   const float max = sr_max(d, N);
   const double sum_exp = sr_exp_shifted(d, d, N, max);
@@ -105,16 +110,17 @@ static double softmax_row(float *d, int64_t i, int64_t N, float grad_scale, cons
 }
 
 double sr_focal_softmax_loss(float *dq, float *dx, const float *q, const float *x, const int64_t *pos,
-                             const float *log_p, int64_t Bq, int64_t N, int64_t D, float tau, float gamma,
-                             float norm) {
+                             const float *log_p, const int64_t *candidate_ids, int64_t Bq, int64_t N, int64_t D,
+                             float tau, float gamma, float norm) {
   SR_ASSERT(pos && tau > 0.0f && gamma >= 0.0f);
-  const score_loss l = {.row = softmax_row, .pos = pos, .log_p = log_p, .tau = tau, .gamma = gamma};
+  const score_loss l = {
+      .row = softmax_row, .pos = pos, .log_p = log_p, .ids = candidate_ids, .tau = tau, .gamma = gamma};
   return embedding_loss(dq, dx, q, x, Bq, N, D, norm, &l);
 }
 
 double sr_batch_softmax_loss(float *dq, float *dx, const float *q, const float *x, const int64_t *pos,
                              const float *log_p, int64_t Bq, int64_t N, int64_t D, float tau, float norm) {
-  return sr_focal_softmax_loss(dq, dx, q, x, pos, log_p, Bq, N, D, tau, 0.0f, norm);
+  return sr_focal_softmax_loss(dq, dx, q, x, pos, log_p, NULL, Bq, N, D, tau, 0.0f, norm);
 }
 
 double sr_infonce_loss(float *dz, float *dz2, const float *z, const float *z2, int64_t M, int64_t D, float tau,

@@ -7,7 +7,6 @@
 #include <string.h>
 
 #include "shardrec/error.h"
-#include "shardrec/feature_mask.h"
 #include "shardrec/mem.h"
 #include "shardrec/rng.h"
 
@@ -183,16 +182,36 @@ void sr_embedding_bag_backward(sr_sparse_grad *dtable, float *ddefault, const fl
 
 /* ---- value dropout ------------------------------------------------------------------------ */
 
-void sr_embedding_bag_dropout(uint8_t *keep, const sr_csr *bag, float p, uint64_t seed, int feature, uint64_t step,
-                              const int64_t *sample_ids) {
+void sr_embedding_bag_dropout(uint8_t *keep, const sr_csr *bag, float p, uint64_t seed, uint32_t purpose,
+                              uint64_t step, const int64_t *sample_ids) {
   SR_ASSERT(p >= 0.0f && p <= 1.0f);
-  SR_ASSERT(feature >= 0 && feature < SR_SSL_SAMPLE_SUBSTREAM);
-  const uint32_t purpose = SR_RNG_SSL + 256u * (uint32_t)feature;
   for (int64_t r = 0; r < bag->n_rows; r++) {
     sr_rng rng;
     sr_rng_init(&rng, seed, purpose, step, (uint64_t)sample_ids[r]);
     for (int64_t k = bag->indptr[r]; k < bag->indptr[r + 1]; k++) keep[k] = sr_rng_uniform(&rng) >= p;
   }
+}
+
+/* ---- L2 penalty ------------------------------------------------------------------------------ */
+
+double sr_embedding_bag_l2(sr_sparse_grad *dtable, const sr_csr *bag, const sr_csr *lookup, const uint8_t *keep,
+                           const uint8_t *masked, const float *table, int64_t D, float scale) {
+  SR_ASSERT(dtable->dim == D && lookup->nnz == bag->nnz);
+  int64_t nc;
+  contribution *c = collect_contributions(bag, keep, masked, &nc);
+  double penalty = 0.0;
+  for (int64_t t = 0; t < nc; t++) {
+    /* The gradient source is the table row itself: c.row now indexes table. */
+    c[t].row = lookup->indices[c[t].entry];
+    const float *w = table + c[t].row * D;
+    double sq = 0.0;
+    for (int64_t j = 0; j < D; j++) sq += (double)w[j] * w[j];
+    penalty += 0.5 * sq * c[t].scale;
+    c[t].scale *= scale;
+  }
+  merge_contributions(dtable, c, nc, table);
+  free(c);
+  return penalty * scale;
 }
 
 /* ---- sparse optimizer updates -------------------------------------------------------------- */

@@ -228,6 +228,41 @@ TEST(DataParallel, TwoTowerLocalNegativesAreADifferentObjective) {
             0);
 }
 
+// The regularisers (issue 18: history dropout, tower dropout, embedding L2)
+// and the mixed negatives (issue 14: uniform negatives with their own logQ,
+// accidental-hit removal) draw by step and global sample or draw index and
+// sum over pairs: P ranks match one process with the global batch, also when
+// some ranks hold no pair and no uniform negative, and row-sharded tables
+// match replicated ones bit for bit.
+TEST(DataParallel, TwoTowerRegularisersAndMixedNegativesMatchSingleProcess) {
+  auto with_all = [](sr_config cfg, int uniform) {
+    cfg.model.history_dropout = 0.3;
+    cfg.model.tower_dropout = 0.2;
+    cfg.loss.embedding_l2 = 0.5;
+    cfg.loss.uniform_negatives = uniform;
+    cfg.loss.remove_accidental_hits = 1;
+    return cfg;
+  };
+  for (sr_config cfg : {with_all(two_tower_config(), 30), with_all(two_tower_config_small_batches(), 2)}) {
+    Trained dist = train_sharded(cfg), single = train_single(cfg);
+    ASSERT_FALSE(single.params.empty());
+    EXPECT_EQ(dist.result.steps, 9);
+    EXPECT_LT(max_relative_diff(dist.params, single.params), kTolerance) << "P=" << world.size;
+    sr_config plain = cfg;  // the same without them: a different result
+    plain.model.history_dropout = plain.model.tower_dropout = plain.loss.embedding_l2 = 0;
+    plain.loss.uniform_negatives = plain.loss.remove_accidental_hits = 0;
+    EXPECT_GT(max_relative_diff(train_single(plain).params, single.params), 1e-4);
+    sr_train_result result;
+    sr_model *replicated = train_model(cfg, &result);
+    cfg.model.table_sharding = SR_TABLES_ROW;
+    sr_model *sharded = train_model(cfg, &result);
+    ASSERT_TRUE(replicated && sharded);
+    EXPECT_EQ(max_slice_diff(sharded, replicated), 0.0);
+    sr_model_destroy(sharded);
+    sr_model_destroy(replicated);
+  }
+}
+
 // Row-sharded embedding tables (model.table_sharding: row, issue 12): each
 // table of at least P rows is split into row ranges over the ranks, lookups
 // fetch rows from their owners and gradient rows go to them. With SSL and
