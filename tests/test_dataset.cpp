@@ -1204,7 +1204,8 @@ TEST(SynthLongTail, InformativeFeaturesDetermineTheFactors) {
     const int64_t j = it.first->second;
     shared++;
     noise_differs += values_of(s.features[1], i) != values_of(s.features[1], j);
-    for (int d = 0; d < k; d++) ASSERT_EQ(q[(size_t)(i * k + d)], q[(size_t)(j * k + d)]) << "items " << i << ", " << j;
+    for (int d = 0; d < k; d++)
+      ASSERT_EQ(q[(size_t)(i * k + d)], q[(size_t)(j * k + d)]) << "items " << i << ", " << j;
   }
   EXPECT_EQ(first_with.size(), 7u);
   EXPECT_GT(noise_differs, shared / 2);
@@ -1378,13 +1379,15 @@ TEST(Split, ColdItemsUnderTheWeakProtocolAreValidationOrTestItems) {
   for (int64_t k = 0; k < d.d.train.nnz; k++) EXPECT_EQ(cold.count(item_map[d.d.train.indices[k]]), 0u);
   // user -> its held-out items of each split
   std::map<int64_t, std::vector<int32_t>> valid, test;
-  for (int64_t r = 0; r < d.d.valid.n_users; r++) valid[d.d.valid.user_ids[r]] = old_ids(d.d.valid.heldout, r, item_map);
+  for (int64_t r = 0; r < d.d.valid.n_users; r++)
+    valid[d.d.valid.user_ids[r]] = old_ids(d.d.valid.heldout, r, item_map);
   for (int64_t r = 0; r < d.d.test.n_users; r++) test[d.d.test.user_ids[r]] = old_ids(d.d.test.heldout, r, item_map);
   int64_t in_valid = 0, in_test = 0;
   for (int64_t u = 0; u < 40; u++)
     for (int32_t c : full_rows[(size_t)u]) {
       if (!cold.count(c)) continue;
-      const int v = (int)std::count(valid[u].begin(), valid[u].end(), c), t = (int)std::count(test[u].begin(), test[u].end(), c);
+      const int v = (int)std::count(valid[u].begin(), valid[u].end(), c),
+                t = (int)std::count(test[u].begin(), test[u].end(), c);
       EXPECT_EQ(v + t, 1) << "user " << u << " cold item " << c;
       in_valid += v;
       in_test += t;

@@ -19,7 +19,13 @@
 #include "shardrec/mem.h"
 #include "shardrec/rng.h"
 
-enum { SPLIT_STEP_SHUFFLE = 0, SPLIT_STEP_HELDOUT = 1, SPLIT_STEP_WEAK = 2, SPLIT_STEP_COLD = 3, SPLIT_STEP_COLD_PART = 4 };
+enum {
+  SPLIT_STEP_SHUFFLE = 0,
+  SPLIT_STEP_HELDOUT = 1,
+  SPLIT_STEP_WEAK = 2,
+  SPLIT_STEP_COLD = 3,
+  SPLIT_STEP_COLD_PART = 4
+};
 
 void sr_split_opts_default(sr_split_opts *o) {
   o->n_heldout_users = 0; /* depends on the data: the caller must choose it */

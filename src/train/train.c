@@ -45,8 +45,8 @@ typedef struct {
   double last_progress;
   sr_train_state state; /* cursor, counters, best snapshot, history: what checkpoints keep */
   size_t history_cap;
-  int time_up;     /* some rank's training clock passed train.time_limit_s */
-  int stop_signal; /* some rank received SIGTERM, SIGINT or SIGUSR1 (the lowest such signal number) */
+  int time_up;         /* some rank's training clock passed train.time_limit_s */
+  int stop_signal;     /* some rank received SIGTERM, SIGINT or SIGUSR1 (the lowest such signal number) */
   uint8_t *item_slice; /* eval.slices: each item's popularity slice (n_items), NULL without slices */
 } trainer;
 
