@@ -21,11 +21,12 @@
 # 6000 users x 6000 items, ~8 items per user: most items have a handful of
 # interactions); `cold` is the same with 10 % of the items held out of training
 # entirely (--cold-items 0.1). Towers are small (feature_dim 16, [64], d 32) so
-# that 3 seeds of every variant fit a shared 2-core machine (PARTS unused).
+# that 3 seeds of every variant fit a shared 2-core machine. PARTS: all, or core
+# (SSL off / RFM / CFM and the item towers with and without ids only).
 #
 # Prints a markdown table (mean ± standard deviation over the seeds).
 #   bench/two_tower_study.sh [EPOCHS] [SEEDS] [DATA] [PARTS] [BUILD_DIR]   e.g. 2 "1 2 3" quickstart all build
-#   bench/two_tower_study.sh 8 "1 2 3" longtail
+#   bench/two_tower_study.sh 8 "1 2 3" longtail; bench/two_tower_study.sh 8 "1 2 3" cold core
 set -euo pipefail
 cd "$(dirname "$0")/.."
 epochs=${1:-2}
@@ -120,6 +121,8 @@ PY
     overrides+=("--set loss.uniform_negatives=512")
   fi
   for i in "${!labels[@]}"; do
+    # PARTS core: SSL off / RFM / CFM and the item towers only (0-2, 7-9).
+    [[ $parts == core ]] && ((i > 2 && i < 7 || i > 9)) && continue
     rows=()
     for s in $seeds; do
       # shellcheck disable=SC2086 # the overrides are zero or more --set pairs
