@@ -8,7 +8,9 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <iostream>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -1114,4 +1116,312 @@ TEST(DataCommand, UsageErrors) {
   EXPECT_TRUE(contains(low_mean.output, "mean items per user 2")) << low_mean.output;
   EXPECT_EQ(srtest::run_command(bin + " data validate a.h5 b.h5").exit_code, 2);
   EXPECT_EQ(srtest::run_command(bin + " data info").exit_code, 2);
+}
+
+// ---- the long-tail benchmark: causal features ------------------------------------------
+
+namespace {
+
+sr_synth_opts causal_opts(int64_t users, int64_t items) {
+  sr_synth_opts o = synth_opts(users, items);
+  o.causal_features = 1;
+  return o;
+}
+
+// The factors the generator planted for s's items.
+std::vector<float> factors_of(const sr_synth_opts &o, const Synth &s) {
+  std::vector<float> q((size_t)(o.n_items * o.n_factors));
+  sr_synth_item_factors(&o, s.features, q.data());
+  return q;
+}
+
+// The item's values of feature f, as one key.
+std::vector<int32_t> values_of(const sr_feature &f, int64_t item) {
+  return std::vector<int32_t>(f.values.indices + f.values.indptr[item], f.values.indices + f.values.indptr[item + 1]);
+}
+
+// Share of the factors' variance that grouping the items by their exact value
+// set of feature f explains (1 - within-group / total sum of squares).
+double explained_by(const sr_synth_opts &o, const std::vector<float> &q, const sr_feature &f) {
+  const int k = o.n_factors;
+  std::map<std::vector<int32_t>, std::vector<int64_t>> groups;
+  for (int64_t i = 0; i < o.n_items; i++) groups[values_of(f, i)].push_back(i);
+  double total = 0, within = 0;
+  std::vector<double> mean((size_t)k);
+  for (int64_t i = 0; i < o.n_items; i++)
+    for (int j = 0; j < k; j++) mean[(size_t)j] += q[(size_t)(i * k + j)] / (double)o.n_items;
+  for (int64_t i = 0; i < o.n_items; i++)
+    for (int j = 0; j < k; j++) total += std::pow(q[(size_t)(i * k + j)] - mean[(size_t)j], 2);
+  for (const auto &g : groups) {
+    std::vector<double> gm((size_t)k);
+    for (int64_t i : g.second)
+      for (int j = 0; j < k; j++) gm[(size_t)j] += q[(size_t)(i * k + j)] / (double)g.second.size();
+    for (int64_t i : g.second)
+      for (int j = 0; j < k; j++) within += std::pow(q[(size_t)(i * k + j)] - gm[(size_t)j], 2);
+  }
+  return 1.0 - within / total;
+}
+
+}  // namespace
+
+TEST(SynthLongTail, FeaturesAreMultiValuedInformativeThenNoise) {
+  sr_synth_opts o = causal_opts(200, 300);
+  Synth s(o);
+  ASSERT_EQ(s.n_features, 5);
+  const char *names[] = {"informative_1", "informative_2", "informative_3", "noise_1", "noise_2"};
+  for (int f = 0; f < 5; f++) {
+    EXPECT_STREQ(s.features[f].name, names[f]);
+    EXPECT_TRUE(s.features[f].multi_valued);
+    EXPECT_EQ(s.features[f].vocab_size, 24);
+    ASSERT_EQ(sr_csr_validate(&s.features[f].values, "feature"), SR_OK) << sr_error_message();
+    std::vector<int64_t> per_count(4);
+    for (int64_t i = 0; i < 300; i++) {
+      const int64_t n = sr_csr_row_len(&s.features[f].values, i);
+      ASSERT_GE(n, 1);
+      ASSERT_LE(n, 3);
+      per_count[(size_t)n]++;
+    }
+    for (int n = 1; n <= 3; n++) EXPECT_GT(per_count[(size_t)n], 60) << "1 to 3 values, uniformly";
+  }
+}
+
+// Without factor noise an item's factors are a function of its informative
+// features alone: items with the same informative value sets have the same
+// factors whatever their noise features and ids.
+TEST(SynthLongTail, InformativeFeaturesDetermineTheFactors) {
+  sr_synth_opts o = causal_opts(10, 3000);
+  o.n_informative_features = 1;
+  o.feature_values = 3;  // 7 value sets: many items share one
+  o.factor_noise = 0.0;
+  Synth s(o);
+  const std::vector<float> q = factors_of(o, s);
+  const int k = o.n_factors;
+  std::map<std::vector<int32_t>, int64_t> first_with;
+  int64_t shared = 0, noise_differs = 0;
+  for (int64_t i = 0; i < o.n_items; i++) {
+    auto it = first_with.emplace(values_of(s.features[0], i), i);
+    if (it.second) continue;
+    const int64_t j = it.first->second;
+    shared++;
+    noise_differs += values_of(s.features[1], i) != values_of(s.features[1], j);
+    for (int d = 0; d < k; d++)
+      ASSERT_EQ(q[(size_t)(i * k + d)], q[(size_t)(j * k + d)]) << "items " << i << ", " << j;
+  }
+  EXPECT_EQ(first_with.size(), 7u);
+  EXPECT_GT(noise_differs, shared / 2);
+  // With factor noise, the factors of items sharing their features differ.
+  o.factor_noise = 0.2;
+  EXPECT_NE(factors_of(o, s), q);
+}
+
+// Grouping the items by their value set of one feature: an informative one
+// explains about (1 - rho) / 3 of the factors' variance (3 informative
+// features), a noise one only what 41 groups of ~100 items explain by chance
+// (about 1 %). The factors keep the law of the feature-free generator
+// (variance 1/k per entry).
+TEST(SynthLongTail, NoiseFeaturesExplainNothing) {
+  sr_synth_opts o = causal_opts(10, 4000);
+  o.feature_values = 6;  // 41 value sets: chance explains ~1 %
+  Synth s(o);
+  const std::vector<float> q = factors_of(o, s);
+  double squares = 0;
+  for (float v : q) squares += (double)v * v;
+  EXPECT_NEAR(squares / (double)q.size(), 1.0 / o.n_factors, 0.15 / o.n_factors);
+  for (int f = 0; f < 3; f++) EXPECT_GT(explained_by(o, q, s.features[f]), 0.15) << s.features[f].name;
+  for (int f = 3; f < 5; f++) EXPECT_LT(explained_by(o, q, s.features[f]), 0.03) << s.features[f].name;
+}
+
+// The popularity law: with the factors nearly irrelevant (a huge
+// temperature), the clicks an item draws fall with its popularity rank as
+// (1 + rank)^-skew: the log-log slope of the sorted item degrees over ranks 10
+// to 300 (below the top items, which every user clicks, and above the ones
+// with a handful of clicks) is -skew; and a steep law leaves most items with a
+// handful of interactions.
+TEST(SynthLongTail, ItemDegreesFollowTheZipfLaw) {
+  for (double skew : {0.8, 1.2}) {
+    sr_synth_opts o = causal_opts(4000, 2000);
+    o.mean_items_per_user = 10;
+    o.temperature = 1000;
+    o.popularity_skew = skew;
+    Synth s(o);
+    std::vector<int64_t> degree(2000);
+    for (int64_t k = 0; k < s.full.nnz; k++) degree[(size_t)s.full.indices[k]]++;
+    std::sort(degree.begin(), degree.end(), std::greater<int64_t>());
+    double sx = 0, sy = 0, sxx = 0, sxy = 0, n = 0;
+    for (int r = 10; r <= 300; r++) {
+      const double x = std::log(1.0 + r), y = std::log((double)degree[(size_t)r]);
+      sx += x, sy += y, sxx += x * x, sxy += x * y, n += 1;
+    }
+    const double slope = (n * sxy - sx * sy) / (n * sxx - sx * sx);
+    EXPECT_NEAR(slope, -skew, 0.1) << "skew " << skew;
+  }
+  sr_synth_opts o = causal_opts(4000, 4000);
+  o.mean_items_per_user = 8;
+  o.popularity_skew = 1.2;
+  Synth s(o);
+  std::vector<int64_t> degree(4000);
+  for (int64_t k = 0; k < s.full.nnz; k++) degree[(size_t)s.full.indices[k]]++;
+  std::sort(degree.begin(), degree.end());
+  EXPECT_LE(degree[2000], 5) << "median item degree";
+  int64_t top = 0;
+  for (int i = 0; i < 40; i++) top += degree[(size_t)(3999 - i)];
+  EXPECT_GT((double)top / (double)s.full.nnz, 0.3) << "the top 1 % of items";
+}
+
+TEST(SynthLongTail, BadCausalOptions) {
+  sr_synth_opts o = causal_opts(20, 30);
+  sr_csr full;
+  o.feature_values = 2;
+  EXPECT_EQ(sr_synth_generate(&o, &full, nullptr, nullptr), SR_EINVAL);
+  EXPECT_TRUE(contains(sr_error_message(), "feature values 2")) << sr_error_message();
+  o.feature_values = 10;
+  o.factor_noise = 1.5;
+  EXPECT_EQ(sr_synth_generate(&o, &full, nullptr, nullptr), SR_EINVAL);
+  o.factor_noise = 0.2;
+  o.n_informative_features = 0;
+  EXPECT_EQ(sr_synth_generate(&o, &full, nullptr, nullptr), SR_EINVAL);
+}
+
+// ---- cold-start items ------------------------------------------------------------------
+
+namespace {
+
+// The old ids of the dataset's cold-start items.
+std::set<int32_t> cold_old_ids(const sr_dataset &d, const int32_t *item_map) {
+  std::set<int32_t> out;
+  for (int64_t k = 0; k < d.n_cold_items; k++) out.insert(item_map[d.cold_items[k]]);
+  return out;
+}
+
+}  // namespace
+
+// split_input has 31 items with an interaction: int(0.25 x 31) = 7 become
+// cold-start items. They stay in the catalogue, no training row has them,
+// and an evaluation row holds them out (never folds them in); the other
+// items split as without cold items, and training rows keep their other items.
+TEST(Split, ColdItemsAreHeldOutOfTrainingEntirely) {
+  sr_csr full = split_input();
+  const Rows full_rows = rows_of(full);
+  sr_split_opts o;
+  sr_split_opts_default(&o);
+  o.n_heldout_users = 6;
+  o.cold_item_fraction = 0.25;
+  Dataset d;
+  int32_t *item_map;
+  ASSERT_EQ(sr_split_strong(&full, nullptr, 0, &o, &d.d, &item_map), SR_OK) << sr_error_message();
+  ASSERT_EQ(sr_dataset_validate(&d.d, "split"), SR_OK) << sr_error_message();
+  ASSERT_EQ(d.d.n_cold_items, 7);
+  const std::set<int32_t> cold = cold_old_ids(d.d, item_map);
+  ASSERT_EQ(cold.size(), 7u);
+  EXPECT_EQ(cold.count(30), 0u) << "an item without interactions is not a candidate";
+  std::set<int32_t> warm_train;
+  for (int64_t r = 0; r < d.d.train.n_rows; r++) {
+    std::vector<int32_t> expected;
+    for (int32_t c : full_rows[(size_t)d.d.train_user_ids[r]])
+      if (!cold.count(c)) expected.push_back(c);
+    EXPECT_EQ(old_ids(d.d.train, r, item_map), expected) << "user " << d.d.train_user_ids[r];
+    warm_train.insert(expected.begin(), expected.end());
+  }
+  EXPECT_EQ(d.d.n_items, (int64_t)(warm_train.size() + cold.size()));
+  // A training user whose items are all cold keeps no (empty) training row.
+  std::set<int64_t> placed(d.d.train_user_ids, d.d.train_user_ids + d.d.train.n_rows);
+  for (const sr_eval_split *s : {&d.d.valid, &d.d.test}) placed.insert(s->user_ids, s->user_ids + s->n_users);
+  for (int64_t u = 0; u < 40; u++) {
+    if (placed.count(u)) continue;
+    for (int32_t c : full_rows[(size_t)u]) EXPECT_EQ(cold.count(c), 1u) << "user " << u << " lost item " << c;
+  }
+  for (int64_t r = 0; r < d.d.train.n_rows; r++) EXPECT_GT(sr_csr_row_len(&d.d.train, r), 0);
+  int64_t cold_held_out = 0;
+  for (const sr_eval_split *s : {&d.d.valid, &d.d.test})
+    for (int64_t r = 0; r < s->n_users; r++) {
+      std::vector<int32_t> in = old_ids(s->foldin, r, item_map), out = old_ids(s->heldout, r, item_map);
+      std::vector<int32_t> cold_of_row, warm_of_row, warm_out;
+      for (int32_t c : full_rows[(size_t)s->user_ids[r]]) {
+        if (cold.count(c)) cold_of_row.push_back(c);
+        if (warm_train.count(c)) warm_of_row.push_back(c);
+      }
+      for (int32_t c : in) EXPECT_EQ(cold.count(c), 0u) << "cold item " << c << " folded in";
+      for (int32_t c : cold_of_row) EXPECT_EQ(std::count(out.begin(), out.end(), c), 1) << "cold item " << c;
+      cold_held_out += (int64_t)cold_of_row.size();
+      for (int32_t c : out)
+        if (!cold.count(c)) warm_out.push_back(c);
+      const size_t n = warm_of_row.size();
+      EXPECT_EQ(warm_out.size(), n >= 5 ? n / 5 : 0) << "the warm items split as without cold items";
+      EXPECT_EQ(in.size() + warm_out.size(), n);
+    }
+  EXPECT_GT(cold_held_out, 0);
+  // The same items whatever the protocol (one draw over the items).
+  Dataset weak;
+  int32_t *weak_map;
+  ASSERT_EQ(sr_split_weak(&full, SR_HOLDOUT_RANDOM, nullptr, nullptr, 0, &o, &weak.d, &weak_map), SR_OK)
+      << sr_error_message();
+  EXPECT_EQ(cold_old_ids(weak.d, weak_map), cold);
+  free(weak_map);
+  free(item_map);
+  sr_csr_free(&full);
+}
+
+// Weak protocol: a user's interactions with cold items are validation or
+// test items (each one of them), never training; the others split as usual.
+TEST(Split, ColdItemsUnderTheWeakProtocolAreValidationOrTestItems) {
+  sr_csr full = split_input();
+  const Rows full_rows = rows_of(full);
+  sr_split_opts o;
+  sr_split_opts_default(&o);
+  o.cold_item_fraction = 0.25;
+  Dataset d;
+  int32_t *item_map;
+  ASSERT_EQ(sr_split_weak(&full, SR_HOLDOUT_RANDOM, nullptr, nullptr, 0, &o, &d.d, &item_map), SR_OK)
+      << sr_error_message();
+  ASSERT_EQ(sr_dataset_validate(&d.d, "weak split"), SR_OK) << sr_error_message();
+  const std::set<int32_t> cold = cold_old_ids(d.d, item_map);
+  ASSERT_EQ(cold.size(), 7u);
+  for (int64_t k = 0; k < d.d.train.nnz; k++) EXPECT_EQ(cold.count(item_map[d.d.train.indices[k]]), 0u);
+  // user -> its held-out items of each split
+  std::map<int64_t, std::vector<int32_t>> valid, test;
+  for (int64_t r = 0; r < d.d.valid.n_users; r++)
+    valid[d.d.valid.user_ids[r]] = old_ids(d.d.valid.heldout, r, item_map);
+  for (int64_t r = 0; r < d.d.test.n_users; r++) test[d.d.test.user_ids[r]] = old_ids(d.d.test.heldout, r, item_map);
+  int64_t in_valid = 0, in_test = 0;
+  for (int64_t u = 0; u < 40; u++)
+    for (int32_t c : full_rows[(size_t)u]) {
+      if (!cold.count(c)) continue;
+      const int v = (int)std::count(valid[u].begin(), valid[u].end(), c),
+                t = (int)std::count(test[u].begin(), test[u].end(), c);
+      EXPECT_EQ(v + t, 1) << "user " << u << " cold item " << c;
+      in_valid += v;
+      in_test += t;
+    }
+  EXPECT_GT(in_valid, 0);
+  EXPECT_GT(in_test, 0);
+  free(item_map);
+  sr_csr_free(&full);
+}
+
+// The list travels in the file (/splits/cold_items) to whole and shard reads;
+// a file whose cold item is in a training row is refused.
+TEST(Split, ColdItemsAreWrittenReadAndChecked) {
+  srtest::TempDir dir;
+  sr_csr full = split_input();
+  sr_split_opts o;
+  sr_split_opts_default(&o);
+  o.n_heldout_users = 6;
+  o.cold_item_fraction = 0.25;
+  Dataset d;
+  ASSERT_EQ(sr_split_strong(&full, nullptr, 0, &o, &d.d, nullptr), SR_OK) << sr_error_message();
+  const std::string path = dir.file("cold.h5");
+  ASSERT_EQ(sr_dataset_write(path.c_str(), &d.d, 3), SR_OK) << sr_error_message();
+  const std::vector<int32_t> written(d.d.cold_items, d.d.cold_items + d.d.n_cold_items);
+  Dataset whole, shard, features;
+  ASSERT_EQ(sr_dataset_read(path.c_str(), &whole.d), SR_OK) << sr_error_message();
+  ASSERT_EQ(sr_dataset_read_shard(path.c_str(), 1, 2, &shard.d), SR_OK) << sr_error_message();
+  ASSERT_EQ(sr_dataset_read_features(path.c_str(), &features.d), SR_OK) << sr_error_message();
+  for (const Dataset *r : {&whole, &shard, &features})
+    EXPECT_EQ(std::vector<int32_t>(r->d.cold_items, r->d.cold_items + r->d.n_cold_items), written);
+  d.d.cold_items[0] = d.d.train.indices[0];
+  std::sort(d.d.cold_items, d.d.cold_items + d.d.n_cold_items);
+  d.d.n_cold_items = std::unique(d.d.cold_items, d.d.cold_items + d.d.n_cold_items) - d.d.cold_items;
+  EXPECT_EQ(sr_dataset_validate(&d.d, "bad"), SR_EFORMAT);
+  EXPECT_TRUE(contains(sr_error_message(), "/splits/cold_items: cold-start item")) << sr_error_message();
+  sr_csr_free(&full);
 }

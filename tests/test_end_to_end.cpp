@@ -239,3 +239,37 @@ TEST(EndToEnd, ClearErrorsAndNonZeroExits) {
   EXPECT_NE(singleton.output.find("unrelated singleton"), std::string::npos) << singleton.output;
   EXPECT_NE(singleton.output.find("srun --mpi=pmix"), std::string::npos) << singleton.output;
 }
+
+// Cold-start items through the binary (issue 17): data synth --cold-items
+// holds items out of training; with eval.slices the two-tower model reports
+// their slice, ranked by their features, and Mult-VAE says it cannot instead
+// of failing; shardrec eval --slices prints the same.
+TEST(EndToEnd, ColdStartItemsAreReportedOrDeclined) {
+  srtest::TempDir tmp;
+  const std::string bin = SHARDREC_BINARY, data = tmp.file("d.h5");
+  auto synth = srtest::run_command(bin + " data synth -o " + data +
+                                   " --users 600 --items 300 --heldout 60 --causal-features --cold-items 0.1");
+  ASSERT_EQ(synth.exit_code, 0) << synth.output;
+  EXPECT_NE(synth.output.find("(30 cold-start)"), std::string::npos) << synth.output;
+  const std::string common = " --set data.path=" + data +
+                             " --set train.epochs=1 --set eval.slices=[popularity] --set run.threads=1 --run-dir ";
+  auto tt = srtest::run_command(bin + " train /dev/null --set model.type=twotower" + common + tmp.file("tt"));
+  ASSERT_EQ(tt.exit_code, 0) << tt.output;
+  // The log line of a slice: "test cold  30 items  27 users  recall@20 ...".
+  auto line_of = [](const std::string &out, const std::string &prefix) {
+    const size_t at = out.find("\n" + prefix);
+    return at == std::string::npos ? std::string() : out.substr(at + 1, out.find('\n', at + 1) - at - 1);
+  };
+  const std::string declined = "not scored: this model has no item features to rank items unseen in training by";
+  EXPECT_NE(line_of(tt.output, "test cold  30 items").find("recall@20"), std::string::npos) << tt.output;
+  EXPECT_NE(line_of(tt.output, "test popularity baseline cold").find(declined), std::string::npos) << tt.output;
+  std::string jsonl = srtest::read_file(tmp.file("tt") + "/metrics.jsonl");
+  EXPECT_NE(jsonl.find("\"cold\":{\"items\":30,"), std::string::npos) << jsonl;
+  auto vae = srtest::run_command(bin + " train /dev/null" + common + tmp.file("vae"));
+  ASSERT_EQ(vae.exit_code, 0) << vae.output;
+  EXPECT_NE(line_of(vae.output, "test cold  30 items").find(declined), std::string::npos) << vae.output;
+  auto eval = srtest::run_command(bin + " eval " + tmp.file("vae") + "/model.h5 --slices");
+  ASSERT_EQ(eval.exit_code, 0) << eval.output;
+  EXPECT_NE(eval.output.find("cold  30 items"), std::string::npos) << eval.output;
+  EXPECT_NE(eval.output.find("not scored"), std::string::npos) << eval.output;
+}

@@ -1119,3 +1119,25 @@ TEST(Configs, PaperConfigsLoadAndGiveTheirImportCommand) {
     EXPECT_EQ(c.train.epochs, std::string(name).rfind("ml20m", 0) == 0 ? 200 : 100) << name;
   }
 }
+
+// --cold-items (issue 17) holds a share of the items out of training: the
+// file lists them and `data info` reports them; a share outside [0, 1) is a
+// usage error naming the split option.
+TEST(ImportCommand, ColdItemsOption) {
+  srtest::TempDir tmp;
+  const std::string bin = SHARDREC_BINARY, out = tmp.file("ml.h5");
+  srtest::write_file(tmp.file("ratings.dat"), srtest::movielens_ratings_dat());
+  auto r = srtest::run_command(bin + " data import -o " + out + " " + tmp.file("ratings.dat") +
+                               " --heldout-users 15 --cold-items 0.2");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  sr_dataset d;
+  ASSERT_EQ(sr_dataset_read(out.c_str(), &d), SR_OK) << sr_error_message();
+  EXPECT_GT(d.n_cold_items, 0);
+  sr_dataset_free(&d);
+  auto info = srtest::run_command(bin + " data info " + out);
+  EXPECT_TRUE(contains(info.output, "cold-start items: ")) << info.output;
+  auto bad = srtest::run_command(bin + " data import -o " + tmp.file("bad.h5") + " " + tmp.file("ratings.dat") +
+                                 " --heldout-users 15 --cold-items 1");
+  EXPECT_EQ(bad.exit_code, 2) << bad.output;
+  EXPECT_TRUE(contains(bad.output, "cold_item_fraction 1 outside [0, 1)")) << bad.output;
+}

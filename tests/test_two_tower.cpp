@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -387,4 +389,56 @@ TEST(TwoTower, EmbeddingsDoNotDependOnTheOrderOfTowerCalls) {
   sr_csr_free(&rows);
   sr_model_destroy(first_users);
   sr_model_destroy(first_items);
+}
+
+// Cold-start items (dataset.h cold_items) have no trained id embedding: the
+// item tower gives them item_id's learned default, so two cold items with
+// the same features get the same embedding, while two warm ones differ by
+// their ids. Only a model with item features beyond the id ranks them by
+// something learned (what evaluation reports, metrics.h).
+TEST(TwoTower, ColdItemsAreEmbeddedByTheirFeaturesAlone) {
+  sr_dataset d = srtest::synthetic_dataset(80, 40, 10, 6, true);
+  // Two pairs of items with the same cluster: the first pair becomes cold.
+  const sr_csr &cluster = d.item_features[0].values;
+  ASSERT_STREQ(d.item_features[0].name, "cluster");
+  std::vector<std::pair<int32_t, int32_t>> pairs;
+  std::map<int32_t, int32_t> first_of;
+  for (int32_t i = 0; i < d.n_items && pairs.size() < 2; i++) {
+    auto it = first_of.emplace(cluster.indices[i], i);
+    if (!it.second) {
+      pairs.push_back({it.first->second, i});
+      first_of.erase(it.first);
+    }
+  }
+  ASSERT_EQ(pairs.size(), 2u);
+  free(d.cold_items);
+  d.cold_items = (int32_t *)malloc(2 * sizeof *d.cold_items);
+  d.cold_items[0] = std::min(pairs[0].first, pairs[0].second);
+  d.cold_items[1] = std::max(pairs[0].first, pairs[0].second);
+  d.n_cold_items = 2;
+  sr_config cfg = small_config();
+  cfg.ssl.enabled = 0;
+  cfg.model.n_item_features = 2;
+  snprintf(cfg.model.item_features[0], sizeof cfg.model.item_features[0], "item_id");
+  snprintf(cfg.model.item_features[1], sizeof cfg.model.item_features[1], "cluster");
+  sr_model *m = nullptr;
+  ASSERT_EQ(sr_model_create(&cfg, &d, &m), SR_OK) << sr_error_message();
+  EXPECT_TRUE(m->ranks_unseen_items);
+  const int64_t D = sr_two_tower_dim(m);
+  std::vector<float> items((size_t)(d.n_items * D));
+  sr_two_tower_embed_items(m, items.data());
+  auto row = [&](int32_t i) { return std::vector<float>(items.begin() + i * D, items.begin() + (i + 1) * D); };
+  EXPECT_EQ(row(pairs[0].first), row(pairs[0].second)) << "cold items: features only";
+  EXPECT_NE(row(pairs[1].first), row(pairs[1].second)) << "warm items: their ids too";
+  sr_model_destroy(m);
+  // Without item features there is nothing to rank cold items by.
+  cfg.model.n_item_features = 1;
+  ASSERT_EQ(sr_model_create(&cfg, &d, &m), SR_OK) << sr_error_message();
+  EXPECT_FALSE(m->ranks_unseen_items);
+  sr_model_destroy(m);
+  cfg.model.type = SR_MODEL_MULTVAE;
+  ASSERT_EQ(sr_model_create(&cfg, &d, &m), SR_OK) << sr_error_message();
+  EXPECT_FALSE(m->ranks_unseen_items);
+  sr_model_destroy(m);
+  sr_dataset_free(&d);
 }

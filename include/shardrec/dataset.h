@@ -62,6 +62,11 @@ typedef struct {
   int n_item_features, n_user_features;
   sr_feature *item_features; /* rows = n_items */
   sr_feature *user_features; /* rows = n_users (original numbering) */
+  /* Cold-start items (sr_split_opts.cold_item_fraction): sorted ids of items
+   * held out of training entirely; no training row has them, evaluation rows
+   * have them as held-out items only. Every shard holds the whole list. */
+  int64_t n_cold_items;
+  int32_t *cold_items;
 } sr_dataset;
 
 void sr_dataset_init(sr_dataset *d);
@@ -110,6 +115,11 @@ typedef struct {
   double heldout_fraction;       /* fraction of an eval user's items held out (0.2) */
   int64_t min_items_for_heldout; /* eval users with fewer items keep all as fold-in (5) */
   uint64_t seed;                 /* the paper's code uses 98765 */
+  /* Cold-start items: this fraction of the items with an interaction (rounded
+   * down), drawn uniformly (seed), is held out of training entirely: their
+   * interactions are removed from training rows and are held-out items of
+   * evaluation rows (never fold-in); the dataset lists them (cold_items). 0: none. */
+  double cold_item_fraction;
 } sr_split_opts;
 
 void sr_split_opts_default(sr_split_opts *o);

@@ -32,7 +32,13 @@ extern "C" {
 #define SR_MAX_METRICS 16
 
 /* Popularity slices, in report order. */
-typedef enum { SR_SLICE_HEAD = 0, SR_SLICE_TORSO = 1, SR_SLICE_TAIL = 2, SR_SLICE_COLD = 3, SR_N_SLICES = 4 } sr_slice;
+typedef enum {
+  SR_SLICE_HEAD = 0,
+  SR_SLICE_TORSO = 1,
+  SR_SLICE_TAIL = 2,
+  SR_SLICE_COLD = 3,
+  SR_N_SLICES = 4
+} sr_slice;
 
 typedef enum {
   SR_METRIC_RECALL = 0,
@@ -55,10 +61,10 @@ typedef struct {
    * sr_slice each) must stay valid while users are added. */
   int n_slices;
   const uint8_t *item_slice;
-  int64_t slice_items[SR_N_SLICES];                  /* items in each slice (not summed over ranks) */
-  double slice_sum[SR_N_SLICES][SR_MAX_METRICS];     /* as sum, per slice */
-  int64_t slice_users[SR_N_SLICES];                  /* users with a held-out item in the slice */
-  int unseen_items_ranked;                           /* the scorer ranks cold items by what it learned */
+  int64_t slice_items[SR_N_SLICES];              /* items in each slice (not summed over ranks) */
+  double slice_sum[SR_N_SLICES][SR_MAX_METRICS]; /* as sum, per slice */
+  int64_t slice_users[SR_N_SLICES];              /* users with a held-out item in the slice */
+  int unseen_items_ranked;                       /* the scorer ranks cold items by what it learned */
 } sr_metrics;
 
 /* Parses "ndcg@100" etc. into spec; SR_EINVAL with a message on a bad name. */

@@ -34,15 +34,24 @@ static void usage(FILE *out) {
       "      --heldout N       users in each of validation and test (default 10%% of users)\n"
       "      --seed S          seed of the data and of the split (default %llu)\n"
       "      --no-features     do not generate item features\n"
+      "      --causal-features item features determine the item factors (the long-tail benchmark):\n"
+      "      --informative-features N  features that make the factors (default %d)\n"
+      "      --noise-features N        features unrelated to anything (default %d)\n"
+      "      --feature-values V        values of each such feature (default %d)\n"
+      "      --factor-noise R          share of factor variance no feature explains (default %g)\n"
+      "      --cold-items F    hold this share of the items out of training entirely (cold-start\n"
+      "                        items: held-out items of evaluation rows only; default 0)\n"
       "      --zstd-level L    zstd compression level 1..22 (default %d)\n"
       "  -h, --help            this help\n"
       "\nThe file format is described in datasets/README.md.\n",
       (long long)d.n_users, (long long)d.n_items, d.n_factors, d.mean_items_per_user, d.popularity_skew,
-      d.temperature, (unsigned long long)d.seed, DEFAULT_ZSTD_LEVEL);
+      d.temperature, (unsigned long long)d.seed, d.n_informative_features, d.n_noise_features, d.feature_values,
+      d.factor_noise, DEFAULT_ZSTD_LEVEL);
 }
 
 typedef struct {
   sr_synth_opts synth;
+  double cold_items; /* sr_split_opts.cold_item_fraction */
   long long heldout; /* -1 = 10% of users */
   long long zstd_level;
   const char *output;
@@ -58,7 +67,13 @@ enum {
   OPT_HELDOUT,
   OPT_SEED,
   OPT_NO_FEATURES,
-  OPT_ZSTD
+  OPT_ZSTD,
+  OPT_CAUSAL,
+  OPT_INFORMATIVE,
+  OPT_NOISE_FEATURES,
+  OPT_FEATURE_VALUES,
+  OPT_FACTOR_NOISE,
+  OPT_COLD_ITEMS
 };
 
 /* One option of `data synth`; returns 0 or SR_CLI_EXIT_USAGE. */
@@ -99,6 +114,24 @@ static int apply_synth_option(synth_args *a, int opt, const char *name, const ch
     case OPT_ZSTD:
       rc = sr_cli_parse_int("data", name, arg, 1, 22, &a->zstd_level);
       break;
+    case OPT_CAUSAL:
+      a->synth.causal_features = 1;
+      break;
+    case OPT_INFORMATIVE:
+      if (!(rc = sr_cli_parse_int("data", name, arg, 1, 16, &v))) a->synth.n_informative_features = (int)v;
+      break;
+    case OPT_NOISE_FEATURES:
+      if (!(rc = sr_cli_parse_int("data", name, arg, 0, 16, &v))) a->synth.n_noise_features = (int)v;
+      break;
+    case OPT_FEATURE_VALUES:
+      if (!(rc = sr_cli_parse_int("data", name, arg, 3, 1000000, &v))) a->synth.feature_values = (int)v;
+      break;
+    case OPT_FACTOR_NOISE:
+      rc = sr_cli_parse_number("data", name, arg, &a->synth.factor_noise);
+      break;
+    case OPT_COLD_ITEMS:
+      rc = sr_cli_parse_number("data", name, arg, &a->cold_items);
+      break;
     default:
       rc = SR_CLI_EXIT_USAGE;
   }
@@ -116,6 +149,12 @@ static const struct option synth_options[] = {{"output", required_argument, NULL
                                               {"seed", required_argument, NULL, OPT_SEED},
                                               {"no-features", no_argument, NULL, OPT_NO_FEATURES},
                                               {"zstd-level", required_argument, NULL, OPT_ZSTD},
+                                              {"causal-features", no_argument, NULL, OPT_CAUSAL},
+                                              {"informative-features", required_argument, NULL, OPT_INFORMATIVE},
+                                              {"noise-features", required_argument, NULL, OPT_NOISE_FEATURES},
+                                              {"feature-values", required_argument, NULL, OPT_FEATURE_VALUES},
+                                              {"factor-noise", required_argument, NULL, OPT_FACTOR_NOISE},
+                                              {"cold-items", required_argument, NULL, OPT_COLD_ITEMS},
                                               {"help", no_argument, NULL, 'h'},
                                               {NULL, 0, NULL, 0}};
 
@@ -123,6 +162,7 @@ static const struct option synth_options[] = {{"output", required_argument, NULL
 static int parse_synth_args(int argc, char **argv, synth_args *a) {
   sr_synth_opts_default(&a->synth);
   a->heldout = -1;
+  a->cold_items = 0.0;
   a->zstd_level = DEFAULT_ZSTD_LEVEL;
   a->output = NULL;
   optind = 1;
@@ -153,6 +193,7 @@ static int run_synth(int argc, char **argv) {
   sr_split_opts_default(&split);
   split.n_heldout_users = a.heldout;
   split.seed = a.synth.seed;
+  split.cold_item_fraction = a.cold_items;
   int rc = sr_synth_generate(&a.synth, &full, &features, &n_features);
   double t1 = sr_now();
   if (rc == SR_OK) rc = sr_split_strong(&full, features, n_features, &split, &d, NULL);
@@ -161,9 +202,10 @@ static int run_synth(int argc, char **argv) {
   double t3 = sr_now();
   if (rc == SR_OK)
     sr_info(
-        "wrote %s: %lld users, %lld items, %lld training interactions (generate %.2f s, split %.2f s, "
-        "write %.2f s)",
-        a.output, (long long)d.n_users, (long long)d.n_items, (long long)d.train.nnz, t1 - t0, t2 - t1, t3 - t2);
+        "wrote %s: %lld users, %lld items (%lld cold-start), %lld training interactions (generate %.2f s, "
+        "split %.2f s, write %.2f s)",
+        a.output, (long long)d.n_users, (long long)d.n_items, (long long)d.n_cold_items, (long long)d.train.nnz,
+        t1 - t0, t2 - t1, t3 - t2);
   sr_csr_free(&full);
   for (int i = 0; i < n_features; i++) sr_csr_free(&features[i].values);
   free(features);

@@ -135,14 +135,11 @@ static int eval_main(const sr_dist *dist, const eval_args *a) {
 }
 
 int sr_cmd_eval(int argc, char **argv) {
-  static const struct option longopts[] = {{"data", required_argument, NULL, 'd'},
-                                           {"split", required_argument, NULL, 's'},
-                                           {"metrics", required_argument, NULL, 'm'},
-                                           {"batch", required_argument, NULL, 'b'},
-                                           {"popularity", no_argument, NULL, 'p'},
-                                           {"slices", no_argument, NULL, 'S'},
-                                           {"help", no_argument, NULL, 'h'},
-                                           {NULL, 0, NULL, 0}};
+  static const struct option longopts[] = {
+      {"data", required_argument, NULL, 'd'},    {"split", required_argument, NULL, 's'},
+      {"metrics", required_argument, NULL, 'm'}, {"batch", required_argument, NULL, 'b'},
+      {"popularity", no_argument, NULL, 'p'},    {"slices", no_argument, NULL, 'S'},
+      {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
   const char *data_path = NULL, *split_name = "test";
   char *metric_list = NULL;
   long long batch = 0;

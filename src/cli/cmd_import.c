@@ -46,6 +46,8 @@ static void import_usage(FILE *out) {
           "      --holdout H            weak: random (default), temporal, given (lightgcn)\n"
           "      --heldout-fraction F   held-out share of an evaluation row (default 0.2)\n"
           "      --heldout-min-items N  rows with fewer items hold nothing out (default 5)\n"
+          "      --cold-items F         hold this share of the items out of training entirely:\n"
+          "                             cold-start items, evaluated by their features (default 0)\n"
           "      --seed S               split seed (default 98765)\n"
           "      --zstd-level L         compression level 1..22 (default 3)\n"
           "  -h, --help                 this help\n");
@@ -72,7 +74,8 @@ enum {
   OPT_HELDOUT_FRACTION,
   OPT_HELDOUT_MIN_ITEMS,
   OPT_SEED,
-  OPT_ZSTD
+  OPT_ZSTD,
+  OPT_COLD_ITEMS
 };
 
 static const struct option import_options[] = {{"output", required_argument, NULL, 'o'},
@@ -97,6 +100,7 @@ static const struct option import_options[] = {{"output", required_argument, NUL
                                                {"heldout-min-items", required_argument, NULL, OPT_HELDOUT_MIN_ITEMS},
                                                {"seed", required_argument, NULL, OPT_SEED},
                                                {"zstd-level", required_argument, NULL, OPT_ZSTD},
+                                               {"cold-items", required_argument, NULL, OPT_COLD_ITEMS},
                                                {"help", no_argument, NULL, 'h'},
                                                {NULL, 0, NULL, 0}};
 
@@ -183,6 +187,9 @@ static int apply_import_option(sr_import_opts *o, int opt, const char *name, con
       break;
     case OPT_HELDOUT_FRACTION:
       rc = sr_cli_parse_number("data", name, arg, &o->split.heldout_fraction);
+      break;
+    case OPT_COLD_ITEMS:
+      rc = sr_cli_parse_number("data", name, arg, &o->split.cold_item_fraction);
       break;
     case OPT_HELDOUT_MIN_ITEMS:
       if (!(rc = sr_cli_parse_int("data", name, arg, 1, INT32_MAX, &v))) o->split.min_items_for_heldout = v;

@@ -54,6 +54,7 @@ void sr_dataset_free(sr_dataset *d) {
   sr_eval_split_free(&d->test);
   free_features(d->item_features, d->n_item_features);
   free_features(d->user_features, d->n_user_features);
+  free(d->cold_items);
   sr_dataset_init(d);
 }
 
@@ -184,6 +185,27 @@ static int check_users(const sr_dataset *d, const char *what) {
   return check_user_lists(lists, 3, d->n_users, d->protocol, what);
 }
 
+/* Cold-start items: sorted, unique, in range, and in no training row held. */
+static int check_cold_items(const sr_dataset *d, const char *what) {
+  const char *obj = "/splits/cold_items";
+  for (int64_t k = 0; k < d->n_cold_items; k++) {
+    if (d->cold_items[k] < 0 || d->cold_items[k] >= d->n_items)
+      return SR_FAIL(SR_EFORMAT, "%s: %s: item %d out of range [0, %lld)", what, obj, d->cold_items[k],
+                     (long long)d->n_items);
+    if (k > 0 && d->cold_items[k] <= d->cold_items[k - 1])
+      return SR_FAIL(SR_EFORMAT, "%s: %s: not sorted and unique at entry %lld", what, obj, (long long)k);
+  }
+  if (d->n_cold_items == 0) return SR_OK;
+  uint8_t *cold = sr_calloc((size_t)(d->n_items > 0 ? d->n_items : 1), 1);
+  for (int64_t k = 0; k < d->n_cold_items; k++) cold[d->cold_items[k]] = 1;
+  int64_t p = 0;
+  while (p < d->train.nnz && !cold[d->train.indices[p]]) p++;
+  free(cold);
+  if (p == d->train.nnz) return SR_OK;
+  return SR_FAIL(SR_EFORMAT, "%s: %s: cold-start item %d is in /splits/train (cold items are never trained on)", what,
+                 obj, d->train.indices[p]);
+}
+
 int sr_dataset_validate(const sr_dataset *d, const char *what) {
   SR_TRY(check_header(d, what));
   SR_TRY(check_csr(&d->train, what, "/splits/train", d->n_items));
@@ -192,6 +214,7 @@ int sr_dataset_validate(const sr_dataset *d, const char *what) {
   SR_TRY(check_eval_split(&d->valid, what, "/splits/valid", d->n_items));
   SR_TRY(check_eval_split(&d->test, what, "/splits/test", d->n_items));
   SR_TRY(check_users(d, what));
+  SR_TRY(check_cold_items(d, what));
   return check_feature_groups(d, what);
 }
 
@@ -236,6 +259,8 @@ static int write_all(const sr_h5file *f, const sr_dataset *d, int level) {
   SR_TRY(sr_h5_write_array(f, "/splits/train/user_ids", SR_H5_INT64, d->train_user_ids, d->train.n_rows, level));
   SR_TRY(write_eval_split(f, "/splits/valid", &d->valid, level));
   SR_TRY(write_eval_split(f, "/splits/test", &d->test, level));
+  if (d->n_cold_items > 0)
+    SR_TRY(sr_h5_write_array(f, "/splits/cold_items", SR_H5_INT32, d->cold_items, d->n_cold_items, level));
   SR_TRY(write_features(f, feature_kinds[0], d->item_features, d->n_item_features, level));
   return write_features(f, feature_kinds[1], d->user_features, d->n_user_features, level);
 }
@@ -337,7 +362,14 @@ static int read_header(const sr_h5file *f, sr_dataset *d) {
   return sr_h5_read_attr_int64(f, "/", "n_items", &d->n_items);
 }
 
+/* Every reader (whole, shard, features only) takes the whole list; absent: none. */
+static int read_cold_items(const sr_h5file *f, sr_dataset *d) {
+  if (!sr_h5_exists(f, "/splits/cold_items")) return SR_OK;
+  return sr_h5_read_array(f, "/splits/cold_items", SR_H5_INT32, -1, (void **)&d->cold_items, &d->n_cold_items);
+}
+
 static int read_feature_groups(const sr_h5file *f, sr_dataset *d) {
+  SR_TRY(read_cold_items(f, d));
   SR_TRY(read_features(f, feature_kinds[0], &d->item_features, &d->n_item_features));
   return read_features(f, feature_kinds[1], &d->user_features, &d->n_user_features);
 }
@@ -360,6 +392,7 @@ int sr_dataset_read_features(const char *path, sr_dataset *d) {
   if (rc == SR_OK) rc = read_feature_groups(&f, d);
   sr_h5_close(&f);
   if (rc == SR_OK) rc = check_feature_groups(d, path);
+  if (rc == SR_OK) rc = check_cold_items(d, path);
   if (rc != SR_OK) sr_dataset_free(d);
   return rc;
 }
@@ -468,6 +501,7 @@ static int read_shard(const sr_h5file *f, int part, int parts, sr_dataset *d) {
   SR_TRY(check_users(d, f->path));
   SR_TRY(read_feature_groups(f, d));
   SR_TRY(check_feature_groups(d, f->path)); /* features are read whole: check them as a whole read does */
+  SR_TRY(check_cold_items(d, f->path));
   const sr_csr *all[5] = {&d->train, &d->valid.foldin, &d->valid.heldout, &d->test.foldin, &d->test.heldout};
   for (int i = 0; i < 5; i++)
     if (all[i]->n_cols != d->n_items)
@@ -528,6 +562,9 @@ void sr_dataset_print_info(const sr_dataset *d, const char *path) {
   printf("\n");
   print_eval_split("valid", &d->valid);
   print_eval_split("test", &d->test);
+  if (d->n_cold_items > 0)
+    printf("  cold-start items: %lld (in no training row; held-out items of evaluation rows only)\n",
+           (long long)d->n_cold_items);
   print_features(feature_kinds[0], d->item_features, d->n_item_features);
   print_features(feature_kinds[1], d->user_features, d->n_user_features);
 }

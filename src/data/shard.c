@@ -81,4 +81,7 @@ void sr_dataset_shard(const sr_dataset *full, int part, int parts, sr_dataset *o
   out->n_item_features = full->n_item_features;
   out->user_features = copy_features(full->user_features, full->n_user_features);
   out->n_user_features = full->n_user_features;
+  out->n_cold_items = full->n_cold_items;
+  out->cold_items = sr_malloc((size_t)(full->n_cold_items > 0 ? full->n_cold_items : 1) * sizeof *out->cold_items);
+  memcpy(out->cold_items, full->cold_items, (size_t)full->n_cold_items * sizeof *out->cold_items);
 }

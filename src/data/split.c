@@ -6,7 +6,9 @@
  * All randomness comes from SR_RNG_SPLIT streams: one shuffle of all users,
  * and one held-out draw per user keyed by that user's id, so a user's
  * partition does not depend on which other users exist or in which order they
- * are processed.
+ * are processed. Cold-start items (cold_item_fraction) are one draw of
+ * their own, and under the weak protocol each user's cold interactions go to
+ * validation or test from a stream of that user's own.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,13 +19,20 @@
 #include "shardrec/mem.h"
 #include "shardrec/rng.h"
 
-enum { SPLIT_STEP_SHUFFLE = 0, SPLIT_STEP_HELDOUT = 1, SPLIT_STEP_WEAK = 2 };
+enum {
+  SPLIT_STEP_SHUFFLE = 0,
+  SPLIT_STEP_HELDOUT = 1,
+  SPLIT_STEP_WEAK = 2,
+  SPLIT_STEP_COLD = 3,
+  SPLIT_STEP_COLD_PART = 4
+};
 
 void sr_split_opts_default(sr_split_opts *o) {
   o->n_heldout_users = 0; /* depends on the data: the caller must choose it */
   o->heldout_fraction = 0.2;
   o->min_items_for_heldout = 5;
   o->seed = 98765;
+  o->cold_item_fraction = 0.0;
 }
 
 /* Checks shared by both protocols. */
@@ -31,6 +40,8 @@ static int check_inputs(const sr_csr *full, const sr_feature *item_features, int
                         const sr_split_opts *o) {
   if (!(o->heldout_fraction > 0.0 && o->heldout_fraction < 1.0))
     return SR_FAIL(SR_EINVAL, "split: heldout_fraction %g outside (0, 1)", o->heldout_fraction);
+  if (!(o->cold_item_fraction >= 0.0 && o->cold_item_fraction < 1.0))
+    return SR_FAIL(SR_EINVAL, "split: cold_item_fraction %g outside [0, 1)", o->cold_item_fraction);
   if (o->min_items_for_heldout < 1)
     return SR_FAIL(SR_EINVAL, "split: min_items_for_heldout %lld < 1", (long long)o->min_items_for_heldout);
   SR_TRY(sr_csr_validate(full, "split: interaction matrix"));
@@ -45,21 +56,6 @@ static int check_inputs(const sr_csr *full, const sr_feature *item_features, int
   return SR_OK;
 }
 
-/* new_id[old] = dense id of an item some training user has, in increasing old-id
- * order, else -1. Returns the new->old map (*n_items entries). */
-static int32_t *map_training_items(const sr_csr *train, int64_t n_old, int32_t *new_id, int64_t *n_items) {
-  for (int64_t i = 0; i < n_old; i++) new_id[i] = -1;
-  for (int64_t k = 0; k < train->nnz; k++) new_id[train->indices[k]] = 0; /* 0 = seen, until numbered */
-  int32_t n = 0;
-  for (int64_t i = 0; i < n_old; i++)
-    if (new_id[i] == 0) new_id[i] = n++;
-  int32_t *old_id = sr_malloc((size_t)(n > 0 ? n : 1) * sizeof *old_id);
-  for (int64_t i = 0; i < n_old; i++)
-    if (new_id[i] >= 0) old_id[new_id[i]] = (int32_t)i;
-  *n_items = n;
-  return old_id;
-}
-
 /* Partial Fisher-Yates: order[0..k) becomes a uniform random choice, without
  * replacement and in drawing order, of the n values in order[0..n). */
 static void shuffle_prefix(sr_rng *rng, int64_t *order, int64_t n, int64_t k) {
@@ -68,6 +64,66 @@ static void shuffle_prefix(sr_rng *rng, int64_t *order, int64_t n, int64_t k) {
     int64_t t = order[i];
     order[i] = order[j], order[j] = t;
   }
+}
+
+/* cold[item] = 1 for int(frac * n) of the n items that have an interaction,
+ * drawn uniformly; NULL when the fraction is 0 (no cold-start items). */
+static uint8_t *choose_cold_items(const sr_csr *full, const sr_split_opts *o) {
+  if (o->cold_item_fraction <= 0.0) return NULL;
+  const int64_t n_cols = full->n_cols;
+  uint8_t *cold = sr_calloc((size_t)(n_cols > 0 ? n_cols : 1), 1);
+  int64_t *active = sr_malloc((size_t)(n_cols > 0 ? n_cols : 1) * sizeof *active), n = 0;
+  for (int64_t k = 0; k < full->nnz; k++) cold[full->indices[k]] = 1; /* 1 = has an interaction, for now */
+  for (int64_t i = 0; i < n_cols; i++)
+    if (cold[i]) active[n++] = i;
+  memset(cold, 0, (size_t)n_cols);
+  const int64_t n_cold = (int64_t)(o->cold_item_fraction * (double)n);
+  sr_rng rng;
+  sr_rng_init(&rng, o->seed, SR_RNG_SPLIT, SPLIT_STEP_COLD, 0);
+  shuffle_prefix(&rng, active, n, n_cold);
+  for (int64_t i = 0; i < n_cold; i++) cold[active[i]] = 1;
+  free(active);
+  return cold;
+}
+
+static int is_cold(const uint8_t *cold, int32_t item) { return cold && cold[item]; }
+
+/* Removes the cold items' entries from training rows m (user ids in row_ids),
+ * and the rows left empty with their ids. */
+static void drop_cold_entries(sr_csr *m, int64_t *row_ids, const uint8_t *cold) {
+  int64_t k = 0, rows = 0, begin = m->indptr[0];
+  for (int64_t r = 0; r < m->n_rows; r++) {
+    const int64_t end = m->indptr[r + 1], row_start = k;
+    for (int64_t p = begin; p < end; p++) {
+      if (cold[m->indices[p]]) continue;
+      m->indices[k] = m->indices[p];
+      if (m->values) m->values[k] = m->values[p];
+      k++;
+    }
+    begin = end; /* row r + 1's start, read before indptr[r + 1] is overwritten below */
+    if (k == row_start) continue;
+    row_ids[rows] = row_ids[r];
+    m->indptr[++rows] = k;
+  }
+  m->n_rows = rows;
+  m->nnz = k;
+}
+
+/* new_id[old] = dense id of an item some training user has or a cold-start
+ * item, in increasing old-id order, else -1. Returns the new->old map
+ * (*n_items entries). */
+static int32_t *map_training_items(const sr_csr *train, const uint8_t *cold, int64_t n_old, int32_t *new_id,
+                                   int64_t *n_items) {
+  for (int64_t i = 0; i < n_old; i++) new_id[i] = is_cold(cold, (int32_t)i) ? 0 : -1;
+  for (int64_t k = 0; k < train->nnz; k++) new_id[train->indices[k]] = 0; /* 0 = kept, until numbered */
+  int32_t n = 0;
+  for (int64_t i = 0; i < n_old; i++)
+    if (new_id[i] == 0) new_id[i] = n++;
+  int32_t *old_id = sr_malloc((size_t)(n > 0 ? n : 1) * sizeof *old_id);
+  for (int64_t i = 0; i < n_old; i++)
+    if (new_id[i] >= 0) old_id[new_id[i]] = (int32_t)i;
+  *n_items = n;
+  return old_id;
 }
 
 /* Picks int(frac * n) of the n positions uniformly without replacement from
@@ -89,10 +145,11 @@ static void append_entry(sr_csr *m, int32_t item, float value) {
   m->nnz++;
 }
 
-/* Rows of `users` restricted to training items, each split into fold-in and
- * held-out (both stay sorted: the item map is increasing). */
+/* Rows of `users` restricted to kept items, each split into fold-in and
+ * held-out (both stay sorted: the item map is increasing); cold-start items
+ * are always held out, the others drawn as choose_heldout says. */
 static void build_eval_split(const sr_csr *full, const int64_t *users, int64_t n_users, const int32_t *new_id,
-                             int64_t n_items, const sr_split_opts *o, sr_eval_split *s) {
+                             const uint8_t *cold, int64_t n_items, const sr_split_opts *o, sr_eval_split *s) {
   int64_t max_nnz = 0, max_row = 0;
   for (int64_t r = 0; r < n_users; r++) {
     int64_t len = sr_csr_row_len(full, users[r]);
@@ -109,12 +166,19 @@ static void build_eval_split(const sr_csr *full, const int64_t *users, int64_t n
   int64_t *order = sr_malloc((size_t)(max_row > 0 ? max_row : 1) * sizeof *order);
   uint8_t *chosen = sr_malloc((size_t)(max_row > 0 ? max_row : 1));
   for (int64_t r = 0; r < n_users; r++) {
-    int64_t n_kept = 0; /* positions in `full` of the row's training items */
+    int64_t n_kept = 0, n_warm = 0; /* positions in `full` of the row's training items, cold ones last */
     for (int64_t k = full->indptr[users[r]]; k < full->indptr[users[r] + 1]; k++)
-      if (new_id[full->indices[k]] >= 0) kept[n_kept++] = k;
-    choose_heldout(o, users[r], n_kept, order, chosen);
-    for (int64_t p = 0; p < n_kept; p++)
+      if (new_id[full->indices[k]] >= 0 && !is_cold(cold, full->indices[k])) kept[n_kept++] = k;
+    n_warm = n_kept;
+    for (int64_t k = full->indptr[users[r]]; k < full->indptr[users[r] + 1]; k++)
+      if (is_cold(cold, full->indices[k])) kept[n_kept++] = k;
+    choose_heldout(o, users[r], n_warm, order, chosen);
+    for (int64_t p = n_warm; p < n_kept; p++) chosen[p] = 1;
+    /* Both parts in item order: warm and cold entries merged. */
+    for (int64_t a = 0, b = n_warm; a < n_warm || b < n_kept;) {
+      const int64_t p = b == n_kept || (a < n_warm && kept[a] < kept[b]) ? a++ : b++;
       append_entry(chosen[p] ? &s->heldout : &s->foldin, new_id[full->indices[kept[p]]], sr_csr_value(full, kept[p]));
+    }
     s->foldin.indptr[r + 1] = s->foldin.nnz;
     s->heldout.indptr[r + 1] = s->heldout.nnz;
   }
@@ -136,13 +200,17 @@ static void remap_features(const sr_feature *in, int n, const int32_t *old_id, i
   free(rows);
 }
 
-/* Both protocols train on the items training rows use: renumbers
- * out->train's columns densely (sets out->n_items) and returns new_id[old]
- * (-1 for an item no training row has), for the evaluation rows; *old_id
- * receives the new->old map for finish_split. */
-static int32_t *keep_training_items(sr_dataset *out, int64_t n_cols, int32_t **old_id) {
+/* Both protocols train on the items training rows use, and keep the
+ * cold-start items: renumbers out->train's columns densely (sets
+ * out->n_items, out->cold_items) and returns new_id[old] (-1 for an item
+ * neither), for the evaluation rows; *old_id receives the new->old map for
+ * finish_split. */
+static int32_t *keep_training_items(sr_dataset *out, const uint8_t *cold, int64_t n_cols, int32_t **old_id) {
   int32_t *new_id = sr_malloc((size_t)(n_cols > 0 ? n_cols : 1) * sizeof *new_id);
-  *old_id = map_training_items(&out->train, n_cols, new_id, &out->n_items);
+  *old_id = map_training_items(&out->train, cold, n_cols, new_id, &out->n_items);
+  out->cold_items = sr_malloc((size_t)(n_cols > 0 ? n_cols : 1) * sizeof *out->cold_items);
+  for (int64_t i = 0; i < n_cols; i++)
+    if (is_cold(cold, (int32_t)i)) out->cold_items[out->n_cold_items++] = new_id[i];
   for (int64_t k = 0; k < out->train.nnz; k++) out->train.indices[k] = new_id[out->train.indices[k]];
   out->train.n_cols = out->n_items;
   return new_id;
@@ -181,17 +249,20 @@ int sr_split_strong(const sr_csr *full, const sr_feature *item_features, int n_i
   sr_rng_permutation(&rng, perm, n_users);
 
   sr_csr_gather_rows(full, perm, n_train, &out->train);
-  int32_t *old_id, *new_id = keep_training_items(out, full->n_cols, &old_id);
   out->n_users = n_users;
   out->train_user_ids = sr_malloc((size_t)n_train * sizeof *out->train_user_ids);
   memcpy(out->train_user_ids, perm, (size_t)n_train * sizeof *perm);
+  uint8_t *cold = choose_cold_items(full, opts);
+  if (cold) drop_cold_entries(&out->train, out->train_user_ids, cold);
+  int32_t *old_id, *new_id = keep_training_items(out, cold, full->n_cols, &old_id);
 
-  build_eval_split(full, perm + n_train, n_eval, new_id, out->n_items, opts, &out->valid);
-  build_eval_split(full, perm + n_train + n_eval, n_eval, new_id, out->n_items, opts, &out->test);
+  build_eval_split(full, perm + n_train, n_eval, new_id, cold, out->n_items, opts, &out->valid);
+  build_eval_split(full, perm + n_train + n_eval, n_eval, new_id, cold, out->n_items, opts, &out->test);
   finish_split(out, item_features, n_item_features, old_id, item_map_out);
 
   free(perm);
   free(new_id);
+  free(cold);
   return SR_OK;
 }
 
@@ -220,12 +291,17 @@ static void sort_by_time(const sr_csr *full, const int64_t *keys, int64_t first,
   for (int64_t p = 0; p < n; p++) order[p] = scratch[p].pos;
 }
 
-/* part[first + p] for the n entries of user `user`'s row. order/scratch: n entries. */
-static void divide_row(const sr_csr *full, sr_holdout holdout, const int64_t *keys, const sr_split_opts *o,
-                       int64_t user, int64_t *order, timed_entry *scratch, uint8_t *part) {
+/* part[first + p] for the n entries of user `user`'s row. order/scratch: n
+ * entries. A cold-start item's entry is validation or test, half and half. */
+static void divide_row(const sr_csr *full, sr_holdout holdout, const int64_t *keys, const uint8_t *cold,
+                       const sr_split_opts *o, int64_t user, int64_t *order, timed_entry *scratch, uint8_t *part) {
   int64_t first = full->indptr[user], n = sr_csr_row_len(full, user), m = 0;
+  sr_rng cold_rng;
+  sr_rng_init(&cold_rng, o->seed, SR_RNG_SPLIT, SPLIT_STEP_COLD_PART, (uint64_t)user);
   for (int64_t p = 0; p < n; p++) {
     part[first + p] = holdout == SR_HOLDOUT_GIVEN && keys[first + p] ? PART_TEST : PART_TRAIN;
+    if (is_cold(cold, full->indices[first + p]) && part[first + p] == PART_TRAIN)
+      part[first + p] = sr_rng_uniform(&cold_rng) < 0.5f ? PART_VALID : PART_TEST;
     if (part[first + p] == PART_TRAIN) order[m++] = p; /* candidate positions, increasing */
   }
   if (m < o->min_items_for_heldout) return;
@@ -239,21 +315,23 @@ static void divide_row(const sr_csr *full, sr_holdout holdout, const int64_t *ke
   }
   if (holdout == SR_HOLDOUT_TEMPORAL) { /* the latest n_out are test, the n_out before them validation */
     sort_by_time(full, keys, first, n, scratch, order);
-    for (int64_t i = 0; i < 2 * n_out; i++) part[first + order[n - 1 - i]] = i < n_out ? PART_TEST : PART_VALID;
+    for (int64_t i = n - 1, taken = 0; i >= 0 && taken < 2 * n_out; i--)
+      if (part[first + order[i]] == PART_TRAIN) part[first + order[i]] = taken++ < n_out ? PART_TEST : PART_VALID;
     return;
   }
-  shuffle_prefix(&rng, order, n, 2 * n_out);
+  shuffle_prefix(&rng, order, m, 2 * n_out); /* m == n but for cold-start items */
   for (int64_t i = 0; i < 2 * n_out; i++) part[first + order[i]] = i < n_out ? PART_TEST : PART_VALID;
 }
 
-static uint8_t *divide_rows(const sr_csr *full, sr_holdout holdout, const int64_t *keys, const sr_split_opts *o) {
+static uint8_t *divide_rows(const sr_csr *full, sr_holdout holdout, const int64_t *keys, const uint8_t *cold,
+                            const sr_split_opts *o) {
   int64_t widest = 1;
   for (int64_t u = 0; u < full->n_rows; u++)
     if (sr_csr_row_len(full, u) > widest) widest = sr_csr_row_len(full, u);
   uint8_t *part = sr_malloc((size_t)(full->nnz > 0 ? full->nnz : 1));
   int64_t *order = sr_malloc((size_t)widest * sizeof *order);
   timed_entry *scratch = sr_malloc((size_t)widest * sizeof *scratch);
-  for (int64_t u = 0; u < full->n_rows; u++) divide_row(full, holdout, keys, o, u, order, scratch, part);
+  for (int64_t u = 0; u < full->n_rows; u++) divide_row(full, holdout, keys, cold, o, u, order, scratch, part);
   free(order);
   free(scratch);
   return part;
@@ -329,12 +407,13 @@ int sr_split_weak(const sr_csr *full, sr_holdout holdout, const int64_t *entry_k
   SR_TRY(check_weak_inputs(full, holdout, entry_keys, opts));
   out->protocol = SR_PROTOCOL_WEAK;
   out->n_users = full->n_rows;
-  uint8_t *part = divide_rows(full, holdout, entry_keys, opts);
+  uint8_t *cold = choose_cold_items(full, opts);
+  uint8_t *part = divide_rows(full, holdout, entry_keys, cold, opts);
 
   int64_t n_train;
   out->train_user_ids = users_with(full, part, PARTS(PART_TRAIN), NULL, &n_train);
   gather_parts(full, part, PARTS(PART_TRAIN), NULL, full->n_cols, out->train_user_ids, n_train, &out->train);
-  int32_t *old_id, *new_id = keep_training_items(out, full->n_cols, &old_id);
+  int32_t *old_id, *new_id = keep_training_items(out, cold, full->n_cols, &old_id);
 
   build_weak_eval(full, part, PARTS(PART_TRAIN), PARTS(PART_VALID), new_id, out->n_items, &out->valid);
   build_weak_eval(full, part, PARTS(PART_TRAIN) | PARTS(PART_VALID), PARTS(PART_TEST), new_id, out->n_items,
@@ -343,5 +422,6 @@ int sr_split_weak(const sr_csr *full, sr_holdout holdout, const int64_t *entry_k
 
   free(part);
   free(new_id);
+  free(cold);
   return SR_OK;
 }

@@ -33,7 +33,9 @@ enum {
   SYNTH_STEP_POPULARITY = 2,
   SYNTH_STEP_ROW_LENGTHS = 3,
   SYNTH_STEP_CLICKS = 4,
-  SYNTH_STEP_TAGS = 5
+  SYNTH_STEP_TAGS = 5,
+  SYNTH_STEP_FEATURE_VALUES = 6, /* causal features: sample = item * n_features + feature */
+  SYNTH_STEP_VALUE_VECTORS = 7   /* causal features: sample = feature * feature_values + value */
 };
 
 #define SYNTH_MIN_ITEMS 5 /* every user has at least this many clicks (the paper's user filter) */
@@ -41,6 +43,7 @@ enum {
 #define ITEM_BLOCK 128    /* items per partial sum of the sampler (about sqrt(n_items)); a multiple of 4 */
 #define POP_BUCKETS 10    /* "pop_bucket" = popularity decile */
 #define TAG_NOISE 0.1     /* probability that an item gets one extra random tag */
+#define MAX_VALUES 3      /* causal features: values per item and feature, 1 to this */
 
 void sr_synth_opts_default(sr_synth_opts *o) {
   o->n_users = 5000;
@@ -54,6 +57,11 @@ void sr_synth_opts_default(sr_synth_opts *o) {
   o->temperature = 0.3;
   o->with_item_features = 1;
   o->seed = 98765;
+  o->causal_features = 0;
+  o->n_informative_features = 3;
+  o->n_noise_features = 2;
+  o->feature_values = 24;
+  o->factor_noise = 0.2;
 }
 
 static int check_opts(const sr_synth_opts *o) {
@@ -69,6 +77,15 @@ static int check_opts(const sr_synth_opts *o) {
     return SR_FAIL(SR_EINVAL, "synth: popularity skew %g outside [0, 10]", o->popularity_skew);
   if (!(o->temperature > 0.0 && o->temperature <= 1e3))
     return SR_FAIL(SR_EINVAL, "synth: temperature %g outside (0, 1000]", o->temperature);
+  if (!o->causal_features) return SR_OK;
+  if (o->n_informative_features < 1 || o->n_informative_features > 16 || o->n_noise_features < 0 ||
+      o->n_noise_features > 16)
+    return SR_FAIL(SR_EINVAL, "synth: %d informative and %d noise features: need 1 to 16 and 0 to 16",
+                   o->n_informative_features, o->n_noise_features);
+  if (o->feature_values < MAX_VALUES || o->feature_values > 1000000)
+    return SR_FAIL(SR_EINVAL, "synth: feature values %d outside [%d, 1e6]", o->feature_values, MAX_VALUES);
+  if (!(o->factor_noise >= 0.0 && o->factor_noise <= 1.0))
+    return SR_FAIL(SR_EINVAL, "synth: factor noise %g outside [0, 1]", o->factor_noise);
   return SR_OK;
 }
 
@@ -93,15 +110,52 @@ static int64_t *popularity_ranks(const sr_synth_opts *o) {
   return rank;
 }
 
+/* Causal features: q_i from its informative features' value vectors (synth.h). */
+static void factors_from_features(const sr_synth_opts *o, const sr_feature *features, float *q) {
+  const int k = o->n_factors, F = o->n_informative_features;
+  const float scale = 1.0f / sqrtf((float)k);
+  float *e = sr_malloc((size_t)F * (size_t)o->feature_values * (size_t)k * sizeof *e);
+  for (int64_t v = 0; v < (int64_t)F * o->feature_values; v++)
+    normal_vector(o, SYNTH_STEP_VALUE_VECTORS, v, scale, e + v * k, k);
+  const float explained = sqrtf((float)(1.0 - o->factor_noise) / (float)F), rest = sqrtf((float)o->factor_noise);
+  float *z = sr_malloc((size_t)k * sizeof *z);
+  for (int64_t i = 0; i < o->n_items; i++) {
+    float *qi = q + i * k;
+    normal_vector(o, SYNTH_STEP_ITEM_FACTORS, i, scale, z, k);
+    for (int j = 0; j < k; j++) qi[j] = rest * z[j];
+    for (int f = 0; f < F; f++) {
+      const sr_csr *m = &features[f].values;
+      const float w = explained / sqrtf((float)sr_csr_row_len(m, i));
+      for (int64_t p = m->indptr[i]; p < m->indptr[i + 1]; p++)
+        for (int j = 0; j < k; j++) qi[j] += w * e[((int64_t)f * o->feature_values + m->indices[p]) * k + j];
+    }
+  }
+  free(z);
+  free(e);
+}
+
+void sr_synth_item_factors(const sr_synth_opts *o, const sr_feature *item_features, float *q) {
+  const int k = o->n_factors;
+  if (o->causal_features) {
+    factors_from_features(o, item_features, q);
+    return;
+  }
+  for (int64_t i = 0; i < o->n_items; i++)
+    normal_vector(o, SYNTH_STEP_ITEM_FACTORS, i, 1.0f / sqrtf((float)k), q + i * k, k);
+}
+
 /* Item rows [q_i, pop_i] (n_items x (k+1)): with user rows [p_u / T, 1] one GEMM
  * yields the logits <p_u, q_i> / T + pop_i. */
-static float *item_rows(const sr_synth_opts *o, const int64_t *rank) {
+static float *item_rows(const sr_synth_opts *o, const int64_t *rank, const sr_feature *causal) {
   int k = o->n_factors, stride = k + 1;
+  float *factors = sr_malloc((size_t)o->n_items * (size_t)k * sizeof *factors);
+  sr_synth_item_factors(o, causal, factors);
   float *q = sr_malloc((size_t)o->n_items * (size_t)stride * sizeof *q);
   for (int64_t i = 0; i < o->n_items; i++) {
-    normal_vector(o, SYNTH_STEP_ITEM_FACTORS, i, 1.0f / sqrtf((float)k), q + i * stride, k);
+    memcpy(q + i * stride, factors + i * k, (size_t)k * sizeof *q);
     q[i * stride + k] = (float)(-o->popularity_skew * log1p((double)rank[i]));
   }
+  free(factors);
   return q;
 }
 
@@ -297,18 +351,58 @@ static sr_feature *make_features(const sr_synth_opts *o, const float *items, con
   return f;
 }
 
+/* Causal features (synth.h): informative ones first, then noise; each item
+ * has 1 to MAX_VALUES distinct values of each, from a stream of its own. */
+static sr_feature *make_causal_features(const sr_synth_opts *o, int *n) {
+  const int F = o->n_informative_features + o->n_noise_features;
+  sr_feature *f = sr_calloc((size_t)F, sizeof *f);
+  for (int j = 0; j < F; j++) {
+    char name[SR_NAME_MAX];
+    const int informative = j < o->n_informative_features;
+    snprintf(name, sizeof name, "%s_%d", informative ? "informative" : "noise",
+             informative ? j + 1 : j - o->n_informative_features + 1);
+    feature_init(&f[j], name, 1, o->feature_values, o->n_items, MAX_VALUES * o->n_items);
+    for (int64_t i = 0; i < o->n_items; i++) {
+      sr_rng rng;
+      sr_rng_init(&rng, o->seed, SR_RNG_SYNTH, SYNTH_STEP_FEATURE_VALUES, (uint64_t)(i * F + j));
+      int32_t values[MAX_VALUES];
+      const int want = 1 + (int)sr_rng_below(&rng, MAX_VALUES);
+      int have = 0;
+      while (have < want) {
+        const int32_t v = (int32_t)sr_rng_below(&rng, (uint64_t)o->feature_values);
+        int seen = 0;
+        for (int t = 0; t < have; t++) seen |= values[t] == v;
+        if (!seen) values[have++] = v;
+      }
+      qsort(values, (size_t)have, sizeof *values, compare_int32);
+      feature_append_row(&f[j], i, values, have);
+    }
+  }
+  *n = F;
+  return f;
+}
+
 int sr_synth_generate(const sr_synth_opts *o, sr_csr *full, sr_feature **item_features, int *n_item_features) {
   memset(full, 0, sizeof *full);
   if (item_features) *item_features = NULL;
   if (n_item_features) *n_item_features = 0;
   SR_TRY(check_opts(o));
   int64_t *rank = popularity_ranks(o);
-  float *items = item_rows(o, rank);
+  int n_causal = 0;
+  sr_feature *causal = o->causal_features ? make_causal_features(o, &n_causal) : NULL;
+  float *items = item_rows(o, rank, causal);
   generate_clicks(o, items, full);
-  if (o->with_item_features && item_features && n_item_features) {
+  const int wanted = o->with_item_features && item_features && n_item_features;
+  if (wanted && causal) {
+    *item_features = causal;
+    *n_item_features = n_causal;
+    causal = NULL;
+  } else if (wanted) {
     *item_features = make_features(o, items, rank);
     *n_item_features = 3;
   }
+  for (int f = 0; causal && f < n_causal; f++) sr_csr_free(&causal[f].values);
+  free(causal);
   free(rank);
   free(items);
   return SR_OK;

@@ -206,6 +206,21 @@ static int build_query_features(tower *t, const sr_config *cfg, const sr_dataset
   return SR_OK;
 }
 
+/* ids (n_items, n_items): row i = {i}, but empty for a cold-start item, whose
+ * id embedding (never trained) is replaced by the feature's learned default. */
+static void item_ids_but_cold(const sr_dataset *data, sr_csr *ids) {
+  sr_csr_alloc(ids, data->n_items, data->n_items, data->n_items, 0);
+  int64_t nnz = 0, next_cold = 0;
+  for (int64_t i = 0; i < data->n_items; i++) {
+    if (next_cold < data->n_cold_items && data->cold_items[next_cold] == i)
+      next_cold++;
+    else
+      ids->indices[nnz++] = (int32_t)i;
+    ids->indptr[i + 1] = nnz;
+  }
+  ids->nnz = nnz;
+}
+
 static int build_item_features(tower *t, const sr_config *cfg, const sr_dataset *data) {
   const char *key = "model.item_features";
   for (int i = 0; i < cfg->model.n_item_features; i++) {
@@ -219,7 +234,12 @@ static int build_item_features(tower *t, const sr_config *cfg, const sr_dataset 
       continue;
     }
     SR_TRY(check_room(t, key, name));
-    if (strcmp(name, "item_id") == 0) {
+    if (strcmp(name, "item_id") == 0 && data->n_cold_items > 0) {
+      sr_csr ids;
+      item_ids_but_cold(data, &ids);
+      add_feature(t, name, SOURCE_TABLE, 0, data->n_items, &ids);
+      sr_csr_free(&ids);
+    } else if (strcmp(name, "item_id") == 0) {
       add_feature(t, name, SOURCE_ITEM_ID, 0, data->n_items, NULL);
     } else {
       const sr_feature *f = find_feature(data->item_features, data->n_item_features, name);
@@ -1145,7 +1165,8 @@ int sr_two_tower_create(const sr_config *cfg, const sr_dataset *data, const sr_d
     rc = SR_FAIL(SR_ECONFIG, "loss.remove_accidental_hits: applies to the softmax and focal losses only, not %s",
                  tt->loss_type == SR_LOSS_MULTISIM ? "multisim" : "auc");
   if (rc == SR_OK && tt->ssl && tt->masking == SR_MASK_CFM) rc = item_feature_mi(tt);
-  for (int f = 0; f < tt->item.n_features; f++) tt->base.ranks_unseen_items |= tt->item.feature[f].source == SOURCE_TABLE;
+  for (int f = 0; f < tt->item.n_features; f++)
+    tt->base.ranks_unseen_items |= strcmp(tt->item.feature[f].name, "item_id") != 0;
   if (rc != SR_OK) {
     two_tower_destroy(&tt->base);
     return rc;

@@ -303,7 +303,7 @@ void sr_popularity_slices(const int64_t *counts, int64_t n, const double shares[
     int64_t end = first;
     while (end < n && order[end].count == order[first].count) end++;
     const double before = (double)above;
-    uint8_t slice = order[first].count == 0                   ? SR_SLICE_COLD
+    uint8_t slice = order[first].count == 0              ? SR_SLICE_COLD
                     : before < shares[0] * (double)total ? SR_SLICE_HEAD
                     : before < shares[1] * (double)total ? SR_SLICE_TORSO
                                                          : SR_SLICE_TAIL;

@@ -63,8 +63,8 @@ typedef struct {
   uint64_t data_hash;   /* of this run's training data (hash_data) */
   char new_run_id[SR_RUN_ID_SIZE]; /* the id a fresh start takes */
   size_t history_cap;
-  int time_up;     /* some rank's training clock passed train.time_limit_s */
-  int stop_signal; /* some rank received SIGTERM, SIGINT or SIGUSR1 (the lowest such signal number) */
+  int time_up;         /* some rank's training clock passed train.time_limit_s */
+  int stop_signal;     /* some rank received SIGTERM, SIGINT or SIGUSR1 (the lowest such signal number) */
   uint8_t *item_slice; /* eval.slices: each item's popularity slice (n_items), NULL without slices */
 } trainer;
 
