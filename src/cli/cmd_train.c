@@ -73,7 +73,10 @@ static void print_result(const sr_train_result *res, const char *model_path) {
   sr_metrics_format(&res->best_valid, valid, sizeof valid);
   sr_metrics_format(&res->test, test, sizeof test);
   sr_metrics_format(&res->test_popularity, pop, sizeof pop);
-  sr_info("selected epoch %d  valid %s", res->best_epoch, valid);
+  if (res->best_valid.n_users > 0)
+    sr_info("selected epoch %d  valid %s", res->best_epoch, valid);
+  else
+    sr_info("kept the last epoch, %d (the dataset has no validation split)", res->best_epoch);
   sr_info("test %s  (%lld users)", test, (long long)res->test.n_users);
   sr_info("test popularity baseline %s", pop);
   sr_info("trained %lld steps in %.1fs (%.0f %s/s); model saved to %s", (long long)res->steps, res->train_seconds,

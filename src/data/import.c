@@ -6,6 +6,7 @@
  */
 #include "shardrec/import.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,11 +113,33 @@ int sr_import_detect_format(const char *const *inputs, int n_inputs, sr_import_f
 
 /* ---- options ---------------------------------------------------------------------------- */
 
+/* The split's options, named as on the command line, before any input is read. */
+static int check_split_opts(const sr_import_opts *o) {
+  const sr_split_opts *s = &o->split;
+  int given = o->protocol == SR_PROTOCOL_WEAK && o->holdout == SR_HOLDOUT_GIVEN;
+  double max_heldout = o->protocol == SR_PROTOCOL_WEAK ? 0.5 : 1.0; /* weak: test and validation each take it */
+  if (!given && !(s->heldout_fraction > 0.0 && s->heldout_fraction < max_heldout))
+    return SR_FAIL(
+        SR_EINVAL, "--heldout-fraction %g outside (0, %g)%s", s->heldout_fraction, max_heldout,
+        o->format == SR_IMPORT_LIGHTGCN ? " (with --holdout given the test file holds the test items)" : "");
+  if (!(s->validation_fraction >= 0.0 && s->validation_fraction < 1.0))
+    return SR_FAIL(SR_EINVAL, "--validation-fraction %g outside [0, 1)", s->validation_fraction);
+  if (!given && s->validation_fraction > 0.0)
+    return SR_FAIL(SR_EINVAL,
+                   "--validation-fraction applies to --holdout given (the other splits hold out "
+                   "validation items as test items, by --heldout-fraction)");
+  return SR_OK;
+}
+
 static int check_opts(const sr_import_opts *o, int has_rating, int has_timestamp) {
   const char *format = format_names[o->format];
   if (o->n_inputs < 1) return SR_FAIL(SR_EINVAL, "no input file");
-  if ((o->movies_path || o->users_path) && o->format != SR_IMPORT_MOVIELENS)
-    return SR_FAIL(SR_EINVAL, "--movies and --users are MovieLens files, not %s", format);
+  /* A CSV log may be a filtered MovieLens one: its ids are then MovieLens ids. */
+  if ((o->movies_path || o->users_path) && o->format != SR_IMPORT_MOVIELENS && o->format != SR_IMPORT_CSV)
+    return SR_FAIL(SR_EINVAL, "--movies and --users describe MovieLens ids (movielens or csv input), not %s ids",
+                   format);
+  if (o->has_min_rating && !isfinite(o->min_rating))
+    return SR_FAIL(SR_EINVAL, "--min-rating: %g is not a finite number", o->min_rating);
   if (o->has_min_rating && !has_rating)
     return SR_FAIL(SR_EINVAL, "--min-rating: the %s input has no rating column", format);
   if (o->keep_values && !has_rating)
@@ -126,6 +149,7 @@ static int check_opts(const sr_import_opts *o, int has_rating, int has_timestamp
                    (long long)o->min_item_users);
   if (o->zstd_level < 1 || o->zstd_level > 22)
     return SR_FAIL(SR_EINVAL, "zstd level %d outside [1, 22]", o->zstd_level);
+  SR_TRY(check_split_opts(o));
   if (o->protocol != SR_PROTOCOL_WEAK) return SR_OK;
   if (o->split.n_heldout_users != 0)
     return SR_FAIL(SR_EINVAL, "--heldout-users: the weak protocol holds out items of every user, not users");
@@ -138,8 +162,9 @@ static int check_opts(const sr_import_opts *o, int has_rating, int has_timestamp
 
 /* ---- the interaction log --------------------------------------------------------------------- */
 
-/* What the per-interaction key column holds (sr_split_weak's entry_keys). */
-typedef enum { KEY_NONE, KEY_TIMESTAMP, KEY_TEST_FLAG } key_kind;
+/* What the per-interaction key column holds (sr_split_weak's entry_keys):
+ * a timestamp, or the part (SR_GIVEN_*) the line's file gives. */
+typedef enum { KEY_NONE, KEY_TIMESTAMP, KEY_GIVEN_PART } key_kind;
 
 /* Every kept line, column-wise, with first-seen dense ids: 8 bytes per line,
  * plus 4 with values and 8 with keys. */
@@ -179,6 +204,8 @@ static void grow_log(interaction_log *l) {
 /* Checks an id field; *number receives an integer id. */
 static int check_id(const id_dict *d, field f, const char *kind, int64_t *number) {
   if (f.len == 0) return SR_FAIL(SR_EFORMAT, "empty %s id", kind);
+  /* /ids stores NUL-padded strings: "a" and "a\0" would become one id there. */
+  if (d->strings && memchr(f.s, '\0', f.len)) return SR_FAIL(SR_EFORMAT, "%s id contains a NUL byte", kind);
   if (!d->strings && field_to_int64(f, number) != 0)
     return SR_FAIL(SR_EFORMAT, "%s id '%.*s' is not an integer", kind, (int)f.len, f.s);
   return SR_OK;
@@ -186,6 +213,13 @@ static int check_id(const id_dict *d, field f, const char *kind, int64_t *number
 
 static int32_t intern(id_dict *d, field f, int64_t number) {
   return d->strings ? id_dict_add_string(d, f.s, f.len) : id_dict_add_number(d, number);
+}
+
+/* The part of a given split that the inputs' file_index-th file holds:
+ * LightGCN's train.txt then test.txt. */
+static int64_t given_part(const sr_import_opts *o, int file_index) {
+  (void)o;
+  return file_index == 0 ? SR_GIVEN_TRAIN : SR_GIVEN_TEST;
 }
 
 static int add_record(record_sink *sink, const raw_record *r, int file_index) {
@@ -205,7 +239,7 @@ static int add_record(record_sink *sink, const raw_record *r, int file_index) {
   l->user[l->n] = user;
   l->item[l->n] = item;
   if (l->with_values) l->value[l->n] = (float)r->rating;
-  if (l->keys != KEY_NONE) l->key[l->n] = l->keys == KEY_TIMESTAMP ? r->timestamp : file_index;
+  if (l->keys != KEY_NONE) l->key[l->n] = l->keys == KEY_TIMESTAMP ? r->timestamp : given_part(l->o, file_index);
   l->n++;
   return SR_OK;
 }
@@ -515,7 +549,7 @@ int sr_import_load(const sr_import_opts *o, sr_import_table *t) {
   interaction_log l = {.sink = {add_record}, .o = o, .stats = &t->stats, .with_values = o->keep_values};
   int weak = o->protocol == SR_PROTOCOL_WEAK;
   l.keys = weak && o->holdout == SR_HOLDOUT_TEMPORAL ? KEY_TIMESTAMP
-           : weak && o->holdout == SR_HOLDOUT_GIVEN  ? KEY_TEST_FLAG
+           : weak && o->holdout == SR_HOLDOUT_GIVEN  ? KEY_GIVEN_PART
                                                      : KEY_NONE;
   int string_ids = o->string_ids || o->format == SR_IMPORT_MSD;
   id_dict_init(&l.users, string_ids);
@@ -561,8 +595,28 @@ static void select_ids(sr_raw_ids *ids, const int32_t *map, int64_t n) {
   ids->n = n;
 }
 
+/* Every part the split was asked for holds interactions: an empty one would
+ * train on nothing or evaluate nothing, silently. */
+static int check_parts(const sr_import_opts *o, const sr_dataset *d) {
+  int given = o->protocol == SR_PROTOCOL_WEAK && o->holdout == SR_HOLDOUT_GIVEN;
+  if (d->train.nnz == 0)
+    return SR_FAIL(SR_EINVAL, "the training split is empty: every interaction is held out%s",
+                   given ? " (is the training file also given as the test file?)" : "");
+  if (d->test.heldout.nnz == 0)
+    return SR_FAIL(SR_EINVAL, "the test split has no held-out items%s",
+                   given ? ": the test file gives no interaction" : ": no test user has --heldout-min-items items");
+  int wants_validation = !given || o->split.validation_fraction > 0.0;
+  if (wants_validation && d->valid.heldout.nnz == 0)
+    return SR_FAIL(SR_EINVAL,
+                   "the validation split has no held-out items: no %s has --heldout-min-items (%lld) items",
+                   given ? "user's training row" : "validation user", (long long)o->split.min_items_for_heldout);
+  return SR_OK;
+}
+
 int sr_import_split(const sr_import_opts *o, sr_import_table *t, sr_dataset *d) {
   sr_split_opts split = o->split;
+  /* A given split is a published one: its catalogue is every item of its files. */
+  split.keep_all_items |= o->protocol == SR_PROTOCOL_WEAK && o->holdout == SR_HOLDOUT_GIVEN;
   if (o->protocol == SR_PROTOCOL_STRONG && split.n_heldout_users == 0)
     split.n_heldout_users = t->full.n_rows / 10 > 0 ? t->full.n_rows / 10 : 1;
   int32_t *item_map = NULL;
@@ -570,7 +624,11 @@ int sr_import_split(const sr_import_opts *o, sr_import_table *t, sr_dataset *d) 
                ? sr_split_strong(&t->full, t->item_features, t->n_item_features, &split, d, &item_map)
                : sr_split_weak(&t->full, o->holdout, t->entry_keys, t->item_features, t->n_item_features, &split, d,
                                &item_map);
-  SR_TRY(rc);
+  if (rc == SR_OK) rc = check_parts(o, d);
+  if (rc != SR_OK) {
+    free(item_map);
+    return rc;
+  }
   select_ids(&t->items, item_map, d->n_items);
   free(item_map);
   sr_csr_free(&t->full);
@@ -635,6 +693,7 @@ static int write_record(const sr_h5file *f, const sr_import_opts *o, const sr_im
   for (int i = 0; i < COUNT(ints); i++) SR_TRY(sr_h5_write_attr_int64(f, "/import", ints[i].name, ints[i].value));
   SR_TRY(sr_h5_write_attr_string(f, "/import", "duplicates", duplicates_names[o->duplicates]));
   SR_TRY(sr_h5_write_attr_double(f, "/import", "heldout_fraction", o->split.heldout_fraction));
+  SR_TRY(sr_h5_write_attr_double(f, "/import", "validation_fraction", o->split.validation_fraction));
   if (o->protocol == SR_PROTOCOL_WEAK)
     return sr_h5_write_attr_string(f, "/import", "holdout", holdout_names[o->holdout]);
   return SR_OK;

@@ -15,6 +15,7 @@
 
 #include "import_internal.h"
 #include "shardrec/error.h"
+#include "shardrec/fsutil.h"
 #include "shardrec/log.h"
 
 /* Progress is considered every 2^20 lines and printed every few seconds. */
@@ -251,6 +252,8 @@ static int parse_column(const char *item, size_t len, int header, column_spec *s
     return SR_FAIL(SR_EINVAL,
                    "--columns: '%.*s' is not KEY=COLUMN with KEY user, item, rating (or weight), timestamp", (int)len,
                    item);
+  if (spec->index[col] >= 0 || spec->name[col][0])
+    return SR_FAIL(SR_EINVAL, "--columns: %s is given twice", column_names[col]);
   field value = {(char *)eq + 1, len - (size_t)(eq + 1 - item)};
   int64_t number;
   if (field_to_int64(value, &number) == 0) {
@@ -282,6 +285,12 @@ static int parse_column_spec(const char *spec_text, int header, column_spec *spe
   for (int c = COL_USER; c <= COL_ITEM; c++)
     if (spec->index[c] < 0 && !spec->name[c][0])
       return SR_FAIL(SR_EINVAL, "--columns '%s': no %s column", text, column_names[c]);
+  for (int a = 0; a < N_COLS; a++)
+    for (int b = a + 1; b < N_COLS; b++)
+      if ((spec->index[a] >= 0 && spec->index[a] == spec->index[b]) ||
+          (spec->name[a][0] && strcmp(spec->name[a], spec->name[b]) == 0))
+        return SR_FAIL(SR_EINVAL, "--columns '%s': %s and %s are the same column", text, column_names[a],
+                       column_names[b]);
   return SR_OK;
 }
 
@@ -411,12 +420,18 @@ static int64_t days_from_civil(int64_t y, int64_t m, int64_t d) {
   return era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468;
 }
 
-/* "YYYY-MM-DD" -> seconds since the epoch at midnight UTC. */
+static int days_in_month(int64_t y, int64_t m) {
+  static const int days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+  return days[m - 1] + (m == 2 && leap);
+}
+
+/* "YYYY-MM-DD" (a day that exists) -> seconds since the epoch at midnight UTC. */
 static int parse_date(field f, int64_t *seconds) {
   int64_t y, m, d;
   if (f.len != 10 || f.s[4] != '-' || f.s[7] != '-' || field_to_int64((field){f.s, 4}, &y) != 0 ||
       field_to_int64((field){f.s + 5, 2}, &m) != 0 || field_to_int64((field){f.s + 8, 2}, &d) != 0 || m < 1 ||
-      m > 12 || d < 1 || d > 31)
+      m > 12 || d < 1 || d > days_in_month(y, m))
     return -1;
   *seconds = days_from_civil(y, m, d) * 86400;
   return 0;
@@ -460,6 +475,8 @@ static int check_lightgcn_inputs(const sr_import_opts *o) {
     return SR_FAIL(SR_EINVAL,
                    "lightgcn: the given split needs two inputs, the training file then the test file (got %d)",
                    o->n_inputs);
+  if (sr_same_file(o->inputs[0], o->inputs[1]))
+    return SR_FAIL(SR_EINVAL, "lightgcn: %s is given as the training file and as the test file", o->inputs[0]);
   const char *first = strrchr(o->inputs[0], '/'), *second = strrchr(o->inputs[1], '/');
   first = first ? first + 1 : o->inputs[0];
   second = second ? second + 1 : o->inputs[1];

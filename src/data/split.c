@@ -24,6 +24,8 @@ void sr_split_opts_default(sr_split_opts *o) {
   o->heldout_fraction = 0.2;
   o->min_items_for_heldout = 5;
   o->seed = 98765;
+  o->validation_fraction = 0.0;
+  o->keep_all_items = 0;
 }
 
 /* Checks shared by both protocols. */
@@ -140,8 +142,14 @@ static void remap_features(const sr_feature *in, int n, const int32_t *old_id, i
  * out->train's columns densely (sets out->n_items) and returns new_id[old]
  * (-1 for an item no training row has), for the evaluation rows; *old_id
  * receives the new->old map for finish_split. */
-static int32_t *keep_training_items(sr_dataset *out, int64_t n_cols, int32_t **old_id) {
+static int32_t *keep_training_items(sr_dataset *out, int64_t n_cols, int keep_all, int32_t **old_id) {
   int32_t *new_id = sr_malloc((size_t)(n_cols > 0 ? n_cols : 1) * sizeof *new_id);
+  if (keep_all) { /* the identity: every column stays an item */
+    *old_id = sr_malloc((size_t)(n_cols > 0 ? n_cols : 1) * sizeof **old_id);
+    for (int64_t i = 0; i < n_cols; i++) new_id[i] = (*old_id)[i] = (int32_t)i;
+    out->n_items = n_cols;
+    return new_id;
+  }
   *old_id = map_training_items(&out->train, n_cols, new_id, &out->n_items);
   for (int64_t k = 0; k < out->train.nnz; k++) out->train.indices[k] = new_id[out->train.indices[k]];
   out->train.n_cols = out->n_items;
@@ -181,7 +189,7 @@ int sr_split_strong(const sr_csr *full, const sr_feature *item_features, int n_i
   sr_rng_permutation(&rng, perm, n_users);
 
   sr_csr_gather_rows(full, perm, n_train, &out->train);
-  int32_t *old_id, *new_id = keep_training_items(out, full->n_cols, &old_id);
+  int32_t *old_id, *new_id = keep_training_items(out, full->n_cols, opts->keep_all_items, &old_id);
   out->n_users = n_users;
   out->train_user_ids = sr_malloc((size_t)n_train * sizeof *out->train_user_ids);
   memcpy(out->train_user_ids, perm, (size_t)n_train * sizeof *perm);
@@ -225,11 +233,13 @@ static void divide_row(const sr_csr *full, sr_holdout holdout, const int64_t *ke
                        int64_t user, int64_t *order, timed_entry *scratch, uint8_t *part) {
   int64_t first = full->indptr[user], n = sr_csr_row_len(full, user), m = 0;
   for (int64_t p = 0; p < n; p++) {
-    part[first + p] = holdout == SR_HOLDOUT_GIVEN && keys[first + p] ? PART_TEST : PART_TRAIN;
+    int64_t given = holdout == SR_HOLDOUT_GIVEN ? keys[first + p] : SR_GIVEN_TRAIN;
+    part[first + p] = given == SR_GIVEN_TEST ? PART_TEST : given == SR_GIVEN_VALID ? PART_VALID : PART_TRAIN;
     if (part[first + p] == PART_TRAIN) order[m++] = p; /* candidate positions, increasing */
   }
   if (m < o->min_items_for_heldout) return;
-  int64_t n_out = (int64_t)(o->heldout_fraction * (double)m);
+  double fraction = holdout == SR_HOLDOUT_GIVEN ? o->validation_fraction : o->heldout_fraction;
+  int64_t n_out = (int64_t)(fraction * (double)m);
   sr_rng rng;
   sr_rng_init(&rng, o->seed, SR_RNG_SPLIT, SPLIT_STEP_WEAK, (uint64_t)user);
   if (holdout == SR_HOLDOUT_GIVEN) { /* the test items are given: draw validation items only */
@@ -311,12 +321,18 @@ static int check_weak_inputs(const sr_csr *full, sr_holdout holdout, const int64
   if (holdout != SR_HOLDOUT_RANDOM && !entry_keys)
     return SR_FAIL(SR_EINVAL, "split: the %s holdout needs %s per interaction",
                    holdout == SR_HOLDOUT_TEMPORAL ? "temporal" : "given",
-                   holdout == SR_HOLDOUT_TEMPORAL ? "a timestamp" : "a test flag");
+                   holdout == SR_HOLDOUT_TEMPORAL ? "a timestamp" : "its part");
   /* Test and validation each take int(frac * n): together at most n. */
   if (holdout != SR_HOLDOUT_GIVEN && o->heldout_fraction >= 0.5)
     return SR_FAIL(SR_EINVAL,
                    "split: heldout_fraction %g leaves no training items (test and validation each take it)",
                    o->heldout_fraction);
+  if (!(o->validation_fraction >= 0.0 && o->validation_fraction < 1.0))
+    return SR_FAIL(SR_EINVAL, "split: validation_fraction %g outside [0, 1)", o->validation_fraction);
+  if (holdout != SR_HOLDOUT_GIVEN && o->validation_fraction > 0.0)
+    return SR_FAIL(SR_EINVAL,
+                   "split: validation_fraction applies to the given holdout (the others draw validation "
+                   "items like test items, by heldout_fraction)");
   if (full->n_rows < 1) return SR_FAIL(SR_EINVAL, "split: no users");
   return SR_OK;
 }
@@ -334,7 +350,7 @@ int sr_split_weak(const sr_csr *full, sr_holdout holdout, const int64_t *entry_k
   int64_t n_train;
   out->train_user_ids = users_with(full, part, PARTS(PART_TRAIN), NULL, &n_train);
   gather_parts(full, part, PARTS(PART_TRAIN), NULL, full->n_cols, out->train_user_ids, n_train, &out->train);
-  int32_t *old_id, *new_id = keep_training_items(out, full->n_cols, &old_id);
+  int32_t *old_id, *new_id = keep_training_items(out, full->n_cols, opts->keep_all_items, &old_id);
 
   build_weak_eval(full, part, PARTS(PART_TRAIN), PARTS(PART_VALID), new_id, out->n_items, &out->valid);
   build_weak_eval(full, part, PARTS(PART_TRAIN) | PARTS(PART_VALID), PARTS(PART_TEST), new_id, out->n_items,
