@@ -132,6 +132,12 @@ void read_ids(const std::string &path, FileIds *ids, bool string_ids = false) {
   sr_h5_close(&f);
 }
 
+// Imports to `out` and reads the dataset back, expecting both to succeed.
+void import_and_read(Import &imp, const std::string &out, Dataset *ds) {
+  ASSERT_EQ(sr_import(&imp.o, out.c_str(), nullptr), SR_OK) << sr_error_message();
+  ASSERT_EQ(sr_dataset_read(out.c_str(), &ds->d), SR_OK) << sr_error_message();
+}
+
 // Raw (user, item) pairs of the rows `rows` of a split, through the file's ids.
 using Pairs = std::set<std::pair<int64_t, int64_t>>;
 void add_pairs(const sr_csr &m, const int64_t *user_ids, const FileIds &ids, Pairs *out) {
@@ -326,9 +332,8 @@ TEST(ImportMovieLens, RatingsDatWithMovieAndUserFeatures) {
   imp.o.split.min_items_for_heldout = 1;
   imp.o.split.heldout_fraction = 0.4;
   imp.o.split.keep_all_items = 1;  // held-out movies count even if neither user trains on them
-  ASSERT_EQ(sr_import(&imp.o, out.c_str(), nullptr), SR_OK) << sr_error_message();
   Dataset ds;
-  ASSERT_EQ(sr_dataset_read(out.c_str(), &ds.d), SR_OK) << sr_error_message();
+  ASSERT_NO_FATAL_FAILURE(import_and_read(imp, out, &ds));
   EXPECT_EQ(ds.d.n_item_features, 3);
   EXPECT_EQ(ds.d.n_user_features, 4);
   sr_h5file f;
@@ -473,9 +478,8 @@ TEST(ImportLightGcn, GivenSplitKeptAsIs) {
   std::string out = tmp.file("lg.h5");
   Import imp(SR_IMPORT_LIGHTGCN, {tmp.file("train.txt"), tmp.file("test.txt")});
   imp.o.split.validation_fraction = 0.2;
-  ASSERT_EQ(sr_import(&imp.o, out.c_str(), nullptr), SR_OK) << sr_error_message();
   Dataset ds;
-  ASSERT_EQ(sr_dataset_read(out.c_str(), &ds.d), SR_OK) << sr_error_message();
+  ASSERT_NO_FATAL_FAILURE(import_and_read(imp, out, &ds));
   const sr_dataset &d = ds.d;
   FileIds ids;
   read_ids(out, &ids);
@@ -532,9 +536,8 @@ TEST(ImportLightGcn, DefaultTrainsOnTheWholeTrainingFile) {
   srtest::write_file(tmp.file("test.txt"), "0 8\n1 9 1\n2 3\n");  // 8 and 9 only here
   std::string out = tmp.file("lg.h5");
   Import imp(SR_IMPORT_LIGHTGCN, {tmp.file("train.txt"), tmp.file("test.txt")});
-  ASSERT_EQ(sr_import(&imp.o, out.c_str(), nullptr), SR_OK) << sr_error_message();
   Dataset ds;
-  ASSERT_EQ(sr_dataset_read(out.c_str(), &ds.d), SR_OK) << sr_error_message();
+  ASSERT_NO_FATAL_FAILURE(import_and_read(imp, out, &ds));
   FileIds ids;
   read_ids(out, &ids);
   EXPECT_EQ(ids.items, (std::vector<int64_t>{1, 2, 3, 4, 5, 6, 7, 8, 9}));  // dense = raw - 1
@@ -739,6 +742,232 @@ TEST(ImportCsv, LineOrderDoesNotMatter) {
 // Strong generalisation: held-out user counts, disjoint users, every kept
 // interaction in exactly one place, 20% of each evaluation row held out
 // (none below 5 items), the raw ids map everything back, seeds reproduce.
+// ---- published splits, kept as they are (issue 14) -------------------------------------------
+
+namespace {
+
+// The output of the Mult-VAE authors' preprocessing notebook for 7 users and
+// 5 movies: uids 0-2 train, 3-4 validation (uid 4 has too few items to hold
+// any out: fold-in only), 5-6 test; sid j is line j of unique_sid.txt.
+void write_multvae_dir(const std::string &dir) {
+  srtest::write_file(dir + "/unique_sid.txt", "1\n32\n50\n110\n260\n");
+  srtest::write_file(dir + "/train.csv", "uid,sid\n0,0\n0,3\n1,1\n1,2\n1,4\n2,0\n");
+  srtest::write_file(dir + "/validation_tr.csv", "uid,sid\n3,0\n3,1\n3,2\n3,3\n4,2\n");
+  srtest::write_file(dir + "/validation_te.csv", "uid,sid\n3,4\n");
+  srtest::write_file(dir + "/test_tr.csv", "uid,sid\n5,1\n5,3\n5,4\n5,0\n6,2\n6,0\n6,1\n6,3\n");
+  srtest::write_file(dir + "/test_te.csv", "uid,sid\n5,2\n6,4\n");
+}
+
+std::vector<int64_t> ids_of(const int64_t *ids, int64_t n) { return std::vector<int64_t>(ids, ids + n); }
+
+}  // namespace
+
+TEST(ImportMultVae, PreprocessingOutputKeptExactly) {
+  srtest::TempDir tmp;
+  const std::string dir = tmp.file("ml-20m-pro"), out = tmp.file("mv.h5");
+  ASSERT_EQ(mkdir(dir.c_str(), 0777), 0);
+  write_multvae_dir(dir);
+  sr_import_format format;
+  const char *inputs[1] = {dir.c_str()};
+  ASSERT_EQ(sr_import_detect_format(inputs, 1, &format), SR_OK) << sr_error_message();
+  EXPECT_EQ(format, SR_IMPORT_MULTVAE);
+  Import imp(SR_IMPORT_MULTVAE, {dir});
+  Dataset ds;
+  ASSERT_NO_FATAL_FAILURE(import_and_read(imp, out, &ds));
+  const sr_dataset &d = ds.d;
+  FileIds ids;
+  read_ids(out, &ids);
+  EXPECT_EQ(d.protocol, SR_PROTOCOL_STRONG);
+  EXPECT_EQ(ids.items, (std::vector<int64_t>{1, 32, 50, 110, 260}));  // item j = line j
+  EXPECT_EQ(ids.users, (std::vector<int64_t>{0, 1, 2, 3, 4, 5, 6}));  // user u = uid u
+  EXPECT_EQ(ids_of(d.train_user_ids, d.train.n_rows), (std::vector<int64_t>{0, 1, 2}));
+  EXPECT_EQ(rows_of(d.train), (Rows{{0, 3}, {1, 2, 4}, {0}}));
+  EXPECT_EQ(ids_of(d.valid.user_ids, d.valid.n_users), (std::vector<int64_t>{3, 4}));
+  EXPECT_EQ(rows_of(d.valid.foldin), (Rows{{0, 1, 2, 3}, {2}}));
+  EXPECT_EQ(rows_of(d.valid.heldout), (Rows{{4}, {}}));
+  EXPECT_EQ(ids_of(d.test.user_ids, d.test.n_users), (std::vector<int64_t>{5, 6}));
+  EXPECT_EQ(rows_of(d.test.foldin), (Rows{{0, 1, 3, 4}, {0, 1, 2, 3}}));
+  EXPECT_EQ(rows_of(d.test.heldout), (Rows{{2}, {4}}));
+
+  // String sids (the MSD's song ids) stay strings.
+  srtest::write_file(dir + "/unique_sid.txt", "SOAAA\nSOBBB\nSOCCC\nSODDD\nSOEEE\n");
+  ASSERT_EQ(sr_import(&imp.o, out.c_str(), nullptr), SR_OK) << sr_error_message();
+  FileIds strings_ids;
+  sr_h5file f;
+  ASSERT_EQ(sr_h5_open(&f, out.c_str()), SR_OK);
+  char *data;
+  int64_t n;
+  int width;
+  ASSERT_EQ(sr_h5_read_strings(&f, "/ids/items", &data, &n, &width), SR_OK) << sr_error_message();
+  EXPECT_EQ(strings_of(data, n, width), (Strings{"SOAAA", "SOBBB", "SOCCC", "SODDD", "SOEEE"}));
+  free(data);
+  sr_h5_close(&f);
+}
+
+TEST(ImportMultVae, Errors) {
+  srtest::TempDir tmp;
+  const std::string dir = tmp.file("pro"), out = tmp.file("mv.h5");
+  ASSERT_EQ(mkdir(dir.c_str(), 0777), 0);
+  struct {
+    std::string file, content, message;
+  } cases[] = {
+      {"train.csv", "uid,sid\n0,0\n0,5\n", "train.csv:3: sid '5' is not an item number of unique_sid.txt [0, 5)"},
+      {"train.csv", "user,item\n0,0\n", "train.csv:1: expected the header 'uid,sid'"},
+      {"train.csv", "uid,sid\n0,0\n4,0\n", "uid 4 is in train.csv and in validation_tr.csv"},
+      {"test_te.csv", "uid,sid\n5,1\n", "uid 5, sid 1: given twice (in test_tr.csv and test_te.csv)"},
+      {"unique_sid.txt", "1\n32\n1\n", "unique_sid.txt:3: item '1' is listed twice"},
+  };
+  for (const auto &c : cases) {
+    write_multvae_dir(dir);
+    srtest::write_file(dir + "/" + c.file, c.content);
+    Import imp(SR_IMPORT_MULTVAE, {dir});
+    EXPECT_NE(sr_import(&imp.o, out.c_str(), nullptr), SR_OK) << c.message;
+    EXPECT_TRUE(contains(sr_error_message(), c.message)) << c.message << "\ngot: " << sr_error_message();
+  }
+  write_multvae_dir(dir);
+  Import filtered(SR_IMPORT_MULTVAE, {dir});
+  filtered.o.min_user_items = 5;
+  EXPECT_TRUE(contains(load_error(filtered, SR_EINVAL),
+                       "the minimum counts: the Mult-VAE split is imported as it is (users, items and splits)"));
+  EXPECT_EQ(list_dir(tmp.path()), (Strings{"pro"}));
+  // On the command line: the directory is recognised; filtering is refused.
+  const std::string bin = SHARDREC_BINARY;
+  auto ok = srtest::run_command(bin + " data import -o " + out + " " + dir);
+  EXPECT_EQ(ok.exit_code, 0) << ok.output;
+  EXPECT_TRUE(contains(ok.output, "wrote " + out +
+                                      ": protocol strong, 5 items; train 3 users / 6 interactions; "
+                                      "valid 2 users; test 2 users"))
+      << ok.output;
+  auto refused = srtest::run_command(bin + " data import -o " + out + " --min-rating 4 " + dir);
+  EXPECT_EQ(refused.exit_code, 2) << refused.output;
+  EXPECT_TRUE(contains(refused.output, "--min-rating: the Mult-VAE split is imported as it is")) << refused.output;
+}
+
+namespace {
+
+// RecBole atomic files in ml-100k's layout (tab-separated, typed headers).
+const char *const kRecBoleInterHeader = "user_id:token\titem_id:token\trating:float\ttimestamp:float\n";
+const char *const kRecBoleItems =
+    "item_id:token\tmovie_title:token_seq\trelease_year:token\tclass:token_seq\tprice:float\n"
+    "i1\tToy Story\t1995\tAnimation Comedy\t1.5\n"
+    "i2\tHeat\t1995\tAction\t2\n"
+    "i3\tSabrina\t1954\tComedy Romance\t3\n"
+    "i9\tNobody Rated\t2000\tDrama\t1\n";
+const char *const kRecBoleUsers =
+    "user_id:token\tage:token\tgender:token\toccupation:token\tzip_code:token\n"
+    "u1\t24\tM\ttechnician\t85711\n"
+    "u2\t53\tF\tother\t94043\n"
+    "u3\t23\tM\twriter\t32067\n";
+
+}  // namespace
+
+// One NAME.inter: tokens are string ids, float timestamps, NAME.item and
+// NAME.user features (token: single-valued, token_seq: multi-valued, float
+// fields left out); the split is chosen by the options, as for CSV.
+TEST(ImportRecBole, AtomicFilesWithFeatures) {
+  srtest::TempDir tmp;
+  std::string inter = kRecBoleInterHeader;
+  const char *const users[3] = {"u1", "u2", "u3"}, *const items[3] = {"i1", "i2", "i3"};
+  for (int u = 0; u < 3; u++)
+    for (int i = 0; i < 3; i++)
+      inter += std::string(users[u]) + "\t" + items[i] + "\t" + std::to_string(3 + (u + i) % 3) + "\t" +
+               std::to_string(881250949 + 10 * ((i + u) % 3)) + ".0\n";
+  srtest::write_file(tmp.file("ml.inter"), inter);
+  srtest::write_file(tmp.file("ml.item"), kRecBoleItems);
+  srtest::write_file(tmp.file("ml.user"), kRecBoleUsers);
+  sr_import_format format;
+  std::string path = tmp.file("ml.inter");
+  const char *inputs[1] = {path.c_str()};
+  ASSERT_EQ(sr_import_detect_format(inputs, 1, &format), SR_OK);
+  EXPECT_EQ(format, SR_IMPORT_RECBOLE);
+  Import imp(SR_IMPORT_RECBOLE, {path});
+  imp.o.has_min_rating = 1;
+  imp.o.min_rating = 4;  // keeps (u1,i2) (u1,i3) (u2,i1) (u2,i2) (u3,i1) (u3,i3)
+  Table tab;
+  LOAD(imp, tab);
+  EXPECT_EQ(strings(tab.t.users), (Strings{"u1", "u2", "u3"}));
+  EXPECT_EQ(strings(tab.t.items), (Strings{"i1", "i2", "i3"}));
+  EXPECT_EQ(rows_of(tab.t.full), (Rows{{1, 2}, {0, 1}, {0, 2}}));
+  ASSERT_EQ(tab.t.n_item_features, 3);  // price:float is not categorical
+  const sr_feature *year = feature(tab.t.item_features, 3, "release_year");
+  ASSERT_TRUE(year);
+  EXPECT_FALSE(year->multi_valued);
+  EXPECT_EQ(rows_of(year->values), (Rows{{1}, {1}, {0}}));  // 1954, 1995
+  const sr_feature *cls = feature(tab.t.item_features, 3, "class");
+  ASSERT_TRUE(cls);
+  EXPECT_TRUE(cls->multi_valued);
+  EXPECT_EQ(rows_of(cls->values), (Rows{{1, 2}, {0}, {2, 3}}));  // Action Animation Comedy Romance
+  ASSERT_EQ(tab.t.n_user_features, 4);
+  const sr_feature *gender = feature(tab.t.user_features, 4, "gender");
+  ASSERT_TRUE(gender);
+  EXPECT_EQ(rows_of(gender->values), (Rows{{1}, {0}, {1}}));
+  // The timestamps (floats) order a temporal split: user u's items i with
+  // (i + u) % 3 = 2 (the latest) are test, 1 validation, 0 training.
+  Import weak(SR_IMPORT_RECBOLE, {path});
+  weak.o.protocol = SR_PROTOCOL_WEAK;
+  weak.o.holdout = SR_HOLDOUT_TEMPORAL;
+  weak.o.split.min_items_for_heldout = 3;
+  weak.o.split.heldout_fraction = 0.34;
+  std::string out = tmp.file("rb.h5");
+  Dataset ds;
+  ASSERT_NO_FATAL_FAILURE(import_and_read(weak, out, &ds));
+  EXPECT_EQ(rows_of(ds.d.test.heldout), (Rows{{2}, {1}, {0}}));
+  EXPECT_EQ(rows_of(ds.d.valid.heldout), (Rows{{1}, {0}, {2}}));
+  EXPECT_EQ(ds.d.n_item_features, 3);
+  EXPECT_EQ(ds.d.n_user_features, 4);
+  // A header field without its type is refused naming the file and line.
+  srtest::write_file(tmp.file("bad.inter"), "user_id\titem_id:token\nu1\ti1\n");
+  Import bad(SR_IMPORT_RECBOLE, {tmp.file("bad.inter")});
+  EXPECT_TRUE(contains(load_error(bad), "bad.inter:1: header field 'user_id' is not NAME:TYPE"))
+      << sr_error_message();
+}
+
+// The pre-split benchmark files: a given weak split, kept exactly; the test
+// fold-in is training and validation items (RecBole masks both when testing);
+// every item of any file is in the catalogue.
+TEST(ImportRecBole, PreSplitFilesKeptExactly) {
+  srtest::TempDir tmp;
+  const std::string h = kRecBoleInterHeader;
+  srtest::write_file(tmp.file("ml.train.inter"), h + "u1\ti1\t5\t1\nu1\ti2\t4\t2\nu2\ti2\t3\t1\nu3\ti1\t5\t1\n");
+  srtest::write_file(tmp.file("ml.valid.inter"), h + "u1\ti3\t5\t3\nu2\ti1\t4\t2\n");
+  srtest::write_file(tmp.file("ml.test.inter"), h + "u1\ti9\t5\t4\nu2\ti3\t5\t3\nu3\ti2\t1\t2\n");
+  srtest::write_file(tmp.file("ml.item"), kRecBoleItems);
+  Import imp(SR_IMPORT_RECBOLE, {tmp.file("ml.train.inter"), tmp.file("ml.valid.inter"), tmp.file("ml.test.inter")});
+  sr_import_set_inputs(&imp.o, imp.paths.data(), 3);
+  EXPECT_EQ(imp.o.protocol, SR_PROTOCOL_WEAK);
+  EXPECT_EQ(imp.o.holdout, SR_HOLDOUT_GIVEN);
+  const std::string out = tmp.file("rb.h5");
+  Dataset ds;
+  ASSERT_NO_FATAL_FAILURE(import_and_read(imp, out, &ds));
+  const sr_dataset &d = ds.d;
+  FileIds ids;
+  read_ids(out, &ids, true);
+  EXPECT_EQ(ids.user_strings, (Strings{"u1", "u2", "u3"}));
+  EXPECT_EQ(ids.item_strings, (Strings{"i1", "i2", "i3", "i9"}));  // i9 is only in the test file
+  EXPECT_EQ(rows_of(d.train), (Rows{{0, 1}, {1}, {0}}));
+  EXPECT_EQ(ids_of(d.valid.user_ids, d.valid.n_users), (std::vector<int64_t>{0, 1}));
+  EXPECT_EQ(rows_of(d.valid.foldin), (Rows{{0, 1}, {1}}));
+  EXPECT_EQ(rows_of(d.valid.heldout), (Rows{{2}, {0}}));
+  EXPECT_EQ(ids_of(d.test.user_ids, d.test.n_users), (std::vector<int64_t>{0, 1, 2}));
+  EXPECT_EQ(rows_of(d.test.foldin), (Rows{{0, 1, 2}, {0, 1}, {0}}));
+  EXPECT_EQ(rows_of(d.test.heldout), (Rows{{3}, {2}, {1}}));
+  ASSERT_EQ(d.n_item_features, 3);
+  // Out of order, or asking for a drawn validation split too, is refused.
+  Import swapped(SR_IMPORT_RECBOLE,
+                 {tmp.file("ml.valid.inter"), tmp.file("ml.train.inter"), tmp.file("ml.test.inter")});
+  EXPECT_TRUE(contains(load_error(swapped, SR_EINVAL), "recbole: give NAME.inter, or NAME.train.inter"))
+      << sr_error_message();
+  imp.o.split.validation_fraction = 0.2;
+  EXPECT_TRUE(contains(load_error(imp, SR_EINVAL), "--validation-fraction: NAME.valid.inter gives the validation"));
+  // The command line finds the format and the given split from the names.
+  auto r =
+      srtest::run_command(std::string(SHARDREC_BINARY) + " data import -o " + out + " " + tmp.file("ml.train.inter") +
+                          " " + tmp.file("ml.valid.inter") + " " + tmp.file("ml.test.inter"));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "protocol weak, 4 items; train 3 users / 4 interactions; valid 2 users; test 3"))
+      << r.output;
+}
+
 TEST(ImportSplit, StrongGeneralisation) {
   srtest::TempDir tmp;
   srtest::write_file(tmp.file("ratings.dat"), srtest::movielens_ratings_dat());
@@ -756,9 +985,8 @@ TEST(ImportSplit, StrongGeneralisation) {
   }
 
   std::string out = tmp.file("s.h5");
-  ASSERT_EQ(sr_import(&imp.o, out.c_str(), nullptr), SR_OK) << sr_error_message();
   Dataset ds;
-  ASSERT_EQ(sr_dataset_read(out.c_str(), &ds.d), SR_OK) << sr_error_message();
+  ASSERT_NO_FATAL_FAILURE(import_and_read(imp, out, &ds));
   const sr_dataset &d = ds.d;
   EXPECT_EQ(d.protocol, SR_PROTOCOL_STRONG);
   EXPECT_EQ(d.n_users, tab.t.full.n_rows);

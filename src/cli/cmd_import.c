@@ -20,11 +20,12 @@ static void import_usage(FILE *out) {
           "\n"
           "input:\n"
           "  -o, --output FILE          dataset to write (required; written atomically)\n"
-          "      --format F             movielens, netflix, msd, lightgcn, csv (default: from the\n"
-          "                             file names: u.data, ratings.dat, ratings.csv, combined_data_*.txt,\n"
-          "                             *triplets*, train.txt test.txt, *.csv, *.tsv)\n"
-          "      --movies FILE          MovieLens movies.dat / movies.csv: item features\n"
-          "      --users FILE           MovieLens ml-1m users.dat: user features\n"
+          "      --format F             movielens, netflix, msd, lightgcn, csv, multvae, recbole (default:\n"
+          "                             from the names: u.data, ratings.dat, ratings.csv, combined_data_*.txt,\n"
+          "                             *triplets*, train.txt test.txt, *.csv, *.tsv, *.inter, a directory\n"
+          "                             with unique_sid.txt)\n"
+          "      --movies FILE          MovieLens movies.dat / movies.csv: item features (movielens, csv)\n"
+          "      --users FILE           MovieLens ml-1m users.dat: user features (movielens, csv)\n"
           "      --columns SPEC         csv: user=0,item=1[,rating=2][,timestamp=3] (0-based numbers,\n"
           "                             or names with --header; weight= is rating=)\n"
           "      --header               csv: the first line names the columns\n"
@@ -252,8 +253,7 @@ static int parse_import_args(int argc, char **argv, import_args *a, given_option
   if (format == SR_IMPORT_AUTO && sr_import_detect_format(inputs, argc - optind, &format) != SR_OK)
     return usage_of_error();
   sr_import_opts_default(&a->opts, format);
-  a->opts.inputs = inputs;
-  a->opts.n_inputs = argc - optind;
+  sr_import_set_inputs(&a->opts, inputs, argc - optind);
   int holdout_given = 0, heldout_fraction_given = 0;
   for (int i = 0; i < n_given; i++) {
     if (apply_import_option(&a->opts, given[i].opt, given[i].name, given[i].arg) != 0) return SR_CLI_EXIT_USAGE;

@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "import_internal.h"
 #include "shardrec/error.h"
@@ -19,7 +21,8 @@
 
 /* ---- names and defaults ----------------------------------------------------------------- */
 
-static const char *const format_names[] = {"auto", "movielens", "netflix", "msd", "lightgcn", "csv"};
+static const char *const format_names[] = {"auto",     "movielens", "netflix", "msd",
+                                           "lightgcn", "csv",       "multvae", "recbole"};
 static const char *const duplicates_names[] = {"last", "first", "max", "sum", "error"};
 static const char *const holdout_names[] = {"random", "temporal", "given"};
 #define COUNT(a) (int)(sizeof(a) / sizeof((a)[0]))
@@ -35,7 +38,8 @@ const char *sr_duplicates_name(sr_duplicates d) { return duplicates_names[d]; }
 
 int sr_import_format_from_name(const char *name, sr_import_format *f) {
   int i = index_of(name, format_names, COUNT(format_names));
-  if (i < 0) return SR_FAIL(SR_EINVAL, "unknown format '%s' (movielens, netflix, msd, lightgcn, csv)", name);
+  if (i < 0)
+    return SR_FAIL(SR_EINVAL, "unknown format '%s' (movielens, netflix, msd, lightgcn, csv, multvae, recbole)", name);
   *f = (sr_import_format)i;
   return SR_OK;
 }
@@ -71,10 +75,28 @@ void sr_import_opts_default(sr_import_opts *o, sr_import_format format) {
       o->protocol = SR_PROTOCOL_WEAK;
       o->holdout = SR_HOLDOUT_GIVEN;
       break;
+    case SR_IMPORT_RECBOLE: /* tokens are strings */
+      o->string_ids = 1;
+      break;
+    case SR_IMPORT_MULTVAE: /* its own given split (import_multvae.c) */
     case SR_IMPORT_CSV:
     case SR_IMPORT_AUTO:
       break;
   }
+}
+
+void sr_import_set_inputs(sr_import_opts *o, const char *const *inputs, int n_inputs) {
+  o->inputs = inputs;
+  o->n_inputs = n_inputs;
+  if (o->format == SR_IMPORT_RECBOLE && recbole_presplit(o)) {
+    o->protocol = SR_PROTOCOL_WEAK;
+    o->holdout = SR_HOLDOUT_GIVEN;
+  }
+}
+
+static int is_dir(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
 static int has_suffix(const char *s, const char *suffix) {
@@ -84,8 +106,12 @@ static int has_suffix(const char *s, const char *suffix) {
 
 /* The format a file name implies, or AUTO when it says nothing. */
 static sr_import_format format_of_name(const char *path) {
+  char sids[4096];
+  snprintf(sids, sizeof sids, "%s/unique_sid.txt", path);
+  if (is_dir(path) && access(sids, R_OK) == 0) return SR_IMPORT_MULTVAE;
   const char *base = strrchr(path, '/');
   base = base ? base + 1 : path;
+  if (has_suffix(base, ".inter")) return SR_IMPORT_RECBOLE;
   if (!strcmp(base, "u.data") || !strcmp(base, "ratings.dat") || !strcmp(base, "ratings.csv"))
     return SR_IMPORT_MOVIELENS;
   if ((!strncmp(base, "combined_data", 13) || !strncmp(base, "mv_", 3)) && has_suffix(base, ".txt"))
@@ -131,6 +157,29 @@ static int check_split_opts(const sr_import_opts *o) {
   return SR_OK;
 }
 
+/* The Mult-VAE directory is imported as it is: no option changes it. */
+static int check_multvae_opts(const sr_import_opts *o) {
+  if (o->n_inputs != 1 || !is_dir(o->inputs[0]))
+    return SR_FAIL(SR_EINVAL,
+                   "multvae: give one directory (with unique_sid.txt, train.csv, validation_tr.csv, "
+                   "validation_te.csv, test_tr.csv, test_te.csv)");
+  const struct {
+    int set;
+    const char *option;
+  } changes[] = {{o->has_min_rating, "--min-rating"},
+                 {o->min_user_items > 0 || o->min_item_users > 0, "the minimum counts"},
+                 {o->keep_values, "--keep-values"},
+                 {o->protocol != SR_PROTOCOL_STRONG, "--protocol"},
+                 {o->split.n_heldout_users > 0, "--heldout-users"},
+                 {o->movies_path || o->users_path, "--movies / --users"},
+                 {o->columns != NULL, "--columns"}};
+  for (size_t i = 0; i < sizeof changes / sizeof changes[0]; i++)
+    if (changes[i].set)
+      return SR_FAIL(SR_EINVAL, "%s: the Mult-VAE split is imported as it is (users, items and splits)",
+                     changes[i].option);
+  return SR_OK;
+}
+
 static int check_opts(const sr_import_opts *o, int has_rating, int has_timestamp) {
   const char *format = format_names[o->format];
   if (o->n_inputs < 1) return SR_FAIL(SR_EINVAL, "no input file");
@@ -155,8 +204,16 @@ static int check_opts(const sr_import_opts *o, int has_rating, int has_timestamp
     return SR_FAIL(SR_EINVAL, "--heldout-users: the weak protocol holds out items of every user, not users");
   if (o->holdout == SR_HOLDOUT_TEMPORAL && !has_timestamp)
     return SR_FAIL(SR_EINVAL, "--holdout temporal: the %s input has no timestamps", format);
-  if (o->holdout == SR_HOLDOUT_GIVEN && o->format != SR_IMPORT_LIGHTGCN)
-    return SR_FAIL(SR_EINVAL, "--holdout given: only LightGCN inputs (train.txt, test.txt) give the test items");
+  if (o->holdout == SR_HOLDOUT_GIVEN && o->format != SR_IMPORT_LIGHTGCN && !recbole_presplit(o))
+    return SR_FAIL(SR_EINVAL,
+                   "--holdout given: only LightGCN inputs (train.txt, test.txt) and RecBole's "
+                   "NAME.train.inter, NAME.valid.inter, NAME.test.inter give the test items");
+  if (recbole_presplit(o) && o->holdout != SR_HOLDOUT_GIVEN)
+    return SR_FAIL(SR_EINVAL,
+                   "recbole: NAME.train.inter, NAME.valid.inter, NAME.test.inter are a given split "
+                   "(--protocol weak --holdout given)");
+  if (recbole_presplit(o) && o->split.validation_fraction > 0.0)
+    return SR_FAIL(SR_EINVAL, "--validation-fraction: NAME.valid.inter gives the validation split");
   return SR_OK;
 }
 
@@ -216,9 +273,10 @@ static int32_t intern(id_dict *d, field f, int64_t number) {
 }
 
 /* The part of a given split that the inputs' file_index-th file holds:
- * LightGCN's train.txt then test.txt. */
+ * LightGCN's train.txt then test.txt, RecBole's .train, .valid, .test.inter. */
 static int64_t given_part(const sr_import_opts *o, int file_index) {
-  (void)o;
+  static const int64_t recbole[3] = {SR_GIVEN_TRAIN, SR_GIVEN_VALID, SR_GIVEN_TEST};
+  if (o->format == SR_IMPORT_RECBOLE) return recbole[file_index];
   return file_index == 0 ? SR_GIVEN_TRAIN : SR_GIVEN_TEST;
 }
 
@@ -507,8 +565,28 @@ static int build_table(const sr_import_opts *o, interaction_log *l, sr_import_ta
   return rc;
 }
 
+/* RecBole's NAME.item and NAME.user next to the interactions, when there. */
+static int load_recbole_features(const sr_import_opts *o, const interaction_log *l, sr_import_table *t,
+                                 const int32_t *user_row, const int32_t *item_row) {
+  const char *first = o->inputs[0];
+  size_t base = strlen(first) - strlen(recbole_presplit(o) ? ".train.inter" : ".inter");
+  char path[4096], user_field[64], item_field[64];
+  recbole_id_fields(o, user_field, item_field);
+  snprintf(path, sizeof path, "%.*s.item", (int)base, first);
+  id_lookup items = {&l->items, item_row}, users = {&l->users, user_row};
+  if (access(path, F_OK) == 0)
+    SR_TRY(recbole_features(path, item_field, "item", &items, t->full.n_cols, o->skip_bad_lines, &t->stats,
+                            &t->item_features, &t->item_vocab, &t->n_item_features));
+  snprintf(path, sizeof path, "%.*s.user", (int)base, first);
+  if (access(path, F_OK) == 0)
+    SR_TRY(recbole_features(path, user_field, "user", &users, t->full.n_rows, o->skip_bad_lines, &t->stats,
+                            &t->user_features, &t->user_vocab, &t->n_user_features));
+  return SR_OK;
+}
+
 static int load_features(const sr_import_opts *o, const interaction_log *l, sr_import_table *t,
                          const int32_t *user_row, const int32_t *item_row) {
+  if (o->format == SR_IMPORT_RECBOLE) return load_recbole_features(o, l, t, user_row, item_row);
   if (o->movies_path) {
     id_lookup items = {&l->items, item_row};
     SR_TRY(movie_features(o->movies_path, &items, t->full.n_cols, o->skip_bad_lines, &t->stats, &t->item_features,
@@ -543,6 +621,12 @@ static int load_all(const sr_import_opts *o, interaction_log *l, sr_import_table
 
 int sr_import_load(const sr_import_opts *o, sr_import_table *t) {
   memset(t, 0, sizeof *t);
+  if (o->format == SR_IMPORT_MULTVAE) {
+    SR_TRY(check_multvae_opts(o));
+    int rc = multvae_load(o, t);
+    if (rc != SR_OK) sr_import_table_free(t);
+    return rc;
+  }
   int has_rating, has_timestamp;
   SR_TRY(format_columns(o, &has_rating, &has_timestamp));
   SR_TRY(check_opts(o, has_rating, has_timestamp));
@@ -599,12 +683,19 @@ static void select_ids(sr_raw_ids *ids, const int32_t *map, int64_t n) {
  * train on nothing or evaluate nothing, silently. */
 static int check_parts(const sr_import_opts *o, const sr_dataset *d) {
   int given = o->protocol == SR_PROTOCOL_WEAK && o->holdout == SR_HOLDOUT_GIVEN;
+  if (o->format == SR_IMPORT_MULTVAE && (d->train.nnz == 0 || d->valid.heldout.nnz == 0 || d->test.heldout.nnz == 0))
+    return SR_FAIL(SR_EINVAL, "%s: %s gives no interaction", o->inputs[0],
+                   d->train.nnz == 0           ? "train.csv"
+                   : d->valid.heldout.nnz == 0 ? "validation_te.csv"
+                                               : "test_te.csv");
   if (d->train.nnz == 0)
     return SR_FAIL(SR_EINVAL, "the training split is empty: every interaction is held out%s",
                    given ? " (is the training file also given as the test file?)" : "");
   if (d->test.heldout.nnz == 0)
     return SR_FAIL(SR_EINVAL, "the test split has no held-out items%s",
                    given ? ": the test file gives no interaction" : ": no test user has --heldout-min-items items");
+  if (recbole_presplit(o) && d->valid.heldout.nnz == 0)
+    return SR_FAIL(SR_EINVAL, "the validation split has no held-out items: %s gives no interaction", o->inputs[1]);
   int wants_validation = !given || o->split.validation_fraction > 0.0;
   if (wants_validation && d->valid.heldout.nnz == 0)
     return SR_FAIL(SR_EINVAL,
@@ -620,7 +711,8 @@ int sr_import_split(const sr_import_opts *o, sr_import_table *t, sr_dataset *d) 
   if (o->protocol == SR_PROTOCOL_STRONG && split.n_heldout_users == 0)
     split.n_heldout_users = t->full.n_rows / 10 > 0 ? t->full.n_rows / 10 : 1;
   int32_t *item_map = NULL;
-  int rc = o->protocol == SR_PROTOCOL_STRONG
+  int rc = o->format == SR_IMPORT_MULTVAE ? multvae_split(t, d) /* users and items as they are */
+           : o->protocol == SR_PROTOCOL_STRONG
                ? sr_split_strong(&t->full, t->item_features, t->n_item_features, &split, d, &item_map)
                : sr_split_weak(&t->full, o->holdout, t->entry_keys, t->item_features, t->n_item_features, &split, d,
                                &item_map);
@@ -629,7 +721,7 @@ int sr_import_split(const sr_import_opts *o, sr_import_table *t, sr_dataset *d) 
     free(item_map);
     return rc;
   }
-  select_ids(&t->items, item_map, d->n_items);
+  if (item_map) select_ids(&t->items, item_map, d->n_items);
   free(item_map);
   sr_csr_free(&t->full);
   free(t->entry_keys);
