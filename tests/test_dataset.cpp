@@ -521,10 +521,15 @@ TEST_F(BadFile, UserInTwoSplits) {
   expect_rejected(SR_EFORMAT, {"/splits/valid/user_ids: user 5 is also in /splits/train"});
 }
 
-// valid row 0: fold-in [0 2], held-out [3] -> [2].
+// valid row 0: fold-in [0 2], held-out [3] -> [2]. The rank reading row 0
+// refuses it too (issue 13: sharded reads skipped this check).
 TEST_F(BadFile, FoldinAndHeldoutOverlap) {
   H5Edit(path).set_int32("/splits/valid/heldout/indices", 0, 2);
   expect_rejected(SR_EFORMAT, {"/splits/valid: row 0 (user 1): item 2 is both fold-in and held-out"});
+  Dataset d;
+  EXPECT_EQ(sr_dataset_read_shard(path.c_str(), 0, 2, &d.d), SR_EFORMAT);
+  EXPECT_TRUE(contains(sr_error_message(), "/splits/valid: row 0 (user 1): item 2 is both fold-in and held-out"))
+      << sr_error_message();
 }
 
 TEST_F(BadFile, FeatureWithWrongRowCount) {

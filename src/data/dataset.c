@@ -71,7 +71,8 @@ static int check_csr(const sr_csr *m, const char *what, const char *obj, int64_t
   return SR_OK;
 }
 
-/* Fold-in and held-out rows are sorted, so one merge pass finds a shared item. */
+/* Fold-in and held-out rows are sorted, so one merge pass finds a shared item.
+ * Rows are numbered as in the whole split (a shard's start at row_begin). */
 static int check_disjoint_rows(const sr_eval_split *s, const char *what, const char *obj) {
   for (int64_t r = 0; r < s->n_users; r++) {
     int64_t a = s->foldin.indptr[r], a_end = s->foldin.indptr[r + 1];
@@ -80,7 +81,7 @@ static int check_disjoint_rows(const sr_eval_split *s, const char *what, const c
       int32_t x = s->foldin.indices[a], y = s->heldout.indices[b];
       if (x == y)
         return SR_FAIL(SR_EFORMAT, "%s: %s: row %lld (user %lld): item %d is both fold-in and held-out", what, obj,
-                       (long long)r, (long long)s->user_ids[r], x);
+                       (long long)(s->row_begin + r), (long long)s->user_ids[r], x);
       a += x < y;
       b += y < x;
     }
@@ -492,6 +493,8 @@ static int read_shard(const sr_h5file *f, int part, int parts, sr_dataset *d) {
   SR_TRY(read_train_shard(f, part, parts, d));
   SR_TRY(read_eval_shard(f, "/splits/valid", part, parts, &d->valid));
   SR_TRY(read_eval_shard(f, "/splits/test", part, parts, &d->test));
+  SR_TRY(check_eval_split(&d->valid, f->path, "/splits/valid", d->n_items));
+  SR_TRY(check_eval_split(&d->test, f->path, "/splits/test", d->n_items));
   SR_TRY(check_users(d, f->path));
   SR_TRY(read_feature_groups(f, d));
   SR_TRY(check_feature_groups(d, f->path)); /* features are read whole: check them as a whole read does */
