@@ -139,9 +139,12 @@ int sr_import_detect_format(const char *const *inputs, int n_inputs, sr_import_f
 
 /* ---- options ---------------------------------------------------------------------------- */
 
-/* The split's options, named as on the command line, before any input is read. */
-static int check_split_opts(const sr_import_opts *o) {
+/* Option values that are wrong whatever the input, named as on the command
+ * line, before any input is read. */
+static int check_option_values(const sr_import_opts *o) {
   const sr_split_opts *s = &o->split;
+  if (o->has_min_rating && !isfinite(o->min_rating))
+    return SR_FAIL(SR_EINVAL, "--min-rating: %g is not a finite number", o->min_rating);
   int given = o->protocol == SR_PROTOCOL_WEAK && o->holdout == SR_HOLDOUT_GIVEN;
   double max_heldout = o->protocol == SR_PROTOCOL_WEAK ? 0.5 : 1.0; /* weak: test and validation each take it */
   if (!given && !(s->heldout_fraction > 0.0 && s->heldout_fraction < max_heldout))
@@ -187,8 +190,6 @@ static int check_opts(const sr_import_opts *o, int has_rating, int has_timestamp
   if ((o->movies_path || o->users_path) && o->format != SR_IMPORT_MOVIELENS && o->format != SR_IMPORT_CSV)
     return SR_FAIL(SR_EINVAL, "--movies and --users describe MovieLens ids (movielens or csv input), not %s ids",
                    format);
-  if (o->has_min_rating && !isfinite(o->min_rating))
-    return SR_FAIL(SR_EINVAL, "--min-rating: %g is not a finite number", o->min_rating);
   if (o->has_min_rating && !has_rating)
     return SR_FAIL(SR_EINVAL, "--min-rating: the %s input has no rating column", format);
   if (o->keep_values && !has_rating)
@@ -198,7 +199,6 @@ static int check_opts(const sr_import_opts *o, int has_rating, int has_timestamp
                    (long long)o->min_item_users);
   if (o->zstd_level < 1 || o->zstd_level > 22)
     return SR_FAIL(SR_EINVAL, "zstd level %d outside [1, 22]", o->zstd_level);
-  SR_TRY(check_split_opts(o));
   if (o->protocol != SR_PROTOCOL_WEAK) return SR_OK;
   if (o->split.n_heldout_users != 0)
     return SR_FAIL(SR_EINVAL, "--heldout-users: the weak protocol holds out items of every user, not users");
@@ -628,6 +628,7 @@ int sr_import_load(const sr_import_opts *o, sr_import_table *t) {
     return rc;
   }
   int has_rating, has_timestamp;
+  SR_TRY(check_option_values(o)); /* before format_columns, which reads a RecBole header */
   SR_TRY(format_columns(o, &has_rating, &has_timestamp));
   SR_TRY(check_opts(o, has_rating, has_timestamp));
   interaction_log l = {.sink = {add_record}, .o = o, .stats = &t->stats, .with_values = o->keep_values};
