@@ -20,20 +20,23 @@ static const sr_import_format formats[] = {SR_IMPORT_MOVIELENS, SR_IMPORT_NETFLI
                                            SR_IMPORT_LIGHTGCN, SR_IMPORT_CSV};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  static char path[64];
+  static char path[64], test_path[64];
   if (!path[0]) {
     sr_log_set_level(SR_LOG_ERROR);
     snprintf(path, sizeof path, "/tmp/shardrec-fuzz-import.%ld.csv", (long)getpid());
+    snprintf(test_path, sizeof test_path, "/tmp/shardrec-fuzz-import.%ld.test", (long)getpid());
   }
   if (size < 1) return 0;
-  FILE *f = fopen(path, "wb");
-  if (!f) abort();
-  fwrite(data + 1, 1, size - 1, f);
-  fclose(f);
+  for (int i = 0; i < 2; i++) { /* LightGCN refuses one file as both its training and its test file */
+    FILE *f = fopen(i ? test_path : path, "wb");
+    if (!f) abort();
+    fwrite(data + 1, 1, size - 1, f);
+    fclose(f);
+  }
   const sr_import_format format = formats[data[0] % 5];
   sr_import_opts o;
   sr_import_opts_default(&o, format);
-  const char *inputs[2] = {path, path}; /* LightGCN: train and test file */
+  const char *inputs[2] = {path, test_path}; /* LightGCN: train and test file */
   o.inputs = inputs;
   o.n_inputs = format == SR_IMPORT_LIGHTGCN ? 2 : 1;
   if (format == SR_IMPORT_CSV) {

@@ -190,6 +190,16 @@ struct H5Edit {
     H5Oclose(o);
   }
   void remove(const char *obj) { EXPECT_GE(H5Ldelete(file, obj, H5P_DEFAULT), 0) << obj; }
+  void rename(const char *obj, const std::string &to) {
+    EXPECT_GE(H5Lmove(file, obj, file, to.c_str(), H5P_DEFAULT, H5P_DEFAULT), 0) << obj;
+  }
+  // Declares n elements of a chunked dataset without storing them (a crafted header).
+  void set_extent(const char *obj, hsize_t n) {
+    hid_t ds = H5Dopen2(file, obj, H5P_DEFAULT);
+    ASSERT_GE(ds, 0) << obj;
+    EXPECT_GE(H5Dset_extent(ds, &n), 0) << obj;
+    H5Dclose(ds);
+  }
   void remove_attr(const char *obj, const char *name) {
     EXPECT_GE(H5Adelete_by_name(file, obj, name, H5P_DEFAULT), 0);
   }
@@ -513,10 +523,15 @@ TEST_F(BadFile, UserInTwoSplits) {
   expect_rejected(SR_EFORMAT, {"/splits/valid/user_ids: user 5 is also in /splits/train"});
 }
 
-// valid row 0: fold-in [0 2], held-out [3] -> [2].
+// valid row 0: fold-in [0 2], held-out [3] -> [2]. The rank reading row 0
+// refuses it too (issue 13: sharded reads skipped this check).
 TEST_F(BadFile, FoldinAndHeldoutOverlap) {
   H5Edit(path).set_int32("/splits/valid/heldout/indices", 0, 2);
   expect_rejected(SR_EFORMAT, {"/splits/valid: row 0 (user 1): item 2 is both fold-in and held-out"});
+  Dataset d;
+  EXPECT_EQ(sr_dataset_read_shard(path.c_str(), 0, 2, &d.d), SR_EFORMAT);
+  EXPECT_TRUE(contains(sr_error_message(), "/splits/valid: row 0 (user 1): item 2 is both fold-in and held-out"))
+      << sr_error_message();
 }
 
 TEST_F(BadFile, FeatureWithWrongRowCount) {
@@ -563,6 +578,58 @@ TEST_F(BadFile, ShardedReadsCheckUserIdsAndSizes) {
   EXPECT_EQ(sr_dataset_read_shard(path.c_str(), 1, 2, &d.d), SR_EFORMAT);
   EXPECT_TRUE(contains(sr_error_message(), "bad sizes (4611686018427387904 users, 6 items; each at most 2147483647)"))
       << sr_error_message();
+}
+
+// Crafted ~100 KB files that declared sizes would turn into huge allocations
+// (issue 13): each is a one-line error naming the object, on one rank and on
+// two, never an abort.
+TEST_F(BadFile, FeatureNameOf300Characters) {
+  H5Edit(path).rename("/features/item/genre", "/features/item/" + std::string(300, 'g'));
+  expect_rejected(SR_EFORMAT, {"/features/item/ggg", "feature name longer than 63 bytes"});
+  Dataset d;
+  EXPECT_EQ(sr_dataset_read_shard(path.c_str(), 1, 2, &d.d), SR_EFORMAT);
+  EXPECT_TRUE(contains(sr_error_message(), "feature name longer than 63 bytes")) << sr_error_message();
+}
+
+TEST_F(BadFile, ChunkedArrayDeclaringTwoToTheFortyElements) {
+  H5Edit(path).set_extent("/splits/train/indices", (hsize_t)1 << 40);
+  expect_rejected(SR_EFORMAT,
+                  {"/splits/train/indices: declares 1099511627776 elements but the file stores 9 of them"});
+  SetUp();  // a good file again (shrinking the extent back would visit 2^40 / 9 chunk slots)
+  H5Edit(path).set_extent("/splits/valid/user_ids", (hsize_t)1 << 40);
+  for (int part = 0; part < 2; part++) {
+    Dataset d;
+    EXPECT_EQ(sr_dataset_read_shard(path.c_str(), part, 2, &d.d), SR_EFORMAT) << part;
+    EXPECT_TRUE(contains(sr_error_message(), "/splits/valid/user_ids: declares 1099511627776 elements"))
+        << sr_error_message();
+  }
+}
+
+TEST_F(BadFile, UserCountOfTwoToTheSixtyTwo) {
+  H5Edit(path).set_attr_int64("/", "n_users", (int64_t)1 << 62);
+  expect_rejected(SR_EFORMAT, {"bad sizes (4611686018427387904 users, 6 items; each at most 2147483647)"});
+  Dataset d;
+  EXPECT_EQ(sr_dataset_read_features(path.c_str(), &d.d), SR_EFORMAT);
+  EXPECT_TRUE(contains(sr_error_message(), "bad sizes (4611686018427387904 users")) << sr_error_message();
+}
+
+// train indptr is [0, 3, 5, 8, 9]: its end and its start must match the
+// indices the file holds, whichever rank reads which rows.
+TEST_F(BadFile, ShardedReadsCheckIndptrAgainstTheStoredIndices) {
+  H5Edit(path).set_int64("/splits/train/indptr", 4, (int64_t)1 << 40);
+  expect_rejected(SR_EFORMAT, {"/splits/train"});
+  for (int part = 0; part < 2; part++) {
+    Dataset d;
+    EXPECT_EQ(sr_dataset_read_shard(path.c_str(), part, 2, &d.d), SR_EFORMAT) << part;
+    EXPECT_TRUE(
+        contains(sr_error_message(), "/splits/train: indptr ends at 1099511627776 but indices has 9 elements"))
+        << sr_error_message();
+  }
+  H5Edit(path).set_int64("/splits/train/indptr", 4, 9);
+  H5Edit(path).set_int64("/splits/train/indptr", 0, 1);
+  Dataset d;
+  EXPECT_EQ(sr_dataset_read_shard(path.c_str(), 0, 2, &d.d), SR_EFORMAT);
+  EXPECT_TRUE(contains(sr_error_message(), "/splits/train: indptr starts at 1, expected 0")) << sr_error_message();
 }
 
 TEST_F(BadFile, IndicesStoredAsFloats) {

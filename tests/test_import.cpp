@@ -12,6 +12,7 @@
 
 #include <dirent.h>
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -129,6 +130,12 @@ void read_ids(const std::string &path, FileIds *ids, bool string_ids = false) {
     }
   }
   sr_h5_close(&f);
+}
+
+// Imports to `out` and reads the dataset back, expecting both to succeed.
+void import_and_read(Import &imp, const std::string &out, Dataset *ds) {
+  ASSERT_EQ(sr_import(&imp.o, out.c_str(), nullptr), SR_OK) << sr_error_message();
+  ASSERT_EQ(sr_dataset_read(out.c_str(), &ds->d), SR_OK) << sr_error_message();
 }
 
 // Raw (user, item) pairs of the rows `rows` of a split, through the file's ids.
@@ -313,14 +320,20 @@ TEST(ImportMovieLens, RatingsDatWithMovieAndUserFeatures) {
     EXPECT_EQ(rows_of(tab.t.user_features[i].values), (Rows{{0}, {1}})) << names[i];
   }
 
-  // Written: the features and their vocabularies are in the file.
+  // Written: the features and their vocabularies are in the file (with each
+  // user rating every movie, so that int(0.4 * 4) = 1 of them is test and 1
+  // validation: a split without held-out items is refused).
+  std::string all;
+  for (const char *user : {"1", "2"})
+    for (const char *movie : {"10", "20", "30", "40"}) all += std::string(user) + "::" + movie + "::5::978300760\n";
+  srtest::write_file(tmp.file("ratings.dat"), all);
   std::string out = tmp.file("ml.h5");
   imp.o.protocol = SR_PROTOCOL_WEAK;
   imp.o.split.min_items_for_heldout = 1;
-  imp.o.split.heldout_fraction = 0.4;  // int(0.4 * 2) = 0: nothing held out, everything trains
-  ASSERT_EQ(sr_import(&imp.o, out.c_str(), nullptr), SR_OK) << sr_error_message();
+  imp.o.split.heldout_fraction = 0.4;
+  imp.o.split.keep_all_items = 1;  // held-out movies count even if neither user trains on them
   Dataset ds;
-  ASSERT_EQ(sr_dataset_read(out.c_str(), &ds.d), SR_OK) << sr_error_message();
+  ASSERT_NO_FATAL_FAILURE(import_and_read(imp, out, &ds));
   EXPECT_EQ(ds.d.n_item_features, 3);
   EXPECT_EQ(ds.d.n_user_features, 4);
   sr_h5file f;
@@ -447,8 +460,9 @@ TEST(ImportMsd, StringIdsSinglePassVersusIterated) {
   EXPECT_TRUE(contains(load_error(paper, SR_EINVAL), "removed every interaction"));
 }
 
-// LightGCN: the given test file is the test split; validation items come from
-// the training file of users with >= 5 items; everything else is kept as is.
+// LightGCN: the given test file is the test split; validation items, when
+// asked for, come from the training file of users with >= 5 items; everything
+// else is kept as is, every item of either file in the catalogue.
 TEST(ImportLightGcn, GivenSplitKeptAsIs) {
   srtest::TempDir tmp;
   srtest::write_file(tmp.file("train.txt"),
@@ -458,20 +472,20 @@ TEST(ImportLightGcn, GivenSplitKeptAsIs) {
                      "3 18 19 20\n");
   srtest::write_file(tmp.file("test.txt"),
                      "0 20\n"
-                     "1 14 99\n"  // 99 is in no training row: dropped
+                     "1 14 99\n"  // 99 is in no training row: kept (published denominators)
                      "2 10\n"
                      "4 11\n");  // user 4 has no training items
   std::string out = tmp.file("lg.h5");
   Import imp(SR_IMPORT_LIGHTGCN, {tmp.file("train.txt"), tmp.file("test.txt")});
-  ASSERT_EQ(sr_import(&imp.o, out.c_str(), nullptr), SR_OK) << sr_error_message();
+  imp.o.split.validation_fraction = 0.2;
   Dataset ds;
-  ASSERT_EQ(sr_dataset_read(out.c_str(), &ds.d), SR_OK) << sr_error_message();
+  ASSERT_NO_FATAL_FAILURE(import_and_read(imp, out, &ds));
   const sr_dataset &d = ds.d;
   FileIds ids;
   read_ids(out, &ids);
   EXPECT_EQ(d.protocol, SR_PROTOCOL_WEAK);
   EXPECT_EQ(ids.users, (std::vector<int64_t>{0, 1, 2, 3, 4}));
-  EXPECT_EQ(ids.items, (std::vector<int64_t>{10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20}));  // raw = dense + 10
+  EXPECT_EQ(ids.items, (std::vector<int64_t>{10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 99}));  // dense + 10, 99
   // Training rows: users 0-3; user 0 lost int(0.2 * 10) = 2 items to validation.
   ASSERT_EQ(d.train.n_rows, 4);
   EXPECT_EQ(std::vector<int64_t>(d.train_user_ids, d.train_user_ids + 4), (std::vector<int64_t>{0, 1, 2, 3}));
@@ -489,11 +503,11 @@ TEST(ImportLightGcn, GivenSplitKeptAsIs) {
   all.insert(all.end(), valid_items.begin(), valid_items.end());
   std::sort(all.begin(), all.end());
   EXPECT_EQ(all, (std::vector<int32_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}));
-  // Test: exactly test.txt (restricted to training items); fold-in = the whole
-  // training-file row (training + validation items), as LightGCN evaluates.
+  // Test: exactly test.txt; fold-in = the whole training-file row (training +
+  // validation items), as LightGCN evaluates.
   ASSERT_EQ(d.test.n_users, 4);
   EXPECT_EQ(std::vector<int64_t>(d.test.user_ids, d.test.user_ids + 4), (std::vector<int64_t>{0, 1, 2, 4}));
-  EXPECT_EQ(rows_of(d.test.heldout), (Rows{{10}, {4}, {0}, {1}}));
+  EXPECT_EQ(rows_of(d.test.heldout), (Rows{{10}, {4, 11}, {0}, {1}}));
   EXPECT_EQ(rows_of(d.test.foldin), (Rows{{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, {0, 1, 2, 3}, {4, 5, 6, 7}, {}}));
 
   // The validation draw is seeded: same seed, same items; another seed, others.
@@ -510,6 +524,69 @@ TEST(ImportLightGcn, GivenSplitKeptAsIs) {
   // A test file before the training file is refused rather than silently swapped.
   Import swapped(SR_IMPORT_LIGHTGCN, {tmp.file("test.txt"), tmp.file("train.txt")});
   EXPECT_TRUE(contains(load_error(swapped, SR_EINVAL), "give the training file first")) << sr_error_message();
+}
+
+// By default the given split trains on the whole training file, as the
+// published LightGCN baselines do: no validation split, every training-file
+// pair a training interaction, every test-file pair a test one, and items seen
+// only in the test file in the catalogue (issue 14).
+TEST(ImportLightGcn, DefaultTrainsOnTheWholeTrainingFile) {
+  srtest::TempDir tmp;
+  srtest::write_file(tmp.file("train.txt"), "0 1 2 3 4 5 6 7\n1 2 3 4 5 6\n2 7\n");
+  srtest::write_file(tmp.file("test.txt"), "0 8\n1 9 1\n2 3\n");  // 8 and 9 only here
+  std::string out = tmp.file("lg.h5");
+  Import imp(SR_IMPORT_LIGHTGCN, {tmp.file("train.txt"), tmp.file("test.txt")});
+  Dataset ds;
+  ASSERT_NO_FATAL_FAILURE(import_and_read(imp, out, &ds));
+  FileIds ids;
+  read_ids(out, &ids);
+  EXPECT_EQ(ids.items, (std::vector<int64_t>{1, 2, 3, 4, 5, 6, 7, 8, 9}));  // dense = raw - 1
+  EXPECT_EQ(ds.d.n_items, 9);
+  EXPECT_EQ(rows_of(ds.d.train), (Rows{{0, 1, 2, 3, 4, 5, 6}, {1, 2, 3, 4, 5}, {6}}));
+  EXPECT_EQ(ds.d.valid.n_users, 0);
+  EXPECT_EQ(rows_of(ds.d.test.heldout), (Rows{{7}, {0, 8}, {2}}));
+  EXPECT_EQ(rows_of(ds.d.test.foldin), rows_of(ds.d.train));
+  // A validation fraction for another holdout, or out of range, is refused
+  // before the input is read, naming the option.
+  Import random(SR_IMPORT_LIGHTGCN, {tmp.file("nope.txt")});
+  random.o.holdout = SR_HOLDOUT_RANDOM;
+  random.o.split.validation_fraction = 0.1;
+  EXPECT_TRUE(contains(load_error(random, SR_EINVAL), "--validation-fraction applies to --holdout given"));
+  Import whole(SR_IMPORT_LIGHTGCN, {tmp.file("nope.txt")});
+  whole.o.split.validation_fraction = 1.0;
+  EXPECT_TRUE(contains(load_error(whole, SR_EINVAL), "--validation-fraction 1 outside [0, 1)"));
+}
+
+// An import never writes an empty split (issue 13): train.txt given twice (as
+// the same file, or as a copy), a test file of users without items, a
+// validation split nobody can give items to.
+TEST(ImportLightGcn, EmptySplitsAreErrors) {
+  srtest::TempDir tmp;
+  srtest::write_file(tmp.file("train.txt"), "0 1 2 3\n1 2 3\n");
+  srtest::write_file(tmp.file("test.txt"), "0 1 2 3\n1 2 3\n");
+  srtest::write_file(tmp.file("users_only.txt"), "0\n1\n");
+  const std::string out = tmp.file("lg.h5");
+  struct {
+    std::string test, message;
+  } cases[] = {
+      {"train.txt", "is given as the training file and as the test file"},
+      {"test.txt", "the training split is empty: every interaction is held out"},
+      {"users_only.txt", "the test split has no held-out items: the test file gives no interaction"},
+  };
+  for (const auto &c : cases) {
+    Import imp(SR_IMPORT_LIGHTGCN, {tmp.file("train.txt"), tmp.file(c.test)});
+    EXPECT_EQ(sr_import(&imp.o, out.c_str(), nullptr), SR_EINVAL) << c.message;
+    EXPECT_TRUE(contains(sr_error_message(), c.message)) << sr_error_message();
+  }
+  srtest::write_file(tmp.file("test.txt"), "0 4\n1 4\n");
+  Import valid(SR_IMPORT_LIGHTGCN, {tmp.file("train.txt"), tmp.file("test.txt")});
+  valid.o.split.validation_fraction = 0.2;
+  EXPECT_EQ(sr_import(&valid.o, out.c_str(), nullptr), SR_EINVAL);
+  EXPECT_TRUE(
+      contains(sr_error_message(),
+               "the validation split has no held-out items: no user's training row has --heldout-min-items (5)"))
+      << sr_error_message();
+  EXPECT_EQ(list_dir(tmp.path()), (Strings{"test.txt", "train.txt", "users_only.txt"}));
 }
 
 // Generic CSV: numbered columns in any order, or named ones from a header;
@@ -610,6 +687,32 @@ TEST(ImportCsv, DuplicatePolicies) {
 }
 
 // Users and items are numbered by raw id, so the line order changes nothing.
+// An already filtered MovieLens log in CSV gets its side files' features too
+// (issue 14): its ids are MovieLens ids.
+TEST(ImportCsv, MovieLensSideFilesWithACsvLog) {
+  srtest::TempDir tmp;
+  srtest::write_file(tmp.file("log.csv"), "user,item\n2,30\n1,10\n2,10\n");
+  srtest::write_file(tmp.file("movies.dat"), "10::Toy Story (1995)::Animation\n30::Sabrina, The (1954)::Romance\n");
+  srtest::write_file(tmp.file("users.dat"), "1::F::1::10::48067\n2::M::56::16::70072\n");
+  Import imp(SR_IMPORT_CSV, {tmp.file("log.csv")});
+  std::string movies = tmp.file("movies.dat"), users = tmp.file("users.dat");
+  imp.o.movies_path = movies.c_str();
+  imp.o.users_path = users.c_str();
+  imp.o.header = 1;
+  imp.o.columns = "user=user,item=item";
+  Table tab;
+  LOAD(imp, tab);
+  EXPECT_EQ(numbers(tab.t.items), (std::vector<int64_t>{10, 30}));
+  ASSERT_EQ(tab.t.n_item_features, 3);
+  ASSERT_EQ(tab.t.n_user_features, 4);
+  const sr_feature *genres = feature(tab.t.item_features, 3, "genres");
+  ASSERT_TRUE(genres);
+  EXPECT_EQ(rows_of(genres->values), (Rows{{0}, {1}}));  // Animation, Romance
+  const sr_feature *gender = feature(tab.t.user_features, 4, "gender");
+  ASSERT_TRUE(gender);
+  EXPECT_EQ(rows_of(gender->values), (Rows{{0}, {1}}));  // F, M
+}
+
 TEST(ImportCsv, LineOrderDoesNotMatter) {
   srtest::TempDir tmp;
   std::vector<std::string> lines;
@@ -639,6 +742,232 @@ TEST(ImportCsv, LineOrderDoesNotMatter) {
 // Strong generalisation: held-out user counts, disjoint users, every kept
 // interaction in exactly one place, 20% of each evaluation row held out
 // (none below 5 items), the raw ids map everything back, seeds reproduce.
+// ---- published splits, kept as they are (issue 14) -------------------------------------------
+
+namespace {
+
+// The output of the Mult-VAE authors' preprocessing notebook for 7 users and
+// 5 movies: uids 0-2 train, 3-4 validation (uid 4 has too few items to hold
+// any out: fold-in only), 5-6 test; sid j is line j of unique_sid.txt.
+void write_multvae_dir(const std::string &dir) {
+  srtest::write_file(dir + "/unique_sid.txt", "1\n32\n50\n110\n260\n");
+  srtest::write_file(dir + "/train.csv", "uid,sid\n0,0\n0,3\n1,1\n1,2\n1,4\n2,0\n");
+  srtest::write_file(dir + "/validation_tr.csv", "uid,sid\n3,0\n3,1\n3,2\n3,3\n4,2\n");
+  srtest::write_file(dir + "/validation_te.csv", "uid,sid\n3,4\n");
+  srtest::write_file(dir + "/test_tr.csv", "uid,sid\n5,1\n5,3\n5,4\n5,0\n6,2\n6,0\n6,1\n6,3\n");
+  srtest::write_file(dir + "/test_te.csv", "uid,sid\n5,2\n6,4\n");
+}
+
+std::vector<int64_t> ids_of(const int64_t *ids, int64_t n) { return std::vector<int64_t>(ids, ids + n); }
+
+}  // namespace
+
+TEST(ImportMultVae, PreprocessingOutputKeptExactly) {
+  srtest::TempDir tmp;
+  const std::string dir = tmp.file("ml-20m-pro"), out = tmp.file("mv.h5");
+  ASSERT_EQ(mkdir(dir.c_str(), 0777), 0);
+  write_multvae_dir(dir);
+  sr_import_format format;
+  const char *inputs[1] = {dir.c_str()};
+  ASSERT_EQ(sr_import_detect_format(inputs, 1, &format), SR_OK) << sr_error_message();
+  EXPECT_EQ(format, SR_IMPORT_MULTVAE);
+  Import imp(SR_IMPORT_MULTVAE, {dir});
+  Dataset ds;
+  ASSERT_NO_FATAL_FAILURE(import_and_read(imp, out, &ds));
+  const sr_dataset &d = ds.d;
+  FileIds ids;
+  read_ids(out, &ids);
+  EXPECT_EQ(d.protocol, SR_PROTOCOL_STRONG);
+  EXPECT_EQ(ids.items, (std::vector<int64_t>{1, 32, 50, 110, 260}));  // item j = line j
+  EXPECT_EQ(ids.users, (std::vector<int64_t>{0, 1, 2, 3, 4, 5, 6}));  // user u = uid u
+  EXPECT_EQ(ids_of(d.train_user_ids, d.train.n_rows), (std::vector<int64_t>{0, 1, 2}));
+  EXPECT_EQ(rows_of(d.train), (Rows{{0, 3}, {1, 2, 4}, {0}}));
+  EXPECT_EQ(ids_of(d.valid.user_ids, d.valid.n_users), (std::vector<int64_t>{3, 4}));
+  EXPECT_EQ(rows_of(d.valid.foldin), (Rows{{0, 1, 2, 3}, {2}}));
+  EXPECT_EQ(rows_of(d.valid.heldout), (Rows{{4}, {}}));
+  EXPECT_EQ(ids_of(d.test.user_ids, d.test.n_users), (std::vector<int64_t>{5, 6}));
+  EXPECT_EQ(rows_of(d.test.foldin), (Rows{{0, 1, 3, 4}, {0, 1, 2, 3}}));
+  EXPECT_EQ(rows_of(d.test.heldout), (Rows{{2}, {4}}));
+
+  // String sids (the MSD's song ids) stay strings.
+  srtest::write_file(dir + "/unique_sid.txt", "SOAAA\nSOBBB\nSOCCC\nSODDD\nSOEEE\n");
+  ASSERT_EQ(sr_import(&imp.o, out.c_str(), nullptr), SR_OK) << sr_error_message();
+  FileIds strings_ids;
+  sr_h5file f;
+  ASSERT_EQ(sr_h5_open(&f, out.c_str()), SR_OK);
+  char *data;
+  int64_t n;
+  int width;
+  ASSERT_EQ(sr_h5_read_strings(&f, "/ids/items", &data, &n, &width), SR_OK) << sr_error_message();
+  EXPECT_EQ(strings_of(data, n, width), (Strings{"SOAAA", "SOBBB", "SOCCC", "SODDD", "SOEEE"}));
+  free(data);
+  sr_h5_close(&f);
+}
+
+TEST(ImportMultVae, Errors) {
+  srtest::TempDir tmp;
+  const std::string dir = tmp.file("pro"), out = tmp.file("mv.h5");
+  ASSERT_EQ(mkdir(dir.c_str(), 0777), 0);
+  struct {
+    std::string file, content, message;
+  } cases[] = {
+      {"train.csv", "uid,sid\n0,0\n0,5\n", "train.csv:3: sid '5' is not an item number of unique_sid.txt [0, 5)"},
+      {"train.csv", "user,item\n0,0\n", "train.csv:1: expected the header 'uid,sid'"},
+      {"train.csv", "uid,sid\n0,0\n4,0\n", "uid 4 is in train.csv and in validation_tr.csv"},
+      {"test_te.csv", "uid,sid\n5,1\n", "uid 5, sid 1: given twice (in test_tr.csv and test_te.csv)"},
+      {"unique_sid.txt", "1\n32\n1\n", "unique_sid.txt:3: item '1' is listed twice"},
+  };
+  for (const auto &c : cases) {
+    write_multvae_dir(dir);
+    srtest::write_file(dir + "/" + c.file, c.content);
+    Import imp(SR_IMPORT_MULTVAE, {dir});
+    EXPECT_NE(sr_import(&imp.o, out.c_str(), nullptr), SR_OK) << c.message;
+    EXPECT_TRUE(contains(sr_error_message(), c.message)) << c.message << "\ngot: " << sr_error_message();
+  }
+  write_multvae_dir(dir);
+  Import filtered(SR_IMPORT_MULTVAE, {dir});
+  filtered.o.min_user_items = 5;
+  EXPECT_TRUE(contains(load_error(filtered, SR_EINVAL),
+                       "the minimum counts: the Mult-VAE split is imported as it is (users, items and splits)"));
+  EXPECT_EQ(list_dir(tmp.path()), (Strings{"pro"}));
+  // On the command line: the directory is recognised; filtering is refused.
+  const std::string bin = SHARDREC_BINARY;
+  auto ok = srtest::run_command(bin + " data import -o " + out + " " + dir);
+  EXPECT_EQ(ok.exit_code, 0) << ok.output;
+  EXPECT_TRUE(contains(ok.output, "wrote " + out +
+                                      ": protocol strong, 5 items; train 3 users / 6 interactions; "
+                                      "valid 2 users; test 2 users"))
+      << ok.output;
+  auto refused = srtest::run_command(bin + " data import -o " + out + " --min-rating 4 " + dir);
+  EXPECT_EQ(refused.exit_code, 2) << refused.output;
+  EXPECT_TRUE(contains(refused.output, "--min-rating: the Mult-VAE split is imported as it is")) << refused.output;
+}
+
+namespace {
+
+// RecBole atomic files in ml-100k's layout (tab-separated, typed headers).
+const char *const kRecBoleInterHeader = "user_id:token\titem_id:token\trating:float\ttimestamp:float\n";
+const char *const kRecBoleItems =
+    "item_id:token\tmovie_title:token_seq\trelease_year:token\tclass:token_seq\tprice:float\n"
+    "i1\tToy Story\t1995\tAnimation Comedy\t1.5\n"
+    "i2\tHeat\t1995\tAction\t2\n"
+    "i3\tSabrina\t1954\tComedy Romance\t3\n"
+    "i9\tNobody Rated\t2000\tDrama\t1\n";
+const char *const kRecBoleUsers =
+    "user_id:token\tage:token\tgender:token\toccupation:token\tzip_code:token\n"
+    "u1\t24\tM\ttechnician\t85711\n"
+    "u2\t53\tF\tother\t94043\n"
+    "u3\t23\tM\twriter\t32067\n";
+
+}  // namespace
+
+// One NAME.inter: tokens are string ids, float timestamps, NAME.item and
+// NAME.user features (token: single-valued, token_seq: multi-valued, float
+// fields left out); the split is chosen by the options, as for CSV.
+TEST(ImportRecBole, AtomicFilesWithFeatures) {
+  srtest::TempDir tmp;
+  std::string inter = kRecBoleInterHeader;
+  const char *const users[3] = {"u1", "u2", "u3"}, *const items[3] = {"i1", "i2", "i3"};
+  for (int u = 0; u < 3; u++)
+    for (int i = 0; i < 3; i++)
+      inter += std::string(users[u]) + "\t" + items[i] + "\t" + std::to_string(3 + (u + i) % 3) + "\t" +
+               std::to_string(881250949 + 10 * ((i + u) % 3)) + ".0\n";
+  srtest::write_file(tmp.file("ml.inter"), inter);
+  srtest::write_file(tmp.file("ml.item"), kRecBoleItems);
+  srtest::write_file(tmp.file("ml.user"), kRecBoleUsers);
+  sr_import_format format;
+  std::string path = tmp.file("ml.inter");
+  const char *inputs[1] = {path.c_str()};
+  ASSERT_EQ(sr_import_detect_format(inputs, 1, &format), SR_OK);
+  EXPECT_EQ(format, SR_IMPORT_RECBOLE);
+  Import imp(SR_IMPORT_RECBOLE, {path});
+  imp.o.has_min_rating = 1;
+  imp.o.min_rating = 4;  // keeps (u1,i2) (u1,i3) (u2,i1) (u2,i2) (u3,i1) (u3,i3)
+  Table tab;
+  LOAD(imp, tab);
+  EXPECT_EQ(strings(tab.t.users), (Strings{"u1", "u2", "u3"}));
+  EXPECT_EQ(strings(tab.t.items), (Strings{"i1", "i2", "i3"}));
+  EXPECT_EQ(rows_of(tab.t.full), (Rows{{1, 2}, {0, 1}, {0, 2}}));
+  ASSERT_EQ(tab.t.n_item_features, 3);  // price:float is not categorical
+  const sr_feature *year = feature(tab.t.item_features, 3, "release_year");
+  ASSERT_TRUE(year);
+  EXPECT_FALSE(year->multi_valued);
+  EXPECT_EQ(rows_of(year->values), (Rows{{1}, {1}, {0}}));  // 1954, 1995
+  const sr_feature *cls = feature(tab.t.item_features, 3, "class");
+  ASSERT_TRUE(cls);
+  EXPECT_TRUE(cls->multi_valued);
+  EXPECT_EQ(rows_of(cls->values), (Rows{{1, 2}, {0}, {2, 3}}));  // Action Animation Comedy Romance
+  ASSERT_EQ(tab.t.n_user_features, 4);
+  const sr_feature *gender = feature(tab.t.user_features, 4, "gender");
+  ASSERT_TRUE(gender);
+  EXPECT_EQ(rows_of(gender->values), (Rows{{1}, {0}, {1}}));
+  // The timestamps (floats) order a temporal split: user u's items i with
+  // (i + u) % 3 = 2 (the latest) are test, 1 validation, 0 training.
+  Import weak(SR_IMPORT_RECBOLE, {path});
+  weak.o.protocol = SR_PROTOCOL_WEAK;
+  weak.o.holdout = SR_HOLDOUT_TEMPORAL;
+  weak.o.split.min_items_for_heldout = 3;
+  weak.o.split.heldout_fraction = 0.34;
+  std::string out = tmp.file("rb.h5");
+  Dataset ds;
+  ASSERT_NO_FATAL_FAILURE(import_and_read(weak, out, &ds));
+  EXPECT_EQ(rows_of(ds.d.test.heldout), (Rows{{2}, {1}, {0}}));
+  EXPECT_EQ(rows_of(ds.d.valid.heldout), (Rows{{1}, {0}, {2}}));
+  EXPECT_EQ(ds.d.n_item_features, 3);
+  EXPECT_EQ(ds.d.n_user_features, 4);
+  // A header field without its type is refused naming the file and line.
+  srtest::write_file(tmp.file("bad.inter"), "user_id\titem_id:token\nu1\ti1\n");
+  Import bad(SR_IMPORT_RECBOLE, {tmp.file("bad.inter")});
+  EXPECT_TRUE(contains(load_error(bad), "bad.inter:1: header field 'user_id' is not NAME:TYPE"))
+      << sr_error_message();
+}
+
+// The pre-split benchmark files: a given weak split, kept exactly; the test
+// fold-in is training and validation items (RecBole masks both when testing);
+// every item of any file is in the catalogue.
+TEST(ImportRecBole, PreSplitFilesKeptExactly) {
+  srtest::TempDir tmp;
+  const std::string h = kRecBoleInterHeader;
+  srtest::write_file(tmp.file("ml.train.inter"), h + "u1\ti1\t5\t1\nu1\ti2\t4\t2\nu2\ti2\t3\t1\nu3\ti1\t5\t1\n");
+  srtest::write_file(tmp.file("ml.valid.inter"), h + "u1\ti3\t5\t3\nu2\ti1\t4\t2\n");
+  srtest::write_file(tmp.file("ml.test.inter"), h + "u1\ti9\t5\t4\nu2\ti3\t5\t3\nu3\ti2\t1\t2\n");
+  srtest::write_file(tmp.file("ml.item"), kRecBoleItems);
+  Import imp(SR_IMPORT_RECBOLE, {tmp.file("ml.train.inter"), tmp.file("ml.valid.inter"), tmp.file("ml.test.inter")});
+  sr_import_set_inputs(&imp.o, imp.paths.data(), 3);
+  EXPECT_EQ(imp.o.protocol, SR_PROTOCOL_WEAK);
+  EXPECT_EQ(imp.o.holdout, SR_HOLDOUT_GIVEN);
+  const std::string out = tmp.file("rb.h5");
+  Dataset ds;
+  ASSERT_NO_FATAL_FAILURE(import_and_read(imp, out, &ds));
+  const sr_dataset &d = ds.d;
+  FileIds ids;
+  read_ids(out, &ids, true);
+  EXPECT_EQ(ids.user_strings, (Strings{"u1", "u2", "u3"}));
+  EXPECT_EQ(ids.item_strings, (Strings{"i1", "i2", "i3", "i9"}));  // i9 is only in the test file
+  EXPECT_EQ(rows_of(d.train), (Rows{{0, 1}, {1}, {0}}));
+  EXPECT_EQ(ids_of(d.valid.user_ids, d.valid.n_users), (std::vector<int64_t>{0, 1}));
+  EXPECT_EQ(rows_of(d.valid.foldin), (Rows{{0, 1}, {1}}));
+  EXPECT_EQ(rows_of(d.valid.heldout), (Rows{{2}, {0}}));
+  EXPECT_EQ(ids_of(d.test.user_ids, d.test.n_users), (std::vector<int64_t>{0, 1, 2}));
+  EXPECT_EQ(rows_of(d.test.foldin), (Rows{{0, 1, 2}, {0, 1}, {0}}));
+  EXPECT_EQ(rows_of(d.test.heldout), (Rows{{3}, {2}, {1}}));
+  ASSERT_EQ(d.n_item_features, 3);
+  // Out of order, or asking for a drawn validation split too, is refused.
+  Import swapped(SR_IMPORT_RECBOLE,
+                 {tmp.file("ml.valid.inter"), tmp.file("ml.train.inter"), tmp.file("ml.test.inter")});
+  EXPECT_TRUE(contains(load_error(swapped, SR_EINVAL), "recbole: give NAME.inter, or NAME.train.inter"))
+      << sr_error_message();
+  imp.o.split.validation_fraction = 0.2;
+  EXPECT_TRUE(contains(load_error(imp, SR_EINVAL), "--validation-fraction: NAME.valid.inter gives the validation"));
+  // The command line finds the format and the given split from the names.
+  auto r =
+      srtest::run_command(std::string(SHARDREC_BINARY) + " data import -o " + out + " " + tmp.file("ml.train.inter") +
+                          " " + tmp.file("ml.valid.inter") + " " + tmp.file("ml.test.inter"));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "protocol weak, 4 items; train 3 users / 4 interactions; valid 2 users; test 3"))
+      << r.output;
+}
+
 TEST(ImportSplit, StrongGeneralisation) {
   srtest::TempDir tmp;
   srtest::write_file(tmp.file("ratings.dat"), srtest::movielens_ratings_dat());
@@ -656,9 +985,8 @@ TEST(ImportSplit, StrongGeneralisation) {
   }
 
   std::string out = tmp.file("s.h5");
-  ASSERT_EQ(sr_import(&imp.o, out.c_str(), nullptr), SR_OK) << sr_error_message();
   Dataset ds;
-  ASSERT_EQ(sr_dataset_read(out.c_str(), &ds.d), SR_OK) << sr_error_message();
+  ASSERT_NO_FATAL_FAILURE(import_and_read(imp, out, &ds));
   const sr_dataset &d = ds.d;
   EXPECT_EQ(d.protocol, SR_PROTOCOL_STRONG);
   EXPECT_EQ(d.n_users, tab.t.full.n_rows);
@@ -859,6 +1187,48 @@ TEST(ImportErrors, NameTheFileAndTheLine) {
   EXPECT_TRUE(contains(load_error(threshold, SR_EINVAL), "--min-rating: the csv input has no rating column"));
 }
 
+// Values that used to pass silently are refused with a message naming them
+// (issue 13): ids with NUL bytes (they would collide in /ids), a NaN rating
+// threshold, a day that does not exist, two keys on one column, a strong
+// split whose validation users hold nothing out.
+TEST(ImportErrors, RefusedValues) {
+  srtest::TempDir tmp;
+  srtest::write_file(tmp.file("nul.csv"), std::string("u1,a\nu1,a\0\nu2,b\n", 16));
+  Import nul(SR_IMPORT_CSV, {tmp.file("nul.csv")});
+  nul.o.string_ids = 1;
+  EXPECT_TRUE(contains(load_error(nul), "nul.csv:2: item id contains a NUL byte")) << sr_error_message();
+
+  srtest::write_file(tmp.file("r.csv"), "1,2,5\n");
+  Import nan_rating(SR_IMPORT_CSV, {tmp.file("r.csv")});
+  nan_rating.o.columns = "user=0,item=1,rating=2";
+  nan_rating.o.has_min_rating = 1;
+  nan_rating.o.min_rating = NAN;
+  EXPECT_TRUE(contains(load_error(nan_rating, SR_EINVAL), "--min-rating: nan is not a finite number"));
+
+  Import same_column(SR_IMPORT_CSV, {tmp.file("r.csv")});
+  same_column.o.columns = "user=0,item=0";
+  EXPECT_TRUE(contains(load_error(same_column, SR_EINVAL), "--columns 'user=0,item=0': user and item are the same"));
+  same_column.o.columns = "user=0,item=1,user=2";
+  EXPECT_TRUE(contains(load_error(same_column, SR_EINVAL), "--columns: user is given twice"));
+
+  srtest::write_file(tmp.file("combined_data_1.txt"), "1:\n7,5,2004-02-29\n8,5,2005-02-29\n");
+  Import date(SR_IMPORT_NETFLIX, {tmp.file("combined_data_1.txt")});
+  EXPECT_TRUE(contains(load_error(date), "combined_data_1.txt:3: date '2005-02-29' is not a date YYYY-MM-DD"));
+  srtest::write_file(tmp.file("combined_data_1.txt"), "1:\n7,5,2005-02-31\n");
+  EXPECT_TRUE(contains(load_error(date), "combined_data_1.txt:2: date '2005-02-31' is not a date"));
+
+  std::string rows;  // 40 users of 3 items: nobody reaches --heldout-min-items 5
+  for (int u = 0; u < 40; u++)
+    for (int k = 0; k < 3; k++) rows += std::to_string(u) + "," + std::to_string((u + k) % 7) + "\n";
+  srtest::write_file(tmp.file("short.csv"), rows);
+  Import strong(SR_IMPORT_CSV, {tmp.file("short.csv")});
+  EXPECT_EQ(sr_import(&strong.o, tmp.file("s.h5").c_str(), nullptr), SR_EINVAL);
+  EXPECT_TRUE(
+      contains(sr_error_message(), "the test split has no held-out items: no test user has --heldout-min-items"))
+      << sr_error_message();
+  EXPECT_EQ(list_dir(tmp.path()), (Strings{"combined_data_1.txt", "nul.csv", "r.csv", "short.csv"}));
+}
+
 TEST(ImportErrors, SkipBadLinesCountsThem) {
   srtest::TempDir tmp;
   srtest::write_file(tmp.file("ratings.dat"),
@@ -918,6 +1288,10 @@ TEST(ImportCommand, NothingHalfWritten) {
   // A failure at the very end (the rename: the output name is a directory)
   // removes the complete temporary file.
   ASSERT_EQ(mkdir(tmp.file("dir.h5").c_str(), 0777), 0);
+  std::string ten_users;  // 10 users of the same 5 items: 3 train, 1 validation, 1 test each
+  for (int u = 0; u < 10; u++)
+    for (int item = 0; item < 5; item++) ten_users += std::to_string(u) + "\t" + std::to_string(item) + "\t5\t1\n";
+  srtest::write_file(tmp.file("u.data"), ten_users);
   auto rename = srtest::run_command(bin + " data import -o " + tmp.file("dir.h5") + " --min-user-items 1 " +
                                     "--protocol weak " + tmp.file("u.data"));
   EXPECT_EQ(rename.exit_code, 1);
@@ -986,8 +1360,8 @@ TEST(ImportCommand, BothProtocolsTrainAndEvaluate) {
   for (std::string protocol : {"weak", "strong"}) {
     const std::string data = tmp.file(protocol + ".h5");
     auto imp = srtest::run_command(bin + " data import -o " + data + " --protocol " + protocol +
-                                   (protocol == "strong" ? " --heldout-users 30 " : " ") + tmp.file("train.txt") +
-                                   " " + tmp.file("test.txt"));
+                                   (protocol == "strong" ? " --heldout-users 30 " : " --validation-fraction 0.2 ") +
+                                   tmp.file("train.txt") + " " + tmp.file("test.txt"));
     ASSERT_EQ(imp.exit_code, 0) << imp.output;
     EXPECT_TRUE(contains(imp.output, "protocol " + protocol)) << imp.output;
     srtest::write_file(cfg, "run: {name: " + protocol + ", out_dir: " + tmp.path() + "}\ndata: {path: " + data +
@@ -999,6 +1373,36 @@ TEST(ImportCommand, BothProtocolsTrainAndEvaluate) {
     EXPECT_EQ(ev.exit_code, 0) << ev.output;
     EXPECT_TRUE(contains(ev.output, "valid ")) << ev.output;
   }
+}
+
+// A dataset without a validation split (LightGCN files by default) trains for
+// train.epochs epochs and keeps the last one (issue 14).
+TEST(ImportCommand, TrainsWithoutAValidationSplit) {
+  srtest::TempDir tmp;
+  const std::string bin = SHARDREC_BINARY, data = tmp.file("lg.h5"), cfg = tmp.file("c.yaml");
+  std::string train, test;
+  for (int u = 0; u < 100; u++) {
+    train += std::to_string(u);
+    for (int k = 0; k < 6; k++) train += " " + std::to_string((u * 3 + k) % 40);
+    train += "\n";
+    test += std::to_string(u) + " " + std::to_string((u * 3 + 7) % 40) + "\n";
+  }
+  srtest::write_file(tmp.file("train.txt"), train);
+  srtest::write_file(tmp.file("test.txt"), test);
+  auto imp =
+      srtest::run_command(bin + " data import -o " + data + " " + tmp.file("train.txt") + " " + tmp.file("test.txt"));
+  ASSERT_EQ(imp.exit_code, 0) << imp.output;
+  EXPECT_TRUE(contains(imp.output, "train 100 users / 600 interactions; valid 0 users; test 100 users"))
+      << imp.output;
+  srtest::write_file(cfg, "run: {name: lg, out_dir: " + tmp.path() + "}\ndata: {path: " + data +
+                              "}\nmodel: {hidden: [16], latent_dim: 8}\ntrain: {epochs: 3, batch_size: 25}\n");
+  auto tr = srtest::run_command(bin + " train " + cfg);
+  ASSERT_EQ(tr.exit_code, 0) << tr.output;
+  EXPECT_TRUE(contains(tr.output, "no validation split: training runs train.epochs epochs")) << tr.output;
+  EXPECT_TRUE(contains(tr.output, "kept the last epoch, 3 (the dataset has no validation split)")) << tr.output;
+  EXPECT_TRUE(contains(tr.output, "\ntest recall@20 ")) << tr.output;
+  auto ev = srtest::run_command(bin + " eval " + tmp.file("lg/model.h5") + " --split test");
+  EXPECT_EQ(ev.exit_code, 0) << ev.output;
 }
 
 TEST(ImportCommand, UsageErrors) {
@@ -1020,6 +1424,17 @@ TEST(ImportCommand, UsageErrors) {
       {out + "--heldout-users 3 " + tmp.file("train.txt"), "--heldout-users: the weak protocol holds out items"},
       {out + "--columns user=0 --format csv " + tmp.file("train.txt"), "--columns 'user=0': no item column"},
       {out + "--columns user=id,item=1 --format csv " + tmp.file("train.txt"), "names a column: add --header"},
+      {out + "--min-rating nan --format csv " + tmp.file("train.txt"),
+       "--min-rating: expected a finite number, got 'nan'"},
+      // Option errors come before the input is read (nope.csv does not exist) and name the option.
+      {out + "--heldout-fraction 0 " + tmp.file("nope.csv"), "--heldout-fraction 0 outside (0, 1)"},
+      {out + "--protocol weak --heldout-fraction 0.5 " + tmp.file("nope.csv"),
+       "--heldout-fraction 0.5 outside (0, 0.5)"},
+      {out + "--heldout-fraction 0.1 " + tmp.file("train.txt"), "--validation-fraction F draws validation items"},
+      {out + "--validation-fraction 0.1 --format csv " + tmp.file("nope.csv"),
+       "--validation-fraction applies to --holdout given"},
+      {out + "--movies m.dat --format lightgcn " + tmp.file("nope.csv"),
+       "--movies and --users describe MovieLens ids"},
       {" -o " + tmp.file("train.txt") + " " + tmp.file("train.txt"),
        "the output " + tmp.file("train.txt") + " is also an input"},
   };

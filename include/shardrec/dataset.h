@@ -120,6 +120,13 @@ typedef struct {
    * interactions are removed from training rows and are held-out items of
    * evaluation rows (never fold-in); the dataset lists them (cold_items). 0: none. */
   double cold_item_fraction;
+  /* Weak GIVEN only: the share of each user's training items drawn for
+   * validation (0: no validation split, the model trains on every given
+   * training item; the published protocols of LightGCN's benchmarks). */
+  double validation_fraction;
+  /* The catalogue is every column of the log, not only the items of training
+   * rows: published splits count items seen only in held-out rows. */
+  int keep_all_items;
 } sr_split_opts;
 
 void sr_split_opts_default(sr_split_opts *o);
@@ -131,6 +138,9 @@ void sr_split_opts_default(sr_split_opts *o);
  * items becomes held-out. Item features (rows = old items) are remapped too. */
 int sr_split_strong(const sr_csr *full, const sr_feature *item_features, int n_item_features,
                     const sr_split_opts *opts, sr_dataset *out, int32_t **item_map_out);
+
+/* The part a GIVEN split's entry_keys assign to an interaction. */
+enum { SR_GIVEN_TRAIN = 0, SR_GIVEN_TEST = 1, SR_GIVEN_VALID = 2 };
 
 /* How the weak-generalisation split picks each user's held-out items. */
 typedef enum {
@@ -147,12 +157,15 @@ typedef enum {
  *   TEMPORAL: the same counts, the latest items for test and the latest of the
  *             rest for validation; entry_keys[k] = timestamp of entry k (ties:
  *             the larger item id counts as later);
- *   GIVEN:    entries with entry_keys[k] != 0 are test items; of the m others,
- *             int(frac * m) random ones are validation items (m >= min items).
+ *   GIVEN:    entry_keys[k] is the part of entry k (SR_GIVEN_TRAIN, _TEST,
+ *             _VALID); with validation_fraction v > 0, int(v * m) random ones
+ *             of a user's m training items (m >= min items) become validation
+ *             items too.
  * opts->n_heldout_users is unused; frac < 0.5 for RANDOM and TEMPORAL.
  * Training rows: every user with a training item, in user order. Items are
  * remapped to those of training rows (as sr_split_strong; item_map_out, if
- * non-NULL, receives new->old ids); evaluation rows keep only those items.
+ * non-NULL, receives new->old ids), or all kept with keep_all_items;
+ * evaluation rows keep only catalogue items.
  * valid: fold-in = training items, held-out = validation items; test: fold-in =
  * training + validation items, held-out = test items. An evaluation split lists
  * the users with at least one held-out item. Item features are remapped. */

@@ -6,8 +6,12 @@
  * Formats: MovieLens (u.data, ratings.dat, ratings.csv; movies and ml-1m users
  * as categorical features), Netflix Prize (combined_data_*.txt), the Million
  * Song Dataset taste profile (user, song, plays), LightGCN adjacency lists
- * (train.txt / test.txt) and generic CSV/TSV. datasets/README.md documents
- * every option with a worked example per format.
+ * (train.txt / test.txt), generic CSV/TSV, and published splits kept exactly
+ * as they are: the Mult-VAE authors' preprocessing output (unique_sid.txt,
+ * train.csv, validation_{tr,te}.csv, test_{tr,te}.csv) and RecBole's atomic
+ * files (typed headers, .item/.user features, pre-split .train/.valid/.test
+ * .inter). datasets/README.md documents every option with a worked example
+ * per format.
  *
  * Pipeline, in bounded memory (12 bytes per kept interaction at the peak,
  * plus 8 with values and 16 with timestamps):
@@ -38,7 +42,9 @@ typedef enum {
   SR_IMPORT_NETFLIX,
   SR_IMPORT_MSD,
   SR_IMPORT_LIGHTGCN,
-  SR_IMPORT_CSV
+  SR_IMPORT_CSV,
+  SR_IMPORT_MULTVAE, /* the Mult-VAE authors' preprocessing output directory, as it is */
+  SR_IMPORT_RECBOLE  /* RecBole atomic files: NAME.inter, or NAME.{train,valid,test}.inter */
 } sr_import_format;
 
 /* What to keep when a (user, item) pair occurs on several kept lines. */
@@ -81,12 +87,18 @@ typedef struct {
  *   movielens, netflix: min_rating 4, min_user_items 5, strong protocol;
  *   msd: min_user_items 20, min_item_users 200, string ids, strong;
  *   lightgcn: no filtering, weak protocol with the given test file;
- *   csv: no filtering, strong. Everywhere: duplicates LAST, seed 98765,
+ *   csv: no filtering, strong; multvae: the given strong split;
+ *   recbole: string ids, no filtering, strong (sr_import_set_inputs makes
+ *   the three split files a given weak split). Everywhere: duplicates LAST, seed 98765,
  *   held-out fraction 0.2, users with < 5 items keep everything as fold-in. */
 void sr_import_opts_default(sr_import_opts *o, sr_import_format format);
+/* Sets o's inputs; RecBole's NAME.train.inter, NAME.valid.inter,
+ * NAME.test.inter (in that order) select the given weak split. */
+void sr_import_set_inputs(sr_import_opts *o, const char *const *inputs, int n_inputs);
 /* The format from the inputs' file names (u.data, ratings.dat, ratings.csv,
  * combined_data_*.txt, mv_*.txt, *triplets*, train.txt + test.txt, *.csv,
- * *.tsv); SR_EINVAL naming the file when a name says nothing or two disagree. */
+ * *.tsv, *.inter, a directory holding unique_sid.txt); SR_EINVAL naming the
+ * file when a name says nothing or two disagree. */
 int sr_import_detect_format(const char *const *inputs, int n_inputs, sr_import_format *format);
 const char *sr_import_format_name(sr_import_format f);
 int sr_import_format_from_name(const char *name, sr_import_format *f);

@@ -1,4 +1,5 @@
 /* cli_args.c — option-value parsing and usage errors shared by the subcommands (commands.h). */
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,7 +29,8 @@ int sr_cli_parse_int(const char *command, const char *opt, const char *s, long l
 int sr_cli_parse_number(const char *command, const char *opt, const char *s, double *out) {
   char *end;
   double v = strtod(s, &end);
-  if (end == s || *end) return sr_cli_usage_error(command, "--%s: expected a number, got '%s'", opt, s);
+  if (end == s || *end || !isfinite(v))
+    return sr_cli_usage_error(command, "--%s: expected a finite number, got '%s'", opt, s);
   *out = v;
   return 0;
 }

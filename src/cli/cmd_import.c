@@ -20,11 +20,12 @@ static void import_usage(FILE *out) {
           "\n"
           "input:\n"
           "  -o, --output FILE          dataset to write (required; written atomically)\n"
-          "      --format F             movielens, netflix, msd, lightgcn, csv (default: from the\n"
-          "                             file names: u.data, ratings.dat, ratings.csv, combined_data_*.txt,\n"
-          "                             *triplets*, train.txt test.txt, *.csv, *.tsv)\n"
-          "      --movies FILE          MovieLens movies.dat / movies.csv: item features\n"
-          "      --users FILE           MovieLens ml-1m users.dat: user features\n"
+          "      --format F             movielens, netflix, msd, lightgcn, csv, multvae, recbole (default:\n"
+          "                             from the names: u.data, ratings.dat, ratings.csv, combined_data_*.txt,\n"
+          "                             *triplets*, train.txt test.txt, *.csv, *.tsv, *.inter, a directory\n"
+          "                             with unique_sid.txt)\n"
+          "      --movies FILE          MovieLens movies.dat / movies.csv: item features (movielens, csv)\n"
+          "      --users FILE           MovieLens ml-1m users.dat: user features (movielens, csv)\n"
           "      --columns SPEC         csv: user=0,item=1[,rating=2][,timestamp=3] (0-based numbers,\n"
           "                             or names with --header; weight= is rating=)\n"
           "      --header               csv: the first line names the columns\n"
@@ -45,6 +46,8 @@ static void import_usage(FILE *out) {
           "      --heldout-users N      strong: users in each of validation and test (default 10%%)\n"
           "      --holdout H            weak: random (default), temporal, given (lightgcn)\n"
           "      --heldout-fraction F   held-out share of an evaluation row (default 0.2)\n"
+          "      --validation-fraction F  given: share of each user's training items drawn for\n"
+          "                             validation (default 0: train on the whole training file)\n"
           "      --heldout-min-items N  rows with fewer items hold nothing out (default 5)\n"
           "      --cold-items F         hold this share of the items out of training entirely:\n"
           "                             cold-start items, evaluated by their features (default 0)\n"
@@ -72,37 +75,40 @@ enum {
   OPT_HELDOUT_USERS,
   OPT_HOLDOUT,
   OPT_HELDOUT_FRACTION,
+  OPT_VALIDATION_FRACTION,
   OPT_HELDOUT_MIN_ITEMS,
   OPT_SEED,
   OPT_ZSTD,
   OPT_COLD_ITEMS
 };
 
-static const struct option import_options[] = {{"output", required_argument, NULL, 'o'},
-                                               {"format", required_argument, NULL, OPT_FORMAT},
-                                               {"movies", required_argument, NULL, OPT_MOVIES},
-                                               {"users", required_argument, NULL, OPT_USERS},
-                                               {"columns", required_argument, NULL, OPT_COLUMNS},
-                                               {"header", no_argument, NULL, OPT_HEADER},
-                                               {"delimiter", required_argument, NULL, OPT_DELIMITER},
-                                               {"string-ids", no_argument, NULL, OPT_STRING_IDS},
-                                               {"skip-bad-lines", no_argument, NULL, OPT_SKIP},
-                                               {"min-rating", required_argument, NULL, OPT_MIN_RATING},
-                                               {"min-user-items", required_argument, NULL, OPT_MIN_USER_ITEMS},
-                                               {"min-item-users", required_argument, NULL, OPT_MIN_ITEM_USERS},
-                                               {"iterate-min-counts", no_argument, NULL, OPT_ITERATE},
-                                               {"duplicates", required_argument, NULL, OPT_DUPLICATES},
-                                               {"keep-values", no_argument, NULL, OPT_KEEP_VALUES},
-                                               {"protocol", required_argument, NULL, OPT_PROTOCOL},
-                                               {"heldout-users", required_argument, NULL, OPT_HELDOUT_USERS},
-                                               {"holdout", required_argument, NULL, OPT_HOLDOUT},
-                                               {"heldout-fraction", required_argument, NULL, OPT_HELDOUT_FRACTION},
-                                               {"heldout-min-items", required_argument, NULL, OPT_HELDOUT_MIN_ITEMS},
-                                               {"seed", required_argument, NULL, OPT_SEED},
-                                               {"zstd-level", required_argument, NULL, OPT_ZSTD},
-                                               {"cold-items", required_argument, NULL, OPT_COLD_ITEMS},
-                                               {"help", no_argument, NULL, 'h'},
-                                               {NULL, 0, NULL, 0}};
+static const struct option import_options[] = {
+    {"output", required_argument, NULL, 'o'},
+    {"format", required_argument, NULL, OPT_FORMAT},
+    {"movies", required_argument, NULL, OPT_MOVIES},
+    {"users", required_argument, NULL, OPT_USERS},
+    {"columns", required_argument, NULL, OPT_COLUMNS},
+    {"header", no_argument, NULL, OPT_HEADER},
+    {"delimiter", required_argument, NULL, OPT_DELIMITER},
+    {"string-ids", no_argument, NULL, OPT_STRING_IDS},
+    {"skip-bad-lines", no_argument, NULL, OPT_SKIP},
+    {"min-rating", required_argument, NULL, OPT_MIN_RATING},
+    {"min-user-items", required_argument, NULL, OPT_MIN_USER_ITEMS},
+    {"min-item-users", required_argument, NULL, OPT_MIN_ITEM_USERS},
+    {"iterate-min-counts", no_argument, NULL, OPT_ITERATE},
+    {"duplicates", required_argument, NULL, OPT_DUPLICATES},
+    {"keep-values", no_argument, NULL, OPT_KEEP_VALUES},
+    {"protocol", required_argument, NULL, OPT_PROTOCOL},
+    {"heldout-users", required_argument, NULL, OPT_HELDOUT_USERS},
+    {"holdout", required_argument, NULL, OPT_HOLDOUT},
+    {"heldout-fraction", required_argument, NULL, OPT_HELDOUT_FRACTION},
+    {"validation-fraction", required_argument, NULL, OPT_VALIDATION_FRACTION},
+    {"heldout-min-items", required_argument, NULL, OPT_HELDOUT_MIN_ITEMS},
+    {"seed", required_argument, NULL, OPT_SEED},
+    {"zstd-level", required_argument, NULL, OPT_ZSTD},
+    {"cold-items", required_argument, NULL, OPT_COLD_ITEMS},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0}};
 
 static int usage_of_error(void) {
   fprintf(stderr, "shardrec data import: %s\n", sr_error_message());
@@ -191,6 +197,9 @@ static int apply_import_option(sr_import_opts *o, int opt, const char *name, con
     case OPT_COLD_ITEMS:
       rc = sr_cli_parse_number("data", name, arg, &o->split.cold_item_fraction);
       break;
+    case OPT_VALIDATION_FRACTION:
+      rc = sr_cli_parse_number("data", name, arg, &o->split.validation_fraction);
+      break;
     case OPT_HELDOUT_MIN_ITEMS:
       if (!(rc = sr_cli_parse_int("data", name, arg, 1, INT32_MAX, &v))) o->split.min_items_for_heldout = v;
       break;
@@ -251,13 +260,17 @@ static int parse_import_args(int argc, char **argv, import_args *a, given_option
   if (format == SR_IMPORT_AUTO && sr_import_detect_format(inputs, argc - optind, &format) != SR_OK)
     return usage_of_error();
   sr_import_opts_default(&a->opts, format);
-  a->opts.inputs = inputs;
-  a->opts.n_inputs = argc - optind;
-  int holdout_given = 0;
+  sr_import_set_inputs(&a->opts, inputs, argc - optind);
+  int holdout_given = 0, heldout_fraction_given = 0;
   for (int i = 0; i < n_given; i++) {
     if (apply_import_option(&a->opts, given[i].opt, given[i].name, given[i].arg) != 0) return SR_CLI_EXIT_USAGE;
     holdout_given |= given[i].opt == OPT_HOLDOUT;
+    heldout_fraction_given |= given[i].opt == OPT_HELDOUT_FRACTION;
   }
+  if (heldout_fraction_given && a->opts.protocol == SR_PROTOCOL_WEAK && a->opts.holdout == SR_HOLDOUT_GIVEN)
+    return sr_cli_usage_error("data",
+                              "import: --heldout-fraction: with --holdout given the test file holds the test items; "
+                              "--validation-fraction F draws validation items from the training file");
   const char *side_files[2] = {a->opts.movies_path, a->opts.users_path};
   for (int i = 0; i < 2; i++)
     if (side_files[i] && sr_same_file(a->output, side_files[i]))

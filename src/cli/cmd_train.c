@@ -75,7 +75,11 @@ static void print_result(const sr_train_result *res, const char *model_path) {
   sr_metrics_format(&res->best_valid, valid, sizeof valid);
   sr_metrics_format(&res->test, test, sizeof test);
   sr_metrics_format(&res->test_popularity, pop, sizeof pop);
-  printf("selected epoch %d (step %lld)  valid %s\n", res->best_epoch, (long long)res->best_step, valid);
+  if (res->best_valid.n_users > 0)
+    printf("selected epoch %d (step %lld)  valid %s\n", res->best_epoch, (long long)res->best_step, valid);
+  else
+    printf("kept the last epoch, %d (step %lld; the dataset has no validation split)\n", res->best_epoch,
+           (long long)res->best_step);
   printf("test %s  (%lld users)\n", test, (long long)res->test.n_users);
   sr_metrics_log_slices(stdout, "test", &res->test);
   printf("test popularity baseline %s\n", pop);

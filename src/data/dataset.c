@@ -72,7 +72,8 @@ static int check_csr(const sr_csr *m, const char *what, const char *obj, int64_t
   return SR_OK;
 }
 
-/* Fold-in and held-out rows are sorted, so one merge pass finds a shared item. */
+/* Fold-in and held-out rows are sorted, so one merge pass finds a shared item.
+ * Rows are numbered as in the whole split (a shard's start at row_begin). */
 static int check_disjoint_rows(const sr_eval_split *s, const char *what, const char *obj) {
   for (int64_t r = 0; r < s->n_users; r++) {
     int64_t a = s->foldin.indptr[r], a_end = s->foldin.indptr[r + 1];
@@ -81,7 +82,7 @@ static int check_disjoint_rows(const sr_eval_split *s, const char *what, const c
       int32_t x = s->foldin.indices[a], y = s->heldout.indices[b];
       if (x == y)
         return SR_FAIL(SR_EFORMAT, "%s: %s: row %lld (user %lld): item %d is both fold-in and held-out", what, obj,
-                       (long long)r, (long long)s->user_ids[r], x);
+                       (long long)(s->row_begin + r), (long long)s->user_ids[r], x);
       a += x < y;
       b += y < x;
     }
@@ -312,9 +313,10 @@ static int read_eval_split(const sr_h5file *f, const char *group, sr_eval_split 
 
 static int read_feature(const sr_h5file *f, const char *group, const char *name, sr_feature *ft) {
   char obj[OBJ_MAX];
+  if (strlen(name) >= SR_NAME_MAX) /* before child(): a crafted name may not fit any path buffer */
+    return SR_FAIL(SR_EFORMAT, "%s: %s/%.*s...: feature name longer than %d bytes", f->path, group, SR_NAME_MAX, name,
+                   SR_NAME_MAX - 1);
   child(obj, group, name);
-  if (strlen(name) >= SR_NAME_MAX)
-    return SR_FAIL(SR_EFORMAT, "%s: %s: feature name longer than %d bytes", f->path, obj, SR_NAME_MAX - 1);
   snprintf(ft->name, sizeof ft->name, "%s", name);
   int64_t multi;
   SR_TRY(sr_h5_read_attr_int64(f, obj, "vocab_size", &ft->vocab_size));
@@ -359,7 +361,8 @@ static int read_header(const sr_h5file *f, sr_dataset *d) {
   else
     return SR_FAIL(SR_EFORMAT, "%s: /: protocol '%s' is neither 'strong' nor 'weak'", f->path, protocol);
   SR_TRY(sr_h5_read_attr_int64(f, "/", "n_users", &d->n_users));
-  return sr_h5_read_attr_int64(f, "/", "n_items", &d->n_items);
+  SR_TRY(sr_h5_read_attr_int64(f, "/", "n_items", &d->n_items));
+  return check_header(d, f->path); /* before any size from the header is used */
 }
 
 /* Every reader (whole, shard, features only) takes the whole list; absent: none. */
@@ -419,18 +422,37 @@ void sr_dataset_set_whole(sr_dataset *d) {
   }
 }
 
+/* indptr[0] == 0 and indptr[n_rows] == the number of stored indices, as a
+ * whole read requires: a rank reading a slice checks both ends (two elements)
+ * before allocating anything a crafted indptr (an end of 2^40) would ask for.
+ * *n_stored receives the indices' length. */
+static int check_indptr_ends(const sr_h5file *f, const char *group, int64_t n_rows, int64_t *n_stored) {
+  char obj[OBJ_MAX];
+  int64_t first, last;
+  SR_TRY(sr_h5_array_length(f, child(obj, group, "indices"), n_stored));
+  SR_TRY(sr_h5_read_range(f, child(obj, group, "indptr"), SR_H5_INT64, 0, 1, &first));
+  SR_TRY(sr_h5_read_range(f, obj, SR_H5_INT64, n_rows, n_rows + 1, &last));
+  if (first != 0)
+    return SR_FAIL(SR_EFORMAT, "%s: %s: indptr starts at %lld, expected 0", f->path, group, (long long)first);
+  if (last != *n_stored)
+    return SR_FAIL(SR_EFORMAT, "%s: %s: indptr ends at %lld but indices has %lld elements", f->path, group,
+                   (long long)last, (long long)*n_stored);
+  return SR_OK;
+}
+
 /* Reads indptr[begin..end] and then only the entries those rows own. */
 static int read_rows(const sr_h5file *f, const char *group, int64_t begin, int64_t end, sr_csr *out) {
   char obj[OBJ_MAX];
-  int64_t n_rows, n_cols;
+  int64_t n_rows, n_cols, n_stored;
   SR_TRY(read_csr_shape(f, group, &n_rows, &n_cols));
   if (begin < 0 || begin > end || end > n_rows)
     return SR_FAIL(SR_EINVAL, "%s: %s: rows [%lld, %lld) outside the %lld rows", f->path, group, (long long)begin,
                    (long long)end, (long long)n_rows);
+  SR_TRY(check_indptr_ends(f, group, n_rows, &n_stored));
   int64_t n = end - begin;
   int64_t *indptr = sr_malloc((size_t)(n + 1) * sizeof *indptr);
   int rc = sr_h5_read_range(f, child(obj, group, "indptr"), SR_H5_INT64, begin, end + 1, indptr);
-  if (rc == SR_OK && indptr[n] < indptr[0])
+  if (rc == SR_OK && (indptr[n] < indptr[0] || indptr[0] < 0 || indptr[n] > n_stored))
     rc = SR_FAIL(SR_EFORMAT, "%s: %s: not monotone between rows %lld and %lld", f->path, obj, (long long)begin,
                  (long long)end);
   if (rc != SR_OK) {
@@ -479,6 +501,13 @@ static int read_train_shard(const sr_h5file *f, int part, int parts, sr_dataset 
   SR_TRY(read_csr_shape(f, "/splits/train", &n_rows, &n_cols));
   /* The whole indptr (8 bytes per user) decides the interaction-balanced cut. */
   SR_TRY(sr_h5_read_array(f, "/splits/train/indptr", SR_H5_INT64, n_rows + 1, (void **)&indptr, NULL));
+  for (int64_t r = 0; r < n_rows; r++)
+    if (indptr[r + 1] < indptr[r]) {
+      int64_t a = indptr[r], b = indptr[r + 1];
+      free(indptr);
+      return SR_FAIL(SR_EFORMAT, "%s: /splits/train: indptr not monotone at row %lld (%lld > %lld)", f->path,
+                     (long long)r, (long long)a, (long long)b);
+    }
   int64_t begin, end;
   sr_shard_nnz_range(indptr, n_rows, part, parts, &begin, &end);
   free(indptr);
@@ -494,10 +523,11 @@ static int read_train_shard(const sr_h5file *f, int part, int parts, sr_dataset 
  * and the features (read whole). */
 static int read_shard(const sr_h5file *f, int part, int parts, sr_dataset *d) {
   SR_TRY(read_header(f, d));
-  SR_TRY(check_header(d, f->path));
   SR_TRY(read_train_shard(f, part, parts, d));
   SR_TRY(read_eval_shard(f, "/splits/valid", part, parts, &d->valid));
   SR_TRY(read_eval_shard(f, "/splits/test", part, parts, &d->test));
+  SR_TRY(check_eval_split(&d->valid, f->path, "/splits/valid", d->n_items));
+  SR_TRY(check_eval_split(&d->test, f->path, "/splits/test", d->n_items));
   SR_TRY(check_users(d, f->path));
   SR_TRY(read_feature_groups(f, d));
   SR_TRY(check_feature_groups(d, f->path)); /* features are read whole: check them as a whole read does */

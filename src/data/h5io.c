@@ -422,6 +422,32 @@ int sr_h5_write_tensor_block(const sr_h5file *f, const char *obj, const float *d
   return rc;
 }
 
+/* The elements of a 1-D dataset the file really holds, at most `declared`: a
+ * header may declare any extent (2^40 elements in a 100 KB file), and every
+ * size a reader allocates comes from it. Chunked: the allocated chunks (a
+ * writer stores every chunk it wrote, ours and h5py's alike); contiguous: the
+ * bytes stored; compact: all (they live in the header). */
+static int64_t stored_elements(hid_t ds, int64_t declared) {
+  hid_t dcpl = H5Dget_create_plist(ds), type = H5Dget_type(ds);
+  H5D_layout_t layout = dcpl < 0 ? H5D_LAYOUT_ERROR : H5Pget_layout(dcpl);
+  int64_t stored = 0;
+  if (layout == H5D_COMPACT) {
+    stored = declared;
+  } else if (layout == H5D_CONTIGUOUS) {
+    size_t size = type < 0 ? 0 : H5Tget_size(type);
+    stored = size > 0 ? (int64_t)(H5Dget_storage_size(ds) / size) : 0;
+  } else if (layout == H5D_CHUNKED) {
+    hsize_t chunk = 0, n_chunks = 0;
+    hid_t space = H5Dget_space(ds); /* HDF5 1.10 takes no H5S_ALL here */
+    if (H5Pget_chunk(dcpl, 1, &chunk) == 1 && chunk > 0 && space >= 0 && H5Dget_num_chunks(ds, space, &n_chunks) >= 0)
+      stored = n_chunks > (hsize_t)declared / chunk ? declared : (int64_t)(n_chunks * chunk);
+    if (space >= 0) H5Sclose(space);
+  }
+  if (type >= 0) H5Tclose(type);
+  if (dcpl >= 0) H5Pclose(dcpl);
+  return stored < declared ? stored : declared;
+}
+
 static int dataset_length(const sr_h5file *f, const char *obj, hid_t ds, int64_t *len) {
   hid_t space = H5Dget_space(ds);
   int rank = space < 0 ? -1 : H5Sget_simple_extent_ndims(space);
@@ -429,6 +455,10 @@ static int dataset_length(const sr_h5file *f, const char *obj, hid_t ds, int64_t
   if (rank == 1) H5Sget_simple_extent_dims(space, &dims, NULL);
   if (space >= 0) H5Sclose(space);
   if (rank != 1) return H5IO_FAIL(SR_EFORMAT, f, obj, "has %d dimensions, expected 1", rank);
+  int64_t stored = dims > 0 ? stored_elements(ds, (int64_t)dims) : 0;
+  if (stored < (int64_t)dims)
+    return H5IO_FAIL(SR_EFORMAT, f, obj, "declares %llu elements but the file stores %lld of them",
+                     (unsigned long long)dims, (long long)stored);
   *len = (int64_t)dims;
   return SR_OK;
 }

@@ -6,9 +6,12 @@
  */
 #include "shardrec/import.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "import_internal.h"
 #include "shardrec/error.h"
@@ -18,7 +21,8 @@
 
 /* ---- names and defaults ----------------------------------------------------------------- */
 
-static const char *const format_names[] = {"auto", "movielens", "netflix", "msd", "lightgcn", "csv"};
+static const char *const format_names[] = {"auto",     "movielens", "netflix", "msd",
+                                           "lightgcn", "csv",       "multvae", "recbole"};
 static const char *const duplicates_names[] = {"last", "first", "max", "sum", "error"};
 static const char *const holdout_names[] = {"random", "temporal", "given"};
 #define COUNT(a) (int)(sizeof(a) / sizeof((a)[0]))
@@ -34,7 +38,8 @@ const char *sr_duplicates_name(sr_duplicates d) { return duplicates_names[d]; }
 
 int sr_import_format_from_name(const char *name, sr_import_format *f) {
   int i = index_of(name, format_names, COUNT(format_names));
-  if (i < 0) return SR_FAIL(SR_EINVAL, "unknown format '%s' (movielens, netflix, msd, lightgcn, csv)", name);
+  if (i < 0)
+    return SR_FAIL(SR_EINVAL, "unknown format '%s' (movielens, netflix, msd, lightgcn, csv, multvae, recbole)", name);
   *f = (sr_import_format)i;
   return SR_OK;
 }
@@ -70,10 +75,28 @@ void sr_import_opts_default(sr_import_opts *o, sr_import_format format) {
       o->protocol = SR_PROTOCOL_WEAK;
       o->holdout = SR_HOLDOUT_GIVEN;
       break;
+    case SR_IMPORT_RECBOLE: /* tokens are strings */
+      o->string_ids = 1;
+      break;
+    case SR_IMPORT_MULTVAE: /* its own given split (import_multvae.c) */
     case SR_IMPORT_CSV:
     case SR_IMPORT_AUTO:
       break;
   }
+}
+
+void sr_import_set_inputs(sr_import_opts *o, const char *const *inputs, int n_inputs) {
+  o->inputs = inputs;
+  o->n_inputs = n_inputs;
+  if (o->format == SR_IMPORT_RECBOLE && recbole_presplit(o)) {
+    o->protocol = SR_PROTOCOL_WEAK;
+    o->holdout = SR_HOLDOUT_GIVEN;
+  }
+}
+
+static int is_dir(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
 static int has_suffix(const char *s, const char *suffix) {
@@ -83,8 +106,12 @@ static int has_suffix(const char *s, const char *suffix) {
 
 /* The format a file name implies, or AUTO when it says nothing. */
 static sr_import_format format_of_name(const char *path) {
+  char sids[4096];
+  snprintf(sids, sizeof sids, "%s/unique_sid.txt", path);
+  if (is_dir(path) && access(sids, R_OK) == 0) return SR_IMPORT_MULTVAE;
   const char *base = strrchr(path, '/');
   base = base ? base + 1 : path;
+  if (has_suffix(base, ".inter")) return SR_IMPORT_RECBOLE;
   if (!strcmp(base, "u.data") || !strcmp(base, "ratings.dat") || !strcmp(base, "ratings.csv"))
     return SR_IMPORT_MOVIELENS;
   if ((!strncmp(base, "combined_data", 13) || !strncmp(base, "mv_", 3)) && has_suffix(base, ".txt"))
@@ -112,11 +139,57 @@ int sr_import_detect_format(const char *const *inputs, int n_inputs, sr_import_f
 
 /* ---- options ---------------------------------------------------------------------------- */
 
+/* Option values that are wrong whatever the input, named as on the command
+ * line, before any input is read. */
+static int check_option_values(const sr_import_opts *o) {
+  const sr_split_opts *s = &o->split;
+  if (o->has_min_rating && !isfinite(o->min_rating))
+    return SR_FAIL(SR_EINVAL, "--min-rating: %g is not a finite number", o->min_rating);
+  int given = o->protocol == SR_PROTOCOL_WEAK && o->holdout == SR_HOLDOUT_GIVEN;
+  double max_heldout = o->protocol == SR_PROTOCOL_WEAK ? 0.5 : 1.0; /* weak: test and validation each take it */
+  if (!given && !(s->heldout_fraction > 0.0 && s->heldout_fraction < max_heldout))
+    return SR_FAIL(
+        SR_EINVAL, "--heldout-fraction %g outside (0, %g)%s", s->heldout_fraction, max_heldout,
+        o->format == SR_IMPORT_LIGHTGCN ? " (with --holdout given the test file holds the test items)" : "");
+  if (!(s->validation_fraction >= 0.0 && s->validation_fraction < 1.0))
+    return SR_FAIL(SR_EINVAL, "--validation-fraction %g outside [0, 1)", s->validation_fraction);
+  if (!given && s->validation_fraction > 0.0)
+    return SR_FAIL(SR_EINVAL,
+                   "--validation-fraction applies to --holdout given (the other splits hold out "
+                   "validation items as test items, by --heldout-fraction)");
+  return SR_OK;
+}
+
+/* The Mult-VAE directory is imported as it is: no option changes it. */
+static int check_multvae_opts(const sr_import_opts *o) {
+  if (o->n_inputs != 1 || !is_dir(o->inputs[0]))
+    return SR_FAIL(SR_EINVAL,
+                   "multvae: give one directory (with unique_sid.txt, train.csv, validation_tr.csv, "
+                   "validation_te.csv, test_tr.csv, test_te.csv)");
+  const struct {
+    int set;
+    const char *option;
+  } changes[] = {{o->has_min_rating, "--min-rating"},
+                 {o->min_user_items > 0 || o->min_item_users > 0, "the minimum counts"},
+                 {o->keep_values, "--keep-values"},
+                 {o->protocol != SR_PROTOCOL_STRONG, "--protocol"},
+                 {o->split.n_heldout_users > 0, "--heldout-users"},
+                 {o->movies_path || o->users_path, "--movies / --users"},
+                 {o->columns != NULL, "--columns"}};
+  for (size_t i = 0; i < sizeof changes / sizeof changes[0]; i++)
+    if (changes[i].set)
+      return SR_FAIL(SR_EINVAL, "%s: the Mult-VAE split is imported as it is (users, items and splits)",
+                     changes[i].option);
+  return SR_OK;
+}
+
 static int check_opts(const sr_import_opts *o, int has_rating, int has_timestamp) {
   const char *format = format_names[o->format];
   if (o->n_inputs < 1) return SR_FAIL(SR_EINVAL, "no input file");
-  if ((o->movies_path || o->users_path) && o->format != SR_IMPORT_MOVIELENS)
-    return SR_FAIL(SR_EINVAL, "--movies and --users are MovieLens files, not %s", format);
+  /* A CSV log may be a filtered MovieLens one: its ids are then MovieLens ids. */
+  if ((o->movies_path || o->users_path) && o->format != SR_IMPORT_MOVIELENS && o->format != SR_IMPORT_CSV)
+    return SR_FAIL(SR_EINVAL, "--movies and --users describe MovieLens ids (movielens or csv input), not %s ids",
+                   format);
   if (o->has_min_rating && !has_rating)
     return SR_FAIL(SR_EINVAL, "--min-rating: the %s input has no rating column", format);
   if (o->keep_values && !has_rating)
@@ -131,15 +204,24 @@ static int check_opts(const sr_import_opts *o, int has_rating, int has_timestamp
     return SR_FAIL(SR_EINVAL, "--heldout-users: the weak protocol holds out items of every user, not users");
   if (o->holdout == SR_HOLDOUT_TEMPORAL && !has_timestamp)
     return SR_FAIL(SR_EINVAL, "--holdout temporal: the %s input has no timestamps", format);
-  if (o->holdout == SR_HOLDOUT_GIVEN && o->format != SR_IMPORT_LIGHTGCN)
-    return SR_FAIL(SR_EINVAL, "--holdout given: only LightGCN inputs (train.txt, test.txt) give the test items");
+  if (o->holdout == SR_HOLDOUT_GIVEN && o->format != SR_IMPORT_LIGHTGCN && !recbole_presplit(o))
+    return SR_FAIL(SR_EINVAL,
+                   "--holdout given: only LightGCN inputs (train.txt, test.txt) and RecBole's "
+                   "NAME.train.inter, NAME.valid.inter, NAME.test.inter give the test items");
+  if (recbole_presplit(o) && o->holdout != SR_HOLDOUT_GIVEN)
+    return SR_FAIL(SR_EINVAL,
+                   "recbole: NAME.train.inter, NAME.valid.inter, NAME.test.inter are a given split "
+                   "(--protocol weak --holdout given)");
+  if (recbole_presplit(o) && o->split.validation_fraction > 0.0)
+    return SR_FAIL(SR_EINVAL, "--validation-fraction: NAME.valid.inter gives the validation split");
   return SR_OK;
 }
 
 /* ---- the interaction log --------------------------------------------------------------------- */
 
-/* What the per-interaction key column holds (sr_split_weak's entry_keys). */
-typedef enum { KEY_NONE, KEY_TIMESTAMP, KEY_TEST_FLAG } key_kind;
+/* What the per-interaction key column holds (sr_split_weak's entry_keys):
+ * a timestamp, or the part (SR_GIVEN_*) the line's file gives. */
+typedef enum { KEY_NONE, KEY_TIMESTAMP, KEY_GIVEN_PART } key_kind;
 
 /* Every kept line, column-wise, with first-seen dense ids: 8 bytes per line,
  * plus 4 with values and 8 with keys. */
@@ -179,6 +261,8 @@ static void grow_log(interaction_log *l) {
 /* Checks an id field; *number receives an integer id. */
 static int check_id(const id_dict *d, field f, const char *kind, int64_t *number) {
   if (f.len == 0) return SR_FAIL(SR_EFORMAT, "empty %s id", kind);
+  /* /ids stores NUL-padded strings: "a" and "a\0" would become one id there. */
+  if (d->strings && memchr(f.s, '\0', f.len)) return SR_FAIL(SR_EFORMAT, "%s id contains a NUL byte", kind);
   if (!d->strings && field_to_int64(f, number) != 0)
     return SR_FAIL(SR_EFORMAT, "%s id '%.*s' is not an integer", kind, (int)f.len, f.s);
   return SR_OK;
@@ -186,6 +270,14 @@ static int check_id(const id_dict *d, field f, const char *kind, int64_t *number
 
 static int32_t intern(id_dict *d, field f, int64_t number) {
   return d->strings ? id_dict_add_string(d, f.s, f.len) : id_dict_add_number(d, number);
+}
+
+/* The part of a given split that the inputs' file_index-th file holds:
+ * LightGCN's train.txt then test.txt, RecBole's .train, .valid, .test.inter. */
+static int64_t given_part(const sr_import_opts *o, int file_index) {
+  static const int64_t recbole[3] = {SR_GIVEN_TRAIN, SR_GIVEN_VALID, SR_GIVEN_TEST};
+  if (o->format == SR_IMPORT_RECBOLE) return recbole[file_index];
+  return file_index == 0 ? SR_GIVEN_TRAIN : SR_GIVEN_TEST;
 }
 
 static int add_record(record_sink *sink, const raw_record *r, int file_index) {
@@ -205,7 +297,7 @@ static int add_record(record_sink *sink, const raw_record *r, int file_index) {
   l->user[l->n] = user;
   l->item[l->n] = item;
   if (l->with_values) l->value[l->n] = (float)r->rating;
-  if (l->keys != KEY_NONE) l->key[l->n] = l->keys == KEY_TIMESTAMP ? r->timestamp : file_index;
+  if (l->keys != KEY_NONE) l->key[l->n] = l->keys == KEY_TIMESTAMP ? r->timestamp : given_part(l->o, file_index);
   l->n++;
   return SR_OK;
 }
@@ -473,8 +565,28 @@ static int build_table(const sr_import_opts *o, interaction_log *l, sr_import_ta
   return rc;
 }
 
+/* RecBole's NAME.item and NAME.user next to the interactions, when there. */
+static int load_recbole_features(const sr_import_opts *o, const interaction_log *l, sr_import_table *t,
+                                 const int32_t *user_row, const int32_t *item_row) {
+  const char *first = o->inputs[0];
+  size_t base = strlen(first) - strlen(recbole_presplit(o) ? ".train.inter" : ".inter");
+  char path[4096], user_field[64], item_field[64];
+  recbole_id_fields(o, user_field, item_field);
+  snprintf(path, sizeof path, "%.*s.item", (int)base, first);
+  id_lookup items = {&l->items, item_row}, users = {&l->users, user_row};
+  if (access(path, F_OK) == 0)
+    SR_TRY(recbole_features(path, item_field, "item", &items, t->full.n_cols, o->skip_bad_lines, &t->stats,
+                            &t->item_features, &t->item_vocab, &t->n_item_features));
+  snprintf(path, sizeof path, "%.*s.user", (int)base, first);
+  if (access(path, F_OK) == 0)
+    SR_TRY(recbole_features(path, user_field, "user", &users, t->full.n_rows, o->skip_bad_lines, &t->stats,
+                            &t->user_features, &t->user_vocab, &t->n_user_features));
+  return SR_OK;
+}
+
 static int load_features(const sr_import_opts *o, const interaction_log *l, sr_import_table *t,
                          const int32_t *user_row, const int32_t *item_row) {
+  if (o->format == SR_IMPORT_RECBOLE) return load_recbole_features(o, l, t, user_row, item_row);
   if (o->movies_path) {
     id_lookup items = {&l->items, item_row};
     SR_TRY(movie_features(o->movies_path, &items, t->full.n_cols, o->skip_bad_lines, &t->stats, &t->item_features,
@@ -509,13 +621,20 @@ static int load_all(const sr_import_opts *o, interaction_log *l, sr_import_table
 
 int sr_import_load(const sr_import_opts *o, sr_import_table *t) {
   memset(t, 0, sizeof *t);
+  if (o->format == SR_IMPORT_MULTVAE) {
+    SR_TRY(check_multvae_opts(o));
+    int rc = multvae_load(o, t);
+    if (rc != SR_OK) sr_import_table_free(t);
+    return rc;
+  }
   int has_rating, has_timestamp;
+  SR_TRY(check_option_values(o)); /* before format_columns, which reads a RecBole header */
   SR_TRY(format_columns(o, &has_rating, &has_timestamp));
   SR_TRY(check_opts(o, has_rating, has_timestamp));
   interaction_log l = {.sink = {add_record}, .o = o, .stats = &t->stats, .with_values = o->keep_values};
   int weak = o->protocol == SR_PROTOCOL_WEAK;
   l.keys = weak && o->holdout == SR_HOLDOUT_TEMPORAL ? KEY_TIMESTAMP
-           : weak && o->holdout == SR_HOLDOUT_GIVEN  ? KEY_TEST_FLAG
+           : weak && o->holdout == SR_HOLDOUT_GIVEN  ? KEY_GIVEN_PART
                                                      : KEY_NONE;
   int string_ids = o->string_ids || o->format == SR_IMPORT_MSD;
   id_dict_init(&l.users, string_ids);
@@ -561,17 +680,49 @@ static void select_ids(sr_raw_ids *ids, const int32_t *map, int64_t n) {
   ids->n = n;
 }
 
+/* Every part the split was asked for holds interactions: an empty one would
+ * train on nothing or evaluate nothing, silently. */
+static int check_parts(const sr_import_opts *o, const sr_dataset *d) {
+  int given = o->protocol == SR_PROTOCOL_WEAK && o->holdout == SR_HOLDOUT_GIVEN;
+  if (o->format == SR_IMPORT_MULTVAE && (d->train.nnz == 0 || d->valid.heldout.nnz == 0 || d->test.heldout.nnz == 0))
+    return SR_FAIL(SR_EINVAL, "%s: %s gives no interaction", o->inputs[0],
+                   d->train.nnz == 0           ? "train.csv"
+                   : d->valid.heldout.nnz == 0 ? "validation_te.csv"
+                                               : "test_te.csv");
+  if (d->train.nnz == 0)
+    return SR_FAIL(SR_EINVAL, "the training split is empty: every interaction is held out%s",
+                   given ? " (is the training file also given as the test file?)" : "");
+  if (d->test.heldout.nnz == 0)
+    return SR_FAIL(SR_EINVAL, "the test split has no held-out items%s",
+                   given ? ": the test file gives no interaction" : ": no test user has --heldout-min-items items");
+  if (recbole_presplit(o) && d->valid.heldout.nnz == 0)
+    return SR_FAIL(SR_EINVAL, "the validation split has no held-out items: %s gives no interaction", o->inputs[1]);
+  int wants_validation = !given || o->split.validation_fraction > 0.0;
+  if (wants_validation && d->valid.heldout.nnz == 0)
+    return SR_FAIL(SR_EINVAL,
+                   "the validation split has no held-out items: no %s has --heldout-min-items (%lld) items",
+                   given ? "user's training row" : "validation user", (long long)o->split.min_items_for_heldout);
+  return SR_OK;
+}
+
 int sr_import_split(const sr_import_opts *o, sr_import_table *t, sr_dataset *d) {
   sr_split_opts split = o->split;
+  /* A given split is a published one: its catalogue is every item of its files. */
+  split.keep_all_items |= o->protocol == SR_PROTOCOL_WEAK && o->holdout == SR_HOLDOUT_GIVEN;
   if (o->protocol == SR_PROTOCOL_STRONG && split.n_heldout_users == 0)
     split.n_heldout_users = t->full.n_rows / 10 > 0 ? t->full.n_rows / 10 : 1;
   int32_t *item_map = NULL;
-  int rc = o->protocol == SR_PROTOCOL_STRONG
+  int rc = o->format == SR_IMPORT_MULTVAE ? multvae_split(t, d) /* users and items as they are */
+           : o->protocol == SR_PROTOCOL_STRONG
                ? sr_split_strong(&t->full, t->item_features, t->n_item_features, &split, d, &item_map)
                : sr_split_weak(&t->full, o->holdout, t->entry_keys, t->item_features, t->n_item_features, &split, d,
                                &item_map);
-  SR_TRY(rc);
-  select_ids(&t->items, item_map, d->n_items);
+  if (rc == SR_OK) rc = check_parts(o, d);
+  if (rc != SR_OK) {
+    free(item_map);
+    return rc;
+  }
+  if (item_map) select_ids(&t->items, item_map, d->n_items);
   free(item_map);
   sr_csr_free(&t->full);
   free(t->entry_keys);
@@ -635,6 +786,7 @@ static int write_record(const sr_h5file *f, const sr_import_opts *o, const sr_im
   for (int i = 0; i < COUNT(ints); i++) SR_TRY(sr_h5_write_attr_int64(f, "/import", ints[i].name, ints[i].value));
   SR_TRY(sr_h5_write_attr_string(f, "/import", "duplicates", duplicates_names[o->duplicates]));
   SR_TRY(sr_h5_write_attr_double(f, "/import", "heldout_fraction", o->split.heldout_fraction));
+  SR_TRY(sr_h5_write_attr_double(f, "/import", "validation_fraction", o->split.validation_fraction));
   if (o->protocol == SR_PROTOCOL_WEAK)
     return sr_h5_write_attr_string(f, "/import", "holdout", holdout_names[o->holdout]);
   return SR_OK;

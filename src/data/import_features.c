@@ -4,7 +4,8 @@
  * (multi-valued), `year_bucket` (the decade of the release year) and
  * `title_tokens` (multi-valued: lower-cased words of the title); ml-1m's
  * users.dat gives users `gender`, `age`, `occupation` and `zip3` (the first
- * three characters of the zip code).
+ * three characters of the zip code). RecBole's NAME.item / NAME.user give a
+ * feature per token (single-valued) or token_seq (multi-valued) field.
  *
  * Every vocabulary is the set of values seen, sorted bytewise, and its labels
  * are kept so that a feature id can be read back. Entities (movies, users)
@@ -87,17 +88,28 @@ static void builder_finish(feature_builder *b, int64_t n_entities, sr_feature *o
 
 /* ---- side files ------------------------------------------------------------------------------ */
 
-#define MAX_BUILDERS 4
+/* Features of one side file (RecBole files may have many fields), and fields. */
+#define MAX_FIELDS_SIDE 64
+#define MAX_BUILDERS 32
+
+/* What a RecBole field becomes: a single- or multi-valued feature, or nothing (floats). */
+typedef enum { FIELD_SKIPPED, FIELD_TOKEN, FIELD_TOKEN_SEQ } field_use;
 
 typedef struct {
   line_handlers h; /* first: the handlers receive &parser->h */
   field_syntax syntax;
   int n_fields;
-  const char *entity_kind; /* "movie", "user" */
+  int id_column;           /* the field holding the entity's id */
+  const char *entity_kind; /* "movie", "user", "item" */
   const id_lookup *ids;
   uint8_t *described; /* [n_entities]: a line was seen */
   feature_builder builders[MAX_BUILDERS];
   int n_builders;
+  /* RecBole: the header's fields, what each becomes, its builder, and the names. */
+  const char *id_field;
+  field_use use[MAX_FIELDS_SIDE];
+  int builder_of[MAX_FIELDS_SIDE];
+  char names[MAX_BUILDERS][SR_NAME_MAX];
 } side_parser;
 
 static int32_t row_of(const id_lookup *ids, field f) {
@@ -120,11 +132,12 @@ static int side_fields(side_parser *p, char *line, size_t len, field *f, int32_t
                    delimiter_label(p->syntax.delimiter, buf, sizeof buf), n);
   }
   int64_t number;
-  if (!p->ids->dict->strings && field_to_int64(f[0], &number) != 0)
-    return SR_FAIL(SR_EFORMAT, "%s id '%.*s' is not an integer", p->entity_kind, (int)f[0].len, f[0].s);
-  *row = row_of(p->ids, f[0]);
+  field id = f[p->id_column];
+  if (!p->ids->dict->strings && field_to_int64(id, &number) != 0)
+    return SR_FAIL(SR_EFORMAT, "%s id '%.*s' is not an integer", p->entity_kind, (int)id.len, id.s);
+  *row = row_of(p->ids, id);
   if (*row >= 0 && p->described[*row])
-    return SR_FAIL(SR_EFORMAT, "%s %.*s is described twice", p->entity_kind, (int)f[0].len, f[0].s);
+    return SR_FAIL(SR_EFORMAT, "%s %.*s is described twice", p->entity_kind, (int)id.len, id.s);
   if (*row >= 0) p->described[*row] = 1;
   return SR_OK;
 }
@@ -215,6 +228,65 @@ static int user_line(line_handlers *h, char *line, size_t len) {
   return builder_add(&p->builders[3], row, f[4].s, f[4].len < 3 ? f[4].len : 3);
 }
 
+/* "name:type" header fields: the id field, and a feature per token or
+ * token_seq field (named as the field). */
+static int recbole_side_header(line_handlers *h, char *line, size_t len, int *consumed) {
+  side_parser *p = (side_parser *)h;
+  field f[MAX_FIELDS_SIDE];
+  *consumed = 1;
+  int n = split_fields(line, len, &p->syntax, f, MAX_FIELDS_SIDE);
+  if (n < 1 || n > MAX_FIELDS_SIDE)
+    return SR_FAIL(SR_EFORMAT, "expected 1 to %d header fields, got %d", MAX_FIELDS_SIDE, n);
+  p->n_fields = n;
+  p->id_column = -1;
+  for (int i = 0; i < n; i++) {
+    const char *colon = memchr(f[i].s, ':', f[i].len);
+    if (!colon) return SR_FAIL(SR_EFORMAT, "header field '%.*s' is not NAME:TYPE", (int)f[i].len, f[i].s);
+    size_t name_len = (size_t)(colon - f[i].s), type_len = f[i].len - name_len - 1;
+    int seq = type_len == 9 && memcmp(colon + 1, "token_seq", 9) == 0;
+    int token = type_len == 5 && memcmp(colon + 1, "token", 5) == 0;
+    p->use[i] = seq ? FIELD_TOKEN_SEQ : token ? FIELD_TOKEN : FIELD_SKIPPED;
+    if (name_len == strlen(p->id_field) && memcmp(f[i].s, p->id_field, name_len) == 0) {
+      p->id_column = i;
+      p->use[i] = FIELD_SKIPPED;
+    }
+    if (p->use[i] == FIELD_SKIPPED) continue;
+    if (name_len == 0 || name_len >= SR_NAME_MAX || memchr(f[i].s, '/', name_len))
+      return SR_FAIL(SR_EFORMAT, "field '%.*s': a feature name must be 1 to %d bytes, without '/'",
+                     (int)(name_len < 80 ? name_len : 80), f[i].s, SR_NAME_MAX - 1);
+    if (p->n_builders == MAX_BUILDERS) return SR_FAIL(SR_EFORMAT, "more than %d token fields", MAX_BUILDERS);
+    memcpy(p->names[p->n_builders], f[i].s, name_len);
+    p->names[p->n_builders][name_len] = '\0';
+    p->builder_of[i] = p->n_builders;
+    builder_init(&p->builders[p->n_builders], p->names[p->n_builders], seq);
+    p->n_builders++;
+  }
+  if (p->id_column < 0) return SR_FAIL(SR_EFORMAT, "no field named '%s' in the header", p->id_field);
+  return SR_OK;
+}
+
+/* A token is one value; a token_seq's values are separated by spaces. */
+static int recbole_side_line(line_handlers *h, char *line, size_t len) {
+  side_parser *p = (side_parser *)h;
+  field f[MAX_FIELDS_SIDE];
+  int32_t row = -1;
+  SR_TRY(side_fields(p, line, len, f, &row));
+  for (int i = 0; row >= 0 && i < p->n_fields; i++) {
+    feature_builder *b = &p->builders[p->builder_of[i]];
+    if (p->use[i] == FIELD_TOKEN && f[i].len > 0) SR_TRY(builder_add(b, row, f[i].s, f[i].len));
+    field value;
+    for (size_t pos = 0; p->use[i] == FIELD_TOKEN_SEQ;) {
+      while (pos < f[i].len && f[i].s[pos] == ' ') pos++;
+      if (pos == f[i].len) break;
+      value.s = f[i].s + pos;
+      while (pos < f[i].len && f[i].s[pos] != ' ') pos++;
+      value.len = (size_t)(f[i].s + pos - value.s);
+      SR_TRY(builder_add(b, row, value.s, value.len));
+    }
+  }
+  return SR_OK;
+}
+
 /* Reads the side file and finishes its features (n_builders of them). */
 static int read_side_file(side_parser *p, const char *path, int64_t n_entities, int skip_bad_lines,
                           sr_import_stats *stats, sr_feature **features, sr_raw_ids **vocab, int *n) {
@@ -246,6 +318,17 @@ int movie_features(const char *path, const id_lookup *items, int64_t n_items, in
   builder_init(&p.builders[MOVIE_YEAR], "year_bucket", 0);
   builder_init(&p.builders[MOVIE_TOKENS], "title_tokens", 1);
   return read_side_file(&p, path, n_items, skip_bad_lines, stats, features, vocab, n);
+}
+
+int recbole_features(const char *path, const char *id_field, const char *entity_kind, const id_lookup *ids,
+                     int64_t n_entities, int skip_bad_lines, sr_import_stats *stats, sr_feature **features,
+                     sr_raw_ids **vocab, int *n) {
+  side_parser p = {.h = {.first = recbole_side_header, .line = recbole_side_line},
+                   .syntax = {"\t", 0},
+                   .entity_kind = entity_kind,
+                   .ids = ids,
+                   .id_field = id_field};
+  return read_side_file(&p, path, n_entities, skip_bad_lines, stats, features, vocab, n);
 }
 
 int user_features(const char *path, const id_lookup *users, int64_t n_users, int skip_bad_lines,

@@ -15,6 +15,7 @@
 
 #include "import_internal.h"
 #include "shardrec/error.h"
+#include "shardrec/fsutil.h"
 #include "shardrec/log.h"
 
 /* Progress is considered every 2^20 lines and printed every few seconds. */
@@ -230,6 +231,7 @@ static const char *const column_names[N_COLS] = {"user", "item", "rating", "time
 typedef struct {
   int index[N_COLS];                  /* -1: absent or named */
   char name[N_COLS][COLUMN_NAME_MAX]; /* "" unless named */
+  uint8_t optional[N_COLS];           /* a named column the header may lack (RecBole's rating, timestamp) */
 } column_spec;
 
 static int column_key(const char *key, size_t len) {
@@ -251,6 +253,8 @@ static int parse_column(const char *item, size_t len, int header, column_spec *s
     return SR_FAIL(SR_EINVAL,
                    "--columns: '%.*s' is not KEY=COLUMN with KEY user, item, rating (or weight), timestamp", (int)len,
                    item);
+  if (spec->index[col] >= 0 || spec->name[col][0])
+    return SR_FAIL(SR_EINVAL, "--columns: %s is given twice", column_names[col]);
   field value = {(char *)eq + 1, len - (size_t)(eq + 1 - item)};
   int64_t number;
   if (field_to_int64(value, &number) == 0) {
@@ -282,6 +286,12 @@ static int parse_column_spec(const char *spec_text, int header, column_spec *spe
   for (int c = COL_USER; c <= COL_ITEM; c++)
     if (spec->index[c] < 0 && !spec->name[c][0])
       return SR_FAIL(SR_EINVAL, "--columns '%s': no %s column", text, column_names[c]);
+  for (int a = 0; a < N_COLS; a++)
+    for (int b = a + 1; b < N_COLS; b++)
+      if ((spec->index[a] >= 0 && spec->index[a] == spec->index[b]) ||
+          (spec->name[a][0] && strcmp(spec->name[a], spec->name[b]) == 0))
+        return SR_FAIL(SR_EINVAL, "--columns '%s': %s and %s are the same column", text, column_names[a],
+                       column_names[b]);
   return SR_OK;
 }
 
@@ -294,6 +304,76 @@ static void movielens_columns(column_spec *spec, int named) {
     spec->index[c] = named ? -1 : c;
     if (named) snprintf(spec->name[c], COLUMN_NAME_MAX, "%s", names[c]);
   }
+}
+
+/* ---- RecBole atomic files --------------------------------------------------------------- */
+
+/* RecBole's default field names (its USER_ID_FIELD, ITEM_ID_FIELD, RATING_FIELD, TIME_FIELD). */
+static int recbole_columns(const sr_import_opts *o, column_spec *spec) {
+  static const char *const names[N_COLS] = {"user_id", "item_id", "rating", "timestamp"};
+  if (o->columns) return parse_column_spec(o->columns, 1, spec);
+  memset(spec, 0, sizeof *spec);
+  for (int c = 0; c < N_COLS; c++) {
+    spec->index[c] = -1;
+    snprintf(spec->name[c], COLUMN_NAME_MAX, "%s", names[c]);
+    spec->optional[c] = c == COL_RATING || c == COL_TIMESTAMP;
+  }
+  return SR_OK;
+}
+
+void recbole_id_fields(const sr_import_opts *o, char user[64], char item[64]) {
+  column_spec spec;
+  if (recbole_columns(o, &spec) != SR_OK) sr_error_clear(); /* parse_inputs reported it already */
+  snprintf(user, 64, "%s", spec.name[COL_USER]);
+  snprintf(item, 64, "%s", spec.name[COL_ITEM]);
+}
+
+int recbole_presplit(const sr_import_opts *o) {
+  static const char *const suffixes[3] = {".train.inter", ".valid.inter", ".test.inter"};
+  if (o->format != SR_IMPORT_RECBOLE || o->n_inputs != 3) return 0;
+  for (int i = 0; i < 3; i++) {
+    size_t n = strlen(o->inputs[i]), m = strlen(suffixes[i]);
+    if (n < m || strcmp(o->inputs[i] + n - m, suffixes[i]) != 0) return 0;
+  }
+  return 1;
+}
+
+/* A typed header field "name:type": the name's length, after checking the type. */
+static int typed_name(field f, size_t *name_len) {
+  static const char *const types[] = {"token", "token_seq", "float", "float_seq"};
+  const char *colon = memchr(f.s, ':', f.len);
+  if (!colon) return SR_FAIL(SR_EFORMAT, "header field '%.*s' is not NAME:TYPE", (int)f.len, f.s);
+  size_t type_len = f.len - (size_t)(colon + 1 - f.s);
+  for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+    if (strlen(types[i]) == type_len && memcmp(colon + 1, types[i], type_len) == 0) {
+      *name_len = (size_t)(colon - f.s);
+      return SR_OK;
+    }
+  return SR_FAIL(SR_EFORMAT, "header field '%.*s': type '%.*s' is not token, token_seq, float or float_seq",
+                 (int)f.len, f.s, (int)type_len, colon + 1);
+}
+
+/* Whether the typed header of the file `path` has a field `name`. */
+static int header_has(const char *path, const char *name, int *has) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return SR_FAIL(SR_EIO, "cannot open %s: %s", path, strerror(errno));
+  char *line = NULL;
+  size_t cap = 0;
+  ssize_t got = getline(&line, &cap, f);
+  fclose(f);
+  *has = 0;
+  size_t len = got > 0 ? (size_t)got : 0;
+  while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) len--;
+  field fields[MAX_FIELDS];
+  field_syntax tab = {"\t", 0};
+  int n = split_fields(line, len, &tab, fields, MAX_FIELDS);
+  for (int i = 0; i < n && i < MAX_FIELDS; i++) {
+    const char *colon = memchr(fields[i].s, ':', fields[i].len);
+    size_t name_len = colon ? (size_t)(colon - fields[i].s) : fields[i].len;
+    *has |= name_len == strlen(name) && memcmp(fields[i].s, name, name_len) == 0;
+  }
+  free(line);
+  return SR_OK;
 }
 
 int format_columns(const sr_import_opts *o, int *has_rating, int *has_timestamp) {
@@ -314,6 +394,14 @@ int format_columns(const sr_import_opts *o, int *has_rating, int *has_timestamp)
       *has_rating = has_column(&spec, COL_RATING);
       *has_timestamp = has_column(&spec, COL_TIMESTAMP);
       return SR_OK;
+    case SR_IMPORT_RECBOLE: /* the typed header of the first file tells */
+      SR_TRY(recbole_columns(o, &spec));
+      SR_TRY(header_has(o->inputs[0], spec.name[COL_RATING], has_rating));
+      SR_TRY(header_has(o->inputs[0], spec.name[COL_TIMESTAMP], has_timestamp));
+      *has_rating &= has_column(&spec, COL_RATING);
+      *has_timestamp &= has_column(&spec, COL_TIMESTAMP);
+      return SR_OK;
+    case SR_IMPORT_MULTVAE:
     case SR_IMPORT_AUTO:
       break;
   }
@@ -331,7 +419,8 @@ typedef struct {
   int col[N_COLS];  /* this file's field number of each column, -1 = absent */
   int n_fields;     /* fields a line must have: exactly (exact) or at least */
   int exact;
-  char movie[32]; /* Netflix: the current "MOVIE:" id, "" before the first */
+  int typed_header; /* RecBole: header fields are "name:type" */
+  char movie[32];   /* Netflix: the current "MOVIE:" id, "" before the first */
 } format_parser;
 
 static int wrong_field_count(const format_parser *p, int n) {
@@ -346,13 +435,14 @@ static int resolve_columns(format_parser *p, char *header, size_t len) {
   int n = header ? split_fields(header, len, &p->syntax, names, MAX_FIELDS) : 0;
   if (n < 0)
     return SR_FAIL(SR_EFORMAT, "a quoted field of the header is not closed, or text follows its closing quote");
+  for (int i = 0; p->typed_header && i < n && i < MAX_FIELDS; i++) SR_TRY(typed_name(names[i], &names[i].len));
   p->n_fields = 0;
   for (int c = 0; c < N_COLS; c++) {
     p->col[c] = p->spec.index[c];
     for (int i = 0; p->spec.name[c][0] && i < n && i < MAX_FIELDS; i++)
       if (names[i].len == strlen(p->spec.name[c]) && memcmp(names[i].s, p->spec.name[c], names[i].len) == 0)
         p->col[c] = i;
-    if (p->spec.name[c][0] && p->col[c] < 0)
+    if (p->spec.name[c][0] && p->col[c] < 0 && !p->spec.optional[c])
       return SR_FAIL(SR_EFORMAT, "no column named '%s' in the header '%.*s'", p->spec.name[c], (int)len, header);
     if (p->col[c] + 1 > p->n_fields) p->n_fields = p->col[c] + 1;
   }
@@ -375,8 +465,12 @@ static int columns_line(line_handlers *h, char *line, size_t len) {
   if (r.has_rating && field_to_double(f[p->col[COL_RATING]], &r.rating) != 0)
     return bad_number("rating", f[p->col[COL_RATING]], "a number");
   r.has_timestamp = p->col[COL_TIMESTAMP] >= 0;
-  if (r.has_timestamp && field_to_int64(f[p->col[COL_TIMESTAMP]], &r.timestamp) != 0)
-    return bad_number("timestamp", f[p->col[COL_TIMESTAMP]], "an integer");
+  if (r.has_timestamp && field_to_int64(f[p->col[COL_TIMESTAMP]], &r.timestamp) != 0) {
+    double seconds; /* RecBole's timestamps are floats */
+    if (!p->typed_header || field_to_double(f[p->col[COL_TIMESTAMP]], &seconds) != 0 || fabs(seconds) > 9e18)
+      return bad_number("timestamp", f[p->col[COL_TIMESTAMP]], p->typed_header ? "a number" : "an integer");
+    r.timestamp = (int64_t)floor(seconds);
+  }
   return p->sink->add(p->sink, &r, h->file_index);
 }
 
@@ -385,6 +479,13 @@ static int csv_first(line_handlers *h, char *line, size_t len, int *consumed) {
   format_parser *p = (format_parser *)h;
   *consumed = p->o->header;
   return resolve_columns(p, p->o->header ? line : NULL, len);
+}
+
+/* RecBole: the first line is the typed header. */
+static int recbole_first(line_handlers *h, char *line, size_t len, int *consumed) {
+  format_parser *p = (format_parser *)h;
+  *consumed = 1;
+  return resolve_columns(p, line, len);
 }
 
 /* MovieLens: which of the three layouts, from the first line. */
@@ -411,12 +512,18 @@ static int64_t days_from_civil(int64_t y, int64_t m, int64_t d) {
   return era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468;
 }
 
-/* "YYYY-MM-DD" -> seconds since the epoch at midnight UTC. */
+static int days_in_month(int64_t y, int64_t m) {
+  static const int days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+  return days[m - 1] + (m == 2 && leap);
+}
+
+/* "YYYY-MM-DD" (a day that exists) -> seconds since the epoch at midnight UTC. */
 static int parse_date(field f, int64_t *seconds) {
   int64_t y, m, d;
   if (f.len != 10 || f.s[4] != '-' || f.s[7] != '-' || field_to_int64((field){f.s, 4}, &y) != 0 ||
       field_to_int64((field){f.s + 5, 2}, &m) != 0 || field_to_int64((field){f.s + 8, 2}, &d) != 0 || m < 1 ||
-      m > 12 || d < 1 || d > 31)
+      m > 12 || d < 1 || d > days_in_month(y, m))
     return -1;
   *seconds = days_from_civil(y, m, d) * 86400;
   return 0;
@@ -460,6 +567,8 @@ static int check_lightgcn_inputs(const sr_import_opts *o) {
     return SR_FAIL(SR_EINVAL,
                    "lightgcn: the given split needs two inputs, the training file then the test file (got %d)",
                    o->n_inputs);
+  if (sr_same_file(o->inputs[0], o->inputs[1]))
+    return SR_FAIL(SR_EINVAL, "lightgcn: %s is given as the training file and as the test file", o->inputs[0]);
   const char *first = strrchr(o->inputs[0], '/'), *second = strrchr(o->inputs[1], '/');
   first = first ? first + 1 : o->inputs[0];
   second = second ? second + 1 : o->inputs[1];
@@ -467,6 +576,17 @@ static int check_lightgcn_inputs(const sr_import_opts *o) {
     return SR_FAIL(SR_EINVAL, "lightgcn: give the training file first, then the test file (got %s then %s)",
                    o->inputs[0], o->inputs[1]);
   return SR_OK;
+}
+
+/* One NAME.inter, or the three split files in order. */
+static int check_recbole_inputs(const sr_import_opts *o) {
+  if (recbole_presplit(o)) return SR_OK;
+  size_t n = strlen(o->inputs[0]);
+  if (o->n_inputs == 1 && n > 6 && strcmp(o->inputs[0] + n - 6, ".inter") == 0) return SR_OK;
+  return SR_FAIL(SR_EINVAL,
+                 "recbole: give NAME.inter, or NAME.train.inter NAME.valid.inter NAME.test.inter in "
+                 "that order (got %d file(s), the first %s)",
+                 o->n_inputs, o->inputs[0]);
 }
 
 /* Per-format setup of the parser; the CSV delimiter may depend on the file name. */
@@ -495,6 +615,13 @@ static void setup_parser(format_parser *p, const char *path) {
     case SR_IMPORT_LIGHTGCN:
       p->h.line = lightgcn_line;
       break;
+    case SR_IMPORT_RECBOLE:
+      p->syntax = (field_syntax){"\t", 0};
+      p->exact = 0;
+      p->typed_header = 1;
+      p->h.first = recbole_first;
+      p->h.line = columns_line;
+      break;
     default: /* CSV */
       p->syntax.delimiter = o->delimiter ? o->delimiter : n >= 4 && strcmp(path + n - 4, ".tsv") == 0 ? "\t" : ",";
       p->syntax.quotes = strcmp(p->syntax.delimiter, " ") != 0;
@@ -508,6 +635,10 @@ static void setup_parser(format_parser *p, const char *path) {
 int parse_inputs(const sr_import_opts *o, record_sink *sink, sr_import_stats *stats) {
   format_parser p = {.o = o, .sink = sink};
   if (o->format == SR_IMPORT_CSV) SR_TRY(parse_column_spec(o->columns, o->header, &p.spec));
+  if (o->format == SR_IMPORT_RECBOLE) {
+    SR_TRY(recbole_columns(o, &p.spec));
+    SR_TRY(check_recbole_inputs(o));
+  }
   if (o->format == SR_IMPORT_LIGHTGCN) SR_TRY(check_lightgcn_inputs(o));
   for (int i = 0; i < o->n_inputs; i++) {
     setup_parser(&p, o->inputs[i]);

@@ -108,7 +108,22 @@ int parse_inputs(const sr_import_opts *o, record_sink *sink, sr_import_stats *st
  * from --columns, which is checked here). */
 int format_columns(const sr_import_opts *o, int *has_rating, int *has_timestamp);
 
-/* ---- MovieLens side files (import_features.c) ---------------------------------------------- */
+/* The column names of a RecBole input's user and item ids ("user_id",
+ * "item_id" unless --columns names others). */
+void recbole_id_fields(const sr_import_opts *o, char user[64], char item[64]);
+/* Whether o's inputs are RecBole's three split files, in order. */
+int recbole_presplit(const sr_import_opts *o);
+
+/* ---- the Mult-VAE authors' split (import_multvae.c) ------------------------------------------ */
+
+/* Reads the directory o->inputs[0]: t->full = users x items of every pair
+ * file, entry_keys = the file (part) of each pair, t->items = unique_sid.txt,
+ * t->users = the uids. */
+int multvae_load(const sr_import_opts *o, sr_import_table *t);
+/* The dataset the files give: strong protocol, users and items as numbered. */
+int multvae_split(const sr_import_table *t, sr_dataset *d);
+
+/* ---- MovieLens and RecBole side files (import_features.c) ---------------------------------- */
 
 /* Raw id (as in the ratings) -> row of the table, or -1 when not kept. */
 typedef struct {
@@ -119,6 +134,12 @@ typedef struct {
 /* genres, year_bucket, title_tokens of movies.dat / movies.csv, rows = items. */
 int movie_features(const char *path, const id_lookup *items, int64_t n_items, int skip_bad_lines,
                    sr_import_stats *stats, sr_feature **features, sr_raw_ids **vocab, int *n);
+/* Every token (single-valued) and token_seq (multi-valued) field of a RecBole
+ * NAME.item / NAME.user file, keyed by its column `id_field`; float fields are
+ * not categorical and are left out. */
+int recbole_features(const char *path, const char *id_field, const char *entity_kind, const id_lookup *ids,
+                     int64_t n_entities, int skip_bad_lines, sr_import_stats *stats, sr_feature **features,
+                     sr_raw_ids **vocab, int *n);
 /* gender, age, occupation, zip3 of ml-1m users.dat, rows = users. */
 int user_features(const char *path, const id_lookup *users, int64_t n_users, int skip_bad_lines,
                   sr_import_stats *stats, sr_feature **features, sr_raw_ids **vocab, int *n);

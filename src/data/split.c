@@ -33,6 +33,8 @@ void sr_split_opts_default(sr_split_opts *o) {
   o->min_items_for_heldout = 5;
   o->seed = 98765;
   o->cold_item_fraction = 0.0;
+  o->validation_fraction = 0.0;
+  o->keep_all_items = 0;
 }
 
 /* Checks shared by both protocols. */
@@ -200,14 +202,22 @@ static void remap_features(const sr_feature *in, int n, const int32_t *old_id, i
   free(rows);
 }
 
-/* Both protocols train on the items training rows use, and keep the
- * cold-start items: renumbers out->train's columns densely (sets
+/* Both protocols train on the items training rows use (or, with keep_all,
+ * on every column: published splits count items seen only in held-out rows),
+ * and keep the cold-start items: renumbers out->train's columns densely (sets
  * out->n_items, out->cold_items) and returns new_id[old] (-1 for an item
  * neither), for the evaluation rows; *old_id receives the new->old map for
  * finish_split. */
-static int32_t *keep_training_items(sr_dataset *out, const uint8_t *cold, int64_t n_cols, int32_t **old_id) {
+static int32_t *keep_training_items(sr_dataset *out, const uint8_t *cold, int64_t n_cols, int keep_all,
+                                    int32_t **old_id) {
   int32_t *new_id = sr_malloc((size_t)(n_cols > 0 ? n_cols : 1) * sizeof *new_id);
-  *old_id = map_training_items(&out->train, cold, n_cols, new_id, &out->n_items);
+  if (keep_all) { /* the identity: every column stays an item */
+    *old_id = sr_malloc((size_t)(n_cols > 0 ? n_cols : 1) * sizeof **old_id);
+    for (int64_t i = 0; i < n_cols; i++) new_id[i] = (*old_id)[i] = (int32_t)i;
+    out->n_items = n_cols;
+  } else {
+    *old_id = map_training_items(&out->train, cold, n_cols, new_id, &out->n_items);
+  }
   out->cold_items = sr_malloc((size_t)(n_cols > 0 ? n_cols : 1) * sizeof *out->cold_items);
   for (int64_t i = 0; i < n_cols; i++)
     if (is_cold(cold, (int32_t)i)) out->cold_items[out->n_cold_items++] = new_id[i];
@@ -254,7 +264,7 @@ int sr_split_strong(const sr_csr *full, const sr_feature *item_features, int n_i
   memcpy(out->train_user_ids, perm, (size_t)n_train * sizeof *perm);
   uint8_t *cold = choose_cold_items(full, opts);
   if (cold) drop_cold_entries(&out->train, out->train_user_ids, cold);
-  int32_t *old_id, *new_id = keep_training_items(out, cold, full->n_cols, &old_id);
+  int32_t *old_id, *new_id = keep_training_items(out, cold, full->n_cols, opts->keep_all_items, &old_id);
 
   build_eval_split(full, perm + n_train, n_eval, new_id, cold, out->n_items, opts, &out->valid);
   build_eval_split(full, perm + n_train + n_eval, n_eval, new_id, cold, out->n_items, opts, &out->test);
@@ -299,13 +309,15 @@ static void divide_row(const sr_csr *full, sr_holdout holdout, const int64_t *ke
   sr_rng cold_rng;
   sr_rng_init(&cold_rng, o->seed, SR_RNG_SPLIT, SPLIT_STEP_COLD_PART, (uint64_t)user);
   for (int64_t p = 0; p < n; p++) {
-    part[first + p] = holdout == SR_HOLDOUT_GIVEN && keys[first + p] ? PART_TEST : PART_TRAIN;
+    int64_t given = holdout == SR_HOLDOUT_GIVEN ? keys[first + p] : SR_GIVEN_TRAIN;
+    part[first + p] = given == SR_GIVEN_TEST ? PART_TEST : given == SR_GIVEN_VALID ? PART_VALID : PART_TRAIN;
     if (is_cold(cold, full->indices[first + p]) && part[first + p] == PART_TRAIN)
       part[first + p] = sr_rng_uniform(&cold_rng) < 0.5f ? PART_VALID : PART_TEST;
     if (part[first + p] == PART_TRAIN) order[m++] = p; /* candidate positions, increasing */
   }
   if (m < o->min_items_for_heldout) return;
-  int64_t n_out = (int64_t)(o->heldout_fraction * (double)m);
+  double fraction = holdout == SR_HOLDOUT_GIVEN ? o->validation_fraction : o->heldout_fraction;
+  int64_t n_out = (int64_t)(fraction * (double)m);
   sr_rng rng;
   sr_rng_init(&rng, o->seed, SR_RNG_SPLIT, SPLIT_STEP_WEAK, (uint64_t)user);
   if (holdout == SR_HOLDOUT_GIVEN) { /* the test items are given: draw validation items only */
@@ -389,12 +401,18 @@ static int check_weak_inputs(const sr_csr *full, sr_holdout holdout, const int64
   if (holdout != SR_HOLDOUT_RANDOM && !entry_keys)
     return SR_FAIL(SR_EINVAL, "split: the %s holdout needs %s per interaction",
                    holdout == SR_HOLDOUT_TEMPORAL ? "temporal" : "given",
-                   holdout == SR_HOLDOUT_TEMPORAL ? "a timestamp" : "a test flag");
+                   holdout == SR_HOLDOUT_TEMPORAL ? "a timestamp" : "its part");
   /* Test and validation each take int(frac * n): together at most n. */
   if (holdout != SR_HOLDOUT_GIVEN && o->heldout_fraction >= 0.5)
     return SR_FAIL(SR_EINVAL,
                    "split: heldout_fraction %g leaves no training items (test and validation each take it)",
                    o->heldout_fraction);
+  if (!(o->validation_fraction >= 0.0 && o->validation_fraction < 1.0))
+    return SR_FAIL(SR_EINVAL, "split: validation_fraction %g outside [0, 1)", o->validation_fraction);
+  if (holdout != SR_HOLDOUT_GIVEN && o->validation_fraction > 0.0)
+    return SR_FAIL(SR_EINVAL,
+                   "split: validation_fraction applies to the given holdout (the others draw validation "
+                   "items like test items, by heldout_fraction)");
   if (full->n_rows < 1) return SR_FAIL(SR_EINVAL, "split: no users");
   return SR_OK;
 }
@@ -413,7 +431,7 @@ int sr_split_weak(const sr_csr *full, sr_holdout holdout, const int64_t *entry_k
   int64_t n_train;
   out->train_user_ids = users_with(full, part, PARTS(PART_TRAIN), NULL, &n_train);
   gather_parts(full, part, PARTS(PART_TRAIN), NULL, full->n_cols, out->train_user_ids, n_train, &out->train);
-  int32_t *old_id, *new_id = keep_training_items(out, cold, full->n_cols, &old_id);
+  int32_t *old_id, *new_id = keep_training_items(out, cold, full->n_cols, opts->keep_all_items, &old_id);
 
   build_weak_eval(full, part, PARTS(PART_TRAIN), PARTS(PART_VALID), new_id, out->n_items, &out->valid);
   build_weak_eval(full, part, PARTS(PART_TRAIN) | PARTS(PART_VALID), PARTS(PART_TEST), new_id, out->n_items,

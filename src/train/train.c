@@ -457,8 +457,16 @@ static int evaluate_split(trainer *t, const sr_eval_split *split, sr_metrics *m)
  * improves. *improved tells whether it did. */
 static int validate(trainer *t, int64_t epoch, sr_metrics *m, int select_index, int *improved) {
   const double start = sr_now();
-  SR_TRY(evaluate_split(t, &t->data->valid, m));
   sr_train_state *s = &t->state;
+  if (t->data->valid.n_users_total == 0) { /* a fixed number of epochs: the last one is the model */
+    *improved = 1;
+    s->best_epoch = epoch;
+    s->best_step = t->optim.step;
+    if (t->device) SR_TRY(sr_device_trainer_download(t->device, 0));
+    memcpy(s->best_values, t->model->params.values, (size_t)t->model->params.total * sizeof(float));
+    return SR_OK;
+  }
+  SR_TRY(evaluate_split(t, &t->data->valid, m));
   double value = sr_metrics_mean(m, select_index);
   *improved = s->best_epoch == 0 || value > s->best_value;
   char line[512];
@@ -768,7 +776,8 @@ int sr_train(const sr_config *cfg, const sr_dist *dist, const sr_dataset *data, 
              sr_model **model_out, sr_train_result *res) {
   memset(res, 0, sizeof *res);
   if (data->train_rows_total == 0) return SR_FAIL(SR_EINVAL, "the dataset has no training users");
-  if (data->valid.n_users_total == 0) return SR_FAIL(SR_EINVAL, "the dataset has no validation users");
+  if (data->valid.n_users_total == 0)
+    sr_info("the dataset has no validation split: training runs train.epochs epochs and keeps the last");
   const char *names[SR_MAX_METRICS];
   for (int i = 0; i < cfg->eval.n_metrics; i++) names[i] = cfg->eval.metrics[i];
   SR_TRY(sr_metrics_init(&res->best_valid, names, cfg->eval.n_metrics));
