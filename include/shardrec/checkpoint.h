@@ -37,6 +37,9 @@ typedef struct {
   double best_value;    /* its train.select_metric */
   float *best_values;   /* parameter arena of the best epoch (params.total floats); caller-owned */
   char *history;        /* validation records so far, JSON lines (malloc'd; may be NULL) */
+  /* Early stopping: validations in a row that did not beat the best by
+   * train.min_delta (train.patience). */
+  int64_t evals_without_improvement;
 } sr_train_state;
 
 /* Writes are collective over the model's ranks (m->dist, sr_model_create_on;

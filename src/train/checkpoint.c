@@ -178,6 +178,7 @@ static int write_state(sr_h5file *f, const sr_model *m, const sr_optim *o, const
   SR_TRY(sr_h5_write_attr_double(f, g, "train_seconds", s->train_seconds));
   SR_TRY(sr_h5_write_attr_int64(f, g, "best_epoch", s->best_epoch));
   SR_TRY(sr_h5_write_attr_double(f, g, "best_value", s->best_value));
+  SR_TRY(sr_h5_write_attr_int64(f, g, "evals_without_improvement", s->evals_without_improvement));
   SR_TRY(sr_h5_write_attr_string(f, g, "history", s->history ? s->history : ""));
   return m->ops->write_state ? m->ops->write_state(m, f) : SR_OK;
 }
@@ -302,6 +303,7 @@ static int check_state(const sr_h5file *f, const sr_train_state *s) {
                     : s->samples_seen < 0                           ? "samples_seen"
                     : !(s->train_seconds >= 0)                      ? "train_seconds"
                     : s->best_epoch < 0 || s->best_epoch > s->epoch ? "best_epoch"
+                    : s->evals_without_improvement < 0              ? "evals_without_improvement"
                                                                     : NULL;
   if (bad)
     return SR_FAIL(SR_EFORMAT,
@@ -321,6 +323,10 @@ static int read_state(sr_h5file *f, sr_model *m, sr_train_state *s) {
   SR_TRY(sr_h5_read_attr_double(f, g, "train_seconds", &s->train_seconds));
   SR_TRY(sr_h5_read_attr_int64(f, g, "best_epoch", &s->best_epoch));
   SR_TRY(sr_h5_read_attr_double(f, g, "best_value", &s->best_value));
+  /* Absent from checkpoints written before early stopping existed. */
+  s->evals_without_improvement = 0;
+  if (sr_h5_attr_exists(f, g, "evals_without_improvement"))
+    SR_TRY(sr_h5_read_attr_int64(f, g, "evals_without_improvement", &s->evals_without_improvement));
   SR_TRY(sr_h5_read_attr_string_alloc(f, g, "history", &s->history));
   SR_TRY(check_state(f, s));
   if (s->best_epoch > 0) SR_TRY(read_valid_arena(f, &m->params, "/train_state/best_params", s->best_values, 0));

@@ -21,6 +21,7 @@
 #include "shardrec/nn.h"
 #include "shardrec/optim.h"
 #include "shardrec/rng.h"
+#include "shardrec/schedule.h"
 
 typedef struct {
   const sr_config *cfg;
@@ -42,6 +43,8 @@ typedef struct {
   FILE *jsonl;
   char ckpt_dir[SR_PATH_MAX + 160]; /* "" when checkpoints are off */
   int64_t steps_per_epoch, total_steps;
+  int64_t planned_steps; /* train.epochs x steps_per_epoch: the learning-rate schedule's length (schedule.h) */
+  double grad_norm;      /* global gradient norm of the last step (train.clip_grad_norm > 0) */
   double last_progress;
   sr_train_state state; /* cursor, counters, best snapshot, history: what checkpoints keep */
   size_t history_cap;
@@ -134,12 +137,15 @@ static void progress(trainer *t, int64_t epoch, const sr_step_stats *st) {
   size_t used = 0;
   for (int i = 0; i < st->n_terms && used < sizeof terms; i++)
     used += (size_t)snprintf(terms + used, sizeof terms - used, "  %s %.4f", st->term_names[i], st->terms[i]);
-  sr_info("epoch %lld/%d  step %lld  loss %.4f%s  %.0f %s/s  eta %s", (long long)epoch, t->cfg->train.epochs,
-          (long long)t->optim.step, st->loss, terms, rate, unit, eta_s);
+  const int clipping = t->cfg->train.clip_grad_norm > 0;
+  if (clipping) used += (size_t)snprintf(terms + used, sizeof terms - used, "  grad_norm %.4g", t->grad_norm);
+  sr_info("epoch %lld/%d  step %lld  lr %.3g  loss %.4f%s  %.0f %s/s  eta %s", (long long)epoch, t->cfg->train.epochs,
+          (long long)t->optim.step, t->optim.lr, st->loss, terms, rate, unit, eta_s);
   if (t->jsonl) {
-    fprintf(t->jsonl, "{\"type\":\"train\",\"epoch\":%lld,\"step\":%lld,\"loss\":%.6f,\"beta\":%.6f",
-            (long long)epoch, (long long)t->optim.step, st->loss, st->beta);
+    fprintf(t->jsonl, "{\"type\":\"train\",\"epoch\":%lld,\"step\":%lld,\"lr\":%.6g,\"loss\":%.6f,\"beta\":%.6f",
+            (long long)epoch, (long long)t->optim.step, t->optim.lr, st->loss, st->beta);
     for (int i = 0; i < st->n_terms; i++) fprintf(t->jsonl, ",\"%s\":%.6f", st->term_names[i], st->terms[i]);
+    if (clipping) fprintf(t->jsonl, ",\"grad_norm\":%.6g", t->grad_norm);
     fprintf(t->jsonl, ",\"%s_per_s\":%.1f}\n", unit, rate);
     fflush(t->jsonl);
   }
@@ -198,6 +204,26 @@ static int64_t select_local_samples(trainer *t, const int64_t *order, int64_t n)
   return n_local;
 }
 
+/* Gradient clipping by global norm (train.clip_grad_norm), as
+ * torch.nn.utils.clip_grad_norm_ computes it in one process: the L2 norm of
+ * the summed gradient of every parameter, each element counted once
+ * whichever rank holds it (grad_reduce.h; owned_sparse_sq: the sparse
+ * tail's share, model.h). Over the limit, the dense gradients are scaled
+ * here and the sparse tail's by *sparse_scale when it is updated. */
+static int clip_gradients(trainer *t, double owned_sparse_sq, float *sparse_scale) {
+  const sr_item_grid *g = t->model->items;
+  /* An item-parallel group holds the parameters it does not split K times: its shard 0 counts them. */
+  const int count_replicated = !(g && g->rows_shared) || g->shard == 0;
+  double sq = owned_sparse_sq + sr_grad_reducer_owned_sq_norm(&t->reducer, count_replicated);
+  SR_TRY(sr_dist_sum_f64(t->dist, &sq, 1));
+  t->grad_norm = sqrt(sq);
+  const double coef = t->cfg->train.clip_grad_norm / (t->grad_norm + 1e-6);
+  if (!(coef < 1.0)) return SR_OK; /* within the limit, or a non-finite norm, which the update reports */
+  sr_grad_reducer_scale(&t->reducer, (float)coef);
+  *sparse_scale = (float)coef;
+  return SR_OK;
+}
+
 /* One optimizer update on the global batch whose samples (global ids) are
  * order[0..n). This rank computes the samples it holds; the summed
  * gradients are those of the whole batch. */
@@ -230,6 +256,11 @@ static int train_step(trainer *t, const int64_t *order, int64_t n, sr_step_stats
   if (!isfinite(st->loss))
     return SR_FAIL(SR_ENUMERIC, "non-finite loss at step %lld (%g); lower train.lr or check the input data",
                    (long long)t->optim.step, st->loss);
+  double owned_sparse_sq = 0.0;
+  if (t->model->ops->reduce_sparse) SR_TRY(t->model->ops->reduce_sparse(t->model, t->dist, &owned_sparse_sq));
+  float sparse_scale = 1.0f;
+  if (t->cfg->train.clip_grad_norm > 0) SR_TRY(clip_gradients(t, owned_sparse_sq, &sparse_scale));
+  t->optim.lr = (float)sr_lr_at(t->cfg, t->optim.step, t->planned_steps);
   /* Each rank updates the slices it owns (all of them unless the optimizer is
    * sharded, grad_reduce.h); sharded slices are then all-gathered. */
   int64_t bad = 0;
@@ -241,9 +272,10 @@ static int train_step(trainer *t, const int64_t *order, int64_t n, sr_step_stats
     if (t->reducer.shard_optimizer || t->replicas != t->dist) SR_TRY(sr_dist_sum_i64(t->dist, &bad, 1));
     if (t->reducer.shard_optimizer) SR_TRY(sr_grad_reducer_gather_values(&t->reducer));
   }
-  /* Embedding tables: their touched rows, exchanged and updated identically
-   * on every rank (so `bad` stays the same everywhere). */
-  if (t->model->ops->update_sparse) SR_TRY(t->model->ops->update_sparse(t->model, t->dist, &t->optim, &bad));
+  /* Embedding tables: their touched rows, updated identically on every rank
+   * that holds them (so `bad` stays the same everywhere). */
+  if (t->model->ops->update_sparse)
+    SR_TRY(t->model->ops->update_sparse(t->model, t->dist, &t->optim, sparse_scale, &bad));
   if (bad > 0)
     return SR_FAIL(SR_ENUMERIC,
                    "%lld non-finite gradient values at step %lld; lower train.lr or check the input data",
@@ -260,12 +292,18 @@ static int evaluate_split(trainer *t, const sr_eval_split *split, sr_metrics *m)
 }
 
 /* Validates; keeps a snapshot of the parameters when the selection metric
- * improves. *improved tells whether it did. */
+ * improves. *improved tells whether it did. Counts, for early stopping, the
+ * validations in a row that do not beat the best by more than
+ * train.min_delta. */
 static int validate(trainer *t, int64_t epoch, sr_metrics *m, int select_index, int *improved) {
   SR_TRY(evaluate_split(t, &t->data->valid, m));
   sr_train_state *s = &t->state;
   double value = sr_metrics_mean(m, select_index);
   *improved = s->best_epoch == 0 || value > s->best_value;
+  if (s->best_epoch == 0 || value > s->best_value + t->cfg->train.min_delta)
+    s->evals_without_improvement = 0;
+  else
+    s->evals_without_improvement++;
   char line[512];
   sr_metrics_format(m, line, sizeof line);
   sr_info("epoch %lld  valid %s%s", (long long)epoch, line, *improved ? "  (best)" : "");
@@ -312,6 +350,44 @@ static int test_popularity(trainer *t, sr_train_result *res) {
   return sr_metrics_reduce(t->replicas, &res->test_popularity);
 }
 
+/* Early stopping (train.patience): the validations without improvement
+ * reached the patience (also when a resumed checkpoint says so). */
+static int patience_exhausted(const trainer *t) {
+  return t->cfg->train.patience > 0 && t->state.evals_without_improvement >= t->cfg->train.patience;
+}
+
+/* Why training ended, printed and recorded in metrics.jsonl:
+ * {"type":"stop","epoch":E,"step":S,"reason":R} with R one of epochs,
+ * max_steps, time_limit, signal, early_stopping. */
+static void record_stop(trainer *t, int64_t epoch, sr_train_result *res) {
+  const sr_config *cfg = t->cfg;
+  char detail[256] = "";
+  if (t->stop_signal) {
+    res->stop_reason = "signal";
+    snprintf(detail, sizeof detail, "signal %d (%s)", t->stop_signal, strsignal(t->stop_signal));
+  } else if (patience_exhausted(t)) {
+    res->stop_reason = "early_stopping";
+    snprintf(detail, sizeof detail,
+             "%s did not improve by more than %g in %lld validations (train.patience %d); best %.6f at epoch %lld",
+             cfg->train.select_metric, cfg->train.min_delta, (long long)t->state.evals_without_improvement,
+             cfg->train.patience, t->state.best_value, (long long)t->state.best_epoch);
+  } else if (t->time_up) {
+    res->stop_reason = "time_limit";
+    snprintf(detail, sizeof detail, "train.time_limit_s %g reached", cfg->train.time_limit_s);
+  } else if (cfg->train.max_steps > 0 && t->optim.step >= cfg->train.max_steps) {
+    res->stop_reason = "max_steps";
+    snprintf(detail, sizeof detail, "train.max_steps %lld reached", (long long)cfg->train.max_steps);
+  } else {
+    res->stop_reason = "epochs";
+    snprintf(detail, sizeof detail, "train.epochs %d completed", cfg->train.epochs);
+  }
+  sr_info("training stopped at epoch %lld, step %lld: %s", (long long)epoch, (long long)t->optim.step, detail);
+  if (!t->jsonl) return;
+  fprintf(t->jsonl, "{\"type\":\"stop\",\"epoch\":%lld,\"step\":%lld,\"reason\":\"%s\"}\n", (long long)epoch,
+          (long long)t->optim.step, res->stop_reason);
+  fflush(t->jsonl);
+}
+
 /* Epochs from the cursor in t->state (1, 0 for a fresh run) to the end. */
 static int run_epochs(trainer *t, sr_train_result *res) {
   const sr_config *cfg = t->cfg;
@@ -323,8 +399,10 @@ static int run_epochs(trainer *t, sr_train_result *res) {
   int64_t *order = sr_malloc((size_t)n_train * sizeof *order);
   sr_metrics valid = res->best_valid;
   sr_step_stats st = {0};
-  int rc = SR_OK, stop = 0;
-  for (int64_t epoch = start_epoch; epoch <= cfg->train.epochs && !stop; epoch++) {
+  /* A resumed run that had stopped early stays stopped. */
+  int rc = SR_OK, stop = patience_exhausted(t);
+  int64_t epoch = start_epoch;
+  for (; epoch <= cfg->train.epochs && !stop; epoch++) {
     sr_rng shuffle;
     sr_rng_init(&shuffle, (uint64_t)cfg->run.seed, SR_RNG_SHUFFLE, (uint64_t)epoch, 0);
     sr_rng_permutation(&shuffle, order, n_train);
@@ -359,6 +437,7 @@ static int run_epochs(trainer *t, sr_train_result *res) {
     if ((epoch % cfg->train.eval_every == 0 || last) && !t->stop_signal) {
       rc = validate(t, epoch, &valid, select_index, &improved);
       if (rc) goto done;
+      if (patience_exhausted(t)) stop = last = 1;
     }
     /* The cursor saved is where training continues: this epoch's next row
      * after a stop, else the start of the next epoch. */
@@ -369,6 +448,7 @@ static int run_epochs(trainer *t, sr_train_result *res) {
                                                              : save_checkpoint(t, epoch + 1, 0, improved)))
       goto done;
   }
+  if (rc == SR_OK) record_stop(t, epoch - 1, res);
   if (rc == SR_OK && t->stop_signal)
     rc = SR_FAIL(SR_ESTOPPED, "stopped on signal %d (%s) at step %lld%s; continue with --resume auto", t->stop_signal,
                  strsignal(t->stop_signal), (long long)t->optim.step,
@@ -449,6 +529,8 @@ static int create_model(trainer *t, int *on_device) {
     return SR_FAIL(SR_EINVAL, "run.device: auto found a usable GPU on %lld of %d ranks; set run.device explicitly",
                    (long long)ranks_on_device, t->dist->size);
   if (!*on_device) return sr_model_create_on(t->cfg, t->data, t->dist, &t->model);
+  if (t->cfg->train.clip_grad_norm > 0)
+    return SR_FAIL(SR_ECONFIG, "train.clip_grad_norm: not implemented on CUDA yet (set run.device: cpu, or 0)");
   SR_TRY(sr_device_bind(t->dist));
   return sr_device_model_create(t->cfg, t->data, t->dist, &t->model);
 }
@@ -531,6 +613,7 @@ int sr_train(const sr_config *cfg, const sr_dist *dist, const sr_dataset *data, 
   t.local_targets = sr_malloc(B * sizeof *t.local_targets);
   t.steps_per_epoch = (t.n_samples + cfg->train.batch_size - 1) / cfg->train.batch_size;
   t.total_steps = t.steps_per_epoch * cfg->train.epochs;
+  t.planned_steps = t.total_steps;
   if (cfg->train.max_steps > 0 && cfg->train.max_steps < t.total_steps) t.total_steps = cfg->train.max_steps;
   t.last_progress = sr_now();
   if (rc == SR_OK && run_dir && dist->rank == 0) {
@@ -565,6 +648,7 @@ int sr_train(const sr_config *cfg, const sr_dist *dist, const sr_dataset *data, 
     res->samples_per_s = t.state.train_seconds > 0 ? (double)t.state.samples_seen / t.state.train_seconds : 0.0;
     res->allreduce_seconds = t.reducer.total_seconds;
     res->allreduce_wait_seconds = t.reducer.wait_seconds;
+    res->grad_norm = t.grad_norm;
     if (rc == SR_OK) rc = evaluate_split(&t, &data->valid, &res->best_valid);
     if (rc == SR_OK) rc = evaluate_split(&t, &data->test, &res->test);
     if (rc == SR_OK) rc = test_popularity(&t, res);
