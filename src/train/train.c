@@ -594,7 +594,8 @@ int sr_train(const sr_config *cfg, const sr_dist *dist, const sr_dataset *data, 
   SR_TRY(create_model(&t, &on_device));
   t.replicas = t.model->items ? &t.model->items->replicas : dist;
   optim_from_config(cfg, &t.optim);
-  t.state.best_values = sr_malloc((size_t)t.model->params.total * sizeof(float));
+  /* Zeroed: a checkpoint fills the tensors only, not the padding between them. */
+  t.state.best_values = sr_calloc((size_t)t.model->params.total, sizeof(float));
   int rc = sr_dist_agree(dist, prepare_start(&t));
   if (rc == SR_OK) rc = check_replicas(dist, &t.model->params);
   if (rc == SR_OK && dist->rank == 0 && t.ckpt_dir[0]) rc = sr_ckptdir_prepare(t.ckpt_dir);
