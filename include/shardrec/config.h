@@ -27,8 +27,8 @@ extern "C" {
 #define SR_MAX_TOWER_FEATURES 16
 #define SR_FEATURE_NAME_MAX 64
 
-typedef enum { SR_MODEL_MULTVAE = 0, SR_MODEL_MULTDAE = 1, SR_MODEL_TWOTOWER = 2 } sr_model_type;
-/* "multvae", "multdae", "twotower" (model.type's values), indexed by sr_model_type. */
+typedef enum { SR_MODEL_MULTVAE = 0, SR_MODEL_MULTDAE = 1, SR_MODEL_TWOTOWER = 2, SR_MODEL_EASE = 3 } sr_model_type;
+/* "multvae", "multdae", "twotower", "ease" (model.type's values), indexed by sr_model_type. */
 extern const char *const sr_model_type_names[];
 /* Two-tower retrieval losses (methods.md sections 2 and 5). */
 typedef enum { SR_LOSS_SOFTMAX = 0, SR_LOSS_FOCAL = 1, SR_LOSS_MULTISIM = 2, SR_LOSS_AUC = 3 } sr_loss_type;
@@ -76,6 +76,7 @@ typedef struct {
     int n_tower_hidden;
     int embedding_dim;  /* d: the L2-normalised tower output */
     int table_sharding; /* sr_table_sharding: the two-tower embedding tables */
+    double ease_lambda; /* EASE (ease.h): the L2 weight lambda of G = X^T X + lambda I */
   } model;
   struct {
     int type;           /* sr_loss_type */

@@ -86,6 +86,12 @@ typedef struct {
    * count on every rank. Both NULL: every parameter is dense. */
   int (*reduce_sparse)(sr_model *m, const sr_dist *dist, double *owned_sq);
   int (*update_sparse)(sr_model *m, const sr_dist *dist, const sr_optim *o, float grad_scale, int64_t *n_bad);
+  /* Closed-form models (EASE, ease.h): sets the parameters from the
+   * training rows of every rank (collective over dist, NULL: one process;
+   * data holds this rank's shard), after which the trainer evaluates them
+   * as it would the model selected by validation; no gradient steps (then
+   * forward_backward is NULL). NULL: trained by gradient steps. */
+  int (*fit)(sr_model *m, const sr_dataset *data, const sr_dist *dist);
   /* Called once before a pass of score() calls with unchanged parameters
    * (e.g. to embed the item corpus once); NULL when not needed. */
   void (*begin_eval)(sr_model *m);

@@ -22,7 +22,6 @@
 
 /* Enum names are listed in the order of the C enums they are stored as. */
 static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};      /* sr_log_level */
-const char *const sr_model_type_names[] = {"multvae", "multdae", "twotower", NULL};    /* sr_model_type */
 static const char *const loss_types[] = {"softmax", "focal", "multisim", "auc", NULL}; /* sr_loss_type */
 static const char *const logq_kinds[] = {"none", "streaming", "static", NULL};         /* sr_logq_kind */
 static const char *const mask_kinds[] = {"cfm", "rfm", NULL};                          /* sr_mask_kind */
@@ -32,6 +31,8 @@ static const char *const table_shardings[] = {"replicated", "row", NULL};       
 static const char *const devices[] = {"cpu", "cuda", "auto", NULL};                    /* sr_device_kind */
 static const char *const precisions[] = {"fp32", "tf32", "bf16", NULL};                /* sr_precision */
 static const char *const backends[] = {"auto", "mpi", "nccl", NULL};                   /* sr_comm_backend */
+/* sr_model_type */
+const char *const sr_model_type_names[] = {"multvae", "multdae", "twotower", "ease", NULL};
 /* sr_lr_schedule_kind */
 static const char *const lr_schedules[] = {"constant", "linear", "cosine", "step", NULL};
 
@@ -101,7 +102,8 @@ const sr_config_key sr_config_schema[] = {
      SCALAR(model.type),
      .enum_names = sr_model_type_names,
      .default_yaml = "multvae",
-     .doc = "Mult-VAE or Mult-DAE (methods.md section 1), or the two-tower retrieval model (section 2)."},
+     .doc = "Mult-VAE or Mult-DAE (methods.md section 1), the two-tower retrieval model (section 2), or EASE "
+            "(Steck 2019, closed form; docs/methods.md)."},
     {.path = "model.hidden",
      .type = SR_CFG_INT,
      LIST(model.hidden, model.n_hidden),
@@ -179,6 +181,13 @@ const sr_config_key sr_config_schema[] = {
      .default_yaml = "replicated",
      .doc = "Two-tower embedding tables: a copy on every rank, or split by rows over the ranks (each rank stores, "
             "updates and checkpoints its contiguous range of rows; lookups and gradients go to the owners)."},
+    {.path = "model.ease_lambda",
+     .type = SR_CFG_FLOAT,
+     SCALAR(model.ease_lambda),
+     ABOVE(0),
+     .default_yaml = "500.0",
+     .doc = "EASE: L2 weight lambda of B = I - P diag(1/diag(P)), P = (X^T X + lambda I)^-1 (Steck 2019: 500 ML-20M, "
+            "1000 Netflix, 200 MSD)."},
 
     {.path = "loss.type",
      .type = SR_CFG_ENUM,
@@ -538,7 +547,8 @@ static int check_metrics(const sr_config *c) {
 /* Only the autoencoders have item layers to split; whether K divides the
  * number of ranks is checked when the ranks are known (item_parallel.h). */
 static int check_item_parallel(const sr_config *c) {
-  if (c->dist.item_parallel == 1 || c->model.type != SR_MODEL_TWOTOWER) return SR_OK;
+  if (c->dist.item_parallel == 1 || c->model.type == SR_MODEL_MULTVAE || c->model.type == SR_MODEL_MULTDAE)
+    return SR_OK;
   return SR_FAIL(SR_ECONFIG, "dist.item_parallel: %d, but it splits the item layers of multvae and multdae only",
                  c->dist.item_parallel);
 }

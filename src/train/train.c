@@ -10,6 +10,7 @@
 
 #include "shardrec/checkpoint_dir.h"
 #include "shardrec/device.h"
+#include "shardrec/ease.h"
 #include "shardrec/error.h"
 #include "shardrec/evaluate.h"
 #include "shardrec/exchange.h"
@@ -356,9 +357,17 @@ static int patience_exhausted(const trainer *t) {
   return t->cfg->train.patience > 0 && t->state.evals_without_improvement >= t->cfg->train.patience;
 }
 
+static void write_stop_record(trainer *t, int64_t epoch, const char *reason) {
+  if (!t->jsonl) return;
+  fprintf(t->jsonl, "{\"type\":\"stop\",\"epoch\":%lld,\"step\":%lld,\"reason\":\"%s\"}\n", (long long)epoch,
+          (long long)t->optim.step, reason);
+  fflush(t->jsonl);
+}
+
 /* Why training ended, printed and recorded in metrics.jsonl:
  * {"type":"stop","epoch":E,"step":S,"reason":R} with R one of epochs,
- * max_steps, time_limit, signal, early_stopping. */
+ * max_steps, time_limit, signal, early_stopping (and fitted for a
+ * closed-form model). */
 static void record_stop(trainer *t, int64_t epoch, sr_train_result *res) {
   const sr_config *cfg = t->cfg;
   char detail[256] = "";
@@ -382,10 +391,7 @@ static void record_stop(trainer *t, int64_t epoch, sr_train_result *res) {
     snprintf(detail, sizeof detail, "train.epochs %d completed", cfg->train.epochs);
   }
   sr_info("training stopped at epoch %lld, step %lld: %s", (long long)epoch, (long long)t->optim.step, detail);
-  if (!t->jsonl) return;
-  fprintf(t->jsonl, "{\"type\":\"stop\",\"epoch\":%lld,\"step\":%lld,\"reason\":\"%s\"}\n", (long long)epoch,
-          (long long)t->optim.step, res->stop_reason);
-  fflush(t->jsonl);
+  write_stop_record(t, epoch, res->stop_reason);
 }
 
 /* Epochs from the cursor in t->state (1, 0 for a fresh run) to the end. */
@@ -571,6 +577,83 @@ static int check_memory(trainer *t, const sr_memory_budget *budget) {
   return sr_memory_check(t->dist, &use, budget);
 }
 
+/* Rank 0 appends to run_dir/metrics.jsonl (no file without a run directory). */
+static int open_metrics(trainer *t, const char *run_dir) {
+  if (!run_dir || t->dist->rank != 0) return SR_OK;
+  char path[SR_PATH_MAX + 32];
+  snprintf(path, sizeof path, "%s/metrics.jsonl", run_dir);
+  t->jsonl = fopen(path, "a");
+  if (!t->jsonl) return SR_FAIL(SR_EIO, "cannot open %s: %s", path, strerror(errno));
+  return SR_OK;
+}
+
+/* The selected model's validation, test and popularity-baseline metrics;
+ * the test ones recorded, and the validation ones too when record_valid
+ * (validations of an iterative run were recorded as they ran). */
+static int evaluate_selected(trainer *t, sr_train_result *res, int record_valid) {
+  SR_TRY(evaluate_split(t, &t->data->valid, &res->best_valid));
+  if (record_valid) {
+    char line[512];
+    sr_metrics_format(&res->best_valid, line, sizeof line);
+    sr_info("valid %s", line);
+    record_metrics(t, "valid", res->best_epoch, &res->best_valid);
+  }
+  SR_TRY(evaluate_split(t, &t->data->test, &res->test));
+  SR_TRY(test_popularity(t, res));
+  record_metrics(t, "test", res->best_epoch, &res->test);
+  record_metrics(t, "test_popularity", res->best_epoch, &res->test_popularity);
+  return SR_OK;
+}
+
+/* Refuses a closed-form fit that the node cannot hold, before it starts:
+ * the model's parameters and what the fit and the evaluation hold besides
+ * (memory_plan.h), per rank. */
+static int check_fit_memory(trainer *t, const sr_memory_budget *budget) {
+  const sr_dataset *d = t->data;
+  int64_t eval_rows = d->valid.n_users > d->test.n_users ? d->valid.n_users : d->test.n_users;
+  if (eval_rows > t->cfg->train.eval_batch_size) eval_rows = t->cfg->train.eval_batch_size;
+  sr_memory_use use;
+  sr_memory_use_of(t->model, 0, eval_rows, &use);
+  int64_t need[2] = {use.parameters + use.activations, budget->per_rank < 0 ? INT64_MIN : -budget->per_rank};
+  SR_TRY(sr_dist_max_i64(t->dist, need, 2));
+  const double GiB = 1024.0 * 1024 * 1024;
+  sr_info("model %s: %lld x %lld item matrix; the fit needs %.2f GiB per rank", t->model->ops->name,
+          (long long)t->model->n_items, (long long)t->model->n_items, (double)need[0] / GiB);
+  if (need[1] == INT64_MIN || need[0] <= -need[1]) return SR_OK;
+  return SR_FAIL(SR_ENOMEM,
+                 "not enough memory: model.type %s over %lld items needs %.2f GiB per rank (the %lld x %lld matrix B "
+                 "in float32, %.2f GiB, and the lower half of X^T X + lambda I in float64, %.2f GiB, on every rank) "
+                 "but a rank has %.2f GiB (%s: %.2f GiB shared by %d rank(s) of the node). More ranks do not help: "
+                 "run fewer ranks per node, on a node with more memory, or import fewer items",
+                 t->model->ops->name, (long long)t->model->n_items, (double)need[0] / GiB,
+                 (long long)t->model->n_items, (long long)t->model->n_items, (double)use.parameters / GiB,
+                 (double)sr_ease_gram_bytes(t->model->n_items) / GiB, (double)-need[1] / GiB, budget->source,
+                 (double)budget->node_bytes / GiB, budget->node_ranks);
+}
+
+/* A closed-form model (model.h fit, e.g. EASE): fitted on every rank's
+ * training rows at once, then validated and tested like the model an
+ * iterative run selects (epoch 1 of 1, no optimizer steps). */
+static int fit_closed_form(trainer *t, const sr_memory_budget *budget, const char *run_dir, sr_train_result *res) {
+  if (t->cfg->checkpoint.resume[0])
+    return SR_FAIL(SR_ECONFIG,
+                   "checkpoint.resume: model.type %s is fitted in closed form; there is nothing to resume",
+                   t->model->ops->name);
+  SR_TRY(check_fit_memory(t, budget));
+  SR_TRY(sr_dist_agree(t->dist, open_metrics(t, run_dir)));
+  const double t0 = sr_now();
+  SR_TRY(t->model->ops->fit(t->model, t->data, t->dist));
+  res->train_seconds = sr_now() - t0;
+  sr_info("model %s fitted on %lld training users in %.1fs", t->model->ops->name,
+          (long long)t->data->train_rows_total, res->train_seconds);
+  res->epochs_completed = res->best_epoch = 1;
+  res->sample_unit = t->model->ops->samples;
+  res->stop_reason = "fitted";
+  SR_TRY(evaluate_selected(t, res, 1));
+  write_stop_record(t, 1, res->stop_reason);
+  return SR_OK;
+}
+
 int sr_train(const sr_config *cfg, const sr_dist *dist, const sr_dataset *data, const char *run_dir,
              sr_model **model_out, sr_train_result *res) {
   memset(res, 0, sizeof *res);
@@ -593,6 +676,15 @@ int sr_train(const sr_config *cfg, const sr_dist *dist, const sr_dataset *data, 
   int on_device = 0;
   SR_TRY(create_model(&t, &on_device));
   t.replicas = t.model->items ? &t.model->items->replicas : dist;
+  if (t.model->ops->fit) {
+    int rc = fit_closed_form(&t, &budget, run_dir, res);
+    if (t.jsonl) fclose(t.jsonl);
+    if (rc == SR_OK && model_out)
+      *model_out = t.model;
+    else
+      sr_model_destroy(t.model);
+    return rc;
+  }
   optim_from_config(cfg, &t.optim);
   /* Zeroed: a checkpoint fills the tensors only, not the padding between them. */
   t.state.best_values = sr_calloc((size_t)t.model->params.total, sizeof(float));
@@ -617,12 +709,7 @@ int sr_train(const sr_config *cfg, const sr_dist *dist, const sr_dataset *data, 
   t.planned_steps = t.total_steps;
   if (cfg->train.max_steps > 0 && cfg->train.max_steps < t.total_steps) t.total_steps = cfg->train.max_steps;
   t.last_progress = sr_now();
-  if (rc == SR_OK && run_dir && dist->rank == 0) {
-    char path[SR_PATH_MAX + 32];
-    snprintf(path, sizeof path, "%s/metrics.jsonl", run_dir);
-    t.jsonl = fopen(path, "a");
-    if (!t.jsonl) rc = SR_FAIL(SR_EIO, "cannot open %s: %s", path, strerror(errno));
-  }
+  if (rc == SR_OK) rc = open_metrics(&t, run_dir);
   rc = sr_dist_agree(dist, rc);
   if (rc == SR_OK) {
     sr_info("model %s: %lld parameters; %lld training %s, %lld items; %lld steps per epoch on %d rank(s)",
@@ -650,11 +737,7 @@ int sr_train(const sr_config *cfg, const sr_dist *dist, const sr_dataset *data, 
     res->allreduce_seconds = t.reducer.total_seconds;
     res->allreduce_wait_seconds = t.reducer.wait_seconds;
     res->grad_norm = t.grad_norm;
-    if (rc == SR_OK) rc = evaluate_split(&t, &data->valid, &res->best_valid);
-    if (rc == SR_OK) rc = evaluate_split(&t, &data->test, &res->test);
-    if (rc == SR_OK) rc = test_popularity(&t, res);
-    record_metrics(&t, "test", res->best_epoch, &res->test);
-    record_metrics(&t, "test_popularity", res->best_epoch, &res->test_popularity);
+    if (rc == SR_OK) rc = evaluate_selected(&t, res, 0);
   }
   if (t.jsonl) fclose(t.jsonl);
   sr_device_trainer_free(t.device);

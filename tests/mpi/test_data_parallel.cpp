@@ -434,3 +434,21 @@ TEST(DataParallel, ClippedScheduledTwoTowerMatchesSingleProcess) {
   sr_model_destroy(single);
   sr_model_destroy(sharded);
 }
+
+// EASE (ease.h): each rank adds its shard's rows into X^T X, rank 0 inverts
+// the sum and broadcasts B. The counts are integers, exact in float64 in any
+// order, so P ranks give one process's B bit for bit, on every rank, and
+// its metrics.
+TEST(DataParallel, EaseMatchesSingleProcessExactly) {
+  sr_config cfg = small_config(SR_MODEL_EASE, 25);
+  cfg.model.ease_lambda = 20;
+  Trained dist = train_sharded(cfg), single = train_single(cfg);
+  ASSERT_FALSE(single.params.empty());
+  EXPECT_EQ(dist.params, single.params);
+  EXPECT_EQ(sr_dist_check_identical(&world, dist.params.data(), dist.params.size() * sizeof(float), "EASE B"), 0);
+  for (int i = 0; i < single.result.test.n; i++) {
+    EXPECT_NEAR(sr_metrics_mean(&dist.result.best_valid, i), sr_metrics_mean(&single.result.best_valid, i), 1e-12);
+    EXPECT_NEAR(sr_metrics_mean(&dist.result.test, i), sr_metrics_mean(&single.result.test, i), 1e-12);
+  }
+  EXPECT_EQ(dist.result.stop_reason, std::string("fitted"));
+}
