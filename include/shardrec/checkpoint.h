@@ -39,6 +39,9 @@ typedef struct {
   double best_value;    /* its train.select_metric */
   float *best_values;   /* parameter arena of the best epoch (params.total floats); caller-owned */
   char *history;        /* validation records so far, JSON lines (malloc'd; may be NULL) */
+  /* Early stopping: validations in a row that did not beat the best by
+   * train.min_delta (train.patience). */
+  int64_t evals_without_improvement;
   /* Which run this is: made when it starts, kept by every resume; "" in a
    * checkpoint of a shardrec that had none. Retention deletes only files of
    * its own run (checkpoint_dir.h). */

@@ -27,8 +27,8 @@ extern "C" {
 #define SR_MAX_TOWER_FEATURES 16
 #define SR_FEATURE_NAME_MAX 64
 
-typedef enum { SR_MODEL_MULTVAE = 0, SR_MODEL_MULTDAE = 1, SR_MODEL_TWOTOWER = 2 } sr_model_type;
-/* "multvae", "multdae", "twotower" (model.type's values), indexed by sr_model_type. */
+typedef enum { SR_MODEL_MULTVAE = 0, SR_MODEL_MULTDAE = 1, SR_MODEL_TWOTOWER = 2, SR_MODEL_EASE = 3 } sr_model_type;
+/* "multvae", "multdae", "twotower", "ease" (model.type's values), indexed by sr_model_type. */
 extern const char *const sr_model_type_names[];
 /* Item slices evaluation reports metrics for (metrics.h). */
 typedef enum { SR_SLICES_POPULARITY = 0 } sr_eval_slicing;
@@ -41,6 +41,9 @@ typedef enum { SR_SPARSE_LAZY_ADAM = 0, SR_SPARSE_ADAGRAD = 1 } sr_sparse_optim_
 /* Where a two-tower embedding table's rows live: on every rank, or split
  * into contiguous row ranges over the ranks (model parallelism). */
 typedef enum { SR_TABLES_REPLICATED = 0, SR_TABLES_ROW = 1 } sr_table_sharding;
+/* train.lr_schedule (schedule.h). */
+typedef enum { SR_LR_CONSTANT = 0, SR_LR_LINEAR = 1, SR_LR_COSINE = 2, SR_LR_STEP = 3 } sr_lr_schedule_kind;
+#define SR_MAX_LR_MILESTONES 16
 
 typedef struct {
   struct {
@@ -78,6 +81,7 @@ typedef struct {
     int table_sharding;     /* sr_table_sharding: the two-tower embedding tables */
     double history_dropout; /* two-tower training: drop each history item of a query with this probability */
     double tower_dropout;   /* two-tower training: inverted dropout after every hidden ReLU of both towers */
+    double ease_lambda;     /* EASE (ease.h): the L2 weight lambda of G = X^T X + lambda I */
   } model;
   struct {
     int type;           /* sr_loss_type */
@@ -113,6 +117,16 @@ typedef struct {
     char init_from[SR_PATH_MAX];            /* start from this checkpoint's parameters ("" = fresh init) */
     int init_optimizer;                     /* bool: also take its optimizer state */
     int embedding_optimizer;                /* sr_sparse_optim_kind: embedding tables (two-tower) */
+
+    /* Schedule (schedule.h), early stopping and clipping. */
+    int lr_schedule;                             /* sr_lr_schedule_kind */
+    int64_t warmup_steps;                        /* linear warm-up from lr / warmup_steps to lr */
+    int64_t lr_milestones[SR_MAX_LR_MILESTONES]; /* step schedule: from these steps on, lr times lr_factor */
+    int n_lr_milestones;
+    double lr_factor;
+    int patience;          /* early stopping: validations without improvement (0 = never stop early) */
+    double min_delta;      /* an improvement must exceed the best select_metric by more than this */
+    double clip_grad_norm; /* clip the global gradient norm to this (0 = no clipping) */
   } train;
   struct {
     char metrics[SR_MAX_METRICS][SR_METRIC_NAME_MAX];

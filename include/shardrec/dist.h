@@ -41,6 +41,11 @@ int sr_dist_sum_i64(const sr_dist *d, int64_t *buf, int n);
 int sr_dist_sum_f32(const sr_dist *d, float *buf, int64_t n);
 /* The largest buf[0..n) over the ranks, in place. */
 int sr_dist_max_i64(const sr_dist *d, int64_t *buf, int n);
+/* Rank 0's buf[0..n) receives the sum over the ranks (n <= INT_MAX); the
+ * others' is left as it was. */
+int sr_dist_sum_to_root_f64(const sr_dist *d, double *buf, int64_t n);
+/* Rank 0's buf[0..n) to every rank, in MPI counts of at most 2^30. */
+int sr_dist_broadcast_f32(const sr_dist *d, float *buf, int64_t n);
 /* all[r * n + k] = rank r's mine[k], k < n, on every rank. */
 int sr_dist_allgather_i64(const sr_dist *d, const int64_t *mine, int n, int64_t *all);
 /* Point-to-point float transfers (n <= INT_MAX): streaming tensor slices to

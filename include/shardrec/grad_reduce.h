@@ -86,6 +86,19 @@ int sr_grad_reducer_gather_values(sr_grad_reducer *r);
  * checkpoint is written). */
 int sr_grad_reducer_gather_optimizer_state(sr_grad_reducer *r);
 
+/* Gradient clipping (train.clip_grad_norm), after sr_grad_reducer_finish:
+ * the sum of squares of the summed gradient elements this rank answers for,
+ * so that adding it over every rank counts each element of the model once.
+ * A rank answers for its owned slices (sharded optimizer), or for all of them
+ * when it is rank 0 of the reducer's ranks (replicated optimizer: every rank
+ * holds the same sums). Item-parallel groups hold the replicated parameters
+ * K times: with count_replicated = 0 the parameters that are not split
+ * (params.h shard.dim < 0) are left out, for all but one rank of a group. */
+double sr_grad_reducer_owned_sq_norm(const sr_grad_reducer *r, int count_replicated);
+/* Multiplies the gradient elements the optimizer will consume (the owned
+ * slices) by s. */
+void sr_grad_reducer_scale(sr_grad_reducer *r, float s);
+
 /* Sharded optimizer layout, for collectives run elsewhere (the GPU backend):
  * slice `part` of P of a bucket, and the rank that owns (updates) it. */
 sr_arena_range sr_grad_bucket_slice(const sr_grad_bucket *b, int part, int P);

@@ -76,11 +76,22 @@ typedef struct {
   /* Adds the parameter-only penalty's gradient to the grads; returns its value. */
   double (*add_param_penalty)(sr_model *m);
   /* The registry's sparse tail (params.h: parameters without a dense
-   * gradient) is not reduced densely: after the dense optimizer step
-   * (o->step already counts this update) this collective exchanges their
-   * sparse gradients and updates them; adds the non-finite gradient values
-   * it met to *n_bad. NULL: every parameter is dense. */
-  int (*update_sparse)(sr_model *m, const sr_dist *dist, const sr_optim *o, int64_t *n_bad);
+   * gradient) is not reduced densely. After the dense gradients' reduction,
+   * reduce_sparse (collective) exchanges their sparse gradients and adds to
+   * *owned_sq the sum of squares of the gradient values this rank answers
+   * for (each value on one rank: gradient clipping sums them over ranks).
+   * After the dense optimizer step (o->step already counts this update),
+   * update_sparse (collective) updates them from those gradients times
+   * grad_scale and adds the non-finite values it met to *n_bad, the same
+   * count on every rank. Both NULL: every parameter is dense. */
+  int (*reduce_sparse)(sr_model *m, const sr_dist *dist, double *owned_sq);
+  int (*update_sparse)(sr_model *m, const sr_dist *dist, const sr_optim *o, float grad_scale, int64_t *n_bad);
+  /* Closed-form models (EASE, ease.h): sets the parameters from the
+   * training rows of every rank (collective over dist, NULL: one process;
+   * data holds this rank's shard), after which the trainer evaluates them
+   * as it would the model selected by validation; no gradient steps (then
+   * forward_backward is NULL). NULL: trained by gradient steps. */
+  int (*fit)(sr_model *m, const sr_dataset *data, const sr_dist *dist);
   /* Called once before a pass of score() calls with unchanged parameters
    * (e.g. to embed the item corpus once); NULL when not needed. */
   void (*begin_eval)(sr_model *m);

@@ -22,7 +22,6 @@
 
 /* Enum names are listed in the order of the C enums they are stored as. */
 static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};      /* sr_log_level */
-const char *const sr_model_type_names[] = {"multvae", "multdae", "twotower", NULL};    /* sr_model_type */
 static const char *const loss_types[] = {"softmax", "focal", "multisim", "auc", NULL}; /* sr_loss_type */
 static const char *const logq_kinds[] = {"none", "streaming", "static", NULL};         /* sr_logq_kind */
 static const char *const mask_kinds[] = {"cfm", "rfm", NULL};                          /* sr_mask_kind */
@@ -33,6 +32,10 @@ static const char *const devices[] = {"cpu", "cuda", "auto", NULL};             
 static const char *const precisions[] = {"fp32", "tf32", "bf16", NULL};                /* sr_precision */
 static const char *const backends[] = {"auto", "mpi", "nccl", NULL};                   /* sr_comm_backend */
 static const char *const eval_slicings[] = {"popularity", NULL};                       /* sr_eval_slicing */
+/* sr_model_type */
+const char *const sr_model_type_names[] = {"multvae", "multdae", "twotower", "ease", NULL};
+/* sr_lr_schedule_kind */
+static const char *const lr_schedules[] = {"constant", "linear", "cosine", "step", NULL};
 
 const sr_config_key sr_config_schema[] = {
     {.path = "run.name",
@@ -100,7 +103,8 @@ const sr_config_key sr_config_schema[] = {
      SCALAR(model.type),
      .enum_names = sr_model_type_names,
      .default_yaml = "multvae",
-     .doc = "Mult-VAE or Mult-DAE (methods.md section 1), or the two-tower retrieval model (section 2)."},
+     .doc = "Mult-VAE or Mult-DAE (methods.md section 1), the two-tower retrieval model (section 2), or EASE "
+            "(Steck 2019, closed form; docs/methods.md)."},
     {.path = "model.hidden",
      .type = SR_CFG_INT,
      LIST(model.hidden, model.n_hidden),
@@ -193,6 +197,13 @@ const sr_config_key sr_config_schema[] = {
      BELOW(1),
      .default_yaml = "0.0",
      .doc = "Two-tower training: inverted dropout probability after every hidden ReLU layer of both towers."},
+    {.path = "model.ease_lambda",
+     .type = SR_CFG_FLOAT,
+     SCALAR(model.ease_lambda),
+     ABOVE(0),
+     .default_yaml = "500.0",
+     .doc = "EASE: L2 weight lambda of B = I - P diag(1/diag(P)), P = (X^T X + lambda I)^-1 (Steck 2019: 500 ML-20M, "
+            "1000 Netflix, 200 MSD)."},
 
     {.path = "loss.type",
      .type = SR_CFG_ENUM,
@@ -415,6 +426,54 @@ const sr_config_key sr_config_schema[] = {
      .enum_names = sparse_optimizers,
      .default_yaml = "lazy_adam",
      .doc = "Two-tower embedding tables: lazy Adam (touched rows only) or Adagrad (exact), with train.lr."},
+    {.path = "train.lr_schedule",
+     .type = SR_CFG_ENUM,
+     SCALAR(train.lr_schedule),
+     .enum_names = lr_schedules,
+     .default_yaml = "constant",
+     .doc = "Learning rate after the warm-up: constant, linear or cosine decay to 0 at the end of train.epochs, or "
+            "step (times train.lr_factor at each of train.lr_milestones)."},
+    {.path = "train.warmup_steps",
+     .type = SR_CFG_INT64,
+     SCALAR(train.warmup_steps),
+     AT_LEAST(0),
+     .default_yaml = "0",
+     .doc = "Optimizer steps of linear warm-up: step s (from 0) uses train.lr * (s + 1) / warmup_steps."},
+    {.path = "train.lr_milestones",
+     .type = SR_CFG_INT64,
+     LIST(train.lr_milestones, train.n_lr_milestones),
+     .min_count = 0,
+     AT_LEAST(1),
+     .default_yaml = "[]",
+     .doc = "Step schedule: increasing optimizer step counts from which the learning rate is multiplied by "
+            "train.lr_factor once more."},
+    {.path = "train.lr_factor",
+     .type = SR_CFG_FLOAT,
+     SCALAR(train.lr_factor),
+     ABOVE(0),
+     .default_yaml = "0.1",
+     .doc = "Step schedule: factor applied at each milestone."},
+    {.path = "train.patience",
+     .type = SR_CFG_INT,
+     SCALAR(train.patience),
+     AT_LEAST(0),
+     .default_yaml = "0",
+     .doc = "Early stopping: stop after this many validations in a row without improvement of train.select_metric; "
+            "0 = never."},
+    {.path = "train.min_delta",
+     .type = SR_CFG_FLOAT,
+     SCALAR(train.min_delta),
+     AT_LEAST(0),
+     .default_yaml = "0.0",
+     .doc = "Early stopping: a validation improves when train.select_metric exceeds the best so far by more than "
+            "this."},
+    {.path = "train.clip_grad_norm",
+     .type = SR_CFG_FLOAT,
+     SCALAR(train.clip_grad_norm),
+     AT_LEAST(0),
+     .default_yaml = "0.0",
+     .doc = "Scale the gradient of all parameters so that its global L2 norm is at most this (logged as "
+            "grad_norm); 0 = no clipping."},
 
     {.path = "eval.metrics",
      .type = SR_CFG_STRING,
@@ -550,9 +609,22 @@ static int check_metrics(const sr_config *c) {
 /* Only the autoencoders have item layers to split; whether K divides the
  * number of ranks is checked when the ranks are known (item_parallel.h). */
 static int check_item_parallel(const sr_config *c) {
-  if (c->dist.item_parallel == 1 || c->model.type != SR_MODEL_TWOTOWER) return SR_OK;
+  if (c->dist.item_parallel == 1 || c->model.type == SR_MODEL_MULTVAE || c->model.type == SR_MODEL_MULTDAE)
+    return SR_OK;
   return SR_FAIL(SR_ECONFIG, "dist.item_parallel: %d, but it splits the item layers of multvae and multdae only",
                  c->dist.item_parallel);
+}
+
+/* Milestones belong to the step schedule and must increase. */
+static int check_lr_schedule(const sr_config *c) {
+  const int step = c->train.lr_schedule == SR_LR_STEP, n = c->train.n_lr_milestones;
+  if (step && n == 0) return SR_FAIL(SR_ECONFIG, "train.lr_schedule: step needs train.lr_milestones");
+  if (!step && n > 0) return SR_FAIL(SR_ECONFIG, "train.lr_milestones: given, but train.lr_schedule is not step");
+  for (int i = 1; i < n; i++)
+    if (c->train.lr_milestones[i] <= c->train.lr_milestones[i - 1])
+      return SR_FAIL(SR_ECONFIG, "train.lr_milestones[%d]: %lld does not exceed the one before (%lld)", i,
+                     (long long)c->train.lr_milestones[i], (long long)c->train.lr_milestones[i - 1]);
+  return SR_OK;
 }
 
 /* The head ends before the torso (each share is in (0, 1) by its bounds). */
@@ -566,6 +638,7 @@ static int check_popularity_shares(const sr_config *c) {
 int sr_config_validate(const sr_config *c) {
   SR_TRY(sr_config_check_required(c));
   SR_TRY(check_item_parallel(c));
+  SR_TRY(check_lr_schedule(c));
   SR_TRY(check_popularity_shares(c));
   return check_metrics(c);
 }

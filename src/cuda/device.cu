@@ -187,6 +187,7 @@ int sr_device_model_create(const sr_config *cfg, const sr_dataset *data, const s
     case SR_MODEL_MULTDAE:
       return cu_vae_create(cfg, data->n_items, dist, out);
     case SR_MODEL_TWOTOWER:
+    case SR_MODEL_EASE:
       break;
   }
   return SR_FAIL(SR_EINVAL, "model.type: %s has no GPU implementation yet; use run.device: cpu",

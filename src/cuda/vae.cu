@@ -406,8 +406,9 @@ static void vae_destroy(sr_model *m) {
 #define VAE_OPS(model_name)                                                                                    \
   {                                                                                                            \
     .name = model_name, .samples = SR_SAMPLES_USERS, .forward_backward = vae_forward_backward,                 \
-    .add_param_penalty = vae_add_param_penalty, .update_sparse = NULL, .begin_eval = NULL, .score = vae_score, \
-    .write_state = NULL, .read_state = NULL, .activation_bytes = NULL, .destroy = vae_destroy                  \
+    .add_param_penalty = vae_add_param_penalty, .reduce_sparse = NULL, .update_sparse = NULL, .fit = NULL,     \
+    .begin_eval = NULL, .score = vae_score, .write_state = NULL, .read_state = NULL, .activation_bytes = NULL, \
+    .destroy = vae_destroy                                                                                     \
   }
 static const sr_model_ops multvae_ops = VAE_OPS("multvae");
 static const sr_model_ops multdae_ops = VAE_OPS("multdae");

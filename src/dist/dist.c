@@ -122,6 +122,22 @@ int sr_dist_max_i64(const sr_dist *d, int64_t *buf, int n) {
   return reduce_in_place(d, buf, n, MPI_INT64_T, MPI_MAX);
 }
 
+int sr_dist_sum_to_root_f64(const sr_dist *d, double *buf, int64_t n) {
+  if (d->size == 1) return SR_OK;
+  if (n > INT_MAX) return SR_FAIL(SR_EDIST, "reduction of %lld elements exceeds one MPI count", (long long)n);
+  MPI_TRY(MPI_Reduce(d->rank == 0 ? MPI_IN_PLACE : buf, buf, (int)n, MPI_DOUBLE, MPI_SUM, 0, d->comm), "MPI_Reduce");
+  return SR_OK;
+}
+
+int sr_dist_broadcast_f32(const sr_dist *d, float *buf, int64_t n) {
+  const int64_t chunk = (int64_t)1 << 30;
+  for (int64_t at = 0; at < n && d->size > 1; at += chunk) {
+    const int count = (int)(n - at < chunk ? n - at : chunk);
+    MPI_TRY(MPI_Bcast(buf + at, count, MPI_FLOAT, 0, d->comm), "MPI_Bcast");
+  }
+  return SR_OK;
+}
+
 int sr_dist_allgather_i64(const sr_dist *d, const int64_t *mine, int n, int64_t *all) {
   MPI_TRY(MPI_Allgather(mine, n, MPI_INT64_T, all, n, MPI_INT64_T, d->comm), "MPI_Allgather");
   return SR_OK;

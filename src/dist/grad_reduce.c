@@ -220,3 +220,26 @@ int sr_grad_reducer_finish(sr_grad_reducer *r) {
   r->total_seconds += t1 - (r->first_launch ? r->first_launch : t0);
   return SR_OK;
 }
+
+double sr_grad_reducer_owned_sq_norm(const sr_grad_reducer *r, int count_replicated) {
+  if (!r->shard_optimizer && r->dist->rank != 0) return 0.0;
+  const sr_params *ps = r->params;
+  double sum = 0.0;
+  for (int k = 0; k < r->n_buckets; k++) {
+    for (int i = 0; i < ps->n_dense; i++) { /* the part of each parameter inside the owned slice */
+      const sr_param *p = &ps->items[i];
+      if (p->shard.dim < 0 && !count_replicated) continue;
+      const int64_t lo = r->owned[k].begin > p->offset ? r->owned[k].begin : p->offset;
+      const int64_t hi = r->owned[k].end < p->offset + p->numel ? r->owned[k].end : p->offset + p->numel;
+      for (int64_t j = lo; j < hi; j++) sum += (double)ps->grads[j] * ps->grads[j];
+    }
+  }
+  return sum;
+}
+
+void sr_grad_reducer_scale(sr_grad_reducer *r, float s) {
+  for (int k = 0; k < r->n_buckets; k++) {
+    float *g = r->params->grads;
+    for (int64_t j = r->owned[k].begin; j < r->owned[k].end; j++) g[j] *= s;
+  }
+}

@@ -1,6 +1,7 @@
 /* model.c — model construction by configured type (model.h). */
 #include "shardrec/model.h"
 
+#include "shardrec/ease.h"
 #include "shardrec/error.h"
 #include "shardrec/two_tower.h"
 #include "shardrec/vae.h"
@@ -12,6 +13,8 @@ static int create(const sr_config *cfg, const sr_dataset *data, const sr_dist *d
       return sr_vae_create(cfg, data->n_items, dist, out);
     case SR_MODEL_TWOTOWER:
       return sr_two_tower_create(cfg, data, dist, out);
+    case SR_MODEL_EASE:
+      return sr_ease_create(cfg, data->n_items, out);
   }
   return SR_FAIL(SR_EINVAL, "model.type: unknown model type %d", cfg->model.type);
 }

@@ -850,26 +850,48 @@ static int64_t count_non_finite(const sr_sparse_grad *g) {
   return bad;
 }
 
-/* A replicated table sums every rank's list (every rank applies the same
- * update); a row-sharded one sends each row to its owner, which updates its
- * rows (ids renumbered to its slice) and counts their non-finite values
- * into *sharded_bad. */
-static int update_tower_tables(two_tower *tt, tower *t, const sr_dist *dist, const sr_optim *o, int64_t *n_bad,
-                               int64_t *sharded_bad) {
-  sr_params *ps = &tt->base.params;
+/* Sum of squares of a gradient list's values. */
+static double sq_norm(const sr_sparse_grad *g) {
+  double sum = 0.0;
+  for (int64_t k = 0; k < g->n * g->dim; k++) sum += (double)g->rows[k] * g->rows[k];
+  return sum;
+}
+
+/* A replicated table sums every rank's list (every rank then holds the same
+ * summed rows); a row-sharded one sends each row to its owner (ids
+ * renumbered to its slice). Adds to *owned_sq the sum of squares of the rows
+ * this rank answers for: its own rows of a sharded table, the whole list of
+ * a replicated one on rank 0 only (so that the sum over ranks counts each
+ * row once). */
+static int reduce_tower_tables(two_tower *tt, tower *t, const sr_dist *dist, double *owned_sq) {
   for (int f = 0; f < t->n_features; f++) {
     tower_feature *ft = &t->feature[f];
-    sr_param *table = &ps->items[ft->table];
     if (ft->bounds) {
       const double t0 = sr_now();
       SR_TRY(sr_sparse_grad_reduce_to_owners(dist, ft->bounds, &ft->grad));
       tt->exchange_seconds += sr_now() - t0;
       for (int64_t i = 0; i < ft->grad.n; i++) ft->grad.ids[i] -= ft->bounds[dist->rank];
-      *sharded_bad += count_non_finite(&ft->grad);
+      *owned_sq += sq_norm(&ft->grad);
     } else {
       SR_TRY(sr_sparse_grad_allreduce(dist, &ft->grad));
-      *n_bad += count_non_finite(&ft->grad);
+      if (dist->rank == 0) *owned_sq += sq_norm(&ft->grad);
     }
+  }
+  return SR_OK;
+}
+
+/* Updates every table's listed rows from its reduced gradient times
+ * grad_scale, counting non-finite values into *n_bad (replicated tables:
+ * the same count on every rank) or *sharded_bad (this rank's rows). */
+static void update_tower_tables(two_tower *tt, tower *t, const sr_optim *o, float grad_scale, int64_t *n_bad,
+                                int64_t *sharded_bad) {
+  sr_params *ps = &tt->base.params;
+  for (int f = 0; f < t->n_features; f++) {
+    tower_feature *ft = &t->feature[f];
+    sr_param *table = &ps->items[ft->table];
+    *(ft->bounds ? sharded_bad : n_bad) += count_non_finite(&ft->grad);
+    if (grad_scale != 1.0f)
+      for (int64_t k = 0; k < ft->grad.n * ft->grad.dim; k++) ft->grad.rows[k] *= grad_scale;
     if (tt->embedding_optimizer == SR_SPARSE_ADAGRAD) {
       sr_sparse_adagrad_step(table->value, table->adam_v, &ft->grad, o->lr, o->eps);
     } else {
@@ -878,7 +900,6 @@ static int update_tower_tables(two_tower *tt, tower *t, const sr_dist *dist, con
     }
     sr_sparse_grad_clear(&ft->grad);
   }
-  return SR_OK;
 }
 
 void sr_two_tower_gradient(sr_model *m, float *grads) {
@@ -895,11 +916,18 @@ void sr_two_tower_gradient(sr_model *m, float *grads) {
   }
 }
 
-static int two_tower_update_sparse(sr_model *m, const sr_dist *dist, const sr_optim *o, int64_t *n_bad) {
+static int two_tower_reduce_sparse(sr_model *m, const sr_dist *dist, double *owned_sq) {
+  two_tower *tt = (two_tower *)m;
+  SR_TRY(reduce_tower_tables(tt, &tt->query, dist, owned_sq));
+  return reduce_tower_tables(tt, &tt->item, dist, owned_sq);
+}
+
+static int two_tower_update_sparse(sr_model *m, const sr_dist *dist, const sr_optim *o, float grad_scale,
+                                   int64_t *n_bad) {
   two_tower *tt = (two_tower *)m;
   int64_t sharded_bad = 0;
-  SR_TRY(update_tower_tables(tt, &tt->query, dist, o, n_bad, &sharded_bad));
-  SR_TRY(update_tower_tables(tt, &tt->item, dist, o, n_bad, &sharded_bad));
+  update_tower_tables(tt, &tt->query, o, grad_scale, n_bad, &sharded_bad);
+  update_tower_tables(tt, &tt->item, o, grad_scale, n_bad, &sharded_bad);
   /* Every rank reports the same count, as the trainer's decision to stop needs. */
   if (tt->dist) SR_TRY(sr_dist_sum_i64(dist, &sharded_bad, 1));
   *n_bad += sharded_bad;
@@ -1089,6 +1117,7 @@ static const sr_model_ops two_tower_ops = {.name = "twotower",
                                            .samples = SR_SAMPLES_PAIRS,
                                            .forward_backward = two_tower_forward_backward,
                                            .add_param_penalty = two_tower_add_param_penalty,
+                                           .reduce_sparse = two_tower_reduce_sparse,
                                            .update_sparse = two_tower_update_sparse,
                                            .begin_eval = two_tower_begin_eval,
                                            .score = two_tower_score,

@@ -180,6 +180,7 @@ static int write_state(sr_h5file *f, const sr_model *m, const sr_optim *o, const
   SR_TRY(sr_h5_write_attr_double(f, g, "train_seconds", s->train_seconds));
   SR_TRY(sr_h5_write_attr_int64(f, g, "best_epoch", s->best_epoch));
   SR_TRY(sr_h5_write_attr_double(f, g, "best_value", s->best_value));
+  SR_TRY(sr_h5_write_attr_int64(f, g, "evals_without_improvement", s->evals_without_improvement));
   SR_TRY(sr_h5_write_attr_string(f, g, "history", s->history ? s->history : ""));
   SR_TRY(sr_h5_write_attr_int64(f, g, "best_step", s->best_step));
   SR_TRY(sr_h5_write_attr_int64(f, g, "metrics_offset", s->metrics_offset));
@@ -313,6 +314,7 @@ static int check_state(const sr_h5file *f, const sr_train_state *s) {
                     : s->best_epoch < 0 || s->best_epoch > s->epoch ? "best_epoch"
                     : s->best_step < -1                             ? "best_step"
                     : s->metrics_offset < -1                        ? "metrics_offset"
+                    : s->evals_without_improvement < 0              ? "evals_without_improvement"
                                                                     : NULL;
   if (bad)
     return SR_FAIL(SR_EFORMAT,
@@ -361,6 +363,10 @@ static int read_state(sr_h5file *f, sr_model *m, sr_train_state *s) {
   SR_TRY(sr_h5_read_attr_double(f, g, "train_seconds", &s->train_seconds));
   SR_TRY(sr_h5_read_attr_int64(f, g, "best_epoch", &s->best_epoch));
   SR_TRY(sr_h5_read_attr_double(f, g, "best_value", &s->best_value));
+  /* Absent from checkpoints written before early stopping existed. */
+  s->evals_without_improvement = 0;
+  if (sr_h5_attr_exists(f, g, "evals_without_improvement"))
+    SR_TRY(sr_h5_read_attr_int64(f, g, "evals_without_improvement", &s->evals_without_improvement));
   SR_TRY(sr_h5_read_attr_string_alloc(f, g, "history", &s->history));
   SR_TRY(read_identity(f, s));
   SR_TRY(read_run_record_state(f, s));

@@ -17,9 +17,10 @@ int sr_memory_budget_measure(const sr_dist *world, sr_memory_budget *b) {
 void sr_memory_use_of(const sr_model *m, int64_t train_rows, int64_t eval_rows, sr_memory_use *use) {
   const sr_params *ps = &m->params;
   const int64_t f = (int64_t)sizeof(float);
-  use->parameters = 2 * ps->total * f;
+  const int fitted = m->ops->fit != NULL; /* closed form: no best-validation copy, no Adam state */
+  use->parameters = (fitted ? 1 : 2) * ps->total * f;
   use->gradients = ps->dense_total * f;
-  use->optimizer = 2 * ps->total * f;
+  use->optimizer = fitted ? 0 : 2 * ps->total * f;
   const int64_t scored = m->items ? m->items->item_end - m->items->item_begin : m->n_items;
   use->activations =
       m->ops->activation_bytes ? m->ops->activation_bytes(m, train_rows, eval_rows) + eval_rows * scored * f : -1;

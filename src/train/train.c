@@ -11,6 +11,7 @@
 
 #include "shardrec/checkpoint_dir.h"
 #include "shardrec/device.h"
+#include "shardrec/ease.h"
 #include "shardrec/error.h"
 #include "shardrec/evaluate.h"
 #include "shardrec/exchange.h"
@@ -25,6 +26,7 @@
 #include "shardrec/rng.h"
 #include "shardrec/run_info.h"
 #include "shardrec/run_log.h"
+#include "shardrec/schedule.h"
 #include "shardrec/watchdog.h"
 
 /* Running sums of a span of steps: a progress window or an epoch. */
@@ -57,6 +59,8 @@ typedef struct {
   char resumed_from[SR_PATH_MAX + 200]; /* the checkpoint resumed ("": a fresh start) */
   char ckpt_dir[SR_PATH_MAX + 160];     /* "" when checkpoints are off */
   int64_t steps_per_epoch, total_steps;
+  int64_t planned_steps; /* train.epochs x steps_per_epoch: the learning-rate schedule's length (schedule.h) */
+  double grad_norm;      /* global gradient norm of the last step (train.clip_grad_norm > 0) */
   double last_progress, last_bar;
   int progress_bar;     /* stderr is a terminal: a one-line progress bar instead of progress lines */
   sr_train_state state; /* cursor, counters, best snapshot, history, run id: what checkpoints keep */
@@ -304,13 +308,16 @@ static void progress(trainer *t, int64_t epoch, const sr_step_stats *st) {
     size_t used = 0;
     for (int i = 0; i < st->n_terms && used < sizeof terms; i++)
       used += (size_t)snprintf(terms + used, sizeof terms - used, "  %s %.4f", st->term_names[i], w->terms[i] / n);
-    sr_info("epoch %lld/%d  step %lld  loss %.4f%s  %.0f %s/s  eta %s", (long long)epoch, t->cfg->train.epochs,
-            (long long)t->optim.step, w->loss / n, terms, p.rate, unit, p.eta);
+    if (t->cfg->train.clip_grad_norm > 0 && used < sizeof terms)
+      snprintf(terms + used, sizeof terms - used, "  grad_norm %.4g", t->grad_norm);
+    sr_info("epoch %lld/%d  step %lld  lr %.3g  loss %.4f%s  %.0f %s/s  eta %s", (long long)epoch,
+            t->cfg->train.epochs, (long long)t->optim.step, t->optim.lr, w->loss / n, terms, p.rate, unit, p.eta);
   }
   json_t *r = new_record(t, "train", epoch, t->optim.step);
   set_means(r, w, st);
   json_object_set_new(r, "window_steps", json_integer(w->steps));
   json_object_set_new(r, "beta", json_real(st->beta));
+  if (t->cfg->train.clip_grad_norm > 0) json_object_set_new(r, "grad_norm", json_real(t->grad_norm));
   char rate_key[32];
   snprintf(rate_key, sizeof rate_key, "%s_per_s", unit);
   json_object_set_new(r, rate_key, json_real(round(p.rate * 10.0) / 10.0));
@@ -374,6 +381,26 @@ static int64_t select_local_samples(trainer *t, const int64_t *order, int64_t n)
   return n_local;
 }
 
+/* Gradient clipping by global norm (train.clip_grad_norm), as
+ * torch.nn.utils.clip_grad_norm_ computes it in one process: the L2 norm of
+ * the summed gradient of every parameter, each element counted once
+ * whichever rank holds it (grad_reduce.h; owned_sparse_sq: the sparse
+ * tail's share, model.h). Over the limit, the dense gradients are scaled
+ * here and the sparse tail's by *sparse_scale when it is updated. */
+static int clip_gradients(trainer *t, double owned_sparse_sq, float *sparse_scale) {
+  const sr_item_grid *g = t->model->items;
+  /* An item-parallel group holds the parameters it does not split K times: its shard 0 counts them. */
+  const int count_replicated = !(g && g->rows_shared) || g->shard == 0;
+  double sq = owned_sparse_sq + sr_grad_reducer_owned_sq_norm(&t->reducer, count_replicated);
+  SR_TRY(sr_dist_sum_f64(t->dist, &sq, 1));
+  t->grad_norm = sqrt(sq);
+  const double coef = t->cfg->train.clip_grad_norm / (t->grad_norm + 1e-6);
+  if (!(coef < 1.0)) return SR_OK; /* within the limit, or a non-finite norm, which the update reports */
+  sr_grad_reducer_scale(&t->reducer, (float)coef);
+  *sparse_scale = (float)coef;
+  return SR_OK;
+}
+
 /* Tests only: SHARDREC_TEST_HOLD_AT_STEP=S stops every rank (with
  * SHARDREC_TEST_HOLD_RANK=R, rank R alone) before step S + 1 until a stop
  * signal arrives, as a rank stuck in I/O would: the stall and preemption
@@ -422,6 +449,11 @@ static int train_step(trainer *t, const int64_t *order, int64_t n, sr_step_stats
   if (!isfinite(st->loss))
     return SR_FAIL(SR_ENUMERIC, "non-finite loss at step %lld (%g); lower train.lr or check the input data",
                    (long long)t->optim.step, st->loss);
+  double owned_sparse_sq = 0.0;
+  if (t->model->ops->reduce_sparse) SR_TRY(t->model->ops->reduce_sparse(t->model, t->dist, &owned_sparse_sq));
+  float sparse_scale = 1.0f;
+  if (t->cfg->train.clip_grad_norm > 0) SR_TRY(clip_gradients(t, owned_sparse_sq, &sparse_scale));
+  t->optim.lr = (float)sr_lr_at(t->cfg, t->optim.step, t->planned_steps);
   /* Each rank updates the slices it owns (all of them unless the optimizer is
    * sharded, grad_reduce.h); sharded slices are then all-gathered. */
   sr_watchdog_mark(t->optim.step, SR_PHASE_UPDATE);
@@ -434,9 +466,10 @@ static int train_step(trainer *t, const int64_t *order, int64_t n, sr_step_stats
     if (t->reducer.shard_optimizer || t->replicas != t->dist) SR_TRY(sr_dist_sum_i64(t->dist, &bad, 1));
     if (t->reducer.shard_optimizer) SR_TRY(sr_grad_reducer_gather_values(&t->reducer));
   }
-  /* Embedding tables: their touched rows, exchanged and updated identically
-   * on every rank (so `bad` stays the same everywhere). */
-  if (t->model->ops->update_sparse) SR_TRY(t->model->ops->update_sparse(t->model, t->dist, &t->optim, &bad));
+  /* Embedding tables: their touched rows, updated identically on every rank
+   * that holds them (so `bad` stays the same everywhere). */
+  if (t->model->ops->update_sparse)
+    SR_TRY(t->model->ops->update_sparse(t->model, t->dist, &t->optim, sparse_scale, &bad));
   if (bad > 0)
     return SR_FAIL(SR_ENUMERIC,
                    "%lld non-finite gradient values at step %lld; lower train.lr or check the input data",
@@ -454,7 +487,9 @@ static int evaluate_split(trainer *t, const sr_eval_split *split, sr_metrics *m)
 }
 
 /* Validates; keeps a snapshot of the parameters when the selection metric
- * improves. *improved tells whether it did. */
+ * improves. *improved tells whether it did. Counts, for early stopping, the
+ * validations in a row that do not beat the best by more than
+ * train.min_delta. */
 static int validate(trainer *t, int64_t epoch, sr_metrics *m, int select_index, int *improved) {
   const double start = sr_now();
   sr_train_state *s = &t->state;
@@ -469,6 +504,10 @@ static int validate(trainer *t, int64_t epoch, sr_metrics *m, int select_index, 
   SR_TRY(evaluate_split(t, &t->data->valid, m));
   double value = sr_metrics_mean(m, select_index);
   *improved = s->best_epoch == 0 || value > s->best_value;
+  if (s->best_epoch == 0 || value > s->best_value + t->cfg->train.min_delta)
+    s->evals_without_improvement = 0;
+  else
+    s->evals_without_improvement++;
   char line[512];
   sr_metrics_format(m, line, sizeof line);
   sr_info("epoch %lld  valid %s%s", (long long)epoch, line, *improved ? "  (best)" : "");
@@ -535,6 +574,48 @@ static int init_slices(trainer *t, sr_train_result *res) {
   return SR_OK;
 }
 
+/* Early stopping (train.patience): the validations without improvement
+ * reached the patience (also when a resumed checkpoint says so). */
+static int patience_exhausted(const trainer *t) {
+  return t->cfg->train.patience > 0 && t->state.evals_without_improvement >= t->cfg->train.patience;
+}
+
+static void write_stop_record(trainer *t, int64_t epoch, const char *reason) {
+  json_t *r = new_record(t, "stop", epoch, t->optim.step);
+  json_object_set_new(r, "reason", json_string(reason));
+  write_record(t, r);
+}
+
+/* Why training ended, printed and recorded in metrics.jsonl:
+ * {"type":"stop","epoch":E,"step":S,"reason":R} with R one of epochs,
+ * max_steps, time_limit, signal, early_stopping (and fitted for a
+ * closed-form model). */
+static void record_stop(trainer *t, int64_t epoch, sr_train_result *res) {
+  const sr_config *cfg = t->cfg;
+  char detail[256] = "";
+  if (t->stop_signal) {
+    res->stop_reason = "signal";
+    snprintf(detail, sizeof detail, "signal %d (%s)", t->stop_signal, strsignal(t->stop_signal));
+  } else if (patience_exhausted(t)) {
+    res->stop_reason = "early_stopping";
+    snprintf(detail, sizeof detail,
+             "%s did not improve by more than %g in %lld validations (train.patience %d); best %.6f at epoch %lld",
+             cfg->train.select_metric, cfg->train.min_delta, (long long)t->state.evals_without_improvement,
+             cfg->train.patience, t->state.best_value, (long long)t->state.best_epoch);
+  } else if (t->time_up) {
+    res->stop_reason = "time_limit";
+    snprintf(detail, sizeof detail, "train.time_limit_s %g reached", cfg->train.time_limit_s);
+  } else if (cfg->train.max_steps > 0 && t->optim.step >= cfg->train.max_steps) {
+    res->stop_reason = "max_steps";
+    snprintf(detail, sizeof detail, "train.max_steps %lld reached", (long long)cfg->train.max_steps);
+  } else {
+    res->stop_reason = "epochs";
+    snprintf(detail, sizeof detail, "train.epochs %d completed", cfg->train.epochs);
+  }
+  sr_info("training stopped at epoch %lld, step %lld: %s", (long long)epoch, (long long)t->optim.step, detail);
+  write_stop_record(t, epoch, res->stop_reason);
+}
+
 /* Epochs from the cursor in t->state (1, 0 for a fresh run) to the end. */
 static int run_epochs(trainer *t, sr_train_result *res) {
   const sr_config *cfg = t->cfg;
@@ -546,8 +627,10 @@ static int run_epochs(trainer *t, sr_train_result *res) {
   int64_t *order = sr_malloc((size_t)n_train * sizeof *order);
   sr_metrics valid = res->best_valid;
   sr_step_stats st = {0};
-  int rc = SR_OK, stop = 0;
-  for (int64_t epoch = start_epoch; epoch <= cfg->train.epochs && !stop; epoch++) {
+  /* A resumed run that had stopped early stays stopped. */
+  int rc = SR_OK, stop = patience_exhausted(t);
+  int64_t epoch = start_epoch;
+  for (; epoch <= cfg->train.epochs && !stop; epoch++) {
     sr_rng shuffle;
     sr_rng_init(&shuffle, (uint64_t)cfg->run.seed, SR_RNG_SHUFFLE, (uint64_t)epoch, 0);
     sr_rng_permutation(&shuffle, order, n_train);
@@ -596,6 +679,7 @@ static int run_epochs(trainer *t, sr_train_result *res) {
     if ((epoch % cfg->train.eval_every == 0 || last) && !t->stop_signal) {
       rc = validate(t, epoch, &valid, select_index, &improved);
       if (rc) goto done;
+      if (patience_exhausted(t)) stop = last = 1;
     }
     /* The cursor saved is where training continues: this epoch's next row
      * after a stop, else the start of the next epoch. */
@@ -606,6 +690,7 @@ static int run_epochs(trainer *t, sr_train_result *res) {
                                                              : save_checkpoint(t, epoch + 1, 0, improved)))
       goto done;
   }
+  if (rc == SR_OK) record_stop(t, epoch - 1, res);
   if (rc == SR_OK && t->stop_signal)
     rc = SR_FAIL(SR_ESTOPPED, "stopped on signal %d (%s) at step %lld%s; continue with --resume auto", t->stop_signal,
                  strsignal(t->stop_signal), (long long)t->optim.step,
@@ -732,6 +817,8 @@ static int create_model(trainer *t, int *on_device) {
     return SR_FAIL(SR_EINVAL, "run.device: auto found a usable GPU on %lld of %d ranks; set run.device explicitly",
                    (long long)ranks_on_device, t->dist->size);
   if (!*on_device) return sr_model_create_on(t->cfg, t->data, t->dist, &t->model);
+  if (t->cfg->train.clip_grad_norm > 0)
+    return SR_FAIL(SR_ECONFIG, "train.clip_grad_norm: not implemented on CUDA yet (set run.device: cpu, or 0)");
   SR_TRY(sr_device_bind(t->dist));
   return sr_device_model_create(t->cfg, t->data, t->dist, &t->model);
 }
@@ -772,6 +859,87 @@ static int check_memory(trainer *t, const sr_memory_budget *budget) {
   return sr_memory_check(t->dist, &use, budget);
 }
 
+/* Rank 0 appends to run_dir/metrics.jsonl (no file without a run directory):
+ * the records a resumed checkpoint leaves behind marked superseded, then this
+ * invocation's header. */
+static int open_metrics(trainer *t, const char *run_dir) {
+  if (!run_dir || t->dist->rank != 0) return SR_OK;
+  char path[SR_PATH_MAX + 32];
+  snprintf(path, sizeof path, "%s/metrics.jsonl", run_dir);
+  if (t->resumed_from[0]) SR_TRY(sr_run_log_supersede(path, t->state.metrics_offset, t->optim.step));
+  SR_TRY(sr_run_log_open(&t->log, path));
+  write_header(t);
+  return sr_run_log_status(&t->log);
+}
+
+/* The selected model's validation, test and popularity-baseline metrics;
+ * the test ones recorded, and the validation ones too when record_valid
+ * (validations of an iterative run were recorded as they ran). */
+static int evaluate_selected(trainer *t, sr_train_result *res, int record_valid) {
+  SR_TRY(evaluate_split(t, &t->data->valid, &res->best_valid));
+  if (record_valid) {
+    char line[512];
+    sr_metrics_format(&res->best_valid, line, sizeof line);
+    sr_info("valid %s", line);
+    record_validation(t, res->best_epoch, &res->best_valid, 1, 0.0);
+  }
+  SR_TRY(evaluate_split(t, &t->data->test, &res->test));
+  SR_TRY(test_popularity(t, res));
+  record_test(t, "test", &res->test);
+  record_test(t, "test_popularity", &res->test_popularity);
+  return SR_OK;
+}
+
+/* Refuses a closed-form fit that the node cannot hold, before it starts:
+ * the model's parameters and what the fit and the evaluation hold besides
+ * (memory_plan.h), per rank. */
+static int check_fit_memory(trainer *t, const sr_memory_budget *budget) {
+  const sr_dataset *d = t->data;
+  int64_t eval_rows = d->valid.n_users > d->test.n_users ? d->valid.n_users : d->test.n_users;
+  if (eval_rows > t->cfg->train.eval_batch_size) eval_rows = t->cfg->train.eval_batch_size;
+  sr_memory_use use;
+  sr_memory_use_of(t->model, 0, eval_rows, &use);
+  int64_t need[2] = {use.parameters + use.activations, budget->per_rank < 0 ? INT64_MIN : -budget->per_rank};
+  SR_TRY(sr_dist_max_i64(t->dist, need, 2));
+  const double GiB = 1024.0 * 1024 * 1024;
+  sr_info("model %s: %lld x %lld item matrix; the fit needs %.2f GiB per rank", t->model->ops->name,
+          (long long)t->model->n_items, (long long)t->model->n_items, (double)need[0] / GiB);
+  if (need[1] == INT64_MIN || need[0] <= -need[1]) return SR_OK;
+  return SR_FAIL(SR_ENOMEM,
+                 "not enough memory: model.type %s over %lld items needs %.2f GiB per rank (the %lld x %lld matrix B "
+                 "in float32, %.2f GiB, and the lower half of X^T X + lambda I in float64, %.2f GiB, on every rank) "
+                 "but a rank has %.2f GiB (%s: %.2f GiB shared by %d rank(s) of the node). More ranks do not help: "
+                 "run fewer ranks per node, on a node with more memory, or import fewer items",
+                 t->model->ops->name, (long long)t->model->n_items, (double)need[0] / GiB,
+                 (long long)t->model->n_items, (long long)t->model->n_items, (double)use.parameters / GiB,
+                 (double)sr_ease_gram_bytes(t->model->n_items) / GiB, (double)-need[1] / GiB, budget->source,
+                 (double)budget->node_bytes / GiB, budget->node_ranks);
+}
+
+/* A closed-form model (model.h fit, e.g. EASE): fitted on every rank's
+ * training rows at once, then validated and tested like the model an
+ * iterative run selects (epoch 1 of 1, no optimizer steps). */
+static int fit_closed_form(trainer *t, const sr_memory_budget *budget, const char *run_dir, sr_train_result *res) {
+  if (t->cfg->checkpoint.resume[0])
+    return SR_FAIL(SR_ECONFIG,
+                   "checkpoint.resume: model.type %s is fitted in closed form; there is nothing to resume",
+                   t->model->ops->name);
+  SR_TRY(check_fit_memory(t, budget));
+  SR_TRY(sr_dist_agree(t->dist, open_metrics(t, run_dir)));
+  const double t0 = sr_now();
+  SR_TRY(t->model->ops->fit(t->model, t->data, t->dist));
+  res->train_seconds = sr_now() - t0;
+  sr_info("model %s fitted on %lld training users in %.1fs", t->model->ops->name,
+          (long long)t->data->train_rows_total, res->train_seconds);
+  res->epochs_completed = res->best_epoch = 1;
+  t->state.best_epoch = 1;
+  res->sample_unit = t->model->ops->samples;
+  res->stop_reason = "fitted";
+  SR_TRY(evaluate_selected(t, res, 1));
+  write_stop_record(t, 1, res->stop_reason);
+  return SR_OK;
+}
+
 int sr_train(const sr_config *cfg, const sr_dist *dist, const sr_dataset *data, const char *run_dir,
              sr_model **model_out, sr_train_result *res) {
   memset(res, 0, sizeof *res);
@@ -795,8 +963,22 @@ int sr_train(const sr_config *cfg, const sr_dist *dist, const sr_dataset *data, 
   int on_device = 0;
   SR_TRY(create_model(&t, &on_device));
   t.replicas = t.model->items ? &t.model->items->replicas : dist;
+  if (t.model->ops->fit) {
+    int rc = cfg->eval.n_slices > 0 ? init_slices(&t, res) : SR_OK;
+    if (rc == SR_OK) rc = fit_closed_form(&t, &budget, run_dir, res);
+    free(t.item_slice);
+    res->best_valid.item_slice = res->test.item_slice = res->test_popularity.item_slice = NULL;
+    int log_rc = sr_run_log_close(&t.log);
+    if (rc == SR_OK) rc = sr_dist_agree(dist, log_rc);
+    if (rc == SR_OK && model_out)
+      *model_out = t.model;
+    else
+      sr_model_destroy(t.model);
+    return rc;
+  }
   optim_from_config(cfg, &t.optim);
-  t.state.best_values = sr_malloc((size_t)t.model->params.total * sizeof(float));
+  /* Zeroed: a checkpoint fills the tensors only, not the padding between them. */
+  t.state.best_values = sr_calloc((size_t)t.model->params.total, sizeof(float));
   /* Collective, before prepare_start, which may fail on some ranks only. */
   int rc = hash_data(&t, &t.data_hash);
   if (rc == SR_OK) rc = draw_run_id(dist, t.new_run_id);
@@ -819,18 +1001,11 @@ int sr_train(const sr_config *cfg, const sr_dist *dist, const sr_dataset *data, 
   t.local_targets = sr_malloc(B * sizeof *t.local_targets);
   t.steps_per_epoch = (t.n_samples + cfg->train.batch_size - 1) / cfg->train.batch_size;
   t.total_steps = t.steps_per_epoch * cfg->train.epochs;
+  t.planned_steps = t.total_steps;
   if (cfg->train.max_steps > 0 && cfg->train.max_steps < t.total_steps) t.total_steps = cfg->train.max_steps;
   t.last_progress = sr_now();
   t.progress_bar = sr_log_is_terminal();
-  if (rc == SR_OK && run_dir && dist->rank == 0) {
-    char path[SR_PATH_MAX + 32];
-    snprintf(path, sizeof path, "%s/metrics.jsonl", run_dir);
-    /* The records of a history the resumed checkpoint leaves behind. */
-    if (t.resumed_from[0]) rc = sr_run_log_supersede(path, t.state.metrics_offset, t.optim.step);
-    if (rc == SR_OK) rc = sr_run_log_open(&t.log, path);
-    if (rc == SR_OK) write_header(&t);
-    if (rc == SR_OK) rc = sr_run_log_status(&t.log);
-  }
+  if (rc == SR_OK) rc = open_metrics(&t, run_dir);
   rc = sr_dist_agree(dist, rc);
   if (rc == SR_OK) {
     sr_info("model %s: %lld parameters; %lld training %s, %lld items; %lld steps per epoch on %d rank(s)",
@@ -861,11 +1036,8 @@ int sr_train(const sr_config *cfg, const sr_dist *dist, const sr_dataset *data, 
     res->samples_per_s = t.state.train_seconds > 0 ? (double)t.state.samples_seen / t.state.train_seconds : 0.0;
     res->allreduce_seconds = t.reducer.total_seconds;
     res->allreduce_wait_seconds = t.reducer.wait_seconds;
-    if (rc == SR_OK) rc = evaluate_split(&t, &data->valid, &res->best_valid);
-    if (rc == SR_OK) rc = evaluate_split(&t, &data->test, &res->test);
-    if (rc == SR_OK) rc = test_popularity(&t, res);
-    if (rc == SR_OK) record_test(&t, "test", &res->test);
-    if (rc == SR_OK) record_test(&t, "test_popularity", &res->test_popularity);
+    res->grad_norm = t.grad_norm;
+    if (rc == SR_OK) rc = evaluate_selected(&t, res, 0);
   }
   /* Every record is written, or the run fails like a failed checkpoint write. */
   int log_rc = sr_run_log_close(&t.log);

@@ -407,3 +407,89 @@ TEST(DataParallel, ShardsCoverEveryRowOnceBalancedByInteractions) {
   EXPECT_LE(std::llabs(shard.train.nnz - d.train.nnz / world.size), longest + 1);
   sr_dataset_free(&shard);
 }
+
+namespace {
+
+// cfg with a cosine schedule after a warm-up and gradients clipped to a
+// quarter of the last step's unclipped norm (one process), so that every
+// step clips.
+sr_config clipped_scheduled(sr_config cfg) {
+  cfg.train.clip_grad_norm = 1e9;  // the norm is computed, nothing clipped
+  const double norm = train_single(cfg).result.grad_norm;
+  EXPECT_GT(norm, 0.0);
+  cfg.train.clip_grad_norm = norm / 4;
+  cfg.train.lr_schedule = SR_LR_COSINE;
+  cfg.train.warmup_steps = 3;
+  return cfg;
+}
+
+// P ranks give one process's norm (each element counted once, whichever
+// rank holds it) and its parameters.
+void expect_clipped_equivalent(const sr_config &cfg, const char *what) {
+  Trained dist = train_sharded(cfg), single = train_single(cfg);
+  ASSERT_FALSE(single.params.empty());
+  EXPECT_GT(single.result.grad_norm, cfg.train.clip_grad_norm) << what;
+  EXPECT_NEAR(dist.result.grad_norm, single.result.grad_norm, 1e-5 * single.result.grad_norm)
+      << what << " P=" << world.size;
+  EXPECT_LT(max_relative_diff(dist.params, single.params), kTolerance) << what << " P=" << world.size;
+  sr_config unclipped = cfg;
+  unclipped.train.clip_grad_norm = 0;
+  EXPECT_GT(max_relative_diff(train_single(unclipped).params, single.params), 1e-5) << what;
+}
+
+}  // namespace
+
+// Gradient clipping by global norm and learning-rate schedules
+// (train.clip_grad_norm, train.lr_schedule), distributed: the replicated and
+// the sharded optimizer (where each rank holds the sums of its slices only).
+TEST(DataParallel, ClippedScheduledAutoencodersMatchSingleProcess) {
+  for (int shard_optimizer : {0, 1}) {
+    sr_config cfg = small_config(SR_MODEL_MULTVAE, 0.0005);  // many buckets: slices split tensors
+    cfg.dist.shard_optimizer = shard_optimizer;
+    expect_clipped_equivalent(clipped_scheduled(cfg), shard_optimizer ? "vae sharded optimizer" : "vae replicated");
+  }
+}
+
+// The two-tower's norm includes its sparse embedding tables, exchanged
+// before the dense step: replicated tables (summed on every rank) and
+// row-sharded ones (each rank's rows).
+TEST(DataParallel, ClippedScheduledTwoTowerMatchesSingleProcess) {
+  sr_config cfg = clipped_scheduled(two_tower_config());
+  expect_clipped_equivalent(cfg, "two-tower replicated tables");
+  cfg.dist.shard_optimizer = 0;
+  expect_clipped_equivalent(cfg, "two-tower replicated optimizer");
+  // Row-sharded tables: each rank's rows of them (the parameters are slices).
+  cfg.model.table_sharding = SR_TABLES_ROW;
+  cfg.dist.shard_optimizer = 1;
+  sr_train_result sharded_result, single_result;
+  sr_model *sharded = train_model(cfg, &sharded_result);
+  sr_dist self;
+  sr_dist_self(&self);
+  sr_model *single = nullptr;
+  ASSERT_EQ(sr_train(&cfg, &self, &full_dataset(), nullptr, &single, &single_result), 0) << sr_error_message();
+  ASSERT_TRUE(sharded);
+  EXPECT_EQ(sr_params_sharded(&sharded->params), world.size > 1 ? 5 : 0);
+  EXPECT_NEAR(sharded_result.grad_norm, single_result.grad_norm, 1e-5 * single_result.grad_norm)
+      << "P=" << world.size;
+  EXPECT_LT(max_slice_diff(sharded, single), kTolerance) << "P=" << world.size;
+  sr_model_destroy(single);
+  sr_model_destroy(sharded);
+}
+
+// EASE (ease.h): each rank adds its shard's rows into X^T X, rank 0 inverts
+// the sum and broadcasts B. The counts are integers, exact in float64 in any
+// order, so P ranks give one process's B bit for bit, on every rank, and
+// its metrics.
+TEST(DataParallel, EaseMatchesSingleProcessExactly) {
+  sr_config cfg = small_config(SR_MODEL_EASE, 25);
+  cfg.model.ease_lambda = 20;
+  Trained dist = train_sharded(cfg), single = train_single(cfg);
+  ASSERT_FALSE(single.params.empty());
+  EXPECT_EQ(dist.params, single.params);
+  EXPECT_EQ(sr_dist_check_identical(&world, dist.params.data(), dist.params.size() * sizeof(float), "EASE B"), 0);
+  for (int i = 0; i < single.result.test.n; i++) {
+    EXPECT_NEAR(sr_metrics_mean(&dist.result.best_valid, i), sr_metrics_mean(&single.result.best_valid, i), 1e-12);
+    EXPECT_NEAR(sr_metrics_mean(&dist.result.test, i), sr_metrics_mean(&single.result.test, i), 1e-12);
+  }
+  EXPECT_EQ(dist.result.stop_reason, std::string("fitted"));
+}

@@ -469,3 +469,31 @@ TEST(ItemParallel, MemoryCheckRefusesReplicatedModelThatItemParallelismFits) {
 }
 
 }  // namespace
+
+// Gradient clipping and a learning-rate schedule with item parallelism: the
+// global norm counts each item slice once and the group's replicated
+// parameters once (not K times), so it is one process's norm, and the
+// clipped, scheduled run is the single-process run (K = 2 and K = P, with
+// the replicated and the sharded optimizer).
+TEST(ItemParallel, ClippedScheduledTrainingMatchesSingleProcess) {
+  for (int K : {2, world.size}) {
+    for (int shard_optimizer : {0, 1}) {
+      sr_config cfg = small_config(SR_MODEL_MULTVAE, K);
+      cfg.dist.shard_optimizer = shard_optimizer;
+      cfg.train.clip_grad_norm = 1e9;
+      const double norm = train_single(cfg).result.grad_norm;  // the last step's, unclipped
+      ASSERT_GT(norm, 0.0);
+      cfg.train.clip_grad_norm = norm / 4;  // clips every step
+      cfg.train.lr_schedule = SR_LR_COSINE;
+      cfg.train.warmup_steps = 2;
+      cfg.train.epochs = 2;
+      Trained grid = train_on(cfg, world), single = train_single(cfg);
+      ASSERT_EQ(grid.rc, SR_OK) << sr_error_message();
+      EXPECT_NEAR(grid.result.grad_norm, single.result.grad_norm, 1e-5 * single.result.grad_norm)
+          << "K=" << K << " shard_optimizer=" << shard_optimizer;
+      EXPECT_GT(single.result.grad_norm, cfg.train.clip_grad_norm);
+      EXPECT_LT(max_relative_diff(grid.params, single.params), kTolerance)
+          << "K=" << K << " shard_optimizer=" << shard_optimizer;
+    }
+  }
+}
