@@ -215,7 +215,8 @@ TEST(RunLog, ResumeMarksTheRecordsPastTheCheckpointSuperseded) {
     superseded++;
     EXPECT_GT(integer(r, "step"), 8);
   }
-  EXPECT_EQ(superseded, (18 - 8) + 2 + 2 + 2) << "steps 9-18, epochs 2-3 and their validations, test records";
+  EXPECT_EQ(superseded, (18 - 8) + 2 + 2 + 2 + 1)
+      << "steps 9-18, epochs 2-3 and their validations, test records, the stop record";
   EXPECT_EQ(outcome(b), outcome(a));
 }
 
