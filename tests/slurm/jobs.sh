@@ -33,10 +33,16 @@ submit_job() {
   job_id=$(sbatch --parsable --output="$work/job-%j.out" "${options[@]}" "$src/cluster/shardrec.sbatch" "$@")
 }
 
-# wait_job ID SECONDS: waits (at most SECONDS) for job ID to leave the queue;
-# sets job_info (scontrol's line), job_state, job_exit and job_out.
+# until_dequeued ID: returns once job (or array) ID has left the queue, however
+# long it takes (the test's ctest TIMEOUT is the only bound: no guessed limit).
+until_dequeued() {
+  while [[ -n "$(squeue -h -j "$1" -o %i 2>/dev/null)" ]]; do sleep 0.1; done
+}
+
+# wait_job ID: waits for job ID to leave the queue; sets job_info (scontrol's
+# line), job_state, job_exit and job_out.
 wait_job() {
-  for _ in $(seq $(($2 * 10))); do [[ -z "$(squeue -h -j "$1" -o %i 2>/dev/null)" ]] && break; sleep 0.1; done
+  until_dequeued "$1"
   job_info=$(scontrol -o show job "$1")
   job_state=$(grep -o 'JobState=[A-Z_]*' <<<"$job_info" | cut -d= -f2)
   job_exit=$(grep -o ' ExitCode=[0-9:]*' <<<"$job_info" | cut -d= -f2)

@@ -20,7 +20,7 @@ export SHARDREC_BIN=$bin
 
 # The uninterrupted run.
 submit_job --ntasks=2 -- train.yaml --set run.name=whole
-wait_job "$job_id" 90
+wait_job "$job_id"
 [[ $job_state == COMPLETED && $job_exit == 0:0 ]] ||
   { fail "uninterrupted job $job_id: $job_state, exit $job_exit"; echo "$job_out"; }
 
@@ -39,7 +39,7 @@ else
   fail "job $job_id: the ranks did not reach step 14 within 60 s"
 fi
 # Requeued, it starts again once its earlier credentials expired (20 s, cluster.sh).
-wait_job "$job_id" 180
+wait_job "$job_id"
 restarts=$(grep -o ' Restarts=[0-9]*' <<<"$job_info" | cut -d= -f2)
 echo "preempted job $job_id: $job_state, exit $job_exit, restarts $restarts"
 [[ $job_state == COMPLETED && $job_exit == 0:0 ]] || fail "job $job_id ended $job_state, exit $job_exit"

@@ -17,12 +17,12 @@ enter_work_dir work
 write_training_setup "name: default, out_dir: $work/runs, log_every_s: 1"
 echo "train: {epochs: 2, batch_size: 100}" >>train.yaml
 
-# Submits the template with sbatch OPTIONS... -- ARGS... and waits (at most
-# 60 s) for the job to leave the queue (jobs.sh).
+# Submits the template with sbatch OPTIONS... -- ARGS... and waits for the job
+# to leave the queue (jobs.sh).
 run_job() {
   local started=$EPOCHREALTIME
   submit_job "$@"
-  wait_job "$job_id" 60
+  wait_job "$job_id"
   echo "job $job_id ($*): $job_state, exit $job_exit, $(awk "BEGIN { printf \"%.1f\", $EPOCHREALTIME - $started }")s"
 }
 
@@ -83,7 +83,7 @@ sweep=(train.yaml --grid train.lr=1e-3,2e-3 --name sweep)
 n=$("$bin" sweep "${sweep[@]}" --count)
 array_id=$(SHARDREC_BIN=$bin sbatch --parsable --array=0-$((n - 1)) --ntasks=1 --output="$work/sweep-%A_%a.out" \
   "$src/cluster/sweep.sbatch" "${sweep[@]}")
-for _ in $(seq 600); do [[ -z "$(squeue -h -j "$array_id" -o %i 2>/dev/null)" ]] && break; sleep 0.1; done
+until_dequeued "$array_id"
 table=$("$bin" runs runs/sweep --format csv 2>&1) || true
 echo "sweep array $array_id ($n tasks):"
 echo "$table"
