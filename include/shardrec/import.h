@@ -73,7 +73,7 @@ typedef struct {
   sr_protocol protocol;
   sr_holdout holdout;  /* weak protocol only */
   sr_split_opts split; /* n_heldout_users 0: 10% of the users (strong) */
-  int zstd_level;
+  sr_h5_compression compression; /* of every array of the file (h5io.h) */
   const char *command; /* recorded in /import (the command line), or NULL */
 } sr_import_opts;
 
@@ -106,7 +106,7 @@ void sr_raw_ids_free(sr_raw_ids *ids);
 struct sr_h5file;
 /* Writes ids as dataset obj (int64 or fixed-length strings); nothing when
  * ids holds neither (a dataset without raw ids). */
-int sr_raw_ids_write(const struct sr_h5file *f, const char *obj, const sr_raw_ids *ids, int zstd_level);
+int sr_raw_ids_write(const struct sr_h5file *f, const char *obj, const sr_raw_ids *ids);
 /* Reads dataset obj of either kind into out (which must hold expected ids);
  * an absent obj leaves out empty and succeeds. */
 int sr_raw_ids_read(const struct sr_h5file *f, const char *obj, int64_t expected, sr_raw_ids *out);

@@ -23,8 +23,6 @@
 #include "shardrec/mem.h"
 #include "shardrec/two_tower.h"
 
-#define EXPORT_ZSTD_LEVEL 3
-
 /* Codes of /users/split, in the order of its "names" attribute. */
 enum { SPLIT_TRAIN = 0, SPLIT_VALID = 1, SPLIT_TEST = 2, N_SPLITS = 3 };
 static const char *const split_names[N_SPLITS] = {"train", "valid", "test"};
@@ -33,7 +31,7 @@ static const char *const split_names[N_SPLITS] = {"train", "valid", "test"};
 static void export_usage(FILE *out) {
   fprintf(out,
           "usage: shardrec export CHECKPOINT.h5 [--data DATASET.h5] -o OUT.h5\n"
-          "                       [--users all|train|valid|test|none] [--batch N]\n"
+          "                       [--users all|train|valid|test|none] [--batch N] [--compression C]\n"
           "\n"
           "Writes the L2-normalised item and user embeddings of a two-tower model, for\n"
           "an approximate-nearest-neighbour index (score = dot product = cosine).\n"
@@ -46,6 +44,8 @@ static void export_usage(FILE *out) {
           "                      rows (valid, test); all = the three splits (default), one row\n"
           "                      per split row, so a weak-protocol user appears once per split\n"
           "      --batch N       users embedded at a time (default: train.eval_batch_size)\n"
+          "      --compression C gzip (default: any HDF5 reader opens it), zstd or none;\n"
+          "                      gzip:LEVEL, zstd:LEVEL (docs/compression.md)\n"
           "  -h, --help          this help\n"
           "\n"
           "Output: /items/{embeddings,ids[,raw_ids]}, /users/{embeddings,ids,split[,raw_ids]}\n"
@@ -58,6 +58,7 @@ typedef struct {
   const char *checkpoint, *data_path, *out_path, *users;
   int split_selected[N_SPLITS];
   long long batch; /* 0: the config's train.eval_batch_size */
+  sr_h5_compression compression;
 } export_args;
 
 static int select_users(export_args *a, const char *which) {
@@ -76,12 +77,13 @@ static int parse_export_args(int argc, char **argv, export_args *a) {
   static const struct option options[] = {
       {"output", required_argument, NULL, 'o'}, {"data", required_argument, NULL, 'd'},
       {"users", required_argument, NULL, 'u'},  {"batch", required_argument, NULL, 'b'},
-      {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
+      {"compression", required_argument, NULL, 'c'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
   memset(a, 0, sizeof *a);
   select_users(a, "all");
+  a->compression = sr_h5_compression_of(SR_H5_GZIP);
   optind = 1;
   int opt, status = 0;
-  while (status == 0 && (opt = getopt_long(argc, argv, "o:h", options, NULL)) != -1) {
+  while (status == 0 && (opt = sr_cli_getopt("export", argc, argv, "o:h", options, NULL)) != -1) {
     switch (opt) {
       case 'o':
         a->out_path = optarg;
@@ -95,11 +97,14 @@ static int parse_export_args(int argc, char **argv, export_args *a) {
       case 'b':
         status = sr_cli_parse_int("export", "batch", optarg, 1, INT32_MAX, &a->batch);
         break;
+      case 'c':
+        status = sr_cli_parse_compression("export", "compression", optarg, &a->compression);
+        break;
       case 'h':
         export_usage(stdout);
         return 0;
       default:
-        return sr_cli_usage_error("export", "bad option");
+        return SR_CLI_EXIT_USAGE;
     }
   }
   if (status) return status;
@@ -216,9 +221,9 @@ static int write_items(const sr_h5file *f, sr_model *m, const inputs *in) {
   int64_t *ids = sr_malloc((size_t)(n > 0 ? n : 1) * sizeof *ids);
   sr_two_tower_embed_items(m, embeddings);
   for (int64_t i = 0; i < n; i++) ids[i] = i;
-  int rc = sr_h5_write_tensor(f, "/items/embeddings", embeddings, 2, shape, EXPORT_ZSTD_LEVEL);
-  if (rc == SR_OK) rc = sr_h5_write_array(f, "/items/ids", SR_H5_INT64, ids, n, EXPORT_ZSTD_LEVEL);
-  if (rc == SR_OK) rc = sr_raw_ids_write(f, "/items/raw_ids", &in->item_raw, EXPORT_ZSTD_LEVEL);
+  int rc = sr_h5_write_tensor(f, "/items/embeddings", embeddings, 2, shape);
+  if (rc == SR_OK) rc = sr_h5_write_array(f, "/items/ids", SR_H5_INT64, ids, n);
+  if (rc == SR_OK) rc = sr_raw_ids_write(f, "/items/raw_ids", &in->item_raw);
   free(embeddings);
   free(ids);
   return rc;
@@ -226,13 +231,13 @@ static int write_items(const sr_h5file *f, sr_model *m, const inputs *in) {
 
 static int write_users(const sr_h5file *f, const user_table *u, const inputs *in) {
   const int64_t shape[2] = {u->n, u->d};
-  SR_TRY(sr_h5_write_tensor(f, "/users/embeddings", u->embeddings, 2, shape, EXPORT_ZSTD_LEVEL));
-  SR_TRY(sr_h5_write_array(f, "/users/ids", SR_H5_INT64, u->ids, u->n, EXPORT_ZSTD_LEVEL));
-  SR_TRY(sr_h5_write_array(f, "/users/split", SR_H5_UINT8, u->split, u->n, EXPORT_ZSTD_LEVEL));
+  SR_TRY(sr_h5_write_tensor(f, "/users/embeddings", u->embeddings, 2, shape));
+  SR_TRY(sr_h5_write_array(f, "/users/ids", SR_H5_INT64, u->ids, u->n));
+  SR_TRY(sr_h5_write_array(f, "/users/split", SR_H5_UINT8, u->split, u->n));
   SR_TRY(sr_h5_write_attr_string(f, "/users/split", "names", SPLIT_NAME_LIST));
   sr_raw_ids raw;
   sr_raw_ids_pick(&in->user_raw, u->ids, u->n, &raw);
-  int rc = sr_raw_ids_write(f, "/users/raw_ids", &raw, EXPORT_ZSTD_LEVEL);
+  int rc = sr_raw_ids_write(f, "/users/raw_ids", &raw);
   sr_raw_ids_free(&raw);
   return rc;
 }
@@ -249,7 +254,7 @@ static int write_header(const sr_h5file *f, const export_args *a, const inputs *
 
 static int write_export(const export_args *a, const inputs *in, const user_table *users) {
   sr_h5file f;
-  SR_TRY(sr_h5_create(&f, a->out_path));
+  SR_TRY(sr_h5_create(&f, a->out_path, a->compression));
   int rc = write_header(&f, a, in);
   if (rc == SR_OK) rc = write_items(&f, in->model, in);
   if (rc == SR_OK) rc = write_users(&f, users, in);

@@ -4,6 +4,7 @@
 
 #include "commands.h"
 #include "shardrec/blas.h"
+#include "shardrec/config.h"
 #include "shardrec/dist.h"
 #include "shardrec/error.h"
 #include "shardrec/log.h"
@@ -50,11 +51,19 @@ int main(int argc, char **argv) {
     return argc < 2 ? 2 : 0;
   }
   if (strcmp(argv[1], "--version") == 0) {
-    printf("shardrec %s\n", SHARDREC_VERSION);
+    sr_cli_print_version(stdout);
     return 0;
   }
-  for (size_t i = 0; i < N_COMMANDS; i++)
+  const char *names[N_COMMANDS];
+  for (size_t i = 0; i < N_COMMANDS; i++) {
     if (strcmp(argv[1], commands[i].name) == 0) return commands[i].run(argc - 1, argv + 1);
+    names[i] = commands[i].name;
+  }
+  const char *near = sr_nearest_name(argv[1], names, (int)N_COMMANDS);
+  if (near) {
+    fprintf(stderr, "shardrec: unknown command '%s' (did you mean '%s'?)\n", argv[1], near);
+    return 2;
+  }
   fprintf(stderr, "shardrec: unknown command '%s'\n", argv[1]);
   usage(stderr);
   return 2;

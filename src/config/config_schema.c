@@ -32,6 +32,7 @@ static const char *const table_shardings[] = {"replicated", "row", NULL};       
 static const char *const devices[] = {"cpu", "cuda", "auto", NULL};                    /* sr_device_kind */
 static const char *const precisions[] = {"fp32", "tf32", "bf16", NULL};                /* sr_precision */
 static const char *const backends[] = {"auto", "mpi", "nccl", NULL};                   /* sr_comm_backend */
+static const char *const compressions[] = {"zstd", "gzip", "none", NULL};              /* sr_h5_codec (h5io.h) */
 
 const sr_config_key sr_config_schema[] = {
     {.path = "run.name",
@@ -420,6 +421,13 @@ const sr_config_key sr_config_schema[] = {
      .default_yaml = "false",
      .doc = "Resume even when the run.seed, data.path or model keys differ from the checkpoint's (refused otherwise, "
             "naming them)."},
+    {.path = "checkpoint.compression",
+     .type = SR_CFG_ENUM,
+     SCALAR(checkpoint.compression),
+     .enum_names = compressions,
+     .default_yaml = "zstd",
+     .doc = "Compression of checkpoints and model.h5: zstd (smaller, faster; other readers need the zstd filter: "
+            "HDF5_PLUGIN_PATH or the Python package), gzip (any HDF5 reader) or none (docs/compression.md)."},
 
     {.path = "dist.bucket_mb",
      .type = SR_CFG_FLOAT,

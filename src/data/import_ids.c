@@ -170,9 +170,9 @@ void sr_raw_ids_free(sr_raw_ids *ids) {
   memset(ids, 0, sizeof *ids);
 }
 
-int sr_raw_ids_write(const sr_h5file *f, const char *obj, const sr_raw_ids *ids, int zstd_level) {
-  if (ids->numbers) return sr_h5_write_array(f, obj, SR_H5_INT64, ids->numbers, ids->n, zstd_level);
-  if (ids->strings) return sr_h5_write_strings(f, obj, ids->strings, ids->n, ids->width, zstd_level);
+int sr_raw_ids_write(const sr_h5file *f, const char *obj, const sr_raw_ids *ids) {
+  if (ids->numbers) return sr_h5_write_array(f, obj, SR_H5_INT64, ids->numbers, ids->n);
+  if (ids->strings) return sr_h5_write_strings(f, obj, ids->strings, ids->n, ids->width);
   return SR_OK;
 }
 
