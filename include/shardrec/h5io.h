@@ -87,6 +87,9 @@ void sr_h5_free_names(char **names, int n);
 
 /* Writes data[0..n) as a new 1-D dataset. */
 int sr_h5_write_array(const sr_h5file *f, const char *obj, sr_h5_type type, const void *data, int64_t n);
+/* Writes data (rows, cols), row-major, as a new 2-D dataset. */
+int sr_h5_write_matrix(const sr_h5file *f, const char *obj, sr_h5_type type, const void *data, int64_t rows,
+                       int64_t cols);
 /* Writes a float32 tensor with its shape (ndim dims, as h5py shows it). */
 int sr_h5_write_tensor(const sr_h5file *f, const char *obj, const float *data, int ndim, const int64_t *shape);
 /* The shape of a dataset: *ndim dims into shape (at most max_dims; more is an error). */

@@ -19,6 +19,7 @@ int sr_cmd_data(int argc, char **argv);
 int sr_cmd_merge(int argc, char **argv);
 int sr_cmd_inspect(int argc, char **argv);
 int sr_cmd_export(int argc, char **argv);
+int sr_cmd_recommend(int argc, char **argv);
 int sr_cmd_data_import(int argc, char **argv); /* `data import` (cmd_import.c) */
 
 /* Exit status of a usage error (bad option or value). */

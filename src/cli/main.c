@@ -22,12 +22,13 @@ static const command commands[] = {
     {"merge", sr_cmd_merge, "merge checkpoints of one architecture into a model soup"},
     {"inspect", sr_cmd_inspect, "show a checkpoint's metadata and tensors, or compare two"},
     {"export", sr_cmd_export, "write a two-tower model's item and user embeddings for an ANN index"},
+    {"recommend", sr_cmd_recommend, "write the top-K unseen items of each user (TSV or HDF5)"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
 static void usage(FILE *out) {
   fprintf(out, "usage: shardrec <command> [args]   (shardrec <command> --help for details)\n\ncommands:\n");
-  for (size_t i = 0; i < N_COMMANDS; i++) fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
+  for (size_t i = 0; i < N_COMMANDS; i++) fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
 }
 
 int sr_cmd_report_error(void) {

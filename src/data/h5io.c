@@ -380,6 +380,12 @@ int sr_h5_write_array(const sr_h5file *f, const char *obj, sr_h5_type type, cons
   return write_dataset(f, obj, file_type(type), memory_type(type), data, 1, &n);
 }
 
+int sr_h5_write_matrix(const sr_h5file *f, const char *obj, sr_h5_type type, const void *data, int64_t rows,
+                       int64_t cols) {
+  const int64_t shape[2] = {rows, cols};
+  return write_dataset(f, obj, file_type(type), memory_type(type), data, 2, shape);
+}
+
 int sr_h5_write_tensor(const sr_h5file *f, const char *obj, const float *data, int ndim, const int64_t *shape) {
   SR_ASSERT(ndim >= 1 && ndim <= H5S_MAX_RANK);
   return write_dataset(f, obj, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, data, ndim, shape);
