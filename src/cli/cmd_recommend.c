@@ -43,7 +43,7 @@ static void recommend_usage(FILE *out) {
           "                      train, valid, test: the split's rows (valid/test: fold-in, as\n"
           "                      evaluation sees them); FILE: the users listed one per line\n"
           "                      (raw ids when the dataset has /ids, else user numbers)\n"
-          "  -k K                items per user (default 100)\n"
+          "  -k K                items per user (default 100; at most the dataset's items)\n"
           "      --batch N       users scored at a time (default: train.eval_batch_size)\n"
           "      --compression C of an .h5 output: gzip (default), zstd or none\n"
           "  -h, --help          this help\n"
@@ -122,6 +122,7 @@ typedef struct {
   sr_model *model;
   const char *data_path;
   sr_raw_ids user_raw, item_raw; /* the dataset's /ids (no arrays when it has none) */
+  int k;                         /* items per user: -k, at most n_items */
   sr_csr rows;                   /* the selected users' rows */
   int64_t *user_ids;             /* [rows.n_rows] original numbering */
 } inputs;
@@ -210,8 +211,7 @@ static int load_inputs(const recommend_args *a, inputs *in) {
   SR_TRY(sr_dataset_read(in->data_path, &in->data));
   SR_TRY(load_raw_ids(in));
   SR_TRY(sr_checkpoint_read(a->checkpoint, &in->data, &in->cfg, &in->model));
-  if (a->k > in->data.n_items)
-    return SR_FAIL(SR_EINVAL, "-k %lld: the dataset has %lld items", a->k, (long long)in->data.n_items);
+  in->k = a->k < in->data.n_items ? (int)a->k : (int)in->data.n_items; /* a small catalogue: every item */
   for (int w = 0; sr_recommend_users_names[w]; w++)
     if (strcmp(a->users, sr_recommend_users_names[w]) == 0) {
       sr_recommend_select(&in->data, (sr_recommend_users)w, &in->rows, &in->user_ids);
@@ -285,7 +285,7 @@ static int write_h5(const recommend_args *a, const inputs *in, int64_t n, int k,
 /* This rank's share of the users, gathered on every rank (rank 0 writes). */
 static int recommend_users(const sr_dist *dist, const recommend_args *a, inputs *in, int32_t **items,
                            float **scores) {
-  const int k = (int)a->k;
+  const int k = in->k;
   const int64_t n = in->rows.n_rows, batch = a->batch > 0 ? a->batch : in->cfg.train.eval_batch_size;
   int64_t begin, end;
   sr_shard_even_range(n, dist->rank, dist->size, &begin, &end);
@@ -333,9 +333,8 @@ static int recommend_main(const sr_dist *dist, const recommend_args *a) {
   rc = recommend_users(dist, a, &in, &items, &scores);
   const int64_t n = in.rows.n_rows;
   if (rc == SR_OK && dist->rank == 0) {
-    rc = a->h5 ? write_h5(a, &in, n, (int)a->k, items, scores) : write_tsv(a->out_path, &in, n, (int)a->k, items, scores);
-    if (rc == SR_OK)
-      sr_info("wrote %s: %lld items for each of %lld users (%s)", a->out_path, a->k, (long long)n, a->users);
+    rc = a->h5 ? write_h5(a, &in, n, in.k, items, scores) : write_tsv(a->out_path, &in, n, in.k, items, scores);
+    if (rc == SR_OK) sr_info("wrote %s: %d items for each of %lld users (%s)", a->out_path, in.k, (long long)n, a->users);
   }
   free(items);
   free(scores);
