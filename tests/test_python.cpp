@@ -57,19 +57,12 @@ class PythonPackage : public ::testing::TestWithParam<std::string> {
     tmp_ = new srtest::TempDir();
     auto synth = srtest::run_command(bin() + " data synth -o " + data() + " --users 400 --items 90 --heldout 60");
     ASSERT_EQ(synth.exit_code, 0) << synth.output;
-    for (const char *type : {"multvae", "multdae", "twotower"}) {
-      std::string name = type;
-      srtest::write_file(tmp_->file(name + ".yaml"),
-                         "run: {out_dir: " + tmp_->path() + ", name: " + name + ", log_level: warn}\n" +
-                             "data: {path: " + data() + "}\n" + "model: {type: " + name +
-                             ", hidden: [16], latent_dim: 6, query_features: [history, user_id],\n"
-                             "        item_features: [item_id, all], feature_dim: 4, tower_hidden: [8],\n"
-                             "        embedding_dim: 6}\n"
-                             "train: {epochs: 1, batch_size: 32, max_steps: 8, select_metric: ndcg@10}\n"
-                             "eval: {metrics: [recall@5, ndcg@10]}\n");
-      auto train = srtest::run_command(bin() + " train " + tmp_->file(name + ".yaml"));
-      ASSERT_EQ(train.exit_code, 0) << train.output;
-    }
+    srtest::train_every_model_type(bin(), *tmp_, data(),
+                                   "hidden: [16], latent_dim: 6, query_features: [history, user_id],"
+                                   " item_features: [item_id, all], feature_dim: 4, tower_hidden: [8],"
+                                   " embedding_dim: 6",
+                                   "epochs: 1, batch_size: 32, max_steps: 8, select_metric: ndcg@10}\n"
+                                   "eval: {metrics: [recall@5, ndcg@10]");
   }
   static void TearDownTestSuite() {
     delete tmp_;
@@ -89,12 +82,8 @@ srtest::TempDir *PythonPackage::tmp_ = nullptr;
 // them as metrics.h does; the library's sums (what `shardrec eval` prints,
 // rounded) are the reference.
 TEST_P(PythonPackage, MetricsAgreeWithShardrecEval) {
-  sr_config cfg;
-  sr_dataset d;
-  sr_dataset_init(&d);
-  ASSERT_EQ(sr_dataset_read(data().c_str(), &d), SR_OK) << sr_error_message();
-  sr_model *m = nullptr;
-  ASSERT_EQ(sr_checkpoint_read(model(GetParam()).c_str(), &d, &cfg, &m), SR_OK) << sr_error_message();
+  srtest::Loaded l(model(GetParam()), data());
+  ASSERT_NE(l.model, nullptr);
   std::string list = kMetrics;
   std::vector<std::string> names;
   for (size_t at = 0; at != std::string::npos;) {
@@ -106,7 +95,7 @@ TEST_P(PythonPackage, MetricsAgreeWithShardrecEval) {
   for (auto &n : names) cnames.push_back(n.c_str());
   sr_metrics metrics;
   ASSERT_EQ(sr_metrics_init(&metrics, cnames.data(), (int)cnames.size()), SR_OK);
-  sr_evaluate_rows(m, &d.test, 0, d.test.n_users, 64, &metrics);
+  sr_evaluate_rows(l.model, &l.data.test, 0, l.data.test.n_users, 64, &metrics);
 
   auto py = python("-m shardrec eval " + model(GetParam()) + " --data " + data() + " --split test --batch 17" +
                    " --metrics " + kMetrics);
@@ -125,8 +114,6 @@ TEST_P(PythonPackage, MetricsAgreeWithShardrecEval) {
     spread += std::fabs(want - sr_metrics_mean(&metrics, 0));
   }
   EXPECT_GT(spread, 0.0) << "metrics that all agree by accident prove little";
-  sr_model_destroy(m);
-  sr_dataset_free(&d);
 }
 
 INSTANTIATE_TEST_SUITE_P(EveryModel, PythonPackage, ::testing::Values("multvae", "multdae", "twotower"));

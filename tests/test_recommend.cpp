@@ -86,17 +86,10 @@ class RecommendCli : public ::testing::TestWithParam<std::string> {
     tmp_ = new srtest::TempDir();
     auto synth = srtest::run_command(bin() + " data synth -o " + data() + " --users 300 --items 80 --heldout 30");
     ASSERT_EQ(synth.exit_code, 0) << synth.output;
-    for (const char *type : {"multvae", "multdae", "twotower"}) {
-      std::string name = type;
-      srtest::write_file(tmp_->file(name + ".yaml"),
-                         "run: {out_dir: " + tmp_->path() + ", name: " + name + ", log_level: warn}\n" +
-                             "data: {path: " + data() + "}\n" + "model: {type: " + name +
-                             ", hidden: [12], latent_dim: 4, query_features: [history, user_id],\n"
-                             "        feature_dim: 4, tower_hidden: [8], embedding_dim: 6}\n"
-                             "train: {epochs: 1, batch_size: 64, max_steps: 4}\n");
-      auto train = srtest::run_command(bin() + " train " + tmp_->file(name + ".yaml"));
-      ASSERT_EQ(train.exit_code, 0) << train.output;
-    }
+    srtest::train_every_model_type(bin(), *tmp_, data(),
+                                   "hidden: [12], latent_dim: 4, query_features: [history, user_id],"
+                                   " feature_dim: 4, tower_hidden: [8], embedding_dim: 6",
+                                   "epochs: 1, batch_size: 64, max_steps: 4");
   }
   static void TearDownTestSuite() {
     delete tmp_;
@@ -116,12 +109,10 @@ TEST_P(RecommendCli, AllUsersMatchABruteForceRanking) {
   ASSERT_EQ(run.exit_code, 0) << run.output;
   std::vector<Rec> recs = read_tsv(out);
 
-  sr_config cfg;
-  sr_dataset d;
-  sr_dataset_init(&d);
-  ASSERT_EQ(sr_dataset_read(data().c_str(), &d), SR_OK) << sr_error_message();
-  sr_model *m = nullptr;
-  ASSERT_EQ(sr_checkpoint_read(model(GetParam()).c_str(), &d, &cfg, &m), SR_OK) << sr_error_message();
+  srtest::Loaded l(model(GetParam()), data());
+  ASSERT_NE(l.model, nullptr);
+  sr_model *m = l.model;
+  const sr_dataset &d = l.data;
   if (m->ops->begin_eval) m->ops->begin_eval(m);
   auto known = known_items(d);
   ASSERT_EQ((int64_t)known.size(), d.n_users);  // strong protocol: every user in one split
@@ -145,8 +136,6 @@ TEST_P(RecommendCli, AllUsersMatchABruteForceRanking) {
   }
   EXPECT_EQ(at, recs.size());
   EXPECT_GT(users_with_recs, 0);
-  sr_model_destroy(m);
-  sr_dataset_free(&d);
 }
 
 // --users test: the test fold-in rows, as evaluation feeds them; the same
@@ -159,12 +148,10 @@ TEST_P(RecommendCli, TestUsersFromTheirFoldInRows) {
   ASSERT_EQ(run.exit_code, 0) << run.output;
   std::vector<Rec> recs = read_tsv(tsv);
 
-  sr_config cfg;
-  sr_dataset d;
-  sr_dataset_init(&d);
-  ASSERT_EQ(sr_dataset_read(data().c_str(), &d), SR_OK) << sr_error_message();
-  sr_model *m = nullptr;
-  ASSERT_EQ(sr_checkpoint_read(model(GetParam()).c_str(), &d, &cfg, &m), SR_OK) << sr_error_message();
+  srtest::Loaded l(model(GetParam()), data());
+  ASSERT_NE(l.model, nullptr);
+  sr_model *m = l.model;
+  const sr_dataset &d = l.data;
   if (m->ops->begin_eval) m->ops->begin_eval(m);
   std::vector<float> scores((size_t)(d.test.n_users * d.n_items));
   m->ops->score(m, &d.test.foldin, d.test.user_ids, scores.data());
@@ -201,8 +188,6 @@ TEST_P(RecommendCli, TestUsersFromTheirFoldInRows) {
   }
   EXPECT_EQ(at, recs.size());
   free(ids);
-  sr_model_destroy(m);
-  sr_dataset_free(&d);
 }
 
 INSTANTIATE_TEST_SUITE_P(EveryModel, RecommendCli, ::testing::Values("multvae", "multdae", "twotower"));

@@ -110,6 +110,9 @@ int sr_raw_ids_write(const struct sr_h5file *f, const char *obj, const sr_raw_id
 /* Reads dataset obj of either kind into out (which must hold expected ids);
  * an absent obj leaves out empty and succeeds. */
 int sr_raw_ids_read(const struct sr_h5file *f, const char *obj, int64_t expected, sr_raw_ids *out);
+/* Both of a dataset file's /ids (d: the dataset read from it, for the
+ * counts): empty when the file has none. */
+int sr_raw_ids_read_dataset(const char *path, const sr_dataset *d, sr_raw_ids *users, sr_raw_ids *items);
 /* out = the raw ids of entities rows[0..n), in that order (empty when ids is). */
 void sr_raw_ids_pick(const sr_raw_ids *ids, const int64_t *rows, int64_t n, sr_raw_ids *out);
 

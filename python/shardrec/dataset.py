@@ -91,7 +91,8 @@ class Feature:
         self.name, self.values, self.multi_valued, self.vocab = name, values, multi_valued, vocab
 
 
-def _raw_ids(f, obj):
+def read_raw_ids(f, obj):
+    """Raw ids (int64, or str for string ids), or None when the file has none."""
     if obj not in f:
         return None
     ids = _h5.read(f, obj)
@@ -107,7 +108,7 @@ def _features(f, kind):
     for name in names:
         path = group + "/" + name
         g = f[path]
-        vocab = _raw_ids(f, path + "/vocab")
+        vocab = read_raw_ids(f, path + "/vocab")
         out[name] = Feature(name, read_csr(f, path), bool(g.attrs.get("multi_valued", 0)), vocab)
     return out
 
@@ -132,8 +133,8 @@ class Dataset:
             self.train_user_ids = _h5.read(f, "/splits/train/user_ids")
             self.valid = self._eval_split(f, "/splits/valid")
             self.test = self._eval_split(f, "/splits/test")
-            self.raw_user_ids = _raw_ids(f, "/ids/users")
-            self.raw_item_ids = _raw_ids(f, "/ids/items")
+            self.raw_user_ids = read_raw_ids(f, "/ids/users")
+            self.raw_item_ids = read_raw_ids(f, "/ids/items")
             self.item_features = _features(f, "item")
             self.user_features = _features(f, "user")
 

@@ -4,6 +4,7 @@ item and user embeddings whose dot product is the model's score."""
 import numpy as np
 
 from . import _h5
+from .dataset import read_raw_ids
 
 SPLIT_NAMES = ("train", "valid", "test")
 
@@ -19,18 +20,11 @@ class Export:
             self.attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
             self.item_embeddings = _h5.read(f, "/items/embeddings")
             self.item_ids = _h5.read(f, "/items/ids")
-            self.raw_item_ids = self._raw(f, "/items/raw_ids")
+            self.raw_item_ids = read_raw_ids(f, "/items/raw_ids")
             self.user_embeddings = _h5.read(f, "/users/embeddings")
             self.user_ids = _h5.read(f, "/users/ids")
             self.user_split = _h5.read(f, "/users/split")
-            self.raw_user_ids = self._raw(f, "/users/raw_ids")
-
-    @staticmethod
-    def _raw(f, obj):
-        if obj not in f:
-            return None
-        ids = _h5.read(f, obj)
-        return ids.astype(str) if ids.dtype.kind == "S" else ids
+            self.raw_user_ids = read_raw_ids(f, "/users/raw_ids")
 
     def users_of(self, split):
         """Row numbers of the users exported from split "train", "valid" or "test"."""

@@ -114,44 +114,6 @@ static int parse_export_args(int argc, char **argv, export_args *a) {
   return -1;
 }
 
-/* ---- inputs --------------------------------------------------------------------- */
-
-typedef struct {
-  sr_config cfg;
-  sr_model *model;
-  sr_dataset data;
-  const char *data_path;
-  sr_raw_ids user_raw, item_raw; /* the dataset's /ids (no arrays when it has none) */
-} inputs;
-
-/* The dataset (--data, else the one the checkpoint's config names) is read
- * once, and the model is built over it. */
-static int load_model_and_data(const export_args *a, inputs *in) {
-  SR_TRY(sr_checkpoint_read_config(a->checkpoint, &in->cfg));
-  if (in->cfg.model.type != SR_MODEL_TWOTOWER)
-    return SR_FAIL(SR_EINVAL, "%s: export needs a two-tower checkpoint (this one is %s)", a->checkpoint,
-                   sr_model_type_names[in->cfg.model.type]);
-  in->data_path = a->data_path ? a->data_path : in->cfg.data.path;
-  SR_TRY(sr_dataset_read(in->data_path, &in->data));
-  return sr_checkpoint_read(a->checkpoint, &in->data, &in->cfg, &in->model);
-}
-
-static int load_raw_ids(inputs *in) {
-  sr_h5file f;
-  SR_TRY(sr_h5_open(&f, in->data_path));
-  int rc = sr_raw_ids_read(&f, "/ids/users", in->data.n_users, &in->user_raw);
-  if (rc == SR_OK) rc = sr_raw_ids_read(&f, "/ids/items", in->data.n_items, &in->item_raw);
-  sr_h5_close(&f);
-  return rc;
-}
-
-static void inputs_free(inputs *in) {
-  sr_model_destroy(in->model);
-  sr_dataset_free(&in->data);
-  sr_raw_ids_free(&in->user_raw);
-  sr_raw_ids_free(&in->item_raw);
-}
-
 /* ---- embeddings ----------------------------------------------------------------- */
 
 /* The rows the model sees as each user's history in split s. */
@@ -215,7 +177,7 @@ static void embed_users(sr_model *m, const sr_dataset *data, const int *selected
 /* ---- the output file ------------------------------------------------------------ */
 
 /* Embeds every item and writes the /items group. */
-static int write_items(const sr_h5file *f, sr_model *m, const inputs *in) {
+static int write_items(const sr_h5file *f, sr_model *m, const sr_cli_model_data *in) {
   const int64_t n = m->n_items, d = sr_two_tower_dim(m), shape[2] = {n, d};
   float *embeddings = sr_malloc((size_t)(n * d > 0 ? n * d : 1) * sizeof(float));
   int64_t *ids = sr_malloc((size_t)(n > 0 ? n : 1) * sizeof *ids);
@@ -229,7 +191,7 @@ static int write_items(const sr_h5file *f, sr_model *m, const inputs *in) {
   return rc;
 }
 
-static int write_users(const sr_h5file *f, const user_table *u, const inputs *in) {
+static int write_users(const sr_h5file *f, const user_table *u, const sr_cli_model_data *in) {
   const int64_t shape[2] = {u->n, u->d};
   SR_TRY(sr_h5_write_tensor(f, "/users/embeddings", u->embeddings, 2, shape));
   SR_TRY(sr_h5_write_array(f, "/users/ids", SR_H5_INT64, u->ids, u->n));
@@ -242,7 +204,7 @@ static int write_users(const sr_h5file *f, const user_table *u, const inputs *in
   return rc;
 }
 
-static int write_header(const sr_h5file *f, const export_args *a, const inputs *in) {
+static int write_header(const sr_h5file *f, const export_args *a, const sr_cli_model_data *in) {
   SR_TRY(sr_h5_write_attr_string(f, "/", "model", in->model->ops->name));
   SR_TRY(sr_h5_write_attr_int64(f, "/", "d", sr_two_tower_dim(in->model)));
   SR_TRY(sr_h5_write_attr_string(f, "/", "checkpoint", a->checkpoint));
@@ -252,7 +214,7 @@ static int write_header(const sr_h5file *f, const export_args *a, const inputs *
   return sr_h5_write_attr_string(f, "/", "score", "dot product of L2-normalised embeddings (cosine)");
 }
 
-static int write_export(const export_args *a, const inputs *in, const user_table *users) {
+static int write_export(const export_args *a, const sr_cli_model_data *in, const user_table *users) {
   sr_h5file f;
   SR_TRY(sr_h5_create(&f, a->out_path, a->compression));
   int rc = write_header(&f, a, in);
@@ -263,9 +225,8 @@ static int write_export(const export_args *a, const inputs *in, const user_table
   return rc;
 }
 
-static int run_export(const export_args *a, inputs *in, user_table *users) {
-  SR_TRY(load_model_and_data(a, in));
-  SR_TRY(load_raw_ids(in));
+static int run_export(const export_args *a, sr_cli_model_data *in, user_table *users) {
+  SR_TRY(sr_cli_load_model_data(a->checkpoint, a->data_path, SR_MODEL_TWOTOWER, "export", in));
   sr_cli_set_blas_threads(&in->cfg, NULL);
   embed_users(in->model, &in->data, a->split_selected, a->batch > 0 ? a->batch : in->cfg.train.eval_batch_size,
               users);
@@ -279,13 +240,11 @@ int sr_cmd_export(int argc, char **argv) {
   export_args a;
   int status = parse_export_args(argc, argv, &a);
   if (status >= 0) return status;
-  inputs in;
-  memset(&in, 0, sizeof in);
-  sr_dataset_init(&in.data);
+  sr_cli_model_data in;
   user_table users;
   memset(&users, 0, sizeof users);
   int rc = run_export(&a, &in, &users);
   user_table_free(&users);
-  inputs_free(&in);
+  sr_cli_model_data_free(&in);
   return rc == SR_OK ? 0 : sr_cmd_report_error();
 }

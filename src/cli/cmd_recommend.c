@@ -117,38 +117,22 @@ static int parse_recommend_args(int argc, char **argv, recommend_args *a) {
 /* ---- inputs --------------------------------------------------------------------- */
 
 typedef struct {
-  sr_config cfg;
-  sr_dataset data;
-  sr_model *model;
-  const char *data_path;
-  sr_raw_ids user_raw, item_raw; /* the dataset's /ids (no arrays when it has none) */
-  int k;                         /* items per user: -k, at most n_items */
-  sr_csr rows;                   /* the selected users' rows */
-  int64_t *user_ids;             /* [rows.n_rows] original numbering */
+  sr_cli_model_data md; /* the model, the dataset and its raw ids */
+  int k;                /* items per user: -k, at most n_items */
+  sr_csr rows;          /* the selected users' rows */
+  int64_t *user_ids;    /* [rows.n_rows] original numbering */
 } inputs;
 
 static void inputs_free(inputs *in) {
-  sr_model_destroy(in->model);
-  sr_dataset_free(&in->data);
-  sr_raw_ids_free(&in->user_raw);
-  sr_raw_ids_free(&in->item_raw);
+  sr_cli_model_data_free(&in->md);
   sr_csr_free(&in->rows);
   free(in->user_ids);
-}
-
-static int load_raw_ids(inputs *in) {
-  sr_h5file f;
-  SR_TRY(sr_h5_open(&f, in->data_path));
-  int rc = sr_raw_ids_read(&f, "/ids/users", in->data.n_users, &in->user_raw);
-  if (rc == SR_OK) rc = sr_raw_ids_read(&f, "/ids/items", in->data.n_items, &in->item_raw);
-  sr_h5_close(&f);
-  return rc;
 }
 
 /* The user number of one line of a users file: a raw id of /ids/users when
  * the dataset has them, else a number in [0, n_users); -1 if none matches. */
 static int64_t user_of_line(const inputs *in, const char *line) {
-  const sr_raw_ids *raw = &in->user_raw;
+  const sr_raw_ids *raw = &in->md.user_raw;
   char *end;
   if (raw->strings) {
     for (int64_t u = 0; u < raw->n; u++)
@@ -159,7 +143,7 @@ static int64_t user_of_line(const inputs *in, const char *line) {
   errno = 0;
   long long v = strtoll(line, &end, 10);
   if (end == line || *end || errno) return -1;
-  if (!raw->numbers) return v >= 0 && v < in->data.n_users ? v : -1;
+  if (!raw->numbers) return v >= 0 && v < in->md.data.n_users ? v : -1;
   for (int64_t u = 0; u < raw->n; u++)
     if (raw->numbers[u] == v) return u;
   return -1;
@@ -170,9 +154,9 @@ static int64_t user_of_line(const inputs *in, const char *line) {
 static int select_from_file(inputs *in, const char *path) {
   sr_csr all;
   int64_t *all_ids;
-  sr_recommend_select(&in->data, SR_RECOMMEND_ALL, &all, &all_ids);
-  int64_t *row_of = sr_malloc((size_t)(in->data.n_users + 1) * sizeof *row_of);
-  for (int64_t u = 0; u < in->data.n_users; u++) row_of[u] = -1;
+  sr_recommend_select(&in->md.data, SR_RECOMMEND_ALL, &all, &all_ids);
+  int64_t *row_of = sr_malloc((size_t)(in->md.data.n_users + 1) * sizeof *row_of);
+  for (int64_t u = 0; u < in->md.data.n_users; u++) row_of[u] = -1;
   for (int64_t r = 0; r < all.n_rows; r++) row_of[all_ids[r]] = r;
   FILE *fp = fopen(path, "r");
   int rc = fp ? SR_OK : SR_FAIL(SR_EIO, "%s: %s", path, strerror(errno));
@@ -185,8 +169,8 @@ static int select_from_file(inputs *in, const char *path) {
     if (!line[0]) continue;
     const int64_t u = user_of_line(in, line);
     if (u < 0 || row_of[u] < 0) {
-      rc = SR_FAIL(SR_EINVAL, "%s:%lld: no user '%s' in %s%s", path, (long long)line_no, line, in->data_path,
-                   in->user_raw.n ? " (/ids/users)" : "");
+      rc = SR_FAIL(SR_EINVAL, "%s:%lld: no user '%s' in %s%s", path, (long long)line_no, line, in->md.data_path,
+                   in->md.user_raw.n ? " (/ids/users)" : "");
       break;
     }
     sr_grow(&picked, &cap, (size_t)n + 1);
@@ -206,15 +190,11 @@ static int select_from_file(inputs *in, const char *path) {
 }
 
 static int load_inputs(const recommend_args *a, inputs *in) {
-  SR_TRY(sr_checkpoint_read_config(a->checkpoint, &in->cfg));
-  in->data_path = a->data_path ? a->data_path : in->cfg.data.path;
-  SR_TRY(sr_dataset_read(in->data_path, &in->data));
-  SR_TRY(load_raw_ids(in));
-  SR_TRY(sr_checkpoint_read(a->checkpoint, &in->data, &in->cfg, &in->model));
-  in->k = a->k < in->data.n_items ? (int)a->k : (int)in->data.n_items; /* a small catalogue: every item */
+  SR_TRY(sr_cli_load_model_data(a->checkpoint, a->data_path, -1, "recommend", &in->md));
+  in->k = a->k < in->md.data.n_items ? (int)a->k : (int)in->md.data.n_items; /* a small catalogue: every item */
   for (int w = 0; sr_recommend_users_names[w]; w++)
     if (strcmp(a->users, sr_recommend_users_names[w]) == 0) {
-      sr_recommend_select(&in->data, (sr_recommend_users)w, &in->rows, &in->user_ids);
+      sr_recommend_select(&in->md.data, (sr_recommend_users)w, &in->rows, &in->user_ids);
       return SR_OK;
     }
   return select_from_file(in, a->users);
@@ -242,9 +222,9 @@ static int write_tsv(const char *path, const inputs *in, int64_t n, int k, const
   fprintf(out, "user\trank\titem\tscore\n");
   for (int64_t r = 0; r < n; r++)
     for (int i = 0; i < k && items[r * k + i] >= 0; i++) {
-      print_id(out, &in->user_raw, in->user_ids[r]);
+      print_id(out, &in->md.user_raw, in->user_ids[r]);
       fprintf(out, "\t%d\t", i + 1);
-      print_id(out, &in->item_raw, items[r * k + i]);
+      print_id(out, &in->md.item_raw, items[r * k + i]);
       fprintf(out, "\t%.9g\n", scores[r * k + i]);
     }
   int failed = ferror(out) | (fflush(out) != 0) | (fsync(fileno(out)) != 0);
@@ -262,18 +242,18 @@ static int write_h5(const recommend_args *a, const inputs *in, int64_t n, int k,
   sr_h5file f;
   SR_TRY(sr_h5_create(&f, a->out_path, a->compression));
   sr_raw_ids raw;
-  sr_raw_ids_pick(&in->user_raw, in->user_ids, n, &raw);
+  sr_raw_ids_pick(&in->md.user_raw, in->user_ids, n, &raw);
   int rc = sr_h5_write_attr_int64(&f, "/", "k", k);
   if (rc == SR_OK) rc = sr_h5_write_attr_string(&f, "/", "checkpoint", a->checkpoint);
-  if (rc == SR_OK) rc = sr_h5_write_attr_string(&f, "/", "dataset", in->data_path);
+  if (rc == SR_OK) rc = sr_h5_write_attr_string(&f, "/", "dataset", in->md.data_path);
   if (rc == SR_OK) rc = sr_h5_write_attr_string(&f, "/", "users", a->users);
-  if (rc == SR_OK) rc = sr_h5_write_attr_string(&f, "/", "model", in->model->ops->name);
+  if (rc == SR_OK) rc = sr_h5_write_attr_string(&f, "/", "model", in->md.model->ops->name);
   if (rc == SR_OK) rc = sr_h5_write_attr_string(&f, "/", "created_by", "shardrec " SHARDREC_VERSION);
   if (rc == SR_OK) rc = sr_h5_write_array(&f, "/users/ids", SR_H5_INT64, in->user_ids, n);
   if (rc == SR_OK) rc = sr_raw_ids_write(&f, "/users/raw_ids", &raw);
   if (rc == SR_OK) rc = sr_h5_write_matrix(&f, "/recs/items", SR_H5_INT32, items, n, k);
   if (rc == SR_OK) rc = sr_h5_write_matrix(&f, "/recs/scores", SR_H5_FLOAT32, scores, n, k);
-  if (rc == SR_OK) rc = sr_raw_ids_write(&f, "/items/raw_ids", &in->item_raw);
+  if (rc == SR_OK) rc = sr_raw_ids_write(&f, "/items/raw_ids", &in->md.item_raw);
   sr_raw_ids_free(&raw);
   if (rc == SR_OK) return sr_h5_commit(&f);
   sr_h5_close(&f);
@@ -286,14 +266,14 @@ static int write_h5(const recommend_args *a, const inputs *in, int64_t n, int k,
 static int recommend_users(const sr_dist *dist, const recommend_args *a, inputs *in, int32_t **items,
                            float **scores) {
   const int k = in->k;
-  const int64_t n = in->rows.n_rows, batch = a->batch > 0 ? a->batch : in->cfg.train.eval_batch_size;
+  const int64_t n = in->rows.n_rows, batch = a->batch > 0 ? a->batch : in->md.cfg.train.eval_batch_size;
   int64_t begin, end;
   sr_shard_even_range(n, dist->rank, dist->size, &begin, &end);
   sr_csr mine;
   sr_csr_slice_rows(&in->rows, begin, end, &mine);
   int32_t *my_items = sr_malloc((size_t)((end - begin) * k + 1) * sizeof *my_items);
   float *my_scores = sr_malloc((size_t)((end - begin) * k + 1) * sizeof *my_scores);
-  sr_recommend(in->model, &mine, in->user_ids + begin, k, batch, my_items, my_scores);
+  sr_recommend(in->md.model, &mine, in->user_ids + begin, k, batch, my_items, my_scores);
   sr_csr_free(&mine);
   /* Item numbers travel as int64 (the gather's integer type). */
   int64_t *wide = sr_malloc((size_t)((end - begin) * k + 1) * sizeof *wide), *all_wide;
@@ -319,15 +299,13 @@ static int recommend_users(const sr_dist *dist, const recommend_args *a, inputs 
 static int recommend_main(const sr_dist *dist, const recommend_args *a) {
   inputs in;
   memset(&in, 0, sizeof in);
-  sr_dataset_init(&in.data);
-  sr_config_defaults(&in.cfg);
   int rc = load_inputs(a, &in);
   if (sr_dist_agree(dist, rc)) {
     if (rc) sr_log_current_error();
     inputs_free(&in);
     return SR_CLI_AGREED_FAILURE;
   }
-  sr_cli_set_blas_threads(&in.cfg, dist);
+  sr_cli_set_blas_threads(&in.md.cfg, dist);
   int32_t *items = NULL;
   float *scores = NULL;
   rc = recommend_users(dist, a, &in, &items, &scores);

@@ -12,6 +12,8 @@
 #include "shardrec/config.h"
 #include "shardrec/dist.h"
 #include "shardrec/h5io.h"
+#include "shardrec/import.h"
+#include "shardrec/model.h"
 
 int sr_cmd_train(int argc, char **argv);
 int sr_cmd_eval(int argc, char **argv);
@@ -62,6 +64,23 @@ int sr_cli_finish(const sr_dist *dist, int status);
 /* `shardrec --version`: version, git commit, build type and the versions of
  * the libraries it runs with (version.c). */
 void sr_cli_print_version(FILE *out);
+
+/* A checkpoint's model rebuilt over its dataset (read whole by this
+ * process) with the dataset's raw ids: what export and recommend start from
+ * (model_data.c). */
+typedef struct {
+  sr_config cfg;
+  sr_dataset data;
+  sr_model *model;
+  const char *data_path;         /* the --data given, else the checkpoint's data.path */
+  sr_raw_ids user_raw, item_raw; /* the dataset's /ids (no arrays when it has none) */
+} sr_cli_model_data;
+/* data_path NULL: the checkpoint's; wanted_type: the sr_model_type that
+ * `command` needs, or -1 for any. Free with sr_cli_model_data_free even on
+ * failure. */
+int sr_cli_load_model_data(const char *checkpoint, const char *data_path, int wanted_type, const char *command,
+                           sr_cli_model_data *in);
+void sr_cli_model_data_free(sr_cli_model_data *in);
 
 /* Prints the current error (with rank when distributed) and returns 1. */
 int sr_cmd_report_error(void);

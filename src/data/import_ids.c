@@ -191,6 +191,15 @@ int sr_raw_ids_read(const sr_h5file *f, const char *obj, int64_t expected, sr_ra
   return rc;
 }
 
+int sr_raw_ids_read_dataset(const char *path, const sr_dataset *d, sr_raw_ids *users, sr_raw_ids *items) {
+  sr_h5file f;
+  SR_TRY(sr_h5_open(&f, path));
+  int rc = sr_raw_ids_read(&f, "/ids/users", d->n_users, users);
+  if (rc == SR_OK) rc = sr_raw_ids_read(&f, "/ids/items", d->n_items, items);
+  sr_h5_close(&f);
+  return rc;
+}
+
 void sr_raw_ids_pick(const sr_raw_ids *ids, const int64_t *rows, int64_t n, sr_raw_ids *out) {
   memset(out, 0, sizeof *out);
   if (!ids->numbers && !ids->strings) return;
