@@ -414,3 +414,115 @@ TEST(EvalPopularity, CountsTrainingRowsPerItem) {
   sr_csr_free(&train);
   sr_csr_free(&heldout);
 }
+
+// ---- popularity slices --------------------------------------------------------------
+
+namespace {
+
+std::vector<int> slices_of(const std::vector<int64_t> &counts, double head, double torso) {
+  const double shares[2] = {head, torso};
+  std::vector<uint8_t> slice(counts.size(), 255);
+  sr_popularity_slices(counts.data(), (int64_t)counts.size(), shares, slice.data());
+  return std::vector<int>(slice.begin(), slice.end());
+}
+
+constexpr int H = SR_SLICE_HEAD, T = SR_SLICE_TORSO, L = SR_SLICE_TAIL, C = SR_SLICE_COLD;
+
+}  // namespace
+
+// N = 10 interactions; the items in popularity order hold 5, 3, 2 (item ids
+// shuffled so that the order is by count, not by id) and one has none.
+TEST(EvalSlices, ThresholdsByCumulativeShare) {
+  const std::vector<int64_t> counts = {2, 5, 0, 3};
+  // Thirds (3.33, 6.67): item 1 has 0 interactions above it (head), item 3
+  // has 5 (>= 3.33: torso), item 0 has 8 (>= 6.67: tail), item 2 none (cold).
+  EXPECT_EQ(slices_of(counts, 1.0 / 3, 2.0 / 3), (std::vector<int>{L, H, C, T}));
+  // An item on a threshold: with shares 0.5 and 0.8, the items above item 3
+  // hold exactly 5 = 0.5 N, so it starts the torso; those above item 0 hold
+  // exactly 8 = 0.8 N, so it starts the tail.
+  EXPECT_EQ(slices_of(counts, 0.5, 0.8), (std::vector<int>{L, H, C, T}));
+  // Just past them, each moves up a slice.
+  EXPECT_EQ(slices_of(counts, 0.51, 0.81), (std::vector<int>{T, H, C, H}));
+}
+
+TEST(EvalSlices, TiedItemsShareASliceAndSlicesMayBeEmpty) {
+  // Three items of 3 interactions: none has any above it, so all are head
+  // although together they hold 90 % (more than 0.5); the last one (9 above,
+  // >= 0.8 N) is tail; the torso is empty.
+  EXPECT_EQ(slices_of({3, 1, 3, 3}, 0.5, 0.8), (std::vector<int>{H, L, H, H}));
+  // A split whose tail is empty: 4, 4, 2 with shares 0.5 and 0.9: the two
+  // 4s are head, the 2 (8 above, < 9) is torso, nothing is tail.
+  EXPECT_EQ(slices_of({4, 2, 4}, 0.5, 0.9), (std::vector<int>{H, T, H}));
+  // Every item equally popular: all head.
+  EXPECT_EQ(slices_of({7, 7, 7}, 1.0 / 3, 2.0 / 3), (std::vector<int>{H, H, H}));
+}
+
+// Items 0, 1 head, 2 torso, 3, 4 tail, 5 cold. Scores rank 3, 0, 1, 5, 2, 4.
+// User A (nothing folded in) holds out {0, 3, 5}; user B has 3 folded in
+// (ranking 0, 1, 5, 2, 4) and holds out {2, 4}. Metrics recall@2, ndcg@4.
+TEST(EvalSlices, EachSliceCountsItsHeldOutItemsInTheFullRanking) {
+  const std::vector<uint8_t> item_slice = {H, H, T, L, L, C};
+  const std::vector<float> one = {0.8f, 0.5f, 0.2f, 0.9f, 0.1f, 0.3f};
+  std::vector<float> scores(one);
+  scores.insert(scores.end(), one.begin(), one.end());
+  sr_csr foldin = make_csr({{}, {3}}, 6), heldout = make_csr({{0, 3, 5}, {2, 4}}, 6);
+  sr_metrics m = make_metrics({"recall@2", "ndcg@4"});
+  sr_metrics_set_slices(&m, item_slice.data(), 6);
+  EXPECT_EQ(m.slice_items[H], 2);
+  EXPECT_EQ(m.slice_items[T], 1);
+  EXPECT_EQ(m.slice_items[L], 2);
+  EXPECT_EQ(m.slice_items[C], 1);
+  sr_metrics_accumulate(&m, scores.data(), 2, 6, &foldin, &heldout);
+  // Overall: A hits at ranks 1, 2, 4; B at rank 4 (item 2; item 4 is fifth).
+  const double a_ndcg = (1 + disc(2) + disc(4)) / (1 + disc(2) + disc(3)), b_ndcg = disc(4) / (1 + disc(2));
+  EXPECT_EQ(m.n_users, 2);
+  EXPECT_DOUBLE_EQ(metric_mean(m, "recall@2"), (1.0 + 0.0) / 2);
+  EXPECT_DOUBLE_EQ(metric_mean(m, "ndcg@4"), (a_ndcg + b_ndcg) / 2);
+  // head: A's {0} at rank 2; torso: B's {2} at rank 4; tail: A's {3} at rank 1
+  // and B's {4} at rank 5; cold: A's {5} at rank 4.
+  EXPECT_EQ(m.slice_users[H], 1);
+  EXPECT_EQ(m.slice_users[T], 1);
+  EXPECT_EQ(m.slice_users[L], 2);
+  EXPECT_EQ(m.slice_users[C], 1);
+  EXPECT_DOUBLE_EQ(sr_metrics_slice_mean(&m, H, 0), 1.0);
+  EXPECT_DOUBLE_EQ(sr_metrics_slice_mean(&m, H, 1), disc(2));
+  EXPECT_DOUBLE_EQ(sr_metrics_slice_mean(&m, T, 0), 0.0);
+  EXPECT_DOUBLE_EQ(sr_metrics_slice_mean(&m, T, 1), disc(4));
+  EXPECT_DOUBLE_EQ(sr_metrics_slice_mean(&m, L, 0), (1.0 + 0.0) / 2);
+  EXPECT_DOUBLE_EQ(sr_metrics_slice_mean(&m, L, 1), (1.0 + 0.0) / 2);
+  EXPECT_DOUBLE_EQ(sr_metrics_slice_mean(&m, C, 0), 0.0);
+  EXPECT_DOUBLE_EQ(sr_metrics_slice_mean(&m, C, 1), disc(4));
+  // The report: a scorer that ranks cold items by what it learned shows their
+  // figures; one that cannot says so; reset keeps the slices, not the sums.
+  char line[256];
+  m.unseen_items_ranked = 1;
+  sr_metrics_format_slice(&m, C, line, sizeof line);
+  EXPECT_STREQ(line, "cold  1 items  1 users  recall@2 0.0000  ndcg@4 0.4307");
+  m.unseen_items_ranked = 0;
+  sr_metrics_format_slice(&m, C, line, sizeof line);
+  EXPECT_STREQ(line,
+               "cold  1 items  1 users  (not scored: this model has no item features to rank items unseen in "
+               "training by)");
+  char json[1024];
+  sr_metrics_slices_json(&m, json, sizeof json);
+  EXPECT_EQ(std::string(json),
+            ",\"slices\":{\"head\":{\"items\":2,\"users\":1,\"recall@2\":1.000000,\"ndcg@4\":0.630930},"
+            "\"torso\":{\"items\":1,\"users\":1,\"recall@2\":0.000000,\"ndcg@4\":0.430677},"
+            "\"tail\":{\"items\":2,\"users\":2,\"recall@2\":0.500000,\"ndcg@4\":0.500000},"
+            "\"cold\":{\"items\":1,\"users\":1,\"note\":\"not scored: this model has no item features to rank "
+            "items unseen in training by\"}}");
+  sr_metrics_reset(&m);
+  EXPECT_EQ(m.n_slices, SR_N_SLICES);
+  EXPECT_EQ(m.slice_users[L], 0);
+  sr_metrics_format_slice(&m, L, line, sizeof line);
+  EXPECT_STREQ(line, "tail  2 items  0 users  (no held-out item in this slice)");
+  sr_csr_free(&foldin);
+  sr_csr_free(&heldout);
+}
+
+TEST(EvalSlices, WithoutSlicesNothingIsReported) {
+  sr_metrics m = make_metrics({"recall@2"});
+  char json[16] = "x";
+  EXPECT_EQ(sr_metrics_slices_json(&m, json, sizeof json), 0);
+  EXPECT_STREQ(json, "");
+}

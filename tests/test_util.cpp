@@ -125,6 +125,21 @@ double max_relative_diff(const std::vector<float> &a, const std::vector<float> &
   return worst;
 }
 
+void expect_slices_equal(const sr_metrics &a, const sr_metrics &reference, double tolerance) {
+  ASSERT_EQ(reference.n_slices, SR_N_SLICES);
+  ASSERT_EQ(a.n_slices, SR_N_SLICES);
+  for (int s = 0; s < SR_N_SLICES; s++) {
+    EXPECT_EQ(a.slice_items[s], reference.slice_items[s]) << sr_slice_name(s);
+    EXPECT_EQ(a.slice_users[s], reference.slice_users[s]) << sr_slice_name(s);
+    if (s != SR_SLICE_COLD) {
+      EXPECT_GT(reference.slice_users[s], 0) << sr_slice_name(s);
+    }
+    for (int i = 0; i < reference.n; i++)
+      EXPECT_NEAR(sr_metrics_slice_mean(&a, s, i), sr_metrics_slice_mean(&reference, s, i), tolerance)
+          << sr_slice_name(s) << " metric " << i;
+  }
+}
+
 sr_dataset item_corpus(int64_t n_items) {
   sr_dataset d;
   sr_dataset_init(&d);

@@ -9,6 +9,7 @@
 extern "C" {
 #include "shardrec/config.h"
 #include "shardrec/dataset.h"
+#include "shardrec/metrics.h"
 #include "shardrec/model.h"
 }
 
@@ -59,6 +60,10 @@ double max_relative_diff(const std::vector<float> &a, const std::vector<float> &
 // adds them; after 9 Adam steps the parameters agree to a few float ulps of
 // the update size, relative (max_relative_diff).
 constexpr double kEquivalenceTolerance = 2e-5;
+// Popularity slices (eval.slices) of a run against a reference run's: the same
+// items and users per slice and the same means (within tolerance); the
+// reference's head, torso and tail each hold users (the check compares figures).
+void expect_slices_equal(const sr_metrics &a, const sr_metrics &reference, double tolerance);
 
 // A small log in MovieLens-1M's '::' format. ratings.dat: 200 users (raw ids
 // 5000 + 3u) with 2 to 31 ratings over 150 movies (raw ids 10 i), rating

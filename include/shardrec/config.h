@@ -31,6 +31,9 @@ extern "C" {
 typedef enum { SR_MODEL_MULTVAE = 0, SR_MODEL_MULTDAE = 1, SR_MODEL_TWOTOWER = 2 } sr_model_type;
 /* "multvae", "multdae", "twotower" (model.type's values), indexed by sr_model_type. */
 extern const char *const sr_model_type_names[];
+/* Item slices evaluation reports metrics for (metrics.h). */
+typedef enum { SR_SLICES_POPULARITY = 0 } sr_eval_slicing;
+
 /* Two-tower retrieval losses (methods.md sections 2 and 5). */
 typedef enum { SR_LOSS_SOFTMAX = 0, SR_LOSS_FOCAL = 1, SR_LOSS_MULTISIM = 2, SR_LOSS_AUC = 3 } sr_loss_type;
 typedef enum { SR_LOGQ_NONE = 0, SR_LOGQ_STREAMING = 1, SR_LOGQ_STATIC = 2 } sr_logq_kind;
@@ -110,6 +113,10 @@ typedef struct {
   struct {
     char metrics[SR_MAX_METRICS][SR_METRIC_NAME_MAX];
     int n_metrics;
+    int slices[1]; /* sr_eval_slicing: how metrics are also reported per item slice */
+    int n_slices;
+    double popularity_shares[2]; /* cumulative training-interaction shares ending the head and the torso */
+    int n_popularity_shares;
   } eval;
   struct {
     char dir[SR_PATH_MAX];    /* "" = <run dir>/checkpoints */

@@ -30,7 +30,15 @@ void sr_evaluate_popularity(const float *popularity, int64_t n_items, const sr_e
 /* Item popularity over the whole training split: counts of this rank's rows
  * summed over ranks. popularity: n_items. */
 int sr_global_popularity(const sr_dist *dist, const sr_csr *train_shard, float *popularity);
-/* Adds the metric sums and user counts of all ranks (in place). */
+/* item_slice (n_items) = the popularity slice of every item (metrics.h,
+ * sr_popularity_slices) by its interactions in the whole training split:
+ * counts of this rank's rows summed over the ranks of `dist` (pass the
+ * replicas with item parallelism, whose groups hold the same rows). */
+int sr_popularity_slice_map(const sr_dist *dist, const sr_csr *train_shard, const double shares[2],
+                            uint8_t *item_slice);
+/* Logs (sr_info) each slice of m that has items, each line prefixed by `label`. */
+void sr_metrics_log_slices(const char *label, const sr_metrics *m);
+/* Adds the metric sums and user counts of all ranks (in place), slices included. */
 int sr_metrics_reduce(const sr_dist *dist, sr_metrics *m);
 
 #ifdef __cplusplus

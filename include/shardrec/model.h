@@ -112,6 +112,10 @@ struct sr_model {
    * the group's shard 0 alone reports each sample in the loss shares, so that
    * sums over all ranks count every sample once. */
   sr_item_grid *items;
+  /* Whether score() ranks items that no training row has (cold-start items)
+   * by something learned — item features — rather than by untrained
+   * parameters; evaluation reports their slice only then (metrics.h). */
+  int ranks_unseen_items;
 };
 
 /* Builds the model named by cfg->model.type over `data` (the item corpus;

@@ -17,12 +17,15 @@
 static void eval_usage(FILE *out) {
   fprintf(out,
           "usage: shardrec eval CHECKPOINT.h5 [--data FILE.h5] [--split valid|test] [--metrics LIST]\n"
-          "                     [--batch N] [--popularity]\n"
+          "                     [--batch N] [--popularity] [--slices]\n"
           "\n"
           "Evaluates a trained model on a split of a dataset (default: the dataset and\n"
           "metrics of the config stored in the checkpoint, split test). LIST is comma\n"
           "separated, e.g. recall@20,ndcg@100,recall_plain@50. --popularity also\n"
-          "prints the most-popular-items baseline.\n");
+          "prints the most-popular-items baseline. --slices (or eval.slices in the\n"
+          "stored config) also prints every metric for the held-out items of the head,\n"
+          "torso and tail of training popularity, and of cold-start items\n"
+          "(eval.popularity_shares sets the thresholds).\n");
 }
 
 /* Fills names[0..*n) from a comma-separated list (modifies `list`). */
@@ -37,9 +40,14 @@ static int split_metric_list(char *list, const char **names, int max, int *n) {
 
 static void print_metrics(const sr_dist *dist, const char *label, const sr_metrics *m) {
   if (dist->rank != 0) return;
-  char line[512];
+  char line[1024];
   sr_metrics_format(m, line, sizeof line);
   printf("%-12s %s  (%lld users)\n", label, line, (long long)m->n_users);
+  for (int s = 0; s < m->n_slices; s++) {
+    if (s == SR_SLICE_COLD && m->slice_items[s] == 0) continue; /* no cold-start items in this data */
+    sr_metrics_format_slice(m, s, line, sizeof line);
+    printf("%-12s %s\n", "", line);
+  }
   fflush(stdout);
 }
 
@@ -48,13 +56,12 @@ typedef struct {
   char *metric_list;
   long long batch; /* 0: the config's train.eval_batch_size */
   int popularity;
+  int slices; /* --slices: popularity slices whatever the stored config says */
 } eval_args;
 
-/* Each rank scores its shard of the split; sums are reduced; rank 0 prints. */
-static int evaluate(const sr_dist *dist, sr_model *model, const sr_config *cfg, const eval_args *a,
-                    sr_metrics *metrics, const sr_dataset *data) {
-  const sr_eval_split *split = strcmp(a->split_name, "valid") == 0 ? &data->valid : &data->test;
-  int64_t bs = a->batch > 0 ? a->batch : cfg->train.eval_batch_size;
+/* The model, then (--popularity) the baseline, on `split` into metrics. */
+static int evaluate_with(const sr_dist *dist, sr_model *model, const eval_args *a, int64_t bs, sr_metrics *metrics,
+                         const sr_dataset *data, const sr_eval_split *split) {
   sr_evaluate_rows(model, split, 0, split->n_users, bs, metrics);
   SR_TRY(sr_metrics_reduce(dist, metrics));
   print_metrics(dist, a->split_name, metrics);
@@ -68,6 +75,27 @@ static int evaluate(const sr_dist *dist, sr_model *model, const sr_config *cfg, 
   }
   free(popularity);
   if (rc == SR_OK) print_metrics(dist, "popularity", metrics);
+  return rc;
+}
+
+/* Each rank scores its shard of the split; sums are reduced; rank 0 prints.
+ * With slices, every item's slice comes from the whole training split. */
+static int evaluate(const sr_dist *dist, sr_model *model, const sr_config *cfg, const eval_args *a,
+                    sr_metrics *metrics, const sr_dataset *data) {
+  const sr_eval_split *split = strcmp(a->split_name, "valid") == 0 ? &data->valid : &data->test;
+  int64_t bs = a->batch > 0 ? a->batch : cfg->train.eval_batch_size;
+  uint8_t *item_slice = NULL;
+  if (a->slices || cfg->eval.n_slices > 0) {
+    item_slice = sr_malloc((size_t)data->n_items);
+    int rc = sr_popularity_slice_map(dist, &data->train, cfg->eval.popularity_shares, item_slice);
+    if (rc != SR_OK) {
+      free(item_slice);
+      return rc;
+    }
+    sr_metrics_set_slices(metrics, item_slice, data->n_items);
+  }
+  int rc = evaluate_with(dist, model, a, bs, metrics, data, split);
+  free(item_slice);
   return rc;
 }
 
@@ -112,12 +140,13 @@ int sr_cmd_eval(int argc, char **argv) {
                                            {"metrics", required_argument, NULL, 'm'},
                                            {"batch", required_argument, NULL, 'b'},
                                            {"popularity", no_argument, NULL, 'p'},
+                                           {"slices", no_argument, NULL, 'S'},
                                            {"help", no_argument, NULL, 'h'},
                                            {NULL, 0, NULL, 0}};
   const char *data_path = NULL, *split_name = "test";
   char *metric_list = NULL;
   long long batch = 0;
-  int popularity = 0, opt;
+  int popularity = 0, slices = 0, opt;
   optind = 1;
   while ((opt = sr_cli_getopt("eval", argc, argv, "d:s:m:b:ph", longopts, NULL)) != -1) {
     switch (opt) {
@@ -136,6 +165,9 @@ int sr_cmd_eval(int argc, char **argv) {
       case 'p':
         popularity = 1;
         break;
+      case 'S':
+        slices = 1;
+        break;
       case 'h':
         eval_usage(stdout);
         return 0;
@@ -148,7 +180,7 @@ int sr_cmd_eval(int argc, char **argv) {
   if (sr_cli_parse_enum("eval", "split", split_name, split_names, &split)) return SR_CLI_EXIT_USAGE;
   if (optind != argc - 1)
     return sr_cli_usage_error("eval", "expected one checkpoint, got %d arguments", argc - optind);
-  eval_args a = {argv[optind], data_path, split_names[split], metric_list, batch, popularity};
+  eval_args a = {argv[optind], data_path, split_names[split], metric_list, batch, popularity, slices};
   sr_dist dist;
   int status = sr_dist_init(NULL, NULL, &dist) ? sr_cmd_report_error() : eval_main(&dist, &a);
   return sr_cli_finish(&dist, status);

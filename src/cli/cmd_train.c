@@ -16,6 +16,7 @@
 #include "shardrec/dataset.h"
 #include "shardrec/dist.h"
 #include "shardrec/error.h"
+#include "shardrec/evaluate.h"
 #include "shardrec/fsutil.h"
 #include "shardrec/item_parallel.h"
 #include "shardrec/log.h"
@@ -75,7 +76,9 @@ static void print_result(const sr_train_result *res, const char *model_path) {
   sr_metrics_format(&res->test_popularity, pop, sizeof pop);
   sr_info("selected epoch %d  valid %s", res->best_epoch, valid);
   sr_info("test %s  (%lld users)", test, (long long)res->test.n_users);
+  sr_metrics_log_slices("test", &res->test);
   sr_info("test popularity baseline %s", pop);
+  sr_metrics_log_slices("test popularity baseline", &res->test_popularity);
   sr_info("trained %lld steps in %.1fs (%.0f %s/s); model saved to %s", (long long)res->steps, res->train_seconds,
           res->samples_per_s, sr_sample_unit_name(res->sample_unit), model_path);
 }

@@ -32,6 +32,7 @@ static const char *const table_shardings[] = {"replicated", "row", NULL};       
 static const char *const devices[] = {"cpu", "cuda", "auto", NULL};                    /* sr_device_kind */
 static const char *const precisions[] = {"fp32", "tf32", "bf16", NULL};                /* sr_precision */
 static const char *const backends[] = {"auto", "mpi", "nccl", NULL};                   /* sr_comm_backend */
+static const char *const eval_slicings[] = {"popularity", NULL};                       /* sr_eval_slicing */
 static const char *const compressions[] = {"zstd", "gzip", "none", NULL};              /* sr_h5_codec (h5io.h) */
 
 const sr_config_key sr_config_schema[] = {
@@ -386,6 +387,22 @@ const sr_config_key sr_config_schema[] = {
      .min_count = 1,
      .default_yaml = "[recall@20, recall@50, ndcg@100]",
      .doc = "Ranking metrics to report: recall@K, recall_plain@K, ndcg@K, mrr@K."},
+    {.path = "eval.slices",
+     .type = SR_CFG_ENUM,
+     LIST(eval.slices, eval.n_slices),
+     .enum_names = eval_slicings,
+     .default_yaml = "[]",
+     .doc = "Also report every metric per item slice: popularity = head, torso, tail of training popularity "
+            "and cold (no training interaction); docs/two_tower.md, Evaluation slices."},
+    {.path = "eval.popularity_shares",
+     .type = SR_CFG_FLOAT,
+     LIST(eval.popularity_shares, eval.n_popularity_shares),
+     .min_count = 2,
+     ABOVE(0),
+     BELOW(1),
+     .default_yaml = "[0.333333, 0.666667]",
+     .doc = "Shares of the training interactions where the head and the torso end (increasing): an item is head "
+            "while the more popular items hold less than the first."},
 
     {.path = "checkpoint.dir",
      .type = SR_CFG_STRING,
@@ -501,8 +518,17 @@ static int check_item_parallel(const sr_config *c) {
                  c->dist.item_parallel);
 }
 
+/* The head ends before the torso (each share is in (0, 1) by its bounds). */
+static int check_popularity_shares(const sr_config *c) {
+  const double *s = c->eval.popularity_shares;
+  if (s[0] < s[1]) return SR_OK;
+  return SR_FAIL(SR_ECONFIG, "eval.popularity_shares: [%g, %g] must increase (where the head ends, then the torso)",
+                 s[0], s[1]);
+}
+
 int sr_config_validate(const sr_config *c) {
   SR_TRY(sr_config_check_required(c));
   SR_TRY(check_item_parallel(c));
+  SR_TRY(check_popularity_shares(c));
   return check_metrics(c);
 }

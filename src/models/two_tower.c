@@ -973,6 +973,7 @@ int sr_two_tower_create(const sr_config *cfg, const sr_dataset *data, const sr_d
                  "%d); add item features or set ssl.enabled: false",
                  tt->item.n_features);
   if (rc == SR_OK && tt->ssl && tt->masking == SR_MASK_CFM) rc = item_feature_mi(tt);
+  for (int f = 0; f < tt->item.n_features; f++) tt->base.ranks_unseen_items |= tt->item.feature[f].source == SOURCE_TABLE;
   if (rc != SR_OK) {
     two_tower_destroy(&tt->base);
     return rc;

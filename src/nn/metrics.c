@@ -78,6 +78,8 @@ int sr_metrics_init(sr_metrics *m, const char *const *names, int n) {
 void sr_metrics_reset(sr_metrics *m) {
   memset(m->sum, 0, sizeof m->sum);
   m->n_users = 0;
+  memset(m->slice_sum, 0, sizeof m->slice_sum);
+  memset(m->slice_users, 0, sizeof m->slice_users);
 }
 
 int sr_metrics_find(const sr_metrics *m, const char *name) {
@@ -227,6 +229,18 @@ void sr_metrics_add_user(sr_metrics *m, const int32_t *top, const float *top_sco
   while (n_top < k && top_scores[n_top] > -INFINITY) n_top++;
   for (int i = 0; i < m->n; i++) m->sum[i] += sr_metric_value(&m->spec[i], top, n_top, heldout, n_heldout);
   m->n_users++;
+  if (m->n_slices == 0) return;
+  /* Each slice: the same ranking, the held-out items of that slice (still sorted). */
+  int32_t *in_slice = sr_malloc((size_t)n_heldout * sizeof *in_slice);
+  for (int s = 0; s < m->n_slices; s++) {
+    int64_t n = 0;
+    for (int64_t j = 0; j < n_heldout; j++)
+      if (m->item_slice[heldout[j]] == s) in_slice[n++] = heldout[j];
+    if (n == 0) continue;
+    for (int i = 0; i < m->n; i++) m->slice_sum[s][i] += sr_metric_value(&m->spec[i], top, n_top, in_slice, n);
+    m->slice_users[s]++;
+  }
+  free(in_slice);
 }
 
 int sr_metrics_depth(const sr_metrics *m, int64_t C) {
@@ -252,6 +266,111 @@ void sr_metrics_accumulate(sr_metrics *m, float *scores, int64_t R, int64_t C, c
   }
   free(top);
   free(top_scores);
+}
+
+/* ---- popularity slices ----------------------------------------------------------- */
+
+static const char *const slice_names[SR_N_SLICES] = {"head", "torso", "tail", "cold"};
+
+const char *sr_slice_name(int slice) {
+  SR_ASSERT(slice >= 0 && slice < SR_N_SLICES);
+  return slice_names[slice];
+}
+
+typedef struct {
+  int64_t count, item;
+} counted_item;
+
+static int more_popular(const void *a, const void *b) {
+  const counted_item *x = a, *y = b;
+  if (x->count != y->count) return (x->count < y->count) - (x->count > y->count);
+  return (x->item > y->item) - (x->item < y->item);
+}
+
+void sr_popularity_slices(const int64_t *counts, int64_t n, const double shares[2], uint8_t *slice_of_item) {
+  SR_ASSERT(shares[0] > 0.0 && shares[0] < shares[1] && shares[1] < 1.0);
+  counted_item *order = sr_malloc((size_t)(n > 0 ? n : 1) * sizeof *order);
+  int64_t total = 0;
+  for (int64_t i = 0; i < n; i++) {
+    order[i] = (counted_item){counts[i], i};
+    total += counts[i];
+  }
+  qsort(order, (size_t)n, sizeof *order, more_popular);
+  /* above = interactions of the items before the current run of equal counts;
+   * exact in double below 2^53 interactions. */
+  int64_t above = 0;
+  for (int64_t first = 0; first < n;) {
+    int64_t end = first;
+    while (end < n && order[end].count == order[first].count) end++;
+    const double before = (double)above;
+    uint8_t slice = order[first].count == 0                   ? SR_SLICE_COLD
+                    : before < shares[0] * (double)total ? SR_SLICE_HEAD
+                    : before < shares[1] * (double)total ? SR_SLICE_TORSO
+                                                         : SR_SLICE_TAIL;
+    for (int64_t r = first; r < end; r++) slice_of_item[order[r].item] = slice;
+    above += order[first].count * (end - first);
+    first = end;
+  }
+  free(order);
+}
+
+void sr_metrics_set_slices(sr_metrics *m, const uint8_t *item_slice, int64_t n_items) {
+  m->n_slices = SR_N_SLICES;
+  m->item_slice = item_slice;
+  memset(m->slice_items, 0, sizeof m->slice_items);
+  for (int64_t i = 0; i < n_items; i++) {
+    SR_ASSERT(item_slice[i] < SR_N_SLICES);
+    m->slice_items[item_slice[i]]++;
+  }
+  sr_metrics_reset(m);
+}
+
+double sr_metrics_slice_mean(const sr_metrics *m, int slice, int i) {
+  SR_ASSERT(slice >= 0 && slice < m->n_slices && i >= 0 && i < m->n);
+  return m->slice_users[slice] > 0 ? m->slice_sum[slice][i] / (double)m->slice_users[slice] : 0.0;
+}
+
+/* Why a slice has no figures, or NULL when it has. */
+static const char *slice_without_figures(const sr_metrics *m, int slice) {
+  if (m->slice_users[slice] == 0) return "no held-out item in this slice";
+  if (slice == SR_SLICE_COLD && !m->unseen_items_ranked)
+    return "not scored: this model has no item features to rank items unseen in training by";
+  return NULL;
+}
+
+void sr_metrics_format_slice(const sr_metrics *m, int slice, char *buf, int bufsize) {
+  SR_ASSERT(bufsize >= 1 && slice >= 0 && slice < m->n_slices);
+  int used = snprintf(buf, (size_t)bufsize, "%-5s %lld items  %lld users", slice_names[slice],
+                      (long long)m->slice_items[slice], (long long)m->slice_users[slice]);
+  const char *why = slice_without_figures(m, slice);
+  if (why && used < bufsize) used += snprintf(buf + used, (size_t)(bufsize - used), "  (%s)", why);
+  for (int i = 0; !why && i < m->n && used < bufsize; i++) {
+    char name[64];
+    sr_metric_name(&m->spec[i], name, (int)sizeof name);
+    used += snprintf(buf + used, (size_t)(bufsize - used), "  %s %.4f", name, sr_metrics_slice_mean(m, slice, i));
+  }
+}
+
+int sr_metrics_slices_json(const sr_metrics *m, char *buf, int bufsize) {
+  SR_ASSERT(bufsize >= 1);
+  buf[0] = '\0';
+  if (m->n_slices == 0) return 0;
+  int used = snprintf(buf, (size_t)bufsize, ",\"slices\":{");
+  for (int s = 0; s < m->n_slices && used < bufsize; s++) {
+    if (s == SR_SLICE_COLD && m->slice_items[s] == 0) continue; /* no cold-start items in this data */
+    used += snprintf(buf + used, (size_t)(bufsize - used), "%s\"%s\":{\"items\":%lld,\"users\":%lld", s ? "," : "",
+                     slice_names[s], (long long)m->slice_items[s], (long long)m->slice_users[s]);
+    const char *why = slice_without_figures(m, s);
+    if (why && used < bufsize) used += snprintf(buf + used, (size_t)(bufsize - used), ",\"note\":\"%s\"", why);
+    for (int i = 0; !why && i < m->n && used < bufsize; i++) {
+      char name[64];
+      sr_metric_name(&m->spec[i], name, (int)sizeof name);
+      used += snprintf(buf + used, (size_t)(bufsize - used), ",\"%s\":%.6f", name, sr_metrics_slice_mean(m, s, i));
+    }
+    if (used < bufsize) used += snprintf(buf + used, (size_t)(bufsize - used), "}");
+  }
+  if (used < bufsize) used += snprintf(buf + used, (size_t)(bufsize - used), "}");
+  return used < bufsize ? used : bufsize - 1;
 }
 
 /* ---- baseline -------------------------------------------------------------------- */

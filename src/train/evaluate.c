@@ -6,6 +6,7 @@
 
 #include "shardrec/error.h"
 #include "shardrec/exchange.h"
+#include "shardrec/log.h"
 #include "shardrec/mem.h"
 
 /* Item parallelism: scores (R, this rank's items). Each shard ranks its own
@@ -100,6 +101,7 @@ static void gather_split(const sr_dist *group, const sr_eval_split *split, int64
 
 void sr_evaluate_rows(sr_model *m, const sr_eval_split *split, int64_t row_begin, int64_t row_end, int64_t batch_size,
                       sr_metrics *metrics) {
+  metrics->unseen_items_ranked = m->ranks_unseen_items;
   if (m->ops->begin_eval) m->ops->begin_eval(m);
   if (m->items && !m->items->rows_shared) { /* a scoring grid: the group scores every rank's rows */
     sr_eval_split all;
@@ -128,27 +130,62 @@ static void score_by_popularity(void *ctx, const sr_csr *foldin, const int64_t *
 void sr_evaluate_popularity(const float *popularity, int64_t n_items, const sr_eval_split *split, int64_t batch_size,
                             sr_metrics *metrics) {
   popularity_ctx ctx = {popularity, n_items};
+  metrics->unseen_items_ranked = 0; /* an item without training interactions scores 0 */
   evaluate_batches(score_by_popularity, &ctx, n_items, NULL, split, 0, split->n_users, batch_size, metrics);
 }
 
-/* Counts are summed over ranks as integers and converted once, so the
- * result stays exact past 2^24 interactions per item. */
-int sr_global_popularity(const sr_dist *dist, const sr_csr *train_shard, float *popularity) {
+/* counts (malloc'd, n_cols) = training interactions of each item over the
+ * ranks of dist, summed as integers: exact past 2^24 per item. */
+static int global_item_counts(const sr_dist *dist, const sr_csr *train_shard, int64_t **counts) {
   const int64_t I = train_shard->n_cols;
-  int64_t *counts = sr_malloc((size_t)(I > 0 ? I : 1) * sizeof *counts);
-  sr_item_counts(counts, train_shard);
-  int rc = sr_dist_sum_i64(dist, counts, (int)I);
-  for (int64_t i = 0; rc == SR_OK && i < I; i++) popularity[i] = (float)counts[i];
+  *counts = sr_malloc((size_t)(I > 0 ? I : 1) * sizeof **counts);
+  sr_item_counts(*counts, train_shard);
+  return sr_dist_sum_i64(dist, *counts, (int)I);
+}
+
+int sr_global_popularity(const sr_dist *dist, const sr_csr *train_shard, float *popularity) {
+  int64_t *counts;
+  int rc = global_item_counts(dist, train_shard, &counts);
+  for (int64_t i = 0; rc == SR_OK && i < train_shard->n_cols; i++) popularity[i] = (float)counts[i];
   free(counts);
   return rc;
 }
 
+int sr_popularity_slice_map(const sr_dist *dist, const sr_csr *train_shard, const double shares[2],
+                            uint8_t *item_slice) {
+  int64_t *counts;
+  int rc = global_item_counts(dist, train_shard, &counts);
+  if (rc == SR_OK) sr_popularity_slices(counts, train_shard->n_cols, shares, item_slice);
+  free(counts);
+  return rc;
+}
+
+void sr_metrics_log_slices(const char *label, const sr_metrics *m) {
+  for (int s = 0; s < m->n_slices; s++) {
+    if (s == SR_SLICE_COLD && m->slice_items[s] == 0) continue; /* no cold-start items in this data */
+    char line[1024];
+    sr_metrics_format_slice(m, s, line, sizeof line);
+    sr_info("%s %s", label, line);
+  }
+}
+
+/* The sums and user counts of the whole and of each slice, in one reduction
+ * (counts are exact in double: far below 2^53). */
 int sr_metrics_reduce(const sr_dist *dist, sr_metrics *m) {
-  double sums[SR_MAX_METRICS + 1];
+  double sums[(SR_N_SLICES + 1) * (SR_MAX_METRICS + 1)];
+  const int width = m->n + 1, n = width * (1 + m->n_slices);
   for (int i = 0; i < m->n; i++) sums[i] = m->sum[i];
-  sums[m->n] = (double)m->n_users; /* exact: user counts are far below 2^53 */
-  SR_TRY(sr_dist_sum_f64(dist, sums, m->n + 1));
+  sums[m->n] = (double)m->n_users;
+  for (int s = 0; s < m->n_slices; s++) {
+    for (int i = 0; i < m->n; i++) sums[width * (s + 1) + i] = m->slice_sum[s][i];
+    sums[width * (s + 1) + m->n] = (double)m->slice_users[s];
+  }
+  SR_TRY(sr_dist_sum_f64(dist, sums, n));
   for (int i = 0; i < m->n; i++) m->sum[i] = sums[i];
   m->n_users = (int64_t)sums[m->n];
+  for (int s = 0; s < m->n_slices; s++) {
+    for (int i = 0; i < m->n; i++) m->slice_sum[s][i] = sums[width * (s + 1) + i];
+    m->slice_users[s] = (int64_t)sums[width * (s + 1) + m->n];
+  }
   return SR_OK;
 }

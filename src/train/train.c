@@ -47,6 +47,7 @@ typedef struct {
   size_t history_cap;
   int time_up;     /* some rank's training clock passed train.time_limit_s */
   int stop_signal; /* some rank received SIGTERM, SIGINT or SIGUSR1 (the lowest such signal number) */
+  uint8_t *item_slice; /* eval.slices: each item's popularity slice (n_items), NULL without slices */
 } trainer;
 
 /* The signal that asked this process to stop training (0: none). Set by the
@@ -95,7 +96,7 @@ static void format_duration(double s, char *buf, size_t n) {
 /* One JSON line of metrics; validation lines are also kept in the history
  * that checkpoints carry. */
 static void record_metrics(trainer *t, const char *type, int64_t epoch, const sr_metrics *m) {
-  char line[1024];
+  char line[8192];
   int len = snprintf(line, sizeof line, "{\"type\":\"%s\",\"epoch\":%lld,\"step\":%lld,\"users\":%lld", type,
                      (long long)epoch, (long long)t->optim.step, (long long)m->n_users);
   for (int i = 0; i < m->n && len < (int)sizeof line - 64; i++) {
@@ -103,6 +104,7 @@ static void record_metrics(trainer *t, const char *type, int64_t epoch, const sr
     sr_metric_name(&m->spec[i], name, sizeof name);
     len += snprintf(line + len, sizeof line - (size_t)len, ",\"%s\":%.6f", name, sr_metrics_mean(m, i));
   }
+  len += sr_metrics_slices_json(m, line + len, (int)(sizeof line - (size_t)len) - 2);
   len += snprintf(line + len, sizeof line - (size_t)len, "}\n");
   if (t->jsonl) {
     fputs(line, t->jsonl);
@@ -269,6 +271,7 @@ static int validate(trainer *t, int64_t epoch, sr_metrics *m, int select_index, 
   char line[512];
   sr_metrics_format(m, line, sizeof line);
   sr_info("epoch %lld  valid %s%s", (long long)epoch, line, *improved ? "  (best)" : "");
+  sr_metrics_log_slices("        valid", m);
   record_metrics(t, "valid", epoch, m);
   if (!*improved) return SR_OK;
   s->best_value = value;
@@ -310,6 +313,17 @@ static int test_popularity(trainer *t, sr_train_result *res) {
   free(popularity);
   SR_TRY(rc);
   return sr_metrics_reduce(t->replicas, &res->test_popularity);
+}
+
+/* eval.slices (popularity, the only slicing): every item's slice by its
+ * training interactions over the replicas, set in the result's metrics
+ * before they are copied for validation and test. */
+static int init_slices(trainer *t, sr_train_result *res) {
+  t->item_slice = sr_malloc((size_t)t->data->n_items);
+  SR_TRY(sr_popularity_slice_map(t->replicas, &t->data->train, t->cfg->eval.popularity_shares, t->item_slice));
+  sr_metrics_set_slices(&res->best_valid, t->item_slice, t->data->n_items);
+  res->test = res->test_popularity = res->best_valid;
+  return SR_OK;
 }
 
 /* Epochs from the cursor in t->state (1, 0 for a fresh run) to the end. */
@@ -514,6 +528,7 @@ int sr_train(const sr_config *cfg, const sr_dist *dist, const sr_dataset *data, 
   optim_from_config(cfg, &t.optim);
   t.state.best_values = sr_malloc((size_t)t.model->params.total * sizeof(float));
   int rc = sr_dist_agree(dist, prepare_start(&t));
+  if (rc == SR_OK && cfg->eval.n_slices > 0) rc = init_slices(&t, res);
   if (rc == SR_OK) rc = check_replicas(dist, &t.model->params);
   if (rc == SR_OK && dist->rank == 0 && t.ckpt_dir[0]) rc = sr_ckptdir_prepare(t.ckpt_dir);
   rc = sr_dist_agree(dist, rc);
@@ -581,6 +596,8 @@ int sr_train(const sr_config *cfg, const sr_dist *dist, const sr_dataset *data, 
   free(t.local_targets);
   free(t.state.best_values);
   free(t.state.history);
+  free(t.item_slice); /* the results keep their slice figures, not the map */
+  res->best_valid.item_slice = res->test.item_slice = res->test_popularity.item_slice = NULL;
   if (rc == SR_OK && model_out)
     *model_out = t.model;
   else

@@ -95,6 +95,7 @@ constexpr double kTolerance = srtest::kEquivalenceTolerance;
 
 void expect_equivalent(sr_model_type type) {
   sr_config cfg = small_config(type, 25);
+  cfg.eval.n_slices = 1;  // popularity slices: from the counts of every shard
   Trained dist = train_sharded(cfg), single = train_single(cfg);
   ASSERT_FALSE(single.params.empty());
   EXPECT_EQ(dist.result.steps, 9);
@@ -114,6 +115,9 @@ void expect_equivalent(sr_model_type type) {
     EXPECT_NEAR(sr_metrics_mean(&dist.result.test_popularity, i), sr_metrics_mean(&single.result.test_popularity, i),
                 1e-12);
   }
+  srtest::expect_slices_equal(dist.result.best_valid, single.result.best_valid, 1e-4);
+  srtest::expect_slices_equal(dist.result.test, single.result.test, 1e-4);
+  srtest::expect_slices_equal(dist.result.test_popularity, single.result.test_popularity, 1e-12);
 }
 
 }  // namespace
@@ -232,6 +236,7 @@ TEST(DataParallel, TwoTowerLocalNegativesAreADifferentObjective) {
 // and so is evaluation; P ranks match one process with the global batch.
 TEST(DataParallel, TwoTowerRowShardedTablesMatchReplicated) {
   sr_config cfg = two_tower_config();
+  cfg.eval.n_slices = 1;
   sr_train_result replicated_result, sharded_result;
   sr_model *replicated = train_model(cfg, &replicated_result);
   cfg.model.table_sharding = SR_TABLES_ROW;
@@ -249,6 +254,7 @@ TEST(DataParallel, TwoTowerRowShardedTablesMatchReplicated) {
     EXPECT_NEAR(sr_metrics_mean(&sharded_result.test, i), sr_metrics_mean(&replicated_result.test, i), 1e-12);
   }
   EXPECT_EQ(sharded_result.test.n_users, replicated_result.test.n_users);
+  srtest::expect_slices_equal(sharded_result.test, replicated_result.test, 1e-12);
   if (world.size > 1) {  // the evaluation's item embeddings are this rank's range only
     sr_memory_use sharded_use, replicated_use;
     sr_memory_use_of(sharded, 1, 1, &sharded_use);

@@ -150,6 +150,7 @@ void expect_metrics_equal(const sr_metrics &a, const sr_metrics &b, double toler
 }
 
 void expect_matches_single_process(sr_config cfg) {
+  cfg.eval.n_slices = 1;  // popularity slices: from the counts of the replicas (one rank per group)
   Trained grid = train_on(cfg, world), single = train_single(cfg);
   ASSERT_EQ(grid.rc, SR_OK) << sr_error_message();
   ASSERT_EQ(single.rc, SR_OK) << sr_error_message();
@@ -166,6 +167,8 @@ void expect_matches_single_process(sr_config cfg) {
   expect_metrics_equal(grid.result.best_valid, single.result.best_valid, 1e-4);
   expect_metrics_equal(grid.result.test, single.result.test, 1e-4);
   expect_metrics_equal(grid.result.test_popularity, single.result.test_popularity, 1e-12);
+  srtest::expect_slices_equal(grid.result.test, single.result.test, 1e-4);
+  srtest::expect_slices_equal(grid.result.test_popularity, single.result.test_popularity, 1e-12);
 }
 
 // ---- the group softmax and top-K ----------------------------------------------------
