@@ -281,6 +281,30 @@ TEST(ConfigErrors, YamlSyntaxErrorsCarryLibyamlsPosition) {
   EXPECT_EQ(msg, "cfg.yaml:2:11: YAML syntax error: invalid leading UTF-8 octet");
 }
 
+// libyaml's scanner is quadratic in the nesting depth (160 KB of nested
+// brackets took ~50 s): size and nesting are bounded before parsing, for
+// config files, --set values and the configs checkpoints store alike.
+TEST(ConfigErrors, HugeOrDeeplyNestedYamlIsRefusedBeforeParsing) {
+  const std::string brackets = "train:\n  lr: " + std::string(2000, '[') + std::string(2000, ']') + "\n";
+  EXPECT_EQ(load_error(brackets), "cfg.yaml:2:1031: more than 1024 '[' or '{': YAML nested too deep for a config");
+  std::string braces = "run: ";
+  for (int i = 0; i < 1100; i++) braces += "{a: ";
+  EXPECT_TRUE(contains(load_error(braces + std::string(1100, '}')), "cfg.yaml:1:"));
+  std::string dashes;
+  for (int i = 0; i < 300; i++) dashes += "- ";
+  EXPECT_EQ(load_error(dashes + "x\n"),
+            "cfg.yaml:1:601: YAML nested deeper than column 256 (indentation and '- ' indicators)");
+  std::string indented = "run:\n";
+  for (int i = 1; i <= 300; i++) indented += std::string((size_t)i, ' ') + "a:\n";
+  EXPECT_EQ(load_error(indented), "cfg.yaml:258:258: YAML nested deeper than column 256 (indentation and '- ' indicators)");
+  EXPECT_EQ(load_error("# " + std::string(1 << 20, 'x') + "\n"),
+            "cfg.yaml:1:1: 1048579 bytes of YAML, more than the 1048576 a config may have");
+  // Within the bounds, a config as written by hand loads as before.
+  sr_config c = defaults();
+  EXPECT_EQ(load(&c, "model:\n  hidden: [600, 200]\neval: {metrics: [recall@20, ndcg@100]}\n"), SR_OK)
+      << sr_error_message();
+}
+
 TEST(ConfigErrors, DuplicatesAndMultipleDocuments) {
   EXPECT_EQ(load_error("train:\n  lr: 1\n  lr: 2\n"),
             "cfg.yaml:3:3: duplicate key 'train.lr' (first given at line 2)");

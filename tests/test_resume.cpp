@@ -255,17 +255,44 @@ TEST(Resume, UnwritableCheckpointDirectoryFailsAtStart) {
       << message;
 }
 
+// A failure on one rank of two (rank 0 cannot create the checkpoint
+// directory) reaches the user once, naming the rank, and the job ends with
+// exit status 1 instead of MPI_Abort (which killed rank 0 before it could
+// print, leaving only "rank 0 failed (see its message)").
+TEST(Resume, OneRanksFailureReachesTheUserNamingTheRank) {
+  srtest::TempDir tmp;
+  const std::string bin = SHARDREC_BINARY;
+  const std::string cfg = srtest::tiny_training_config(tmp, bin, "warn", "checkpoint: {dir: /proc/self/no-such-dir}\n");
+  auto r = srtest::run_command("OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
+                               "OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_hwloc_base_binding_policy=none mpiexec "
+                               "-n 2 " +
+                               bin + " train " + cfg + " --run-dir " + tmp.file("run"));
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("[rank 0/2] error: rank 0: cannot create directory /proc/self/no-such-dir"),
+            std::string::npos)
+      << r.output;
+  EXPECT_EQ(r.output.find("MPI_ABORT"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("[rank 1/2] error"), std::string::npos) << r.output;
+}
+
 namespace {
 
-// A shell script that runs `train` (a `shardrec train` command line) with
-// debug logging into a FIFO, reads its lines as they come and sends `signal`
-// once the n-th checkpoint is committed (its "checkpoint <path>" line), then
-// passes the rest of the output through and exits with train's status. It
-// waits for the event, whatever the machine's speed.
-std::string signal_after_checkpoints(const std::string &train, const std::string &signal, int n) {
-  return "f=$(mktemp -u) && mkfifo $f || exit 3; " + train + " --set run.log_level=debug >$f 2>&1 & pid=$!; " +
-         "{ k=0; while read -r line; do case $line in checkpoint\\ *.h5) k=$((k + 1)); [ $k -ge " +
+// A shell script that runs `command` with its output into a FIFO, reads its
+// lines as they come and sends `signal` once n lines have matched the shell
+// pattern `line` (a `case` pattern), then passes the rest of the output
+// through and exits with the command's status. It waits for the event,
+// whatever the machine's speed.
+std::string signal_after_lines(const std::string &command, const std::string &line, int n,
+                               const std::string &signal) {
+  return "f=$(mktemp -u) && mkfifo $f || exit 3; " + command + " >$f 2>&1 & pid=$!; " +
+         "{ k=0; while read -r line; do echo \"$line\"; case $line in " + line + ") k=$((k + 1)); [ $k -ge " +
          std::to_string(n) + " ] && kill -" + signal + " $pid && break;; esac; done; cat; } <$f; rm -f $f; wait $pid";
+}
+
+// Sends `signal` to a `shardrec train` command line (with debug logging) once
+// its n-th checkpoint is committed (its "checkpoint <path>" line).
+std::string signal_after_checkpoints(const std::string &train, const std::string &signal, int n) {
+  return signal_after_lines(train + " --set run.log_level=debug", "checkpoint\\ *.h5", n, signal);
 }
 
 // Copies a checkpoint and changes one thing in the copy through the HDF5 C
@@ -369,6 +396,28 @@ TEST(Resume, SigtermWritesACheckpointAndTheResumedRunEndsAsIfUninterrupted) {
   EXPECT_EQ(test_record(srtest::read_file(cut + "/metrics.jsonl")), expected);
 }
 
+// Open MPI's mpirun forwards SIGUSR1 to every rank: they finish the step,
+// checkpoint, and the job ends with 75. The signal comes while every rank
+// holds after 3 steps (a test hook), so the checkpoint is at step 4. (On
+// SIGTERM mpirun sends the ranks SIGTERM and SIGKILL 1 s later,
+// odls_base_sigkill_timeout: not enough for every checkpoint, and raising it
+// delays every failed job's end by as much per rank; docs say to use USR1.)
+TEST(Resume, MpirunForwardsSigusr1AndTheRanksCheckpoint) {
+  srtest::TempDir tmp;
+  const std::string bin = SHARDREC_BINARY, dir = tmp.file("run");
+  const std::string cfg = srtest::tiny_training_config(tmp, bin, "warn", "train: {batch_size: 50, epochs: 3}\n");
+  const std::string mpirun = "SHARDREC_TEST_HOLD_AT_STEP=3 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
+                             "OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_hwloc_base_binding_policy=none mpirun -np 2 " +
+                             bin + " train " + cfg + " --run-dir " + dir;
+  auto r = srtest::run_command("bash -c '" + signal_after_lines(mpirun, "*holding\\ after*", 2, "USR1") + "'");
+  EXPECT_EQ(r.exit_code, 75) << r.output;
+  EXPECT_NE(r.output.find("[rank 0/2] warning: stopped on signal 10 (User defined signal 1) at step 4 after writing a "
+                          "checkpoint"),
+            std::string::npos)
+      << r.output;
+  EXPECT_EQ(srtest::read_file(dir + "/checkpoints/latest"), "ckpt-0000000004.h5\n") << r.output;
+}
+
 // Resuming another run's checkpoint (another seed, data or model) is refused,
 // naming the keys; checkpoint.allow_changes lets it through.
 TEST(Resume, AnotherRunsCheckpointIsRefusedNamingTheKeys) {
@@ -390,6 +439,101 @@ TEST(Resume, AnotherRunsCheckpointIsRefusedNamingTheKeys) {
   other.checkpoint.allow_changes = 1;
   EXPECT_EQ(sr_train(&other, &self, &dataset(), nullptr, nullptr, &res), SR_OK) << sr_error_message();
   EXPECT_EQ(res.steps, 4);
+}
+
+// The run id a checkpoint records (32 hex digits; "" when it has none).
+std::string run_id_of(const std::string &path) {
+  char id[SR_RUN_ID_SIZE] = "";
+  EXPECT_EQ(sr_checkpoint_read_run_id(path.c_str(), id, sizeof id), 0) << sr_error_message();
+  return id;
+}
+
+// Retention deletes only this run's files, never `latest` or `best`: a
+// second run started (through the library, which does not refuse it) where
+// another left higher-step checkpoints keeps them, and its own `latest`.
+TEST(Resume, RetentionTouchesOnlyThisRunsFilesAndNeverLatest) {
+  sr_log_set_level(SR_LOG_ERROR);
+  srtest::TempDir tmp;
+  const std::string dir = tmp.file("run");
+  ASSERT_EQ(train(config(dir, 8)), 0);  // run A: checkpoints at 4 and 8
+  const std::string first = run_id_of(checkpoint_at(dir, 8));
+  EXPECT_EQ(first.size(), 32u) << first;
+  EXPECT_EQ(run_id_of(checkpoint_at(dir, 4)), first);
+  sr_config b = config(dir, 3);  // run B: a checkpoint every step, keeping 1
+  b.checkpoint.every_steps = 1;
+  b.checkpoint.keep_last = 1;
+  ASSERT_EQ(train(b), 0);
+  const std::string second = run_id_of(checkpoint_at(dir, 3));
+  EXPECT_EQ(second.size(), 32u);
+  EXPECT_NE(second, first);
+  auto ls = srtest::run_command("ls " + dir).output;
+  EXPECT_NE(ls.find("ckpt-0000000004.h5"), std::string::npos) << ls;  // A's, kept
+  EXPECT_NE(ls.find("ckpt-0000000008.h5"), std::string::npos) << ls;
+  EXPECT_NE(ls.find("ckpt-0000000003.h5"), std::string::npos) << ls;  // B's latest
+  EXPECT_EQ(ls.find("ckpt-0000000001.h5"), std::string::npos) << ls;  // B's older ones
+  EXPECT_EQ(ls.find("ckpt-0000000002.h5"), std::string::npos) << ls;
+  EXPECT_EQ(srtest::read_file(dir + "/latest"), "ckpt-0000000003.h5\n");
+  // A resumed run keeps its id.
+  sr_config more = config(dir, 5);
+  more.checkpoint.every_steps = 1;
+  more.checkpoint.keep_last = 1;
+  snprintf(more.checkpoint.resume, sizeof more.checkpoint.resume, "auto");
+  ASSERT_EQ(train(more), 0);
+  EXPECT_EQ(run_id_of(checkpoint_at(dir, 5)), second);
+  ls = srtest::run_command("ls " + dir).output;
+  EXPECT_EQ(ls.find("ckpt-0000000003.h5"), std::string::npos) << ls;
+  EXPECT_NE(ls.find("ckpt-0000000008.h5"), std::string::npos) << ls;
+}
+
+// Resuming on other data of the same shape (one interaction moved) is refused
+// naming the data and both content hashes; data.path alone says nothing.
+TEST(Resume, OtherDataOfTheSameShapeIsRefusedNamingIt) {
+  sr_log_set_level(SR_LOG_ERROR);
+  srtest::TempDir tmp;
+  const std::string dir = tmp.file("run");
+  ASSERT_EQ(train(config(dir, 2)), 0);
+  sr_dataset changed = srtest::synthetic_dataset(700, 120, 100, 12, true);
+  sr_csr &m = changed.train;  // a row's last (largest) item becomes the next item
+  int64_t r = 0;
+  while (r < m.n_rows && (m.indptr[r + 1] == m.indptr[r] || m.indices[m.indptr[r + 1] - 1] + 1 >= m.n_cols)) r++;
+  ASSERT_LT(r, m.n_rows);
+  m.indices[m.indptr[r + 1] - 1]++;
+  sr_config more = config(dir, 4);
+  snprintf(more.checkpoint.resume, sizeof more.checkpoint.resume, "auto");
+  sr_dist self;
+  sr_dist_self(&self);
+  sr_train_result res;
+  EXPECT_EQ(sr_train(&more, &self, &changed, nullptr, nullptr, &res), SR_ECONFIG);
+  const std::string message = sr_error_message();
+  EXPECT_NE(message.find("was trained with other values of the data (data.path in-memory: content hash "),
+            std::string::npos)
+      << message;
+  EXPECT_NE(message.find("the checkpoint's "), std::string::npos) << message;
+  // The same data resumes.
+  EXPECT_EQ(sr_train(&more, &self, &dataset(), nullptr, nullptr, &res), SR_OK) << sr_error_message();
+  sr_dataset_free(&changed);
+}
+
+// --resume auto where no checkpoint exists yet starts the run, so that one
+// command line (an sbatch line) serves the first start and every restart; a
+// finished run's model.h5 without checkpoints is not replaced.
+TEST(Resume, ResumeAutoWithoutACheckpointStartsTheRun) {
+  srtest::TempDir tmp;
+  const std::string bin = SHARDREC_BINARY, dir = tmp.file("run");
+  const std::string cfg = srtest::tiny_training_config(tmp, bin, "info", "train: {batch_size: 50, epochs: 2}\n");
+  auto first = srtest::run_command(bin + " train " + cfg + " --run-dir " + dir + " --resume auto");
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  EXPECT_NE(first.output.find("--resume auto: no checkpoint in " + dir + "/checkpoints yet, starting the run"),
+            std::string::npos)
+      << first.output;
+  auto again = srtest::run_command(bin + " train " + cfg + " --run-dir " + dir + " --resume auto");
+  EXPECT_EQ(again.exit_code, 0) << again.output;
+  EXPECT_NE(again.output.find("resuming run "), std::string::npos) << again.output;
+  ASSERT_EQ(srtest::run_command("rm -r " + dir + "/checkpoints").exit_code, 0);
+  auto finished = srtest::run_command(bin + " train " + cfg + " --run-dir " + dir + " --resume auto");
+  EXPECT_EQ(finished.exit_code, 1) << finished.output;
+  EXPECT_NE(finished.output.find("holds a model.h5 but no checkpoint to resume"), std::string::npos)
+      << finished.output;
 }
 
 TEST(Resume, InitFromStartsAtTheBaseParameters) {

@@ -81,6 +81,15 @@ void write_file(const std::string &path, const std::string &content) {
   out << content;
 }
 
+std::string tiny_training_config(const TempDir &tmp, const std::string &shardrec, const std::string &log_level,
+                                 const std::string &more_yaml) {
+  const std::string data = tmp.file("tiny.h5"), cfg = tmp.file("tiny.yaml");
+  EXPECT_EQ(run_command(shardrec + " data synth -o " + data + " --users 300 --items 80 --heldout 40").exit_code, 0);
+  write_file(cfg, "data: {path: " + data + "}\nrun: {threads: 1, log_level: " + log_level +
+                      "}\nmodel: {hidden: [16], latent_dim: 4}\n" + more_yaml);
+  return cfg;
+}
+
 sr_csr csr_from_rows(const std::vector<std::vector<int32_t>> &rows, int64_t n_cols, bool with_values) {
   int64_t nnz = 0;
   for (const auto &row : rows) nnz += (int64_t)row.size();

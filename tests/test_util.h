@@ -37,6 +37,13 @@ CommandResult run_command(const std::string &command);
 std::string read_file(const std::string &path);
 void write_file(const std::string &path, const std::string &content);
 
+// A config for quick runs of the binary `shardrec` on a tiny synthetic
+// dataset (300 users, 80 items, 40 held out) written in tmp: one BLAS thread,
+// run.log_level `log_level`, a small Mult-VAE, then `more_yaml` (sections
+// other than data, run and model). Returns the config's path.
+std::string tiny_training_config(const TempDir &tmp, const std::string &shardrec, const std::string &log_level,
+                                 const std::string &more_yaml);
+
 // Synthetic data (planted factors, no item features) split for the strong
 // protocol with n_heldout validation and test users each. Seeded: every rank
 // that calls it gets the same dataset. Free with sr_dataset_free.

@@ -15,6 +15,7 @@
 #ifndef SHARDREC_CHECKPOINT_H
 #define SHARDREC_CHECKPOINT_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "shardrec/config.h"
@@ -26,6 +27,7 @@ extern "C" {
 #endif
 
 #define SR_CHECKPOINT_SCHEMA_VERSION 1
+#define SR_RUN_ID_SIZE 33 /* 32 hex digits (128 random bits) and the NUL */
 
 /* Where a run stands; everything but the parameters and Adam's moments. */
 typedef struct {
@@ -37,7 +39,17 @@ typedef struct {
   double best_value;    /* its train.select_metric */
   float *best_values;   /* parameter arena of the best epoch (params.total floats); caller-owned */
   char *history;        /* validation records so far, JSON lines (malloc'd; may be NULL) */
+  /* Which run this is: made when it starts, kept by every resume; "" in a
+   * checkpoint of a shardrec that had none. Retention deletes only files of
+   * its own run (checkpoint_dir.h). */
+  char run_id[SR_RUN_ID_SIZE];
+  /* The training data's content hash (sr_dataset_rows_hash summed over the
+   * shards, with sr_dataset_shared_hash); 0: not recorded. */
+  uint64_t data_hash;
 } sr_train_state;
+
+/* Reads only /train_state's run_id ("" when the checkpoint has none). */
+int sr_checkpoint_read_run_id(const char *path, char *run_id, size_t size);
 
 /* Writes are collective over the model's ranks (m->dist, sr_model_create_on;
  * a single process when NULL): rank 0 writes the file, holding every tensor

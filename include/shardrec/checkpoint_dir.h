@@ -8,7 +8,8 @@
  *
  * Pointers are replaced atomically (temp + rename), after the checkpoint they
  * name is durable, so a crash at any moment leaves `latest` naming a complete
- * file. Retention keeps the newest keep_last checkpoints plus `best`.
+ * file. Retention keeps the newest keep_last checkpoints of the run plus
+ * `latest` and `best`, and never touches another run's files.
  */
 #ifndef SHARDREC_CHECKPOINT_DIR_H
 #define SHARDREC_CHECKPOINT_DIR_H
@@ -24,9 +25,12 @@ extern "C" {
 
 /* "<dir>/ckpt-0000001234.h5" for optimizer step 1234. */
 void sr_ckptdir_path(const char *dir, int64_t step, char *buf, size_t bufsize);
-/* After `path` (in dir) was written: points `latest` (and `best` when is_best)
- * at it, then deletes checkpoints beyond the newest keep_last, except `best`. */
-int sr_ckptdir_commit(const char *dir, const char *path, int is_best, int keep_last);
+/* After `path` (in dir) was written by the run `run_id`: points `latest` (and
+ * `best` when is_best) at it, then deletes that run's checkpoints beyond its
+ * newest keep_last (path included). Never deleted: the files `latest` and
+ * `best` name, and any file that does not record run_id as its run (another
+ * run's, an older shardrec's). */
+int sr_ckptdir_commit(const char *dir, const char *path, int is_best, int keep_last, const char *run_id);
 /* Before training, by the rank that writes checkpoints: creates dir, fails
  * at once if no file can be created in it (rather than at the first
  * checkpoint, maybe an epoch later), and removes the temporaries
@@ -40,7 +44,10 @@ int sr_ckptdir_clear(const char *dir);
 /* Resumes from `which`: a checkpoint path, or "auto" = the newest valid one in
  * dir (the `latest` pointer first, then every ckpt-*.h5 newest first; a file
  * that fails to load is skipped with a warning naming it and why). Loads into
- * m, o, state (as sr_checkpoint_read_training); `chosen` gets the path used. */
+ * m, o, state (as sr_checkpoint_read_training); `chosen` gets the path used.
+ * "auto" where nothing was written yet (no pointer, no checkpoint) loads
+ * nothing and sets chosen to "": the run starts fresh, so that one command
+ * line serves a job's first start and every restart. */
 int sr_ckptdir_resume(const char *dir, const char *which, sr_model *m, sr_optim *o, sr_train_state *state,
                       char *chosen, size_t chosen_size);
 

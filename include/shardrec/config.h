@@ -134,6 +134,7 @@ typedef struct {
     int cross_device_negatives; /* bool: two-tower queries see every rank's items */
     int item_parallel;          /* K: ranks that share each batch and split the item layers (Mult-VAE/DAE) */
     int backend;                /* sr_comm_backend (device.h): auto|mpi|nccl collectives of GPU ranks */
+    double stall_timeout_s;     /* no progress on some rank for this long ends the job (watchdog.h); 0: off */
   } dist;
 } sr_config;
 

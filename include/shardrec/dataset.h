@@ -92,6 +92,12 @@ int sr_dataset_read_features(const char *path, sr_dataset *d);
 void sr_dataset_set_whole(sr_dataset *d);
 /* Full validation of an in-memory dataset; `what` names it in messages. */
 int sr_dataset_validate(const sr_dataset *d, const char *what);
+/* Content hashes, for telling whether a run's data changed (hash.h): the sum
+ * over this shard's rows of a hash of each row (its split, global row number,
+ * user and entries), which summed over all shards (mod 2^64) is the same for
+ * any sharding; and a hash of what every shard holds whole (sizes, features). */
+uint64_t sr_dataset_rows_hash(const sr_dataset *d);
+uint64_t sr_dataset_shared_hash(const sr_dataset *d);
 /* Human-readable summary (sizes, density, per-split counts, features). */
 void sr_dataset_print_info(const sr_dataset *d, const char *path);
 

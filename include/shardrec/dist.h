@@ -56,7 +56,12 @@ int sr_dist_check_identical(const sr_dist *d, const void *data, size_t bytes, co
 /* *n = how many ranks of d share this rank's node (shared memory). Collective. */
 int sr_dist_node_size(const sr_dist *d, int *n);
 /* Fails on every rank if `local_rc` is an error on any rank; keeps ranks in
- * step after work that may fail on some of them only (e.g. reading a shard). */
+ * step after work that may fail on some of them only (e.g. reading a shard).
+ * On failure rank 0's message becomes every failed rank's message, each
+ * naming its rank ("rank 1: ...; ranks 2, 3: ..."), other failed ranks keep
+ * their own, the others say which rank failed; the error is marked agreed
+ * (error.h) on every rank, so that rank 0 alone reports it and the job ends
+ * normally. */
 int sr_dist_agree(const sr_dist *d, int local_rc);
 
 #ifdef __cplusplus

@@ -50,6 +50,11 @@ const char *sr_error_message(void); /* "" when no error is recorded */
 const char *sr_error_where(void);   /* "src/file.c:123" of the first failure */
 int sr_error_code(void);
 void sr_error_clear(void);
+/* Whether the current error is one every rank of the job knows of (set by
+ * sr_dist_agree, cleared by any new failure): the job may then end normally
+ * instead of aborting ranks that wait in a collective. */
+void sr_error_mark_agreed(void);
+int sr_error_agreed(void);
 
 /* Propagates a failure: evaluates `expr` once and returns its code if non-zero. */
 #define SR_TRY(expr)                            \

@@ -301,7 +301,7 @@ static int recommend_main(const sr_dist *dist, const recommend_args *a) {
   memset(&in, 0, sizeof in);
   int rc = load_inputs(a, &in);
   if (sr_dist_agree(dist, rc)) {
-    if (rc) sr_log_current_error();
+    if (dist->rank == 0) sr_log_current_error(); /* every failed rank's message */
     inputs_free(&in);
     return SR_CLI_AGREED_FAILURE;
   }
@@ -318,7 +318,7 @@ static int recommend_main(const sr_dist *dist, const recommend_args *a) {
   free(scores);
   inputs_free(&in);
   if (!sr_dist_agree(dist, rc)) return SR_OK;
-  if (rc) sr_log_current_error();
+  if (dist->rank == 0) sr_log_current_error();
   return SR_CLI_AGREED_FAILURE;
 }
 

@@ -110,9 +110,10 @@ static int lock_run_dir(const char *run_dir) {
   return SR_OK; /* fd stays open: the lock lives as long as this process */
 }
 
-/* A run directory holds one run (rank 0): a fresh run (no checkpoint.resume)
- * where an earlier run left checkpoints, metrics or a model is refused, or
- * with --overwrite starts over, deleting them. */
+/* A run directory holds one run (rank 0): a fresh run (no checkpoint.resume,
+ * or --resume auto before any checkpoint) where an earlier run left
+ * checkpoints, metrics or a model is refused, or with --overwrite starts
+ * over, deleting them. */
 static int claim_run_dir(const sr_config *cfg, const char *run_dir, int overwrite) {
   SR_TRY(sr_mkdir_p(run_dir));
   SR_TRY(lock_run_dir(run_dir));
@@ -123,8 +124,19 @@ static int claim_run_dir(const sr_config *cfg, const char *run_dir, int overwrit
     snprintf(ckpt_dir, sizeof ckpt_dir, "%s/checkpoints", run_dir);
   snprintf(metrics, sizeof metrics, "%s/metrics.jsonl", run_dir);
   snprintf(model, sizeof model, "%s/model.h5", run_dir);
-  const int used = sr_ckptdir_has_checkpoints(ckpt_dir) || access(metrics, F_OK) == 0 || access(model, F_OK) == 0;
-  if (!used || cfg->checkpoint.resume[0]) return SR_OK;
+  const int checkpoints = sr_ckptdir_has_checkpoints(ckpt_dir), automatic = !strcmp(cfg->checkpoint.resume, "auto");
+  if (cfg->checkpoint.resume[0] && (checkpoints || !automatic)) return SR_OK; /* resuming */
+  /* A fresh start. With --resume auto (no checkpoint yet: a job's first
+   * start, or a restart of one stopped before its first checkpoint) the
+   * metrics.jsonl of such an attempt is continued, a finished run's model.h5
+   * is not replaced. */
+  const int used = checkpoints || access(model, F_OK) == 0 || (!automatic && access(metrics, F_OK) == 0);
+  if (!used) return SR_OK;
+  if (!overwrite && automatic)
+    return SR_FAIL(SR_EINVAL,
+                   "--resume auto: run directory %s holds a model.h5 but no checkpoint to resume: start it over with "
+                   "--overwrite, or choose another run.name",
+                   run_dir);
   if (!overwrite)
     return SR_FAIL(SR_EINVAL,
                    "run directory %s already holds a run (checkpoints, metrics.jsonl or model.h5): continue it with "
@@ -151,9 +163,9 @@ static int write_run_config(const sr_config *cfg, const char *run_dir) {
   return rc;
 }
 
-/* After sr_dist_agree failed: the ranks that failed say why. */
-static int agreed_failure(int local_rc) {
-  if (local_rc) sr_log_current_error();
+/* After sr_dist_agree failed: rank 0 holds every failed rank's message. */
+static int agreed_failure(const sr_dist *dist) {
+  if (dist->rank == 0) sr_log_current_error();
   return SR_CLI_AGREED_FAILURE;
 }
 
@@ -171,7 +183,7 @@ static int train_main(const sr_dist *dist, const char *config_path, char **overr
   else
     snprintf(run_dir, sizeof run_dir, "%s/%s", cfg.run.out_dir, cfg.run.name);
   int rc = dist->rank == 0 ? claim_run_dir(&cfg, run_dir, overwrite) : SR_OK;
-  if (sr_dist_agree(dist, rc)) return agreed_failure(rc);
+  if (sr_dist_agree(dist, rc)) return agreed_failure(dist);
 
   sr_cli_set_blas_threads(&cfg, dist);
   sr_info("run directory %s; %d rank(s); BLAS core %s, %d thread(s) per rank", run_dir, dist->size,
@@ -185,7 +197,7 @@ static int train_main(const sr_dist *dist, const char *config_path, char **overr
   if (rc == SR_OK && dist->rank == 0) rc = write_run_config(&cfg, run_dir);
   if (sr_dist_agree(dist, rc)) {
     sr_dataset_free(&data);
-    return agreed_failure(rc);
+    return agreed_failure(dist);
   }
   sr_model *model = NULL;
   sr_train_result res;
@@ -201,6 +213,7 @@ static int train_main(const sr_dist *dist, const char *config_path, char **overr
     if (dist->rank == 0) sr_warn("%s", sr_error_message());
     return SR_CLI_STOPPED;
   }
+  if (rc && sr_error_agreed()) return agreed_failure(dist); /* every rank knows: no abort */
   return rc ? sr_cmd_report_error() : 0;
 }
 

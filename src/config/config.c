@@ -588,10 +588,47 @@ static int load_document(const config_source *src, const char *text, size_t len,
   return rc;
 }
 
+/* Bounds checked before libyaml sees a text: its scanner takes time
+ * quadratic in the nesting depth (160 KB of nested brackets took ~50 s), and
+ * a config, or the one a checkpoint stores, nests a few levels in a few KB.
+ * Flow nesting is bounded by the number of '[' and '{' (counted everywhere,
+ * quoted or not: an over-count at worst, which no scanner trick can hide),
+ * block nesting by the column of each line's content after its indentation
+ * and "- " / "? " indicators (every block level adds at least one column). */
+enum { MAX_YAML_BYTES = 1 << 20, MAX_YAML_OPENERS = 1024, MAX_YAML_COLUMN = 256 };
+
+static int check_yaml_bounds(const config_source *src, const char *text, size_t len) {
+  yaml_mark_t mark = {0, 0, 0};
+  if (len > MAX_YAML_BYTES)
+    return config_fail(src, mark, "%zu bytes of YAML, more than the %d a config may have", len, MAX_YAML_BYTES);
+  int openers = 0;
+  for (size_t i = 0, line_start = 0; i < len; i++) {
+    if (i == 0 || text[i - 1] == '\n') {
+      line_start = i;
+      size_t col = 0;
+      while (i + col < len && (text[i + col] == ' ' || ((text[i + col] == '-' || text[i + col] == '?') &&
+                                                        i + col + 1 < len && text[i + col + 1] == ' ')))
+        col++;
+      if (col > MAX_YAML_COLUMN) {
+        mark.column = col;
+        return config_fail(src, mark, "YAML nested deeper than column %d (indentation and '- ' indicators)",
+                           MAX_YAML_COLUMN);
+      }
+    }
+    if (text[i] == '\n') mark.line++;
+    if ((text[i] == '[' || text[i] == '{') && ++openers > MAX_YAML_OPENERS) {
+      mark.column = i - line_start;
+      return config_fail(src, mark, "more than %d '[' or '{': YAML nested too deep for a config", MAX_YAML_OPENERS);
+    }
+  }
+  return SR_OK;
+}
+
 /* Parses `text` and applies it to c: the whole document as a config tree, or,
  * given a key, as that key's value. All or nothing: c changes only on SR_OK. */
 static int apply_text(sr_config *c, config_source src, const char *text, size_t len, const sr_config_key *key) {
   yaml_document_t doc;
+  SR_TRY(check_yaml_bounds(&src, text, len));
   SR_TRY(load_document(&src, text, len, &doc));
   src.doc = &doc;
   yaml_node_t *root = yaml_document_get_root_node(&doc);

@@ -426,18 +426,20 @@ const sr_config_key sr_config_schema[] = {
      SCALAR(checkpoint.keep_last),
      AT_LEAST(1),
      .default_yaml = "3",
-     .doc = "Checkpoints kept (newest first), plus the best-validation one."},
+     .doc = "Checkpoints of this run kept (newest first), plus the best-validation one; other runs' files are never "
+            "deleted."},
     {.path = "checkpoint.resume",
      .type = SR_CFG_STRING,
      SCALAR(checkpoint.resume),
      .default_yaml = "\"\"",
-     .doc = "Resume: empty = start fresh, auto = newest valid checkpoint in checkpoint.dir, or a checkpoint path."},
+     .doc = "Resume: empty = start fresh, auto = newest valid checkpoint in checkpoint.dir (a fresh start where none "
+            "was written yet), or a checkpoint path."},
     {.path = "checkpoint.allow_changes",
      .type = SR_CFG_BOOL,
      SCALAR(checkpoint.allow_changes),
      .default_yaml = "false",
-     .doc = "Resume even when the run.seed, data.path or model keys differ from the checkpoint's (refused otherwise, "
-            "naming them)."},
+     .doc = "Resume even when run.seed, the model keys or the training data (its content hash) differ from the "
+            "checkpoint's (refused otherwise, naming them)."},
     {.path = "checkpoint.compression",
      .type = SR_CFG_ENUM,
      SCALAR(checkpoint.compression),
@@ -480,6 +482,13 @@ const sr_config_key sr_config_schema[] = {
      .default_yaml = "auto",
      .doc = "Gradient collectives of GPU ranks: nccl, mpi (staged through pinned host memory; ranks may share a "
             "GPU) or auto (nccl when built with it). CPU ranks always use MPI."},
+    {.path = "dist.stall_timeout_s",
+     .type = SR_CFG_FLOAT,
+     SCALAR(dist.stall_timeout_s),
+     AT_LEAST(0),
+     .default_yaml = "300",
+     .doc = "A rank without progress for this long (stuck I/O, a deadlocked collective, a dead peer) ends the job "
+            "with exit status 124, reporting which ranks have not reached which step (0: never)."},
 };
 const int sr_config_schema_count = (int)(sizeof sr_config_schema / sizeof sr_config_schema[0]);
 

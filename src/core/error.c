@@ -9,6 +9,7 @@
 static _Thread_local char error_message[SR_ERROR_MAX];
 static _Thread_local char error_where[128];
 static _Thread_local int error_code;
+static _Thread_local int error_agreed;
 static sr_die_hook die_hook;
 
 int sr_fail_at(const char *src_file, int src_line, int code, const char *fmt, ...) {
@@ -18,6 +19,7 @@ int sr_fail_at(const char *src_file, int src_line, int code, const char *fmt, ..
   va_end(ap);
   snprintf(error_where, sizeof error_where, "%s:%d", src_file, src_line);
   error_code = code;
+  error_agreed = 0;
   return code;
 }
 
@@ -45,7 +47,11 @@ void sr_error_clear(void) {
   error_message[0] = '\0';
   error_where[0] = '\0';
   error_code = SR_OK;
+  error_agreed = 0;
 }
+
+void sr_error_mark_agreed(void) { error_agreed = 1; }
+int sr_error_agreed(void) { return error_agreed; }
 
 void sr_set_die_hook(sr_die_hook hook) { die_hook = hook; }
 

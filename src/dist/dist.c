@@ -9,7 +9,9 @@
 
 #include "dist_internal.h"
 #include "shardrec/error.h"
+#include "shardrec/hash.h"
 #include "shardrec/log.h"
+#include "shardrec/mem.h"
 
 static void abort_job(int exit_code) {
   int initialized = 0, finalized = 0;
@@ -64,7 +66,10 @@ int sr_dist_init(int *argc, char ***argv, sr_dist *d) {
    * 104 vs 42 ms on 2 ranks). Other MPIs ignore the variable; a value already
    * set by the user wins. */
   setenv("OMPI_MCA_coll_libnbc_iallreduce_algorithm", "1", 0);
-  if (!initialized && MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
+  /* MPI_THREAD_MULTIPLE for the stall watchdog's thread (watchdog.h), which
+   * asks the ranks where they are while the training thread may be blocked
+   * in a collective; with less, the watchdog reports each rank alone. */
+  if (!initialized && MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &provided) != MPI_SUCCESS)
     return SR_FAIL(SR_EDIST, "MPI_Init failed");
   MPI_Comm_set_errhandler(d->comm, MPI_ERRORS_RETURN);
   MPI_Comm_rank(d->comm, &d->rank);
@@ -134,17 +139,9 @@ int sr_dist_recv_f32(const sr_dist *d, int source, float *buf, int64_t n) {
   return SR_OK;
 }
 
-/* FNV-1a: enough to detect replicas that diverged (not an integrity check). */
-static uint64_t fnv1a(const void *data, size_t bytes) {
-  const unsigned char *p = data;
-  uint64_t h = 1469598103934665603ull;
-  for (size_t i = 0; i < bytes; i++) h = (h ^ p[i]) * 1099511628211ull;
-  return h;
-}
-
 int sr_dist_check_identical(const sr_dist *d, const void *data, size_t bytes, const char *what) {
   if (d->size == 1) return SR_OK;
-  uint64_t mine = fnv1a(data, bytes), root = mine;
+  uint64_t mine = sr_hash64(data, bytes, SR_HASH64_INIT), root = mine;
   MPI_TRY(MPI_Bcast(&root, 1, MPI_UINT64_T, 0, d->comm), "MPI_Bcast");
   int64_t first_bad = mine == root ? INT64_MAX : d->rank;
   MPI_TRY(MPI_Allreduce(MPI_IN_PLACE, &first_bad, 1, MPI_INT64_T, MPI_MIN, d->comm), "MPI_Allreduce");
@@ -163,12 +160,57 @@ int sr_dist_node_size(const sr_dist *d, int *n) {
   return SR_OK;
 }
 
+/* Rank 0's message after a failed agreement: each failed rank's message
+ * (all[r * SR_ERROR_MAX], "" for ranks that did not fail or whose failure
+ * was agreed on before), ranks with the same message named together, after
+ * `before` (rank 0's agreed message of an earlier agreement, or ""). */
+static void join_messages(const sr_dist *d, char *all, const char *before, int code) {
+  char joined[SR_ERROR_MAX];
+  size_t used = (size_t)snprintf(joined, sizeof joined, "%s", before);
+  for (int r = 0; r < d->size && used < sizeof joined; r++) {
+    const char *msg = all + (size_t)r * SR_ERROR_MAX;
+    if (!msg[0]) continue;
+    char ranks[256];
+    int n_ranks = 0;
+    size_t len = 0;
+    for (int q = r; q < d->size; q++) { /* r and the later ranks of the same message */
+      char *other = all + (size_t)q * SR_ERROR_MAX;
+      if (q > r && strcmp(other, msg) != 0) continue;
+      if (len < sizeof ranks) len += (size_t)snprintf(ranks + len, sizeof ranks - len, "%s%d", n_ranks ? ", " : "", q);
+      n_ranks++;
+      if (q > r) other[0] = '\0';
+    }
+    used += (size_t)snprintf(joined + used, sizeof joined - used, "%srank%s %s: %s", used ? "; " : "",
+                             n_ranks > 1 ? "s" : "", ranks, msg);
+  }
+  SR_FAIL(code, "%s", joined);
+}
+
 int sr_dist_agree(const sr_dist *d, int local_rc) {
   if (d->size == 1) return local_rc;
   int64_t first_failed = local_rc != SR_OK ? d->rank : INT64_MAX;
   MPI_TRY(MPI_Allreduce(MPI_IN_PLACE, &first_failed, 1, MPI_INT64_T, MPI_MIN, d->comm), "MPI_Allreduce");
-  if (local_rc != SR_OK) return local_rc; /* keep this rank's own message */
-  if (first_failed != INT64_MAX)
-    return SR_FAIL(SR_EDIST, "rank %lld failed (see its message)", (long long)first_failed);
-  return SR_OK;
+  if (first_failed == INT64_MAX) return SR_OK;
+  /* Failed somewhere: every new failure's message goes to rank 0 (one agreed
+   * on before, passed on through a later agreement, was collected then). */
+  const int agreed_before = local_rc != SR_OK && sr_error_agreed();
+  char mine[SR_ERROR_MAX] = "";
+  if (local_rc != SR_OK) snprintf(mine, sizeof mine, "%s", sr_error_message());
+  char *all = d->rank == 0 ? sr_malloc((size_t)d->size * SR_ERROR_MAX) : NULL;
+  if (agreed_before && d->rank != 0) mine[0] = '\0';
+  int rc = MPI_Gather(mine, SR_ERROR_MAX, MPI_CHAR, all, SR_ERROR_MAX, MPI_CHAR, 0, d->comm);
+  if (rc != MPI_SUCCESS) {
+    free(all);
+    return sr_mpi_fail(rc, "MPI_Gather");
+  }
+  const int code = local_rc != SR_OK ? local_rc : SR_EDIST;
+  if (d->rank == 0) {
+    if (agreed_before) all[0] = '\0';
+    join_messages(d, all, agreed_before ? mine : "", code);
+  } else if (local_rc == SR_OK) {
+    SR_FAIL(SR_EDIST, "rank %lld failed (rank 0 reports its message)", (long long)first_failed);
+  }
+  free(all);
+  sr_error_mark_agreed();
+  return code;
 }

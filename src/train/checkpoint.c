@@ -10,6 +10,7 @@
 #include "shardrec/error.h"
 #include "shardrec/h5io.h"
 #include "shardrec/mem.h"
+#include "shardrec/watchdog.h"
 
 /* Elements of a sharded tensor sent to the writing rank per message: bounds
  * that rank's extra memory to one 64 MiB buffer whatever the model size. */
@@ -77,7 +78,7 @@ static void write_sharded(writer *w, const char *obj, const sr_param *p, const f
     for (int d = 1; d < p->ndim; d++) row *= count[d];
     offset[dim] = slices[2 * s];
     const int64_t rows = count[0], rows_per_block = row < block_elems ? block_elems / row : 1;
-    for (int64_t r0 = 0; r0 < rows; r0 += rows_per_block) {
+    for (int64_t r0 = 0; r0 < rows; r0 += rows_per_block, sr_watchdog_beat()) {
       const int64_t n_rows = rows - r0 < rows_per_block ? rows - r0 : rows_per_block, n = n_rows * row;
       const float *block = local + r0 * row;
       if (s != 0 && rank == s) { /* a sender */
@@ -111,6 +112,7 @@ static void write_arena(writer *w, const sr_params *ps, const char *group, const
       write_sharded(w, obj, p, arena + p->offset);
     else if (writing(w))
       note(w, sr_h5_write_tensor(&w->f, obj, arena + p->offset, p->ndim, p->shape));
+    sr_watchdog_beat(); /* progress within a long write */
   }
 }
 
@@ -178,6 +180,10 @@ static int write_state(sr_h5file *f, const sr_model *m, const sr_optim *o, const
   SR_TRY(sr_h5_write_attr_int64(f, g, "best_epoch", s->best_epoch));
   SR_TRY(sr_h5_write_attr_double(f, g, "best_value", s->best_value));
   SR_TRY(sr_h5_write_attr_string(f, g, "history", s->history ? s->history : ""));
+  SR_TRY(sr_h5_write_attr_string(f, g, "run_id", s->run_id));
+  char hash[24];
+  snprintf(hash, sizeof hash, "%016llx", (unsigned long long)s->data_hash);
+  SR_TRY(sr_h5_write_attr_string(f, g, "data_hash", hash));
   return m->ops->write_state ? m->ops->write_state(m, f) : SR_OK;
 }
 
@@ -313,6 +319,22 @@ static int check_state(const sr_h5file *f, const sr_train_state *s) {
   return SR_OK;
 }
 
+/* The run id (up to SR_RUN_ID_SIZE - 1 characters) and the data hash (16 hex
+ * digits); checkpoints written before they existed have neither. */
+static int read_identity(sr_h5file *f, sr_train_state *s) {
+  const char *g = "/train_state";
+  s->run_id[0] = '\0';
+  s->data_hash = 0;
+  if (sr_h5_attr_exists(f, g, "run_id")) SR_TRY(sr_h5_read_attr_string(f, g, "run_id", s->run_id, sizeof s->run_id));
+  if (!sr_h5_attr_exists(f, g, "data_hash")) return SR_OK;
+  char hash[24], *end;
+  SR_TRY(sr_h5_read_attr_string(f, g, "data_hash", hash, sizeof hash));
+  s->data_hash = strtoull(hash, &end, 16);
+  if (strlen(hash) != 16 || *end != '\0')
+    return SR_FAIL(SR_EFORMAT, "%s: /train_state data_hash '%s' is not 16 hexadecimal digits", f->path, hash);
+  return SR_OK;
+}
+
 static int read_state(sr_h5file *f, sr_model *m, sr_train_state *s) {
   const char *g = "/train_state";
   if (!sr_h5_exists(f, g)) return SR_FAIL(SR_EFORMAT, "%s: not a training checkpoint (no /train_state)", f->path);
@@ -323,6 +345,7 @@ static int read_state(sr_h5file *f, sr_model *m, sr_train_state *s) {
   SR_TRY(sr_h5_read_attr_int64(f, g, "best_epoch", &s->best_epoch));
   SR_TRY(sr_h5_read_attr_double(f, g, "best_value", &s->best_value));
   SR_TRY(sr_h5_read_attr_string_alloc(f, g, "history", &s->history));
+  SR_TRY(read_identity(f, s));
   SR_TRY(check_state(f, s));
   if (s->best_epoch > 0) SR_TRY(read_valid_arena(f, &m->params, "/train_state/best_params", s->best_values, 0));
   return SR_OK;
@@ -407,6 +430,19 @@ int sr_checkpoint_read_tensors(const char *path, sr_params *ps) {
   int rc = with_file(path, do_read_tensors, ps);
   if (rc != SR_OK) sr_params_free(ps);
   return rc;
+}
+
+static int do_read_run_id(sr_h5file *f, void *ctx) {
+  sr_train_state *s = ctx;
+  if (!sr_h5_exists(f, "/train_state")) return SR_FAIL(SR_EFORMAT, "%s: not a training checkpoint", f->path);
+  return read_identity(f, s);
+}
+
+int sr_checkpoint_read_run_id(const char *path, char *run_id, size_t size) {
+  sr_train_state s;
+  SR_TRY(with_file(path, do_read_run_id, &s));
+  snprintf(run_id, size, "%s", s.run_id);
+  return SR_OK;
 }
 
 int sr_checkpoint_read_config(const char *path, sr_config *cfg) {

@@ -144,7 +144,20 @@ int sr_ckptdir_clear(const char *dir) {
   return rc;
 }
 
-int sr_ckptdir_commit(const char *dir, const char *path, int is_best, int keep_last) {
+/* Whether retention may delete `name`: a file of this run (the run id it
+ * records is run_id). Files of other runs, and files that do not say (an
+ * older shardrec's, or unreadable), are never deleted. */
+static int belongs_to_run(const char *dir, const char *name, const char *run_id) {
+  char path[SR_PATH_MAX + 300], theirs[SR_RUN_ID_SIZE];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  if (sr_checkpoint_read_run_id(path, theirs, sizeof theirs) != SR_OK) {
+    sr_warn("retention keeps %s: %s", path, sr_error_message());
+    return 0;
+  }
+  return run_id[0] && strcmp(theirs, run_id) == 0;
+}
+
+int sr_ckptdir_commit(const char *dir, const char *path, int is_best, int keep_last, const char *run_id) {
   const char *name = base_name(path);
   SR_TRY(write_pointer(dir, "latest", name));
   if (is_best) SR_TRY(write_pointer(dir, "best", name));
@@ -153,8 +166,13 @@ int sr_ckptdir_commit(const char *dir, const char *path, int is_best, int keep_l
   read_pointer(dir, "best", best, sizeof best);
   SR_TRY(list_checkpoints(dir, &names, &n));
   int rc = SR_OK;
-  for (int i = keep_last; i < n && rc == SR_OK; i++) {
-    if (strcmp(names[i], best) == 0) continue;
+  /* names[] is newest first; `ours` counts this run's files seen so far. */
+  for (int i = 0, ours = 0; i < n && rc == SR_OK; i++) {
+    if (strcmp(names[i], name) == 0) {
+      ours++;
+      continue;
+    }
+    if (!belongs_to_run(dir, names[i], run_id) || ++ours <= keep_last || strcmp(names[i], best) == 0) continue;
     char victim[SR_PATH_MAX + 64];
     snprintf(victim, sizeof victim, "%s/%s", dir, names[i]);
     if (unlink(victim) != 0 && errno != ENOENT) rc = SR_FAIL(SR_EIO, "cannot remove %s: %s", victim, strerror(errno));
@@ -180,6 +198,8 @@ int sr_ckptdir_resume(const char *dir, const char *which, sr_model *m, sr_optim 
   int n;
   read_pointer(dir, "latest", latest, sizeof latest);
   SR_TRY(list_checkpoints(dir, &names, &n));
+  chosen[0] = '\0';
+  if (!latest[0] && n == 0) return SR_OK; /* nothing written yet: a fresh start */
   int rc = SR_EIO;
   /* `latest` first (it is what the run last committed), then newest first. */
   for (int i = -1; i < n && rc != SR_OK; i++) {

@@ -8,6 +8,7 @@
 #include "shardrec/exchange.h"
 #include "shardrec/log.h"
 #include "shardrec/mem.h"
+#include "shardrec/watchdog.h"
 
 /* Item parallelism: scores (R, this rank's items). Each shard ranks its own
  * items with the fold-in excluded, the group's shard 0 merges the lists into
@@ -56,6 +57,7 @@ static void evaluate_batches(score_fn fill, void *ctx, int64_t n_items, sr_item_
       sr_metrics_accumulate(metrics, scores, e - b, n_items, &foldin, &heldout);
     sr_csr_free(&foldin);
     sr_csr_free(&heldout);
+    sr_watchdog_beat(); /* progress within a long evaluation */
   }
   free(scores);
 }

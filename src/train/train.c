@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "shardrec/checkpoint_dir.h"
 #include "shardrec/device.h"
@@ -15,12 +17,14 @@
 #include "shardrec/exchange.h"
 #include "shardrec/fsutil.h"
 #include "shardrec/grad_reduce.h"
+#include "shardrec/hash.h"
 #include "shardrec/log.h"
 #include "shardrec/mem.h"
 #include "shardrec/memory_plan.h"
 #include "shardrec/nn.h"
 #include "shardrec/optim.h"
 #include "shardrec/rng.h"
+#include "shardrec/watchdog.h"
 
 typedef struct {
   const sr_config *cfg;
@@ -43,7 +47,9 @@ typedef struct {
   char ckpt_dir[SR_PATH_MAX + 160]; /* "" when checkpoints are off */
   int64_t steps_per_epoch, total_steps;
   double last_progress;
-  sr_train_state state; /* cursor, counters, best snapshot, history: what checkpoints keep */
+  sr_train_state state; /* cursor, counters, best snapshot, history, run id: what checkpoints keep */
+  uint64_t data_hash;   /* of this run's training data (hash_data) */
+  char new_run_id[SR_RUN_ID_SIZE]; /* the id a fresh start takes */
   size_t history_cap;
   int time_up;     /* some rank's training clock passed train.time_limit_s */
   int stop_signal; /* some rank received SIGTERM, SIGINT or SIGUSR1 (the lowest such signal number) */
@@ -200,10 +206,25 @@ static int64_t select_local_samples(trainer *t, const int64_t *order, int64_t n)
   return n_local;
 }
 
+/* Tests only: SHARDREC_TEST_HOLD_AT_STEP=S stops every rank (with
+ * SHARDREC_TEST_HOLD_RANK=R, rank R alone) before step S + 1 until a stop
+ * signal arrives, as a rank stuck in I/O would: the stall and preemption
+ * tests then act at a known point, whatever the machine's speed. */
+static void hold_if_asked(const trainer *t) {
+  const char *step = getenv("SHARDREC_TEST_HOLD_AT_STEP"), *rank = getenv("SHARDREC_TEST_HOLD_RANK");
+  if (!step || atoll(step) != t->optim.step || (rank && atoi(rank) != t->dist->rank)) return;
+  fprintf(stderr, "test hook: rank %d holding after %lld steps until a stop signal\n", t->dist->rank,
+          (long long)t->optim.step);
+  fflush(stderr);
+  while (!stop_requested) nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+}
+
 /* One optimizer update on the global batch whose samples (global ids) are
  * order[0..n). This rank computes the samples it holds; the summed
  * gradients are those of the whole batch. */
 static int train_step(trainer *t, const int64_t *order, int64_t n, sr_step_stats *st) {
+  sr_watchdog_mark(t->optim.step, SR_PHASE_COMPUTE);
+  hold_if_asked(t);
   int64_t n_local = select_local_samples(t, order, n);
   sr_csr rows;
   sr_csr_gather_rows(&t->data->train, t->local_rows, n_local, &rows);
@@ -225,6 +246,7 @@ static int train_step(trainer *t, const int64_t *order, int64_t n, sr_step_stats
   int rc = t->model->ops->forward_backward(t->model, &batch, st);
   sr_csr_free(&rows);
   SR_TRY(rc);
+  sr_watchdog_mark(t->optim.step, SR_PHASE_REDUCE);
   SR_TRY(t->device ? sr_device_trainer_reduce(t->device) : sr_grad_reducer_finish(&t->reducer));
   SR_TRY(reduce_stats(t, st));
   /* Identical on every rank from here on: the decision to stop is collective. */
@@ -234,6 +256,7 @@ static int train_step(trainer *t, const int64_t *order, int64_t n, sr_step_stats
                    (long long)t->optim.step, st->loss);
   /* Each rank updates the slices it owns (all of them unless the optimizer is
    * sharded, grad_reduce.h); sharded slices are then all-gathered. */
+  sr_watchdog_mark(t->optim.step, SR_PHASE_UPDATE);
   int64_t bad = 0;
   if (t->device) {
     SR_TRY(sr_device_trainer_update(t->device, &t->optim, &bad));
@@ -256,6 +279,7 @@ static int train_step(trainer *t, const int64_t *order, int64_t n, sr_step_stats
 /* Metrics of the model on a (sharded) split: each rank scores its rows, the
  * sums and counts are added over ranks. */
 static int evaluate_split(trainer *t, const sr_eval_split *split, sr_metrics *m) {
+  sr_watchdog_mark(t->optim.step, SR_PHASE_VALIDATE);
   sr_metrics_reset(m);
   sr_evaluate_rows(t->model, split, 0, split->n_users, t->cfg->train.eval_batch_size, m);
   return sr_metrics_reduce(t->dist, m);
@@ -285,6 +309,7 @@ static int validate(trainer *t, int64_t epoch, sr_metrics *m, int select_index, 
  * position) and updates the directory's pointers; every rank learns whether it worked. */
 static int save_checkpoint(trainer *t, int64_t epoch, int64_t position, int is_best) {
   if (!t->ckpt_dir[0]) return SR_OK;
+  sr_watchdog_mark(t->optim.step, SR_PHASE_CHECKPOINT);
   if (t->device) SR_TRY(sr_device_trainer_download(t->device, 1)); /* host arenas, as the CPU has them */
   SR_TRY(sr_grad_reducer_gather_optimizer_state(&t->reducer));     /* collective */
   t->state.epoch = epoch;
@@ -294,7 +319,7 @@ static int save_checkpoint(trainer *t, int64_t epoch, int64_t position, int is_b
   SR_TRY(sr_checkpoint_write_training(path, t->model, t->cfg, &t->optim, &t->state)); /* collective */
   int rc = SR_OK;
   if (t->dist->rank == 0) {
-    rc = sr_ckptdir_commit(t->ckpt_dir, path, is_best, t->cfg->checkpoint.keep_last);
+    rc = sr_ckptdir_commit(t->ckpt_dir, path, is_best, t->cfg->checkpoint.keep_last, t->state.run_id);
     if (rc == SR_OK) sr_debug("checkpoint %s", path);
   }
   return sr_dist_agree(t->dist, rc);
@@ -408,17 +433,50 @@ static int count_samples(trainer *t) {
   return SR_OK;
 }
 
-/* A resumed checkpoint must come from this run: the seed, the data and the
- * model it was trained with are this config's, unless the user says
- * otherwise (checkpoint.allow_changes). Schedules, limits and parallelism
- * may change. */
-static int check_same_run(const sr_config *cfg, const char *checkpoint) {
+/* The content hash of the training data over all shards (dataset.h): each
+ * data part is held by exactly one rank of t->replicas. */
+static int hash_data(trainer *t, uint64_t *hash) {
+  const uint64_t rows = sr_dataset_rows_hash(t->data);
+  int64_t halves[2] = {(int64_t)(rows & 0xffffffffu), (int64_t)(rows >> 32)}; /* sums that cannot overflow */
+  SR_TRY(sr_dist_sum_i64(t->replicas, halves, 2));
+  const uint64_t parts[2] = {(uint64_t)halves[0] + ((uint64_t)halves[1] << 32), sr_dataset_shared_hash(t->data)};
+  *hash = sr_hash64(parts, sizeof parts, SR_HASH64_INIT);
+  return SR_OK;
+}
+
+/* A new run id, 128 random bits in hex, drawn by rank 0 and given to every
+ * rank (a sum to which the others add zeros). */
+static int draw_run_id(const sr_dist *dist, char id[SR_RUN_ID_SIZE]) {
+  int64_t bits[2] = {0, 0};
+  if (dist->rank == 0 && getentropy(bits, sizeof bits) != 0) { /* no entropy source: time and pid */
+    const double now = sr_now();
+    bits[0] = (int64_t)sr_hash64(&now, sizeof now, SR_HASH64_INIT);
+    bits[1] = (int64_t)getpid();
+  }
+  SR_TRY(sr_dist_sum_i64(dist, bits, 2));
+  snprintf(id, SR_RUN_ID_SIZE, "%016llx%016llx", (unsigned long long)bits[0], (unsigned long long)bits[1]);
+  return SR_OK;
+}
+
+/* A resumed checkpoint must come from this run: the seed, the data (its
+ * content hash; data.path for checkpoints without one) and the model it was
+ * trained with are this config's, unless the user says otherwise
+ * (checkpoint.allow_changes). Schedules, limits and parallelism may change. */
+static int check_same_run(const trainer *t, const char *checkpoint) {
+  const sr_config *cfg = t->cfg;
   sr_config stored;
   SR_TRY(sr_checkpoint_read_config(checkpoint, &stored));
   stored.model.table_sharding = cfg->model.table_sharding; /* how tables are placed, not what they are */
-  static const char *const identity[] = {"run.seed", "data.path", "model."};
-  char keys[1024];
-  const int n = sr_config_diff(cfg, &stored, identity, 3, keys, sizeof keys);
+  const int hashed = t->state.data_hash != 0;
+  static const char *const identity[] = {"run.seed", "model.", "data.path"};
+  char keys[SR_PATH_MAX + 1024];
+  int n = sr_config_diff(cfg, &stored, identity, hashed ? 2 : 3, keys, sizeof keys);
+  if (hashed && t->state.data_hash != t->data_hash) {
+    const size_t used = strlen(keys);
+    n += snprintf(keys + used, sizeof keys - used,
+                  "%sthe data (data.path %s: content hash %016llx, the checkpoint's %016llx)", n ? ", " : "",
+                  cfg->data.path, (unsigned long long)t->data_hash, (unsigned long long)t->state.data_hash) > 0;
+  }
   if (n == 0) return SR_OK;
   if (cfg->checkpoint.allow_changes) {
     sr_warn("resuming %s although %s differ (checkpoint.allow_changes)", checkpoint, keys);
@@ -430,8 +488,9 @@ static int check_same_run(const sr_config *cfg, const char *checkpoint) {
                  checkpoint, keys);
 }
 
-/* Where the run starts: a resumed checkpoint (checkpoint.resume), the
- * parameters of train.init_from, or the seeded initialisation. */
+/* Where the run starts: a resumed checkpoint (checkpoint.resume; with
+ * "auto", a fresh start where none was written yet), the parameters of
+ * train.init_from, or the seeded initialisation. */
 static int prepare_start(trainer *t) {
   const sr_config *cfg = t->cfg;
   t->state.epoch = 1;
@@ -439,12 +498,21 @@ static int prepare_start(trainer *t) {
     char chosen[SR_PATH_MAX + 200];
     SR_TRY(sr_ckptdir_resume(t->ckpt_dir, cfg->checkpoint.resume, t->model, &t->optim, &t->state, chosen,
                              sizeof chosen));
-    t->history_cap = t->state.history ? strlen(t->state.history) + 1 : 0;
-    SR_TRY(check_same_run(cfg, chosen));
-    sr_info("resuming from %s: epoch %lld, sample %lld, step %lld", chosen, (long long)t->state.epoch,
-            (long long)t->state.position, (long long)t->optim.step);
-    return SR_OK;
+    if (chosen[0]) {
+      t->history_cap = t->state.history ? strlen(t->state.history) + 1 : 0;
+      SR_TRY(check_same_run(t, chosen));
+      sr_info("resuming run %s from %s: epoch %lld, sample %lld, step %lld",
+              t->state.run_id[0] ? t->state.run_id : "(no id)", chosen, (long long)t->state.epoch,
+              (long long)t->state.position, (long long)t->optim.step);
+      if (!t->state.run_id[0]) memcpy(t->state.run_id, t->new_run_id, sizeof t->new_run_id); /* an older file */
+      t->state.data_hash = t->data_hash;
+      return SR_OK;
+    }
+    sr_info("--resume auto: no checkpoint in %s yet, starting the run", t->ckpt_dir);
   }
+  memcpy(t->state.run_id, t->new_run_id, sizeof t->new_run_id);
+  t->state.data_hash = t->data_hash;
+  sr_info("run %s", t->state.run_id);
   if (cfg->train.init_from[0]) {
     SR_TRY(sr_checkpoint_read_params(cfg->train.init_from, t->model, cfg->train.init_optimizer ? &t->optim : NULL));
     sr_info("initialised from %s%s", cfg->train.init_from,
@@ -527,7 +595,10 @@ int sr_train(const sr_config *cfg, const sr_dist *dist, const sr_dataset *data, 
   t.replicas = t.model->items ? &t.model->items->replicas : dist;
   optim_from_config(cfg, &t.optim);
   t.state.best_values = sr_malloc((size_t)t.model->params.total * sizeof(float));
-  int rc = sr_dist_agree(dist, prepare_start(&t));
+  /* Collective, before prepare_start, which may fail on some ranks only. */
+  int rc = hash_data(&t, &t.data_hash);
+  if (rc == SR_OK) rc = draw_run_id(dist, t.new_run_id);
+  if (rc == SR_OK) rc = sr_dist_agree(dist, prepare_start(&t));
   if (rc == SR_OK && cfg->eval.n_slices > 0) rc = init_slices(&t, res);
   if (rc == SR_OK) rc = check_replicas(dist, &t.model->params);
   if (rc == SR_OK && dist->rank == 0 && t.ckpt_dir[0]) rc = sr_ckptdir_prepare(t.ckpt_dir);
@@ -565,6 +636,8 @@ int sr_train(const sr_config *cfg, const sr_dist *dist, const sr_dataset *data, 
   }
   struct sigaction old_handlers[3];
   catch_stop_signals(old_handlers);
+  /* From here to the end every rank passes the same steps: watched. */
+  if (rc == SR_OK) rc = sr_dist_agree(dist, sr_watchdog_start(dist, cfg->dist.stall_timeout_s));
   if (rc == SR_OK) rc = run_epochs(&t, res);
   restore_signals(old_handlers);
   if (rc == SR_OK && t.state.best_epoch == 0) rc = SR_FAIL(SR_EINVAL, "no validation ran (train.epochs reached?)");
@@ -586,6 +659,7 @@ int sr_train(const sr_config *cfg, const sr_dist *dist, const sr_dataset *data, 
     record_metrics(&t, "test", res->best_epoch, &res->test);
     record_metrics(&t, "test_popularity", res->best_epoch, &res->test_popularity);
   }
+  sr_watchdog_stop();
   if (t.jsonl) fclose(t.jsonl);
   sr_device_trainer_free(t.device);
   sr_grad_reducer_free(&t.reducer);

@@ -16,7 +16,9 @@
 # and socket, the Slurm daemons their own ports, so a system munge or Slurm
 # keeps running undisturbed. The one node is `localhost` with this machine's
 # CPUs; task/affinity binds tasks to CPUs as on a real cluster; MpiDefault is
-# Slurm's default, none, so that MPI jobs must ask for --mpi=pmix.
+# Slurm's default, none, so that MPI jobs must ask for --mpi=pmix. Job
+# credentials live 20 s instead of 120: a requeued job waits that long before
+# it starts again (it may not start with its earlier credentials revoked).
 #
 # Exit status: COMMAND's; 77 (ctest's "skipped") when Slurm or munge is not
 # installed, unless the CI variable is set: CI must not skip silently;
@@ -138,7 +140,7 @@ SlurmdPort=$slurmd_port
 SlurmUser=$(id -un)
 SlurmdUser=$(id -un)
 AuthType=auth/munge
-AuthInfo=socket=$dir/munge/socket
+AuthInfo=socket=$dir/munge/socket,cred_expire=20
 CredType=cred/munge
 StateSaveLocation=$dir/state
 SlurmdSpoolDir=$dir/spool

@@ -10,36 +10,19 @@
 #      cross-device negatives and sparse embedding exchange over PMIx-launched MPI.
 set -euo pipefail
 bin=$1 src=$2
-[[ -n "${SLURM_CONF:-}" && -d "${SHARDREC_SLURM_DIR:-}" ]] || { echo "run me through tests/slurm/cluster.sh" >&2; exit 2; }
-work=$SHARDREC_SLURM_DIR/work
-mkdir -p "$work"
-cd "$work"
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+source "$(dirname "$0")/jobs.sh"
+enter_work_dir work
 
-"$bin" data synth -o data.h5 --users 600 --items 200 --heldout 60 >/dev/null
-cat >train.yaml <<YAML
-run: {name: default, out_dir: $work/runs, log_every_s: 1}
-data: {path: $work/data.h5}
-model: {hidden: [32], latent_dim: 8}
-train: {epochs: 2, batch_size: 100}
-YAML
+write_training_setup "name: default, out_dir: $work/runs, log_every_s: 1"
+echo "train: {epochs: 2, batch_size: 100}" >>train.yaml
 
-# Submits the template with sbatch OPTIONS... -- ARGS..., waits (at most 60 s)
-# for the job to leave the queue and sets job_id, job_state, job_exit, job_out.
+# Submits the template with sbatch OPTIONS... -- ARGS... and waits (at most
+# 60 s) for the job to leave the queue (jobs.sh).
 run_job() {
-  local options=()
-  while [[ $1 != -- ]]; do options+=("$1"); shift; done
-  shift
-  job_id=$(sbatch --parsable --output="$work/job-%j.out" "${options[@]}" "$src/cluster/shardrec.sbatch" "$@")
   local started=$EPOCHREALTIME
-  for _ in $(seq 600); do [[ -z "$(squeue -h -j "$job_id" -o %i 2>/dev/null)" ]] && break; sleep 0.1; done
-  local info
-  info=$(scontrol -o show job "$job_id")
-  job_state=$(grep -o 'JobState=[A-Z_]*' <<<"$info" | cut -d= -f2)
-  job_exit=$(grep -o ' ExitCode=[0-9:]*' <<<"$info" | cut -d= -f2)
-  job_out=$(cat "$work/job-$job_id.out" 2>/dev/null || true)
-  echo "job $job_id (${options[*]} $*): $job_state, exit $job_exit, $(awk "BEGIN { printf \"%.1f\", $EPOCHREALTIME - $started }")s"
+  submit_job "$@"
+  wait_job "$job_id" 60
+  echo "job $job_id ($*): $job_state, exit $job_exit, $(awk "BEGIN { printf \"%.1f\", $EPOCHREALTIME - $started }")s"
 }
 
 # Expects the last job to have trained `ranks` ranks of `threads` BLAS threads
