@@ -147,6 +147,8 @@ int main(int argc, char **argv) {
            user_id_query ? "user_id" : "history");
   dist_bench_print_rate(&dist, all.n_items, batch, &res);
   print_memory_and_exchange(&dist, model, &res);
+  if (dist.rank == 0)
+    printf("parameter digest %016llx\n", (unsigned long long)dist_bench_param_digest(&model->params));
   sr_model_destroy(model);
   sr_dataset_free(&shard);
   sr_dataset_free(&all);

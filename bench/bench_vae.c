@@ -2,7 +2,7 @@
  * bench_vae.c — Mult-VAE training throughput against the machine's sgemm peak.
  *
  *   bench_vae [--items I] [--batch B] [--clicks C] [--steps S] [--threads T]
- *             [--users U] [--device cpu|cuda]
+ *             [--users U] [--device cpu|cuda] [--checkpoint PATH]
  *
  * Measures, in one process and with the same BLAS threads (or on one GPU):
  *   1. the sgemm peak: the best of several (B x 600) . (600 x I) products, the
@@ -13,14 +13,20 @@
  *      [I -> 600 -> 200 -> 600 -> I] Mult-VAE on random sparse batches with C
  *      clicks per user (ML-20M averages ~73).
  * Prints users/s, seconds per epoch of U users, achieved GFLOP/s (dense-layer
- * FLOPs / step time) and that as a fraction of the measured peak. Defaults
- * match ML-20M (U = 116 677 training users, I = 20108, B = 500).
+ * FLOPs / step time) and that as a fraction of the measured peak; the step's
+ * CPU time (all threads, getrusage) against the core's FMA limit; a digest of
+ * the trained parameters (equal digests: bit-identical training). With
+ * --checkpoint PATH it then writes a training checkpoint there and prints its
+ * cost (CPU, wall, peak memory). Defaults match ML-20M (U = 116 677 training
+ * users, I = 20108, B = 500).
  */
 #include <cblas.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #ifdef SHARDREC_HAVE_CUDA
@@ -28,7 +34,9 @@
 #include <cuda_runtime.h>
 #endif
 
+#include "dist_bench.h"
 #include "shardrec/blas.h"
+#include "shardrec/checkpoint.h"
 #include "shardrec/config.h"
 #include "shardrec/device.h"
 #include "shardrec/error.h"
@@ -38,6 +46,10 @@
 #include "shardrec/model.h"
 #include "shardrec/optim.h"
 #include "shardrec/rng.h"
+
+/* FP32 FMA limit of one core of this machine's CPU (toolchain-notes.md:
+ * 2 x 512-bit FMA per cycle at ~2.7 GHz); other CPUs have other limits. */
+#define FMA_GFLOPS_PER_CORE 172.0
 
 static double sgemm_peak_gflops(int64_t B, int64_t K, int64_t N, int reps) {
   float *a = sr_aligned_calloc((size_t)(B * K) * sizeof(float));
@@ -116,16 +128,50 @@ static double step_flops(int64_t B, int64_t n_items, int64_t nnz) {
   return f;
 }
 
+/* Peak resident memory of this process so far, MiB. */
+static double peak_rss_mib(void) {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return (double)ru.ru_maxrss / 1024.0;
+}
+
+/* --checkpoint PATH: a training checkpoint of the trained model (with a best
+ * snapshot, as the trainer writes), its CPU and wall time and how far it
+ * raised the peak memory above that of training. */
+static int write_checkpoint(const char *path, const sr_model *m, const sr_config *cfg, const sr_optim *o) {
+  sr_train_state state = {.epoch = 1, .best_epoch = 1};
+  state.best_values = sr_malloc((size_t)m->params.total * sizeof(float));
+  memcpy(state.best_values, m->params.values, (size_t)m->params.total * sizeof(float));
+  const double rss0 = peak_rss_mib(), t0 = sr_now(), cpu0 = sr_cpu_seconds();
+  const int rc = sr_checkpoint_write_training(path, m, cfg, o, &state);
+  const double wall = sr_now() - t0, cpu = sr_cpu_seconds() - cpu0;
+  free(state.best_values);
+  if (rc) {
+    fprintf(stderr, "bench_vae: %s\n", sr_error_message());
+    return rc;
+  }
+  struct stat st;
+  const double mib = stat(path, &st) == 0 ? (double)st.st_size / (1024.0 * 1024.0) : 0.0;
+  printf("checkpoint %s: %.0f MiB, %.2f s CPU (wall %.2f s), peak RSS %.0f -> %.0f MiB\n", path, mib, cpu, wall, rss0,
+         peak_rss_mib());
+  return 0;
+}
+
 int main(int argc, char **argv) {
   sr_blas_configure_process(argv);
   int64_t items = 20108, batch = 500, users = 116677;
   int clicks = 73, steps = 8, threads = (int)sysconf(_SC_NPROCESSORS_ONLN), opt, cuda = 0;
-  static const struct option longopts[] = {
-      {"items", required_argument, NULL, 'i'},   {"batch", required_argument, NULL, 'b'},
-      {"clicks", required_argument, NULL, 'c'},  {"steps", required_argument, NULL, 's'},
-      {"threads", required_argument, NULL, 't'}, {"users", required_argument, NULL, 'u'},
-      {"device", required_argument, NULL, 'd'},  {NULL, 0, NULL, 0}};
-  while ((opt = getopt_long(argc, argv, "i:b:c:s:t:u:d:", longopts, NULL)) != -1) {
+  const char *checkpoint = NULL;
+  static const struct option longopts[] = {{"items", required_argument, NULL, 'i'},
+                                           {"batch", required_argument, NULL, 'b'},
+                                           {"clicks", required_argument, NULL, 'c'},
+                                           {"steps", required_argument, NULL, 's'},
+                                           {"threads", required_argument, NULL, 't'},
+                                           {"users", required_argument, NULL, 'u'},
+                                           {"device", required_argument, NULL, 'd'},
+                                           {"checkpoint", required_argument, NULL, 'k'},
+                                           {NULL, 0, NULL, 0}};
+  while ((opt = getopt_long(argc, argv, "i:b:c:s:t:u:d:k:", longopts, NULL)) != -1) {
     switch (opt) {
       case 'i':
         items = atoll(optarg);
@@ -145,6 +191,9 @@ int main(int argc, char **argv) {
       case 'u':
         users = atoll(optarg);
         break;
+      case 'k':
+        checkpoint = optarg;
+        break;
       case 'd':
         cuda = strcmp(optarg, "cuda") == 0;
         if (cuda || strcmp(optarg, "cpu") == 0) break;
@@ -152,7 +201,7 @@ int main(int argc, char **argv) {
       default:
         fprintf(stderr,
                 "usage: bench_vae [--items I] [--batch B] [--clicks C] [--steps S] [--threads T] [--users U] "
-                "[--device cpu|cuda]\n");
+                "[--device cpu|cuda] [--checkpoint PATH]\n");
         return 2;
     }
   }
@@ -200,14 +249,14 @@ int main(int argc, char **argv) {
     return 1;
   }
   int64_t *ids = sr_malloc((size_t)batch * sizeof *ids);
-  double total = 0, flops = 0;
+  double total = 0, cpu = 0, flops = 0;
   for (int s = 0; s <= steps; s++) { /* step 0 warms up (allocations, page faults) */
     sr_csr x;
     random_batch(&x, batch, items, clicks, (uint64_t)s);
     for (int64_t u = 0; u < batch; u++) ids[u] = s * batch + u;
     sr_batch b = {.rows = &x, .sample_ids = ids, .global_batch = batch, .step = (uint64_t)s};
     sr_step_stats st;
-    double t0 = sr_now();
+    double t0 = sr_now(), cpu0 = sr_cpu_seconds();
     int64_t bad = 0;
     if (dev) sr_device_trainer_begin(dev);
     m->ops->forward_backward(m, &b, &st); /* synchronises on the GPU (the loss comes back) */
@@ -217,8 +266,8 @@ int main(int argc, char **argv) {
     } else {
       sr_optim_step(&o, &m->params);
     }
-    double dt = sr_now() - t0;
-    if (s > 0) total += dt, flops += step_flops(batch, items, x.nnz);
+    double dt = sr_now() - t0, dcpu = sr_cpu_seconds() - cpu0;
+    if (s > 0) total += dt, cpu += dcpu, flops += step_flops(batch, items, x.nnz);
     sr_csr_free(&x);
   }
   double achieved = flops / total / 1e9;
@@ -227,6 +276,17 @@ int main(int argc, char **argv) {
       "peak\n",
       1e3 * total / steps, (double)batch * steps / total, (double)((users + batch - 1) / batch) * total / steps,
       (long long)users, achieved, 100.0 * achieved / peak);
+  /* CPU time counts every thread and excludes other processes' slices: the
+   * steady figure on a shared machine. FMA limit: 2 FLOP x 16 lanes x 2 FMA
+   * units per cycle of an AVX-512 core (FMA_GFLOPS_PER_CORE at ~2.7 GHz). */
+  const double cpu_gflops = flops / cpu / 1e9;
+  printf(
+      "CPU time: %.1f ms/step (wall %.1f ms/step), %.1f GFLOP/s per CPU-second = %.0f%% of the %.0f GFLOP/s FMA "
+      "limit\n",
+      1e3 * cpu / steps, 1e3 * total / steps, cpu_gflops, 100.0 * cpu_gflops / FMA_GFLOPS_PER_CORE,
+      FMA_GFLOPS_PER_CORE);
+  if (!cuda) printf("parameter digest %016llx\n", (unsigned long long)dist_bench_param_digest(&m->params));
+  if (checkpoint && !cuda && write_checkpoint(checkpoint, m, &cfg, &o)) return 1;
   free(ids);
   sr_device_trainer_free(dev);
   sr_grad_reducer_free(&reducer);

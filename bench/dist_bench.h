@@ -2,7 +2,7 @@
  * dist_bench.h — what the data-parallel training benchmarks (bench_dist,
  * bench_two_tower) share: start-up, the synthetic dataset every rank builds
  * alike, and the throughput line, so runs with 1 and N ranks compare the same
- * way.
+ * way; and the parameter digest (bench_vae too).
  */
 #ifndef SHARDREC_BENCH_DIST_BENCH_H
 #define SHARDREC_BENCH_DIST_BENCH_H
@@ -40,7 +40,12 @@ int dist_bench_size_option(int opt, const char *arg, sr_synth_opts *so, int *bat
 /* Defaults, plus: a global batch of `batch`, `steps` optimizer steps (the
  * epoch count never stops the run first). */
 sr_config dist_bench_config(int batch, int steps);
-/* Rank 0 prints "ranks P, items I, global batch N, S steps: X <unit>/s (Y ms/step)". */
+/* Rank 0 prints "ranks P, items I, global batch N, S steps: X <unit>/s (Y ms/step; CPU time of rank 0 Z ms/step)". */
 void dist_bench_print_rate(const sr_dist *dist, int64_t n_items, int global_batch, const sr_train_result *res);
+
+/* FNV-1a over the bytes of every parameter value: equal digests of two
+ * builds' runs mean bit-identical training (a speed change must not alter
+ * the results). */
+uint64_t dist_bench_param_digest(const sr_params *ps);
 
 #endif

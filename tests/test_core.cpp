@@ -260,6 +260,37 @@ TEST(Optim, AdamAndAdamWMatchHandComputedUpdates) {
   }
 }
 
+// The update is elementwise: an element's result must not depend on where it
+// sits (vectorised body, scalar remainder, another thread's chunk or range).
+// Every element of a tensor whose length is no multiple of any vector width
+// starts from the same state and gets the same gradients: all must end
+// bit-identical, and equal to a tensor of one element updated alike.
+TEST(Optim, EveryElementGetsTheSameBitsWhereverItSits) {
+  for (int kind = 0; kind < 2; kind++) {
+    sr_params ps;
+    sr_params_init(&ps);
+    int64_t shape[1] = {103}, one[1] = {1};
+    sr_params_add(&ps, "w", SR_PARAM_WEIGHT, 1, shape);
+    sr_params_add(&ps, "v", SR_PARAM_WEIGHT, 1, one);
+    sr_params_finalize(&ps);
+    sr_optim o;
+    sr_optim_init(&o, (sr_optim_kind)kind);
+    o.weight_decay = 0.01f;
+    for (int64_t i = 0; i < ps.total; i++) ps.values[i] = 0.37f;
+    const sr_arena_range halves[2] = {{0, 41}, {41, ps.dense_total}};  // a range boundary inside w
+    for (int t = 0; t < 5; t++) {
+      for (int64_t i = 0; i < ps.total; i++) ps.grads[i] = 0.1f * (float)(t + 1) - 0.23f;
+      sr_optim_step_ranges(&o, &ps, halves, 2);
+    }
+    const float *w = ps.items[0].value, *v = ps.items[1].value;
+    for (int64_t i = 0; i < 103; i++) {
+      EXPECT_EQ(std::memcmp(&w[i], &v[0], sizeof(float)), 0) << "kind " << kind << " element " << i;
+      EXPECT_EQ(std::memcmp(&ps.items[0].adam_v[i], &ps.items[1].adam_v[0], sizeof(float)), 0) << i;
+    }
+    sr_params_free(&ps);
+  }
+}
+
 TEST(Optim, CountsNonFiniteGradients) {
   sr_params ps;
   sr_params_init(&ps);

@@ -5,8 +5,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <vector>
+
+#include <omp.h>
 
 #include "kernel_check.h"
 
@@ -122,6 +125,41 @@ TEST(Spmm, WeightGradientMatchesFiniteDifferences) {
     sr_spmm_forward(out.data(), x.get(), values.data(), w.data(), H);
     return weighted_sum(out, g);
   });
+}
+
+// Both products walk X by column for speed, yet every element must sum its
+// terms as a walk row by row does, bit for bit (results stay those of
+// earlier builds, and depend neither on the number of threads nor on the
+// vector width).
+TEST(Spmm, SumsTermsInRowOrderBitForBit) {
+  const int64_t R = 9, C = 23, H = 21;
+  Csr x(sparse_dense(R, C, 0.4f, false, 11), R, C, true);
+  const sr_csr *m = x.get();
+  const Vec w = uniform((size_t)(C * H), -1.0f, 1.0f, 12), g = uniform((size_t)(R * H), -1.0f, 1.0f, 13);
+  Vec want_out((size_t)(R * H), 0.0f), want_dw((size_t)(C * H), 0.5f);
+  for (int64_t r = 0; r < R; r++)
+    for (int64_t k = m->indptr[r]; k < m->indptr[r + 1]; k++)
+      for (int64_t j = 0; j < H; j++) {
+        want_out[(size_t)(r * H + j)] += m->values[k] * w[(size_t)(m->indices[k] * H + j)];
+        want_dw[(size_t)(m->indices[k] * H + j)] += m->values[k] * g[(size_t)(r * H + j)];
+      }
+  const int saved_threads = omp_get_max_threads();
+  const sr_simd_level chosen = sr_simd_selected();
+  for (int level = SR_SIMD_BASELINE; level < SR_SIMD_COUNT; level++) {
+    if (sr_simd_select((sr_simd_level)level) != 0) continue;  // this CPU lacks it
+    for (int threads : {1, 2, 3}) {
+      omp_set_num_threads(threads);
+      Vec out((size_t)(R * H)), dw((size_t)(C * H), 0.5f);
+      sr_spmm_forward(out.data(), m, nullptr, w.data(), H);
+      sr_spmm_backward_weight(dw.data(), m, nullptr, g.data(), H);
+      EXPECT_EQ(std::memcmp(out.data(), want_out.data(), out.size() * sizeof(float)), 0)
+          << "level " << level << ", " << threads << " threads";
+      EXPECT_EQ(std::memcmp(dw.data(), want_dw.data(), dw.size() * sizeof(float)), 0)
+          << "level " << level << ", " << threads << " threads";
+    }
+  }
+  ASSERT_EQ(sr_simd_select(chosen), 0);
+  omp_set_num_threads(saved_threads);
 }
 
 // ---- linear -------------------------------------------------------------------------
@@ -476,4 +514,59 @@ TEST(VectorHelpers, SumSquaresAndAxpy) {
   Vec y = {10.0f, 20.0f, 30.0f};
   sr_axpy(y.data(), 0.5f, x.data(), 3);
   EXPECT_EQ(y, (Vec{10.5f, 19.0f, 31.5f}));
+}
+
+// Lengths around the 16- and 4-lane steps and the 1024-value blocks.
+static const int64_t kExpLengths[] = {1, 3, 4, 15, 16, 17, 35, 1023, 1024, 1025, 3001};
+
+static Vec exp_inputs(int64_t n) {
+  Vec x((size_t)n);
+  for (int64_t i = 0; i < n; i++) x[(size_t)i] = -0.013f * (float)((i * 7919) % 9000);  // 0 down to -117
+  if (n > 2) x[2] = -INFINITY;
+  return x;
+}
+
+TEST(VectorHelpers, ExpShiftedMatchesExpAndSumsIt) {
+  for (int64_t n : kExpLengths) {
+    const Vec x = exp_inputs(n);
+    Vec out((size_t)n);
+    const double sum = sr_exp_shifted(out.data(), x.data(), n, 0.5f);
+    double want_sum = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+      const double want = std::exp((double)x[(size_t)i] - 0.5);
+      want_sum += want;
+      if (want < 1e-37) {
+        EXPECT_LE(out[(size_t)i], 1e-37f) << "n " << n << " i " << i;  // flushed to about 2^-125
+      } else {
+        // The polynomial's 1e-6, plus the float rounding of t = (x - shift) * log2(e): ~|t| ulps of 2^t.
+        const double t = std::fabs((double)x[(size_t)i] - 0.5) * 1.4427;
+        EXPECT_NEAR(out[(size_t)i], want, (1e-6 + 1.2e-7 * t) * want) << "n " << n << " i " << i;
+      }
+    }
+    EXPECT_NEAR(sum, want_sum, 2e-6 * want_sum) << "n " << n;
+  }
+}
+
+// Ranks of one job may run on CPUs with different vector units, and a run
+// may resume on another node: every dispatched width must give the same
+// values and the same sum, bit for bit.
+TEST(VectorHelpers, ExpShiftedGivesTheSameBitsOnEveryVectorWidth) {
+  const sr_simd_level chosen = sr_simd_selected();
+  int compared = 0;
+  for (int64_t n : kExpLengths) {
+    const Vec x = exp_inputs(n);
+    Vec base((size_t)n), out((size_t)n);
+    ASSERT_EQ(sr_simd_select(SR_SIMD_BASELINE), 0);
+    const double base_sum = sr_exp_shifted(base.data(), x.data(), n, 0.5f);
+    for (int level = SR_SIMD_BASELINE + 1; level < SR_SIMD_COUNT; level++) {
+      if (sr_simd_select((sr_simd_level)level) != 0) continue;  // this CPU lacks it
+      const double sum = sr_exp_shifted(out.data(), x.data(), n, 0.5f);
+      EXPECT_EQ(std::memcmp(&sum, &base_sum, sizeof sum), 0) << "level " << level << " n " << n;
+      EXPECT_EQ(std::memcmp(out.data(), base.data(), (size_t)n * sizeof(float)), 0)
+          << "level " << level << " n " << n;
+      compared++;
+    }
+  }
+  ASSERT_EQ(sr_simd_select(chosen), 0);
+  if (compared == 0) GTEST_SKIP() << "this CPU has only the baseline vector width";
 }

@@ -30,6 +30,10 @@ void sr_log_current_error(void);
 
 /* Seconds since an arbitrary fixed point (CLOCK_MONOTONIC). */
 double sr_now(void);
+/* CPU seconds this process has used so far, all threads, user + system
+ * (getrusage): what a step costs on a shared machine, where wall time also
+ * counts other processes' time slices. */
+double sr_cpu_seconds(void);
 
 #ifdef __cplusplus
 }

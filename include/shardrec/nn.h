@@ -29,7 +29,9 @@ extern "C" {
  * out (R, H) = X (R, C) . W (C, H), X sparse CSR with values (or binary).
  * `values` overrides X->values when non-NULL (e.g. normalised + dropped-out). */
 void sr_spmm_forward(float *out, const sr_csr *x, const float *values, const float *w, int64_t h);
-/* dW (C, H) += X^T (C, R) . dOut (R, H). Deterministic: rows in order. */
+/* dW (C, H) += X^T (C, R) . dOut (R, H). Deterministic: rows in order.
+ * Both products sum each element's terms in X's row order, whatever the
+ * thread count and the vector width (sr_simd_select). */
 void sr_spmm_backward_weight(float *dw, const sr_csr *x, const float *values, const float *dout, int64_t h);
 
 /* ---- linear ----------------------------------------------------------------
@@ -117,9 +119,21 @@ void sr_reparam_backward(float *dmu, float *dlogvar, const float *dz, const floa
  * dependency chain). */
 float sr_max(const float *x, int64_t n);
 /* out[i] = exp(x[i] - shift) for x[i] <= shift, vectorised (relative error
- * < 1e-6; values below exp(-86) are flushed to about 1e-38); returns the sum
- * (lanes in float, blocks added in double). out may alias x. */
+ * < 1e-6 + |x[i] - shift| * 2e-7, the second term from rounding the exponent;
+ * values below exp(-86) are flushed to about 1e-38); returns the sum
+ * (lanes in float, blocks added in double). out may alias x. Runs with the
+ * widest vectors the CPU has (sr_simd_select) and gives the same bits with
+ * any of them. */
 double sr_exp_shifted(float *out, const float *x, int64_t n, float shift);
+
+/* Vector widths of the run-time dispatched kernels (sr_exp_shifted, the
+ * sparse products). */
+typedef enum { SR_SIMD_BASELINE, SR_SIMD_AVX2, SR_SIMD_AVX512, SR_SIMD_COUNT } sr_simd_level;
+/* Makes the kernels use `level`; returns 0, or -1 (nothing changed) when the
+ * CPU lacks it. The default is the best level the CPU has; every level gives
+ * bit-identical results, so this is for tests and benchmarks only. */
+int sr_simd_select(sr_simd_level level);
+sr_simd_level sr_simd_selected(void);
 
 /* Sum of squares of x (n), in double. */
 double sr_sum_squares(const float *x, int64_t n);

@@ -22,6 +22,7 @@ typedef struct {
   int64_t steps; /* optimizer updates */
   int epochs_completed;
   double train_seconds;          /* time in training steps (excludes evaluation) */
+  double train_cpu_seconds;      /* CPU time of this process in this run's training steps (sr_cpu_seconds) */
   sr_sample_unit sample_unit;    /* what a training sample is for this model */
   double samples_per_s;          /* users (autoencoders) or (user, item) pairs (two-tower) per second */
   double allreduce_seconds;      /* dense gradient communication, summed (grad_reduce.h total_seconds) */

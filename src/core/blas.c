@@ -40,9 +40,16 @@ void sr_blas_configure_process(char **argv) {
    * spin after a parallel loop (libgomp's default) steal them from the next
    * GEMM. Passive waiting made a Mult-VAE step ~15% faster (bench_vae). */
   int set_wait_policy = getenv("OMP_WAIT_POLICY") == NULL;
-  if (!core && !set_wait_policy) return;
+  /* OpenBLAS's idle workers likewise poll (sched_yield) for 2^28 cycles,
+   * ~0.1 s, after each threaded call before they sleep: on a shared node
+   * that is CPU time taken from the other processes (and counted as ours).
+   * 2^4 cycles: they sleep at once; waking them costs microseconds, next to
+   * milliseconds for the GEMMs that use them. */
+  int set_thread_timeout = getenv("OPENBLAS_THREAD_TIMEOUT") == NULL;
+  if (!core && !set_wait_policy && !set_thread_timeout) return;
   if (core) setenv("OPENBLAS_CORETYPE", core, 1);
   if (set_wait_policy) setenv("OMP_WAIT_POLICY", "passive", 1);
+  if (set_thread_timeout) setenv("OPENBLAS_THREAD_TIMEOUT", "4", 1);
   setenv("SHARDREC_CONFIGURED", "1", 1); /* once: the new image must not loop */
   execv("/proc/self/exe", argv);
   /* Still here: the exec failed. Run as we are rather than fail. */

@@ -133,15 +133,55 @@ int sr_h5_open(sr_h5file *f, const char *path) {
   return rc;
 }
 
+/* The memory the core driver builds a new file in, followed through HDF5's
+ * file image callbacks, so that sr_h5_commit writes it out as it is: taking
+ * a copy (H5Fget_file_image) doubled the peak memory of a checkpoint. */
+struct sr_h5_image {
+  void *mem;   /* the driver's buffer: the file's bytes, zeros past its end */
+  size_t size; /* bytes allocated */
+};
+
+static void *image_realloc(void *ptr, size_t size, H5FD_file_image_op_t op, void *udata) {
+  (void)op;
+  struct sr_h5_image *image = udata;
+  void *grown = realloc(ptr, size);
+  if (grown) *image = (struct sr_h5_image){grown, size};
+  return grown; /* NULL: HDF5 reports the failure, ptr stays valid */
+}
+static void *image_malloc(size_t size, H5FD_file_image_op_t op, void *udata) {
+  return image_realloc(NULL, size, op, udata);
+}
+static void *image_memcpy(void *dest, const void *src, size_t size, H5FD_file_image_op_t op, void *udata) {
+  (void)op, (void)udata;
+  return memcpy(dest, src, size);
+}
+static herr_t image_free(void *ptr, H5FD_file_image_op_t op, void *udata) {
+  (void)op;
+  struct sr_h5_image *image = udata;
+  if (ptr == image->mem) *image = (struct sr_h5_image){NULL, 0};
+  free(ptr);
+  return 0;
+}
+/* Every copy of the property list shares the one record (sr_h5_close frees it). */
+static void *image_udata_copy(void *udata) { return udata; }
+static herr_t image_udata_free(void *udata) {
+  (void)udata;
+  return 0;
+}
+
 int sr_h5_create(sr_h5file *f, const char *path, sr_h5_compression compression) {
-  *f = (sr_h5file){H5I_INVALID_HID, NULL, 1, compression};
+  *f = (sr_h5file){.id = H5I_INVALID_HID, .writing = 1, .compression = compression};
   SR_TRY(h5io_init());
   f->path = sr_strdup(path);
+  f->image = sr_calloc(1, sizeof *f->image);
   hid_t fapl = strong_close_fapl();
   /* In memory, no backing store: HDF5 never writes to disk itself. When it
    * did, a failed write (ENOSPC) left the file half-closed in HDF5, which then
    * crashed at library shutdown. */
   H5Pset_fapl_core(fapl, (size_t)64 << 20, 0);
+  H5FD_file_image_callbacks_t callbacks = {image_malloc,     image_memcpy,     image_realloc, image_free,
+                                           image_udata_copy, image_udata_free, f->image};
+  H5Pset_file_image_callbacks(fapl, &callbacks);
   f->id = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
   int rc = f->id < 0 ? H5IO_FAIL(SR_EIO, f, NULL, "cannot create an HDF5 file in memory") : SR_OK;
   H5Pclose(fapl);
@@ -152,24 +192,30 @@ int sr_h5_create(sr_h5file *f, const char *path, sr_h5_compression compression) 
 int sr_h5_commit(sr_h5file *f) {
   SR_ASSERT(f->writing && f->id >= 0);
   int rc = SR_OK;
-  void *image = NULL;
+  void *copy = NULL;
+  /* The file's size; the driver's buffer holds its bytes unless HDF5 has
+   * allocated space it never wrote past the buffer's end (then a copy, which
+   * reads those bytes as zeros). */
   ssize_t size = H5Fflush(f->id, H5F_SCOPE_GLOBAL) < 0 ? -1 : H5Fget_file_image(f->id, NULL, 0);
-  if (size > 0) {
-    image = sr_malloc((size_t)size);
-    if (H5Fget_file_image(f->id, image, (size_t)size) != size) size = -1;
+  const void *bytes = f->image->mem;
+  if (size > 0 && (!bytes || (size_t)size > f->image->size)) {
+    bytes = copy = sr_malloc((size_t)size);
+    if (H5Fget_file_image(f->id, copy, (size_t)size) != size) size = -1;
   }
   if (size <= 0) rc = H5IO_FAIL(SR_EIO, f, NULL, "cannot take the image of the file built in memory");
-  if (rc == SR_OK) rc = sr_write_file_atomic(f->path, image, (size_t)size);
-  free(image);
+  if (rc == SR_OK) rc = sr_write_file_atomic(f->path, bytes, (size_t)size);
+  free(copy);
   sr_h5_close(f);
   return rc;
 }
 
 void sr_h5_close(sr_h5file *f) {
-  if (f->id >= 0) H5Fclose(f->id);
+  if (f->id >= 0) H5Fclose(f->id); /* frees the image's buffer (image_free) */
   free(f->path);
+  free(f->image);
   f->id = H5I_INVALID_HID;
   f->path = NULL;
+  f->image = NULL;
 }
 
 /* ---- groups ------------------------------------------------------------------ */

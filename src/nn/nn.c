@@ -49,49 +49,138 @@ float sr_max(const float *x, int64_t n) {
   return lane[0];
 }
 
-/* Four floats per operation (SSE2 / NEON) through GCC/Clang vector
- * extensions: -O2 does not vectorise a loop that calls expf, and the softmax
- * runs it on every (user, item) of every batch. */
+/* The softmax's exponentials, on every (user, item) of every batch. -O2 does
+ * not vectorise a loop that calls expf, so the polynomial below is written
+ * with GCC/Clang vector extensions: 16 floats per operation, which the
+ * compiler lowers to 4 SSE2 (or NEON) operations in the portable build.
+ * Cluster binaries are portable builds, so the same body is also compiled
+ * for AVX2 and AVX-512 and picked at run time (sr_simd_select).
+ *
+ * Bit-identical on every level: checkpoints resume and ranks of a job may
+ * run on nodes with different CPUs, so the result must not depend on the
+ * vector width. Every lane does the same IEEE operations in the same order
+ * (no FMA: the library builds with -ffp-contract=off, and the polynomial
+ * is written out, not left to a math library), and the sum adds the values in
+ * 4-lane groups in index order whatever the width (4-wide partial sums in a
+ * fixed order, as before the dispatch). That sum is a chain of dependent
+ * adds, which bounds the wide levels; a reordered sum would be faster but
+ * would change the bits between machines. */
 typedef float f32x4 __attribute__((vector_size(16)));
 typedef int32_t i32x4 __attribute__((vector_size(16)));
+typedef float f32x16 __attribute__((vector_size(64)));
+typedef int32_t i32x16 __attribute__((vector_size(64)));
 
 /* 2^t for t <= 0: 2^k * poly(f) with k = round(t), f in [-0.5, 0.5] and the
  * degree-6 Taylor polynomial of 2^f (relative error < 1e-6). t is clamped to
- * -125 so 2^k stays a normal float; smaller values are negligible anyway. */
-static f32x4 exp2_nonpositive(f32x4 t) {
-  const f32x4 lowest = {-125.0f, -125.0f, -125.0f, -125.0f};
-  i32x4 below = t < lowest;
-  t = (f32x4)(((i32x4)t & ~below) | ((i32x4)lowest & below));
-  i32x4 k = __builtin_convertvector(t - 0.5f, i32x4); /* truncation towards 0 = rounding, for t <= 0 */
-  f32x4 f = t - __builtin_convertvector(k, f32x4);
-  f32x4 poly =
-      1.0f + f * (0.693147181f +
-                  f * (0.240226507f +
-                       f * (0.0555041087f + f * (0.00961812911f + f * (0.00133335581f + f * 0.000154035304f)))));
-  return poly * (f32x4)((k + 127) << 23); /* 2^k built from its exponent bits */
+ * -125 so 2^k stays a normal float; smaller values are negligible anyway.
+ * A macro, not a function, for both vector types: a function taking 64-byte
+ * vectors would have a different ABI per instruction set. */
+#define EXP2_NONPOSITIVE(result, t_in, vf, vi)                                                                     \
+  do {                                                                                                             \
+    vf t_ = (t_in);                                                                                                \
+    const vf lowest_ = (vf){0} - 125.0f;                                                                           \
+    const vi below_ = t_ < lowest_;                                                                                \
+    t_ = (vf)(((vi)t_ & ~below_) | ((vi)lowest_ & below_));                                                        \
+    const vi k_ = __builtin_convertvector(t_ - 0.5f, vi); /* truncation towards 0 = rounding, for t <= 0 */        \
+    const vf f_ = t_ - __builtin_convertvector(k_, vf);                                                            \
+    const vf poly_ =                                                                                               \
+        1.0f +                                                                                                     \
+        f_ * (0.693147181f +                                                                                       \
+              f_ * (0.240226507f +                                                                                 \
+                    f_ * (0.0555041087f + f_ * (0.00961812911f + f_ * (0.00133335581f + f_ * 0.000154035304f))))); \
+    (result) = poly_ * (vf)((k_ + 127) << 23); /* 2^k built from its exponent bits */                              \
+  } while (0)
+
+/* Subtract before scaling: x - shift is exact for nearby values, while
+ * x * log2e - shift * log2e would lose the low bits of large logits. */
+#define EXP_LOG2E 1.44269504f
+enum { EXP_BLOCK = 1024 }; /* float lanes stay exact enough over a block of terms in (0, 1] */
+
+/* One block (n <= EXP_BLOCK): 16 lanes while they fit, then 4, then scalar
+ * exp2f for the last n % 4 (as before the wide lanes: same bits). Returns
+ * the block's float sum. */
+static inline __attribute__((always_inline)) float exp_block(float *out, const float *x, int64_t n, float shift) {
+  int64_t i = 0;
+  f32x4 sum4 = {0};
+  for (; i + 16 <= n; i += 16) {
+    f32x16 v, w;
+    memcpy(&v, x + i, sizeof v);
+    EXP2_NONPOSITIVE(w, (v - shift) * EXP_LOG2E, f32x16, i32x16);
+    memcpy(out + i, &w, sizeof w);
+    for (int q = 0; q < 16; q += 4) sum4 += (f32x4){w[q], w[q + 1], w[q + 2], w[q + 3]};
+  }
+  for (; i + 4 <= n; i += 4) {
+    f32x4 v, w;
+    memcpy(&v, x + i, sizeof v);
+    EXP2_NONPOSITIVE(w, (v - shift) * EXP_LOG2E, f32x4, i32x4);
+    memcpy(out + i, &w, sizeof w);
+    sum4 += w;
+  }
+  float sum = (sum4[0] + sum4[1]) + (sum4[2] + sum4[3]);
+  for (; i < n; i++) sum += out[i] = exp2f((x[i] - shift) * EXP_LOG2E);
+  return sum;
+}
+
+static inline __attribute__((always_inline)) void exp_shifted_body(float *out, const float *x, int64_t n, float shift,
+                                                                   double *total) {
+  *total = 0.0;
+  for (int64_t b = 0; b < n; b += EXP_BLOCK)
+    *total += exp_block(out + b, x + b, n - b < EXP_BLOCK ? n - b : EXP_BLOCK, shift);
+}
+
+/* ---- run-time dispatch ------------------------------------------------------------
+ * SIMD_VARIANTS(name, params, args) compiles the always-inline function
+ * name##_body once per sr_simd_level (the target attribute only lets the
+ * compiler use wider registers for the same operations) and defines the
+ * table name##_variants of them, indexed by level. */
+#if defined(__x86_64__)
+#define SIMD_VARIANTS(name, params, args)                                                   \
+  static void name##_baseline params { name##_body args; }                                  \
+  __attribute__((target("avx2"))) static void name##_avx2 params { name##_body args; }      \
+  __attribute__((target("avx512f"))) static void name##_avx512 params { name##_body args; } \
+  static void(*const name##_variants[SR_SIMD_COUNT]) params = {name##_baseline, name##_avx2, name##_avx512}
+#else
+#define SIMD_VARIANTS(name, params, args)                  \
+  static void name##_baseline params { name##_body args; } \
+  static void(*const name##_variants[SR_SIMD_COUNT]) params = {name##_baseline, name##_baseline, name##_baseline}
+#endif
+
+SIMD_VARIANTS(exp_shifted, (float *out, const float *x, int64_t n, float shift, double *total),
+              (out, x, n, shift, total));
+
+static int simd_supported(sr_simd_level level) {
+#if defined(__x86_64__)
+  __builtin_cpu_init();
+  if (level == SR_SIMD_AVX2) return __builtin_cpu_supports("avx2");
+  if (level == SR_SIMD_AVX512) return __builtin_cpu_supports("avx512f");
+#endif
+  return level == SR_SIMD_BASELINE;
+}
+
+static sr_simd_level simd_level = SR_SIMD_COUNT; /* SR_SIMD_COUNT: not chosen yet */
+
+int sr_simd_select(sr_simd_level level) {
+  if (level >= SR_SIMD_COUNT || !simd_supported(level)) return -1;
+  __atomic_store_n(&simd_level, level, __ATOMIC_RELAXED);
+  return 0;
+}
+
+sr_simd_level sr_simd_selected(void) {
+  sr_simd_level level = __atomic_load_n(&simd_level, __ATOMIC_RELAXED);
+  if (level != SR_SIMD_COUNT) return level;
+  level = SR_SIMD_BASELINE; /* the best this CPU has; threads racing here pick the same */
+  for (int l = SR_SIMD_COUNT - 1; l > SR_SIMD_BASELINE; l--)
+    if (simd_supported((sr_simd_level)l)) {
+      level = (sr_simd_level)l;
+      break;
+    }
+  __atomic_store_n(&simd_level, level, __ATOMIC_RELAXED);
+  return level;
 }
 
 double sr_exp_shifted(float *out, const float *x, int64_t n, float shift) {
-  enum { BLOCK = 1024 }; /* float lanes stay exact enough over a block of terms in (0, 1] */
-  /* Subtract before scaling: x - shift is exact for nearby values, while
-   * x * log2e - shift * log2e would lose the low bits of large logits. */
-  const float log2e = 1.44269504f;
-  double total = 0.0;
-  for (int64_t b = 0; b < n; b += BLOCK) {
-    const int64_t end = b + BLOCK < n ? b + BLOCK : n;
-    f32x4 sum4 = {0};
-    int64_t i = b;
-    for (; i + 4 <= end; i += 4) {
-      f32x4 v;
-      memcpy(&v, x + i, sizeof v);
-      f32x4 w = exp2_nonpositive((v - shift) * log2e);
-      memcpy(out + i, &w, sizeof w);
-      sum4 += w;
-    }
-    float sum = (sum4[0] + sum4[1]) + (sum4[2] + sum4[3]);
-    for (; i < end; i++) sum += out[i] = exp2f((x[i] - shift) * log2e);
-    total += sum;
-  }
+  double total;
+  exp_shifted_variants[sr_simd_selected()](out, x, n, shift, &total);
   return total;
 }
 
@@ -105,37 +194,106 @@ static void even_slice(int64_t n, int64_t *begin, int64_t *end) {
 }
 
 /* y[0..n) += a * x[0..n): the short rows of the sparse products, inlined. */
-static inline void row_axpy(float *restrict y, float a, const float *restrict x, int64_t n) {
+static inline __attribute__((always_inline)) void row_axpy(float *restrict y, float a, const float *restrict x,
+                                                           int64_t n) {
 #pragma omp simd
   for (int64_t j = 0; j < n; j++) y[j] += a * x[j];
 }
 
-void sr_spmm_forward(float *out, const sr_csr *x, const float *values, const float *w, int64_t h) {
-  const float *v = values ? values : x->values;
-  /* Output rows are independent: one thread per block of rows. */
-#pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < x->n_rows; r++) {
-    float *restrict row = out + r * h;
-    for (int64_t j = 0; j < h; j++) row[j] = 0.0f;
-    /* One row of W (C, H) per stored entry: cost O(nnz * H), never O(C * H). */
-    for (int64_t k = x->indptr[r]; k < x->indptr[r + 1]; k++)
-      row_axpy(row, v ? v[k] : 1.0f, w + (int64_t)x->indices[k] * h, h);
-  }
+/* X's entries by column: column c's are at positions col_start[c] ..
+ * col_start[c + 1] of entry (their index in X) and row, rows ascending. A
+ * product that walks X by column reads each row of W (or updates each row
+ * of dW) once per batch, where a walk by row does so once per entry: a
+ * batch of 500 users has ~40k entries over a few thousand items. */
+typedef struct {
+  int64_t *col_start, *entry, *row;
+} column_order;
+
+static void column_order_build(column_order *o, const sr_csr *x) {
+  const int64_t n = x->nnz > 0 ? x->nnz : 1;
+  o->col_start = sr_calloc((size_t)x->n_cols + 2, sizeof *o->col_start);
+  o->entry = sr_malloc((size_t)n * sizeof *o->entry);
+  o->row = sr_malloc((size_t)n * sizeof *o->row);
+  /* Counting sort, stable in row order: count into col_start[c + 2], sum up
+   * so that col_start[c + 1] is where column c starts, then place each entry
+   * at its column's cursor, which leaves col_start[c + 1] where c ends. */
+  int64_t *cursor = o->col_start + 1;
+  for (int64_t k = 0; k < x->nnz; k++) o->col_start[x->indices[k] + 2]++;
+  for (int64_t c = 0; c < x->n_cols; c++) o->col_start[c + 2] += o->col_start[c + 1];
+  for (int64_t r = 0; r < x->n_rows; r++)
+    for (int64_t k = x->indptr[r]; k < x->indptr[r + 1]; k++) {
+      const int64_t at = cursor[x->indices[k]]++;
+      o->entry[at] = k;
+      o->row[at] = r;
+    }
 }
 
-void sr_spmm_backward_weight(float *dw, const sr_csr *x, const float *values, const float *dout, int64_t h) {
+static void column_order_free(column_order *o) {
+  free(o->col_start);
+  free(o->entry);
+  free(o->row);
+}
+
+/* Both products: threads split the H columns (no two threads touch one
+ * element), and every output element sums its terms in the order a
+ * row-by-row pass over X would (rows are sorted by column, so column order
+ * is each row's own order; and rows ascend within a column): the same bits
+ * whatever the number of threads, and as a walk row by row. */
+/* Columns [begin, end) of out (R, H): zeroed, then the terms of every entry. */
+static inline __attribute__((always_inline)) void spmm_forward_slice_body(float *out, const sr_csr *x,
+                                                                          const column_order *o, const float *v,
+                                                                          const float *w, int64_t h, int64_t begin,
+                                                                          int64_t end) {
+  for (int64_t r = 0; r < x->n_rows; r++) memset(out + r * h + begin, 0, (size_t)(end - begin) * sizeof(float));
+  /* One row of W (C, H) per stored column: cost O(nnz * H), never O(C * H). */
+  for (int64_t c = 0; c < x->n_cols; c++)
+    for (int64_t p = o->col_start[c]; p < o->col_start[c + 1]; p++)
+      row_axpy(out + o->row[p] * h + begin, v ? v[o->entry[p]] : 1.0f, w + c * h + begin, end - begin);
+}
+SIMD_VARIANTS(spmm_forward_slice,
+              (float *out, const sr_csr *x, const column_order *o, const float *v, const float *w, int64_t h,
+               int64_t begin, int64_t end),
+              (out, x, o, v, w, h, begin, end));
+
+/* Columns [begin, end) of dW (C, H). */
+static inline __attribute__((always_inline)) void spmm_backward_slice_body(float *dw, const sr_csr *x,
+                                                                           const column_order *o, const float *v,
+                                                                           const float *dout, int64_t h,
+                                                                           int64_t begin, int64_t end) {
+  for (int64_t c = 0; c < x->n_cols; c++)
+    for (int64_t p = o->col_start[c]; p < o->col_start[c + 1]; p++)
+      row_axpy(dw + c * h + begin, v ? v[o->entry[p]] : 1.0f, dout + o->row[p] * h + begin, end - begin);
+}
+SIMD_VARIANTS(spmm_backward_slice,
+              (float *dw, const sr_csr *x, const column_order *o, const float *v, const float *dout, int64_t h,
+               int64_t begin, int64_t end),
+              (dw, x, o, v, dout, h, begin, end));
+
+/* dst = (forward) or += (backward) the product whose slice kernels (one per
+ * level) are `variants`, each thread on its share of the H columns. */
+typedef void spmm_slice_fn(float *dst, const sr_csr *x, const column_order *o, const float *v, const float *src,
+                           int64_t h, int64_t begin, int64_t end);
+static void spmm_by_columns(spmm_slice_fn *const *variants, float *dst, const sr_csr *x, const float *values,
+                            const float *src, int64_t h) {
   const float *v = values ? values : x->values;
-  /* Threads split the H columns, and each walks the rows in order: no two
-   * threads touch one element, and every dW element sums its terms in row
-   * order whatever the number of threads (reproducible). */
+  spmm_slice_fn *slice = variants[sr_simd_selected()];
+  column_order o;
+  column_order_build(&o, x);
 #pragma omp parallel
   {
     int64_t begin, end;
     even_slice(h, &begin, &end);
-    for (int64_t r = 0; r < x->n_rows; r++)
-      for (int64_t k = x->indptr[r]; k < x->indptr[r + 1]; k++)
-        row_axpy(dw + (int64_t)x->indices[k] * h + begin, v ? v[k] : 1.0f, dout + r * h + begin, end - begin);
+    slice(dst, x, &o, v, src, h, begin, end);
   }
+  column_order_free(&o);
+}
+
+void sr_spmm_forward(float *out, const sr_csr *x, const float *values, const float *w, int64_t h) {
+  spmm_by_columns(spmm_forward_slice_variants, out, x, values, w, h);
+}
+
+void sr_spmm_backward_weight(float *dw, const sr_csr *x, const float *values, const float *dout, int64_t h) {
+  spmm_by_columns(spmm_backward_slice_variants, dw, x, values, dout, h);
 }
 
 void sr_column_sums_acc(float *sums, const float *x, int64_t R, int64_t D) {

@@ -371,7 +371,7 @@ static int run_epochs(trainer *t, sr_train_result *res) {
     int64_t b = epoch == start_epoch ? start_position : 0;
     for (; b < n_train && !stop;) {
       int64_t n = b + B < n_train ? B : n_train - b;
-      double t0 = sr_now();
+      double t0 = sr_now(), cpu0 = sr_cpu_seconds();
       rc = train_step(t, order + b, n, &st);
       if (rc) {
         sr_error_prefix("epoch %lld", (long long)epoch);
@@ -379,6 +379,7 @@ static int run_epochs(trainer *t, sr_train_result *res) {
       }
       b += n;
       t->state.train_seconds += sr_now() - t0;
+      res->train_cpu_seconds += sr_cpu_seconds() - cpu0;
       t->state.samples_seen += n;
       progress(t, epoch, &st);
       stop = (cfg->train.max_steps > 0 && t->optim.step >= cfg->train.max_steps) || t->time_up || t->stop_signal;
