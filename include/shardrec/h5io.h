@@ -62,12 +62,12 @@ typedef struct sr_h5file {
 /* Opens an existing file read-only. SR_EIO if it cannot be opened at all,
  * SR_EFORMAT if it is not HDF5 ("x.bin is not an HDF5 file") or is damaged. */
 int sr_h5_open(sr_h5file *f, const char *path);
-/* Starts a new file that will become `path`. It is built in memory (HDF5's
- * core driver) and only sr_h5_commit() touches the disk. */
-int sr_h5_create(sr_h5file *f, const char *path);
+/* Starts a new file that will become `path`, its datasets compressed as
+ * `compression` says. It is built in memory (HDF5's core driver) and only
+ * sr_h5_commit() touches the disk. */
+int sr_h5_create(sr_h5file *f, const char *path, sr_h5_compression compression);
 /* Finishes a file started by sr_h5_create(): its image (the memory HDF5
  * built it in, not a copy of it) is written to a
-  sr_h5_compression compression; /* of every dataset written (set by sr_h5_create) */
  * temporary name, fsync'ed, renamed over `path` and the directory fsync'ed
  * (sr_write_file_atomic). Disk errors (a full disk) come from our own write
  * with errno; the previous `path` stays intact. The handle is closed either way. */
