@@ -9,7 +9,7 @@ set -euo pipefail
 
 packages=(build-essential cmake pkg-config openmpi-bin libopenmpi-dev libhdf5-openmpi-dev libhdf5-dev hdf5-tools
           libzstd-dev libyaml-dev libgtest-dev libopenblas-dev libjansson-dev python3-h5py python3-hdf5plugin python3-numpy
-          python3-matplotlib)
+          python3-matplotlib python3-yaml)
 if [[ "${1:-}" == "--slurm" ]]; then packages+=(slurm-wlm munge); fi
 
 missing=()

@@ -27,6 +27,8 @@ extern "C" {
 
 namespace {
 
+const sr_h5_compression kZstd3 = {SR_H5_ZSTD, 3};
+
 using Rows = std::vector<std::vector<int32_t>>;
 
 bool contains(const std::string &text, const std::string &part) { return text.find(part) != std::string::npos; }
@@ -130,7 +132,8 @@ void expect_same_dataset(const sr_dataset &a, const sr_dataset &b) {
 }
 
 // A synthetic dataset, split and written to `path`.
-void write_synth(const std::string &path, int64_t users, int64_t items, int64_t heldout, int level = 3) {
+void write_synth(const std::string &path, int64_t users, int64_t items, int64_t heldout,
+                 sr_h5_compression compression = sr_h5_compression_of(SR_H5_ZSTD)) {
   sr_synth_opts so;
   sr_synth_opts_default(&so);
   so.n_users = users;
@@ -144,7 +147,7 @@ void write_synth(const std::string &path, int64_t users, int64_t items, int64_t 
   sp.n_heldout_users = heldout;
   Dataset ds;
   ASSERT_EQ(sr_split_strong(&full, features, n_features, &sp, &ds.d, nullptr), SR_OK) << sr_error_message();
-  ASSERT_EQ(sr_dataset_write(path.c_str(), &ds.d, level), SR_OK) << sr_error_message();
+  ASSERT_EQ(sr_dataset_write(path.c_str(), &ds.d, compression), SR_OK) << sr_error_message();
   sr_csr_free(&full);
   for (int i = 0; i < n_features; i++) sr_csr_free(&features[i].values);
   free(features);
@@ -228,14 +231,14 @@ TEST(H5io, ArraysAttributesAndGroups) {
   const float floats[] = {0.25f, -3.5f};
   const uint8_t bytes[] = {0, 255};
   sr_h5file f;
-  ASSERT_EQ(sr_h5_create(&f, path.c_str()), SR_OK) << sr_error_message();
+  ASSERT_EQ(sr_h5_create(&f, path.c_str(), kZstd3), SR_OK) << sr_error_message();
   ASSERT_EQ(sr_h5_create_group(&f, "/g"), SR_OK);
   // Written in a non-alphabetical order: listing returns creation order.
-  ASSERT_EQ(sr_h5_write_array(&f, "/g/zeta", SR_H5_INT64, big.data(), (int64_t)big.size(), 3), SR_OK);
-  ASSERT_EQ(sr_h5_write_array(&f, "/g/alpha", SR_H5_INT32, small, 3, 3), SR_OK);
-  ASSERT_EQ(sr_h5_write_array(&f, "/g/empty", SR_H5_INT32, nullptr, 0, 3), SR_OK);
-  ASSERT_EQ(sr_h5_write_array(&f, "/deep/er/floats", SR_H5_FLOAT32, floats, 2, 3), SR_OK);
-  ASSERT_EQ(sr_h5_write_array(&f, "/bytes", SR_H5_UINT8, bytes, 2, 3), SR_OK);
+  ASSERT_EQ(sr_h5_write_array(&f, "/g/zeta", SR_H5_INT64, big.data(), (int64_t)big.size()), SR_OK);
+  ASSERT_EQ(sr_h5_write_array(&f, "/g/alpha", SR_H5_INT32, small, 3), SR_OK);
+  ASSERT_EQ(sr_h5_write_array(&f, "/g/empty", SR_H5_INT32, nullptr, 0), SR_OK);
+  ASSERT_EQ(sr_h5_write_array(&f, "/deep/er/floats", SR_H5_FLOAT32, floats, 2), SR_OK);
+  ASSERT_EQ(sr_h5_write_array(&f, "/bytes", SR_H5_UINT8, bytes, 2), SR_OK);
   ASSERT_EQ(sr_h5_write_attr_int64(&f, "/", "answer", -42), SR_OK);
   ASSERT_EQ(sr_h5_write_attr_string(&f, "/g", "label", "héllo"), SR_OK);
   // Not committed yet: only the temporary file exists.
@@ -305,11 +308,14 @@ TEST(H5io, ErrorsNameTheFileAndTheObject) {
   const int32_t v[] = {1, 2, 3};
   const int64_t huge[] = {1, (int64_t)1 << 40};
   sr_h5file f;
-  ASSERT_EQ(sr_h5_create(&f, path.c_str()), SR_OK);
-  ASSERT_EQ(sr_h5_write_array(&f, "/a", SR_H5_INT32, v, 3, 3), SR_OK);
-  ASSERT_EQ(sr_h5_write_array(&f, "/huge", SR_H5_INT64, huge, 2, 3), SR_OK);
-  EXPECT_EQ(sr_h5_write_array(&f, "/bad_level", SR_H5_INT32, v, 3, 0), SR_EINVAL);
-  EXPECT_EQ(sr_h5_write_array(&f, "/a", SR_H5_INT32, v, 3, 3), SR_EIO);  // exists already
+  ASSERT_EQ(sr_h5_create(&f, path.c_str(), kZstd3), SR_OK);
+  ASSERT_EQ(sr_h5_write_array(&f, "/a", SR_H5_INT32, v, 3), SR_OK);
+  ASSERT_EQ(sr_h5_write_array(&f, "/huge", SR_H5_INT64, huge, 2), SR_OK);
+  f.compression.level = 0;  // outside zstd's [1, 22]
+  EXPECT_EQ(sr_h5_write_array(&f, "/bad_level", SR_H5_INT32, v, 3), SR_EINVAL);
+  EXPECT_TRUE(contains(sr_error_message(), path + ": /bad_level: zstd level 0 outside [1, 22]")) << sr_error_message();
+  f.compression.level = 3;
+  EXPECT_EQ(sr_h5_write_array(&f, "/a", SR_H5_INT32, v, 3), SR_EIO);  // exists already
   EXPECT_TRUE(contains(sr_error_message(), path + ": /a: cannot create dataset (HDF5: ")) << sr_error_message();
   ASSERT_EQ(sr_h5_commit(&f), SR_OK);
 
@@ -337,7 +343,7 @@ TEST(H5io, UncommittedFileIsRemovedAndOpenErrorsAreClear) {
   srtest::TempDir dir;
   std::string path = dir.file("gone.h5");
   sr_h5file f;
-  ASSERT_EQ(sr_h5_create(&f, path.c_str()), SR_OK);
+  ASSERT_EQ(sr_h5_create(&f, path.c_str(), kZstd3), SR_OK);
   sr_h5_close(&f);
   EXPECT_EQ(srtest::run_command("ls -A '" + dir.path() + "'").output, "");
 
@@ -349,7 +355,7 @@ TEST(H5io, UncommittedFileIsRemovedAndOpenErrorsAreClear) {
   EXPECT_EQ(sr_h5_open(&f, path.c_str()), SR_EFORMAT);
   EXPECT_EQ(std::string(sr_error_message()), path + " is not an HDF5 file");
   // Files are built in memory: a bad directory is reported when committing.
-  ASSERT_EQ(sr_h5_create(&f, (dir.path() + "/no/such/dir/x.h5").c_str()), SR_OK);
+  ASSERT_EQ(sr_h5_create(&f, (dir.path() + "/no/such/dir/x.h5").c_str(), kZstd3), SR_OK);
   EXPECT_EQ(sr_h5_commit(&f), SR_EIO);
   EXPECT_TRUE(contains(sr_error_message(), "cannot create")) << sr_error_message();
   EXPECT_TRUE(contains(sr_error_message(), "No such file or directory")) << sr_error_message();
@@ -363,7 +369,7 @@ TEST(Dataset, RoundTripWithFeaturesAndValues) {
   Dataset in, out;
   build_tiny(&in.d);
   ASSERT_EQ(sr_dataset_validate(&in.d, "tiny"), SR_OK) << sr_error_message();
-  ASSERT_EQ(sr_dataset_write(path.c_str(), &in.d, 3), SR_OK) << sr_error_message();
+  ASSERT_EQ(sr_dataset_write(path.c_str(), &in.d, kZstd3), SR_OK) << sr_error_message();
   ASSERT_EQ(sr_dataset_read(path.c_str(), &out.d), SR_OK) << sr_error_message();
   expect_same_dataset(in.d, out.d);
   EXPECT_FLOAT_EQ(out.d.train.values[3], 10.0f * 1 + 1 + 0.5f);  // row 1, column 1
@@ -402,7 +408,7 @@ TEST(Dataset, RoundTripOfSyntheticSplitAndRowRanges) {
 TEST(Dataset, EveryArrayIsZstdCompressed) {
   srtest::TempDir dir;
   std::string path = dir.file("synth.h5");
-  write_synth(path, 3000, 400, 300, 5);
+  write_synth(path, 3000, 400, 300, {SR_H5_ZSTD, 5});
   Dataset d;
   ASSERT_EQ(sr_dataset_read(path.c_str(), &d.d), SR_OK) << sr_error_message();
   hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
@@ -472,7 +478,7 @@ class BadFile : public ::testing::Test {
     path = dir.file("data.h5");
     Dataset d;
     build_tiny(&d.d);
-    ASSERT_EQ(sr_dataset_write(path.c_str(), &d.d, 3), SR_OK) << sr_error_message();
+    ASSERT_EQ(sr_dataset_write(path.c_str(), &d.d, kZstd3), SR_OK) << sr_error_message();
   }
   void expect_rejected(int code, const std::vector<std::string> &fragments) {
     Dataset d;
@@ -660,8 +666,8 @@ TEST_F(BadFile, GarbageAndMissingFiles) {
 TEST_F(BadFile, HDF5FileWithoutTheFormat) {
   sr_h5file f;
   const int32_t v[] = {1};
-  ASSERT_EQ(sr_h5_create(&f, path.c_str()), SR_OK);
-  ASSERT_EQ(sr_h5_write_array(&f, "/something", SR_H5_INT32, v, 1, 3), SR_OK);
+  ASSERT_EQ(sr_h5_create(&f, path.c_str(), kZstd3), SR_OK);
+  ASSERT_EQ(sr_h5_write_array(&f, "/something", SR_H5_INT32, v, 1), SR_OK);
   ASSERT_EQ(sr_h5_commit(&f), SR_OK);
   expect_rejected(SR_EFORMAT, {"not a shardrec dataset"});
 }
@@ -1015,7 +1021,7 @@ TEST(Interop, H5dumpReadsWithThePlugin) {
   std::string path = dir.file("tiny.h5");
   Dataset d;
   build_tiny(&d.d);
-  ASSERT_EQ(sr_dataset_write(path.c_str(), &d.d, 3), SR_OK);
+  ASSERT_EQ(sr_dataset_write(path.c_str(), &d.d, kZstd3), SR_OK);
   auto r = srtest::run_command(std::string("HDF5_PLUGIN_PATH='") + SHARDREC_PLUGIN_DIR +
                                "' h5dump -d /splits/train/indices '" + path + "'");
   EXPECT_EQ(r.exit_code, 0) << r.output;
@@ -1054,7 +1060,7 @@ TEST(Interop, H5pyReadsOurFiles) {
   std::string path = dir.file("tiny.h5");
   Dataset d;
   build_tiny(&d.d);
-  ASSERT_EQ(sr_dataset_write(path.c_str(), &d.d, 3), SR_OK);
+  ASSERT_EQ(sr_dataset_write(path.c_str(), &d.d, kZstd3), SR_OK);
   std::string script = std::string(kPythonPrelude) + R"(f = h5py.File(sys.argv[1], "r")
 print("indices", list(f["/splits/train/indices"][:]))
 print("values", list(f["/splits/train/values"][:]))
@@ -1127,7 +1133,7 @@ TEST(DataCommand, SynthInfoValidate) {
   srtest::TempDir dir;
   std::string bin = SHARDREC_BINARY, path = dir.file("s.h5");
   auto synth = srtest::run_command(bin + " data synth -o '" + path +
-                                   "' --users 400 --items 120 --factors 8 --mean-items 12 --seed 5 --zstd-level 7");
+                                   "' --users 400 --items 120 --factors 8 --mean-items 12 --seed 5 --compression zstd:7");
   ASSERT_EQ(synth.exit_code, 0) << synth.output;
   EXPECT_TRUE(contains(synth.output, "wrote " + path + ": 400 users")) << synth.output;
 
@@ -1177,7 +1183,7 @@ TEST(DataCommand, UsageErrors) {
   EXPECT_EQ(not_int.exit_code, 2);
   EXPECT_TRUE(contains(not_int.output, "--users: expected an integer")) << not_int.output;
   EXPECT_EQ(srtest::run_command(bin + " data synth -o /tmp/x.h5 --bogus").exit_code, 2);
-  EXPECT_EQ(srtest::run_command(bin + " data synth -o /tmp/x.h5 --zstd-level 40").exit_code, 2);
+  EXPECT_EQ(srtest::run_command(bin + " data synth -o /tmp/x.h5 --compression zstd:40").exit_code, 2);
   auto low_mean = srtest::run_command(bin + " data synth -o /tmp/x.h5 --users 20 --mean-items 2");
   EXPECT_EQ(low_mean.exit_code, 2) << low_mean.output;
   EXPECT_TRUE(contains(low_mean.output, "mean items per user 2")) << low_mean.output;
@@ -1477,7 +1483,7 @@ TEST(Split, ColdItemsAreWrittenReadAndChecked) {
   Dataset d;
   ASSERT_EQ(sr_split_strong(&full, nullptr, 0, &o, &d.d, nullptr), SR_OK) << sr_error_message();
   const std::string path = dir.file("cold.h5");
-  ASSERT_EQ(sr_dataset_write(path.c_str(), &d.d, 3), SR_OK) << sr_error_message();
+  ASSERT_EQ(sr_dataset_write(path.c_str(), &d.d, kZstd3), SR_OK) << sr_error_message();
   const std::vector<int32_t> written(d.d.cold_items, d.d.cold_items + d.d.n_cold_items);
   Dataset whole, shard, features;
   ASSERT_EQ(sr_dataset_read(path.c_str(), &whole.d), SR_OK) << sr_error_message();

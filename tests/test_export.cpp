@@ -105,22 +105,6 @@ Exported read_export(const std::string &path) {
   return e;
 }
 
-// A model loaded in-process from a checkpoint, over a dataset read here.
-struct Loaded {
-  sr_config cfg;
-  sr_dataset data;
-  sr_model *model = nullptr;
-  Loaded(const std::string &checkpoint, const std::string &dataset) {
-    sr_dataset_init(&data);
-    EXPECT_EQ(sr_dataset_read(dataset.c_str(), &data), SR_OK) << sr_error_message();
-    EXPECT_EQ(sr_checkpoint_read(checkpoint.c_str(), &data, &cfg, &model), SR_OK) << sr_error_message();
-  }
-  ~Loaded() {
-    sr_model_destroy(model);
-    sr_dataset_free(&data);
-  }
-};
-
 double dot(const float *a, const float *b, int64_t d) {
   double s = 0;
   for (int64_t k = 0; k < d; k++) s += (double)a[k] * b[k];
@@ -160,7 +144,7 @@ TEST_F(ExportCli, ItemsAndAllUsersMatchTheModel) {
   auto run = srtest::run_command(bin() + " export " + model() + " -o " + out + " --batch 7");
   ASSERT_EQ(run.exit_code, 0) << run.output;
   Exported e = read_export(out);
-  Loaded l(model(), data());
+  srtest::Loaded l(model(), data());
   ASSERT_NE(l.model, nullptr);
   const sr_dataset &d = l.data;
 

@@ -14,12 +14,35 @@
 #include <stdexcept>
 
 extern "C" {
+#include "shardrec/checkpoint.h"
 #include "shardrec/error.h"
 #include "shardrec/h5zstd.h"
 #include "shardrec/synth.h"
 }
 
 namespace srtest {
+
+Loaded::Loaded(const std::string &checkpoint, const std::string &dataset) {
+  sr_dataset_init(&data);
+  EXPECT_EQ(sr_dataset_read(dataset.c_str(), &data), SR_OK) << sr_error_message();
+  EXPECT_EQ(sr_checkpoint_read(checkpoint.c_str(), &data, &cfg, &model), SR_OK) << sr_error_message();
+}
+
+Loaded::~Loaded() {
+  sr_model_destroy(model);
+  sr_dataset_free(&data);
+}
+
+void train_every_model_type(const std::string &shardrec, const TempDir &dir, const std::string &data, const std::string &model_keys,
+                            const std::string &train_keys) {
+  for (std::string type : {"multvae", "multdae", "twotower"}) {
+    write_file(dir.file(type + ".yaml"), "run: {out_dir: " + dir.path() + ", name: " + type + ", log_level: warn}\n" +
+                                             "data: {path: " + data + "}\n" + "model: {type: " + type + ", " +
+                                             model_keys + "}\n" + "train: {" + train_keys + "}\n");
+    auto train = run_command(shardrec + " train " + dir.file(type + ".yaml"));
+    ASSERT_EQ(train.exit_code, 0) << train.output;
+  }
+}
 
 TempDir::TempDir() {
   const char *base = std::getenv("TMPDIR");

@@ -10,6 +10,7 @@ extern "C" {
 #include "shardrec/config.h"
 #include "shardrec/dataset.h"
 #include "shardrec/metrics.h"
+#include "shardrec/model.h"
 }
 
 namespace srtest {
@@ -81,6 +82,23 @@ std::string movielens_movies_dat();
 // users.dat describing those 200 users: gender (F, M), age (ML-1M's 7 codes),
 // occupation (0-20) and zip code (some in the 12345-6789 form).
 std::string movielens_users_dat();
+
+// A model loaded in-process from a checkpoint, over a dataset read here
+// (failures are test failures; model stays NULL).
+struct Loaded {
+  sr_config cfg;
+  sr_dataset data;
+  sr_model *model = nullptr;
+  Loaded(const std::string &checkpoint, const std::string &dataset);
+  ~Loaded();
+};
+
+// Trains (with the binary `shardrec`) a small model of each type (multvae,
+// multdae, twotower) on `data` into dir/<type>/model.h5: `model_keys` and
+// `train_keys` are entries of the config's model and train mappings (YAML
+// flow style), e.g. "hidden: [8]".
+void train_every_model_type(const std::string &shardrec, const TempDir &dir, const std::string &data, const std::string &model_keys,
+                            const std::string &train_keys);
 
 // Flips one byte in the middle of the first chunk of an HDF5 dataset (to
 // prove checksums catch corruption).

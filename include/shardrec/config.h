@@ -12,6 +12,7 @@
 #ifndef SHARDREC_CONFIG_H
 #define SHARDREC_CONFIG_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "shardrec/fsutil.h"
@@ -143,6 +144,7 @@ typedef struct {
     int keep_last;            /* checkpoints kept besides the best-validation one */
     char resume[SR_PATH_MAX]; /* "" = start fresh, "auto" = newest valid in dir, or a checkpoint path */
     int allow_changes;        /* bool: resume although the run's identity keys differ */
+    int compression;          /* of checkpoints and model.h5: an sr_h5_codec (h5io.h), at its default level */
   } checkpoint;
   struct {
     double bucket_mb;           /* gradient all-reduce bucket size in MiB */
@@ -156,6 +158,14 @@ typedef struct {
 } sr_config;
 
 /* Fills every field with its schema default. */
+/* Optimal-string-alignment distance between a[0..n) and b[0..m)
+ * (Levenshtein plus adjacent transpositions); INT_MAX past 63 characters. */
+int sr_edit_distance(const char *a, size_t n, const char *b, size_t m);
+/* The candidate nearest to `name` when it is close enough to be a typo of
+ * it (about one edit per three characters), else NULL: the "did you mean"
+ * of config keys and command-line words. */
+const char *sr_nearest_name(const char *name, const char *const *candidates, int n);
+
 void sr_config_defaults(sr_config *c);
 /* Applies a YAML file / string on top of c. `name` labels messages. */
 int sr_config_load_file(sr_config *c, const char *path);

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "shardrec/csr.h"
+#include "shardrec/h5io.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -73,13 +74,14 @@ void sr_dataset_init(sr_dataset *d);
 void sr_dataset_free(sr_dataset *d);
 void sr_eval_split_free(sr_eval_split *s);
 
-/* Writes atomically: to "<path>.tmp.<pid>", fsync, rename. level = zstd level. */
-int sr_dataset_write(const char *path, const sr_dataset *d, int zstd_level);
+/* Writes atomically: to "<path>.tmp.<pid>", fsync, rename; every array
+ * compressed as `compression` says (h5io.h). */
+int sr_dataset_write(const char *path, const sr_dataset *d, sr_h5_compression compression);
 /* Validates d and writes its objects into a file being created (h5io.h), so
  * that a producer can add its own optional groups (e.g. /ids of an import,
  * import.h) before committing the whole file at once. */
 struct sr_h5file;
-int sr_dataset_write_into(const struct sr_h5file *f, const sr_dataset *d, int zstd_level);
+int sr_dataset_write_into(const struct sr_h5file *f, const sr_dataset *d);
 /* Reads and validates everything (CSR invariants, shapes, split consistency).
  * Errors name the file and the HDF5 object. */
 int sr_dataset_read(const char *path, sr_dataset *d);

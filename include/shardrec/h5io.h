@@ -4,8 +4,9 @@
  *
  * Every failure becomes an SR_FAIL message "<file>: <object>: <problem>", with
  * the innermost HDF5 diagnostic appended when HDF5 itself failed; HDF5's own
- * error printing is switched off. Datasets are chunked, byte-shuffled,
- * zstd-compressed (filter 32015, h5zstd.h) and Fletcher32-checksummed, with an
+ * error printing is switched off. Datasets are chunked, compressed as the
+ * file says (sr_h5_compression: byte shuffle then zstd (filter 32015,
+ * h5zstd.h) or gzip, or neither) and Fletcher32-checksummed, with an
  * unlimited first dimension so that empty arrays are ordinary chunked datasets
  * every reader accepts.
  *
@@ -30,19 +31,41 @@ extern "C" {
 /* In-memory element types; files store the little-endian type of the same width. */
 typedef enum { SR_H5_INT64 = 0, SR_H5_INT32 = 1, SR_H5_FLOAT32 = 2, SR_H5_UINT8 = 3 } sr_h5_type;
 
+/* How the datasets of a file are compressed. zstd needs the filter 32015
+ * in the reader (hdf5plugin, or shardrec's plugin on HDF5_PLUGIN_PATH);
+ * gzip (deflate) is built into every HDF5 library. */
+typedef enum { SR_H5_ZSTD = 0, SR_H5_GZIP = 1, SR_H5_UNCOMPRESSED = 2 } sr_h5_codec;
+/* "zstd", "gzip", "none", NULL-terminated (indexed by sr_h5_codec). */
+extern const char *const sr_h5_codec_names[];
+
+typedef struct {
+  sr_h5_codec codec;
+  int level; /* zstd 1..22, gzip 1..9; ignored when uncompressed */
+} sr_h5_compression;
+
+/* The codec's default level (zstd 3, gzip 4; measured in docs/compression.md). */
+sr_h5_compression sr_h5_compression_of(sr_h5_codec codec);
+/* Parses "zstd", "gzip", "none" or "zstd:LEVEL" / "gzip:LEVEL"; SR_EINVAL
+ * with a message naming the codecs or the level range. */
+int sr_h5_compression_parse(const char *text, sr_h5_compression *out);
+/* "zstd:3", "gzip:4" or "none" into buf. */
+void sr_h5_compression_format(sr_h5_compression c, char *buf, size_t cap);
+
 typedef struct sr_h5file {
   hid_t id;                  /* HDF5 file handle; H5I_INVALID_HID when closed */
   char *path;                /* the file's name (when writing: the name sr_h5_commit gives it) */
   int writing;               /* built in memory by sr_h5_create, written out by sr_h5_commit */
   struct sr_h5_image *image; /* writing: the memory HDF5 builds the file in (h5io.c) */
+  sr_h5_compression compression; /* of every dataset written (set by sr_h5_create) */
 } sr_h5file;
 
 /* Opens an existing file read-only. SR_EIO if it cannot be opened at all,
  * SR_EFORMAT if it is not HDF5 ("x.bin is not an HDF5 file") or is damaged. */
 int sr_h5_open(sr_h5file *f, const char *path);
-/* Starts a new file that will become `path`. It is built in memory (HDF5's
- * core driver) and only sr_h5_commit() touches the disk. */
-int sr_h5_create(sr_h5file *f, const char *path);
+/* Starts a new file that will become `path`, its datasets compressed as
+ * `compression` says. It is built in memory (HDF5's core driver) and only
+ * sr_h5_commit() touches the disk. */
+int sr_h5_create(sr_h5file *f, const char *path, sr_h5_compression compression);
 /* Finishes a file started by sr_h5_create(): its image (the memory HDF5
  * built it in, not a copy of it) is written to a
  * temporary name, fsync'ed, renamed over `path` and the directory fsync'ed
@@ -64,12 +87,13 @@ int sr_h5_create_group(const sr_h5file *f, const char *group);
 int sr_h5_list_group(const sr_h5file *f, const char *group, char ***names, int *n);
 void sr_h5_free_names(char **names, int n);
 
-/* Writes data[0..n) as a new 1-D dataset; zstd_level in [1, 22]. */
-int sr_h5_write_array(const sr_h5file *f, const char *obj, sr_h5_type type, const void *data, int64_t n,
-                      int zstd_level);
+/* Writes data[0..n) as a new 1-D dataset. */
+int sr_h5_write_array(const sr_h5file *f, const char *obj, sr_h5_type type, const void *data, int64_t n);
+/* Writes data (rows, cols), row-major, as a new 2-D dataset. */
+int sr_h5_write_matrix(const sr_h5file *f, const char *obj, sr_h5_type type, const void *data, int64_t rows,
+                       int64_t cols);
 /* Writes a float32 tensor with its shape (ndim dims, as h5py shows it). */
-int sr_h5_write_tensor(const sr_h5file *f, const char *obj, const float *data, int ndim, const int64_t *shape,
-                       int zstd_level);
+int sr_h5_write_tensor(const sr_h5file *f, const char *obj, const float *data, int ndim, const int64_t *shape);
 /* The shape of a dataset: *ndim dims into shape (at most max_dims; more is an error). */
 int sr_h5_shape(const sr_h5file *f, const char *obj, int *ndim, int64_t *shape, int max_dims);
 /* Reads a float32 tensor whose shape must equal `shape` (errors show both). */
@@ -77,7 +101,7 @@ int sr_h5_read_tensor(const sr_h5file *f, const char *obj, float *out, int ndim,
 /* A tensor written block by block (a model split across ranks): creates the
  * dataset of the whole shape, then writes the row-major block `data` of
  * extent count[] at offset[] (ndim dims each). */
-int sr_h5_create_tensor(const sr_h5file *f, const char *obj, int ndim, const int64_t *shape, int zstd_level);
+int sr_h5_create_tensor(const sr_h5file *f, const char *obj, int ndim, const int64_t *shape);
 int sr_h5_write_tensor_block(const sr_h5file *f, const char *obj, const float *data, int ndim, const int64_t *offset,
                              const int64_t *count);
 /* Reads the block [offset, offset + count) of a float32 tensor whose whole
@@ -99,7 +123,7 @@ int sr_h5_read_range(const sr_h5file *f, const char *obj, sr_h5_type type, int64
  * bytes at data[i * width], NUL-padded (a string of exactly `width` bytes has
  * no terminator). Stored as an HDF5 string type of that size, which h5py reads
  * as numpy dtype 'S<width>'. */
-int sr_h5_write_strings(const sr_h5file *f, const char *obj, const char *data, int64_t n, int width, int zstd_level);
+int sr_h5_write_strings(const sr_h5file *f, const char *obj, const char *data, int64_t n, int width);
 /* *strings = 1 if the dataset holds strings, 0 if numbers. */
 int sr_h5_holds_strings(const sr_h5file *f, const char *obj, int *strings);
 /* Reads such a dataset: *out is malloc'd, *n strings of *width bytes each. */

@@ -79,7 +79,7 @@ typedef struct {
   sr_protocol protocol;
   sr_holdout holdout;  /* weak protocol only */
   sr_split_opts split; /* n_heldout_users 0: 10% of the users (strong) */
-  int zstd_level;
+  sr_h5_compression compression; /* of every array of the file (h5io.h) */
   const char *command; /* recorded in /import (the command line), or NULL */
 } sr_import_opts;
 
@@ -118,10 +118,13 @@ void sr_raw_ids_free(sr_raw_ids *ids);
 struct sr_h5file;
 /* Writes ids as dataset obj (int64 or fixed-length strings); nothing when
  * ids holds neither (a dataset without raw ids). */
-int sr_raw_ids_write(const struct sr_h5file *f, const char *obj, const sr_raw_ids *ids, int zstd_level);
+int sr_raw_ids_write(const struct sr_h5file *f, const char *obj, const sr_raw_ids *ids);
 /* Reads dataset obj of either kind into out (which must hold expected ids);
  * an absent obj leaves out empty and succeeds. */
 int sr_raw_ids_read(const struct sr_h5file *f, const char *obj, int64_t expected, sr_raw_ids *out);
+/* Both of a dataset file's /ids (d: the dataset read from it, for the
+ * counts): empty when the file has none. */
+int sr_raw_ids_read_dataset(const char *path, const sr_dataset *d, sr_raw_ids *users, sr_raw_ids *items);
 /* out = the raw ids of entities rows[0..n), in that order (empty when ids is). */
 void sr_raw_ids_pick(const sr_raw_ids *ids, const int64_t *rows, int64_t n, sr_raw_ids *out);
 

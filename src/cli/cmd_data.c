@@ -11,8 +11,6 @@
 #include "shardrec/log.h"
 #include "shardrec/synth.h"
 
-#define DEFAULT_ZSTD_LEVEL 3
-
 static void usage(FILE *out) {
   sr_synth_opts d;
   sr_synth_opts_default(&d);
@@ -41,19 +39,19 @@ static void usage(FILE *out) {
       "      --factor-noise R          share of factor variance no feature explains (default %g)\n"
       "      --cold-items F    hold this share of the items out of training entirely (cold-start\n"
       "                        items: held-out items of evaluation rows only; default 0)\n"
-      "      --zstd-level L    zstd compression level 1..22 (default %d)\n"
+      "      --compression C   zstd (default), gzip or none; zstd:LEVEL, gzip:LEVEL\n"
       "  -h, --help            this help\n"
       "\nThe file format is described in datasets/README.md.\n",
       (long long)d.n_users, (long long)d.n_items, d.n_factors, d.mean_items_per_user, d.popularity_skew,
       d.temperature, (unsigned long long)d.seed, d.n_informative_features, d.n_noise_features, d.feature_values,
-      d.factor_noise, DEFAULT_ZSTD_LEVEL);
+      d.factor_noise);
 }
 
 typedef struct {
   sr_synth_opts synth;
   double cold_items; /* sr_split_opts.cold_item_fraction */
   long long heldout; /* -1 = 10% of users */
-  long long zstd_level;
+  sr_h5_compression compression;
   const char *output;
 } synth_args;
 
@@ -67,7 +65,7 @@ enum {
   OPT_HELDOUT,
   OPT_SEED,
   OPT_NO_FEATURES,
-  OPT_ZSTD,
+  OPT_COMPRESSION,
   OPT_CAUSAL,
   OPT_INFORMATIVE,
   OPT_NOISE_FEATURES,
@@ -111,8 +109,8 @@ static int apply_synth_option(synth_args *a, int opt, const char *name, const ch
     case OPT_NO_FEATURES:
       a->synth.with_item_features = 0;
       break;
-    case OPT_ZSTD:
-      rc = sr_cli_parse_int("data", name, arg, 1, 22, &a->zstd_level);
+    case OPT_COMPRESSION:
+      rc = sr_cli_parse_compression("data", name, arg, &a->compression);
       break;
     case OPT_CAUSAL:
       a->synth.causal_features = 1;
@@ -148,7 +146,7 @@ static const struct option synth_options[] = {{"output", required_argument, NULL
                                               {"heldout", required_argument, NULL, OPT_HELDOUT},
                                               {"seed", required_argument, NULL, OPT_SEED},
                                               {"no-features", no_argument, NULL, OPT_NO_FEATURES},
-                                              {"zstd-level", required_argument, NULL, OPT_ZSTD},
+                                              {"compression", required_argument, NULL, OPT_COMPRESSION},
                                               {"causal-features", no_argument, NULL, OPT_CAUSAL},
                                               {"informative-features", required_argument, NULL, OPT_INFORMATIVE},
                                               {"noise-features", required_argument, NULL, OPT_NOISE_FEATURES},
@@ -163,13 +161,13 @@ static int parse_synth_args(int argc, char **argv, synth_args *a) {
   sr_synth_opts_default(&a->synth);
   a->heldout = -1;
   a->cold_items = 0.0;
-  a->zstd_level = DEFAULT_ZSTD_LEVEL;
+  a->compression = sr_h5_compression_of(SR_H5_ZSTD);
   a->output = NULL;
   optind = 1;
   int opt, index = 0;
-  while ((opt = getopt_long(argc, argv, "o:h", synth_options, &index)) != -1) {
+  while ((opt = sr_cli_getopt("data synth", argc, argv, "o:h", synth_options, &index)) != -1) {
     if (opt == 'h') return usage(stdout), 0;
-    if (opt == '?') return sr_cli_usage_error("data", "bad option for 'synth'");
+    if (opt == '?') return SR_CLI_EXIT_USAGE;
     const char *name = opt == 'o' ? "output" : synth_options[index].name;
     if (apply_synth_option(a, opt, name, optarg) != 0) return SR_CLI_EXIT_USAGE;
   }
@@ -198,7 +196,7 @@ static int run_synth(int argc, char **argv) {
   double t1 = sr_now();
   if (rc == SR_OK) rc = sr_split_strong(&full, features, n_features, &split, &d, NULL);
   double t2 = sr_now();
-  if (rc == SR_OK) rc = sr_dataset_write(a.output, &d, (int)a.zstd_level);
+  if (rc == SR_OK) rc = sr_dataset_write(a.output, &d, a.compression);
   double t3 = sr_now();
   if (rc == SR_OK)
     sr_info(
@@ -215,23 +213,40 @@ static int run_synth(int argc, char **argv) {
   return rc == SR_EINVAL ? SR_CLI_EXIT_USAGE : 1; /* out-of-range option values are usage errors */
 }
 
-/* `data info FILE` / `data validate FILE`: argv[1] is the file. */
-static int parse_file_arg(int argc, char **argv, const char **path) {
+static const char info_help[] =
+    "usage: shardrec data info FILE\n"
+    "\n"
+    "Prints a summary of a dataset: protocol, users and items, the interactions of\n"
+    "each split and the item and user features with their vocabulary sizes.\n"
+    "FILE is relative to the working directory. Exit status 1 if it cannot be read.\n";
+static const char validate_help[] =
+    "usage: shardrec data validate FILE\n"
+    "\n"
+    "Checks every invariant of a dataset (datasets/README.md, \"Validation\"): schema\n"
+    "version, CSR structure, shapes, split consistency, features, ids. Prints one OK\n"
+    "line, or the first problem naming the HDF5 object, and exits with status 1.\n"
+    "FILE is relative to the working directory.\n";
+
+/* `data info FILE` / `data validate FILE`: argv[1] is the file; help the
+ * subcommand's own text. */
+static int parse_file_arg(int argc, char **argv, const char *help, const char **path) {
   static const struct option options[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+  char command[32];
+  snprintf(command, sizeof command, "data %s", argv[0]);
   optind = 1;
   int opt;
-  while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
-    if (opt == 'h') return usage(stdout), 0;
-    return sr_cli_usage_error("data", "bad option for '%s'", argv[0]);
+  while ((opt = sr_cli_getopt(command, argc, argv, "h", options, NULL)) != -1) {
+    if (opt == 'h') return fputs(help, stdout), 0;
+    return SR_CLI_EXIT_USAGE;
   }
-  if (argc - optind != 1) return sr_cli_usage_error("data", "%s: expected exactly one FILE", argv[0]);
+  if (argc - optind != 1) return sr_cli_usage_error(command, "expected exactly one FILE");
   *path = argv[optind];
   return -1;
 }
 
 static int run_info(int argc, char **argv) {
   const char *path = NULL;
-  int status = parse_file_arg(argc, argv, &path);
+  int status = parse_file_arg(argc, argv, info_help, &path);
   if (status >= 0) return status;
   sr_dataset d;
   if (sr_dataset_read(path, &d) != SR_OK) return sr_cmd_report_error();
@@ -242,7 +257,7 @@ static int run_info(int argc, char **argv) {
 
 static int run_validate(int argc, char **argv) {
   const char *path = NULL;
-  int status = parse_file_arg(argc, argv, &path);
+  int status = parse_file_arg(argc, argv, validate_help, &path);
   if (status >= 0) return status;
   sr_dataset d;
   if (sr_dataset_read(path, &d) != SR_OK) return sr_cmd_report_error();
@@ -263,7 +278,13 @@ int sr_cmd_data(int argc, char **argv) {
       {"synth", run_synth}, {"import", sr_cmd_data_import}, {"info", run_info}, {"validate", run_validate}};
   if (argc < 2) return usage(stderr), SR_CLI_EXIT_USAGE;
   if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) return usage(stdout), 0;
-  for (size_t i = 0; i < sizeof subcommands / sizeof subcommands[0]; i++)
+  enum { N_SUBCOMMANDS = sizeof subcommands / sizeof subcommands[0] };
+  const char *names[N_SUBCOMMANDS];
+  for (int i = 0; i < N_SUBCOMMANDS; i++) {
     if (strcmp(argv[1], subcommands[i].name) == 0) return subcommands[i].run(argc - 1, argv + 1);
-  return sr_cli_usage_error("data", "unknown subcommand '%s'", argv[1]);
+    names[i] = subcommands[i].name;
+  }
+  const char *near = sr_nearest_name(argv[1], names, N_SUBCOMMANDS);
+  if (near) return sr_cli_usage_error("data", "unknown subcommand '%s' (did you mean '%s'?)", argv[1], near);
+  return sr_cli_usage_error("data", "unknown subcommand '%s' (synth, import, info or validate)", argv[1]);
 }

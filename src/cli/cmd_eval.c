@@ -145,7 +145,7 @@ int sr_cmd_eval(int argc, char **argv) {
   long long batch = 0;
   int popularity = 0, slices = 0, opt;
   optind = 1;
-  while ((opt = getopt_long(argc, argv, "d:s:m:b:ph", longopts, NULL)) != -1) {
+  while ((opt = sr_cli_getopt("eval", argc, argv, "d:s:m:b:ph", longopts, NULL)) != -1) {
     switch (opt) {
       case 'd':
         data_path = optarg;
@@ -165,16 +165,19 @@ int sr_cmd_eval(int argc, char **argv) {
       case 'S':
         slices = 1;
         break;
+      case 'h':
+        eval_usage(stdout);
+        return 0;
       default:
-        eval_usage(opt == 'h' ? stdout : stderr);
-        return opt == 'h' ? 0 : 2;
+        return SR_CLI_EXIT_USAGE;
     }
   }
-  if (optind != argc - 1 || (strcmp(split_name, "valid") != 0 && strcmp(split_name, "test") != 0)) {
-    eval_usage(stderr);
-    return 2;
-  }
-  eval_args a = {argv[optind], data_path, split_name, metric_list, batch, popularity, slices};
+  static const char *const split_names[] = {"valid", "test", NULL};
+  int split;
+  if (sr_cli_parse_enum("eval", "split", split_name, split_names, &split)) return SR_CLI_EXIT_USAGE;
+  if (optind != argc - 1)
+    return sr_cli_usage_error("eval", "expected one checkpoint, got %d arguments", argc - optind);
+  eval_args a = {argv[optind], data_path, split_names[split], metric_list, batch, popularity, slices};
   sr_dist dist;
   int status = sr_dist_init(NULL, NULL, &dist) ? sr_cmd_report_error() : eval_main(&dist, &a);
   return sr_cli_finish(&dist, status);

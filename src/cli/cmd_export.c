@@ -23,8 +23,6 @@
 #include "shardrec/mem.h"
 #include "shardrec/two_tower.h"
 
-#define EXPORT_ZSTD_LEVEL 3
-
 /* Codes of /users/split, in the order of its "names" attribute. */
 enum { SPLIT_TRAIN = 0, SPLIT_VALID = 1, SPLIT_TEST = 2, N_SPLITS = 3 };
 static const char *const split_names[N_SPLITS] = {"train", "valid", "test"};
@@ -33,7 +31,7 @@ static const char *const split_names[N_SPLITS] = {"train", "valid", "test"};
 static void export_usage(FILE *out) {
   fprintf(out,
           "usage: shardrec export CHECKPOINT.h5 [--data DATASET.h5] -o OUT.h5\n"
-          "                       [--users all|train|valid|test|none] [--batch N]\n"
+          "                       [--users all|train|valid|test|none] [--batch N] [--compression C]\n"
           "\n"
           "Writes the L2-normalised item and user embeddings of a two-tower model, for\n"
           "an approximate-nearest-neighbour index (score = dot product = cosine).\n"
@@ -46,6 +44,8 @@ static void export_usage(FILE *out) {
           "                      rows (valid, test); all = the three splits (default), one row\n"
           "                      per split row, so a weak-protocol user appears once per split\n"
           "      --batch N       users embedded at a time (default: train.eval_batch_size)\n"
+          "      --compression C gzip (default: any HDF5 reader opens it), zstd or none;\n"
+          "                      gzip:LEVEL, zstd:LEVEL (docs/compression.md)\n"
           "  -h, --help          this help\n"
           "\n"
           "Output: /items/{embeddings,ids[,raw_ids]}, /users/{embeddings,ids,split[,raw_ids]}\n"
@@ -58,6 +58,7 @@ typedef struct {
   const char *checkpoint, *data_path, *out_path, *users;
   int split_selected[N_SPLITS];
   long long batch; /* 0: the config's train.eval_batch_size */
+  sr_h5_compression compression;
 } export_args;
 
 static int select_users(export_args *a, const char *which) {
@@ -76,12 +77,13 @@ static int parse_export_args(int argc, char **argv, export_args *a) {
   static const struct option options[] = {
       {"output", required_argument, NULL, 'o'}, {"data", required_argument, NULL, 'd'},
       {"users", required_argument, NULL, 'u'},  {"batch", required_argument, NULL, 'b'},
-      {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
+      {"compression", required_argument, NULL, 'c'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
   memset(a, 0, sizeof *a);
   select_users(a, "all");
+  a->compression = sr_h5_compression_of(SR_H5_GZIP);
   optind = 1;
   int opt, status = 0;
-  while (status == 0 && (opt = getopt_long(argc, argv, "o:h", options, NULL)) != -1) {
+  while (status == 0 && (opt = sr_cli_getopt("export", argc, argv, "o:h", options, NULL)) != -1) {
     switch (opt) {
       case 'o':
         a->out_path = optarg;
@@ -95,11 +97,14 @@ static int parse_export_args(int argc, char **argv, export_args *a) {
       case 'b':
         status = sr_cli_parse_int("export", "batch", optarg, 1, INT32_MAX, &a->batch);
         break;
+      case 'c':
+        status = sr_cli_parse_compression("export", "compression", optarg, &a->compression);
+        break;
       case 'h':
         export_usage(stdout);
         return 0;
       default:
-        return sr_cli_usage_error("export", "bad option");
+        return SR_CLI_EXIT_USAGE;
     }
   }
   if (status) return status;
@@ -107,44 +112,6 @@ static int parse_export_args(int argc, char **argv, export_args *a) {
   if (optind != argc - 1) return sr_cli_usage_error("export", "expected one checkpoint, got %d", argc - optind);
   a->checkpoint = argv[optind];
   return -1;
-}
-
-/* ---- inputs --------------------------------------------------------------------- */
-
-typedef struct {
-  sr_config cfg;
-  sr_model *model;
-  sr_dataset data;
-  const char *data_path;
-  sr_raw_ids user_raw, item_raw; /* the dataset's /ids (no arrays when it has none) */
-} inputs;
-
-/* The dataset (--data, else the one the checkpoint's config names) is read
- * once, and the model is built over it. */
-static int load_model_and_data(const export_args *a, inputs *in) {
-  SR_TRY(sr_checkpoint_read_config(a->checkpoint, &in->cfg));
-  if (in->cfg.model.type != SR_MODEL_TWOTOWER)
-    return SR_FAIL(SR_EINVAL, "%s: export needs a two-tower checkpoint (this one is %s)", a->checkpoint,
-                   sr_model_type_names[in->cfg.model.type]);
-  in->data_path = a->data_path ? a->data_path : in->cfg.data.path;
-  SR_TRY(sr_dataset_read(in->data_path, &in->data));
-  return sr_checkpoint_read(a->checkpoint, &in->data, &in->cfg, &in->model);
-}
-
-static int load_raw_ids(inputs *in) {
-  sr_h5file f;
-  SR_TRY(sr_h5_open(&f, in->data_path));
-  int rc = sr_raw_ids_read(&f, "/ids/users", in->data.n_users, &in->user_raw);
-  if (rc == SR_OK) rc = sr_raw_ids_read(&f, "/ids/items", in->data.n_items, &in->item_raw);
-  sr_h5_close(&f);
-  return rc;
-}
-
-static void inputs_free(inputs *in) {
-  sr_model_destroy(in->model);
-  sr_dataset_free(&in->data);
-  sr_raw_ids_free(&in->user_raw);
-  sr_raw_ids_free(&in->item_raw);
 }
 
 /* ---- embeddings ----------------------------------------------------------------- */
@@ -210,34 +177,34 @@ static void embed_users(sr_model *m, const sr_dataset *data, const int *selected
 /* ---- the output file ------------------------------------------------------------ */
 
 /* Embeds every item and writes the /items group. */
-static int write_items(const sr_h5file *f, sr_model *m, const inputs *in) {
+static int write_items(const sr_h5file *f, sr_model *m, const sr_cli_model_data *in) {
   const int64_t n = m->n_items, d = sr_two_tower_dim(m), shape[2] = {n, d};
   float *embeddings = sr_malloc((size_t)(n * d > 0 ? n * d : 1) * sizeof(float));
   int64_t *ids = sr_malloc((size_t)(n > 0 ? n : 1) * sizeof *ids);
   sr_two_tower_embed_items(m, embeddings);
   for (int64_t i = 0; i < n; i++) ids[i] = i;
-  int rc = sr_h5_write_tensor(f, "/items/embeddings", embeddings, 2, shape, EXPORT_ZSTD_LEVEL);
-  if (rc == SR_OK) rc = sr_h5_write_array(f, "/items/ids", SR_H5_INT64, ids, n, EXPORT_ZSTD_LEVEL);
-  if (rc == SR_OK) rc = sr_raw_ids_write(f, "/items/raw_ids", &in->item_raw, EXPORT_ZSTD_LEVEL);
+  int rc = sr_h5_write_tensor(f, "/items/embeddings", embeddings, 2, shape);
+  if (rc == SR_OK) rc = sr_h5_write_array(f, "/items/ids", SR_H5_INT64, ids, n);
+  if (rc == SR_OK) rc = sr_raw_ids_write(f, "/items/raw_ids", &in->item_raw);
   free(embeddings);
   free(ids);
   return rc;
 }
 
-static int write_users(const sr_h5file *f, const user_table *u, const inputs *in) {
+static int write_users(const sr_h5file *f, const user_table *u, const sr_cli_model_data *in) {
   const int64_t shape[2] = {u->n, u->d};
-  SR_TRY(sr_h5_write_tensor(f, "/users/embeddings", u->embeddings, 2, shape, EXPORT_ZSTD_LEVEL));
-  SR_TRY(sr_h5_write_array(f, "/users/ids", SR_H5_INT64, u->ids, u->n, EXPORT_ZSTD_LEVEL));
-  SR_TRY(sr_h5_write_array(f, "/users/split", SR_H5_UINT8, u->split, u->n, EXPORT_ZSTD_LEVEL));
+  SR_TRY(sr_h5_write_tensor(f, "/users/embeddings", u->embeddings, 2, shape));
+  SR_TRY(sr_h5_write_array(f, "/users/ids", SR_H5_INT64, u->ids, u->n));
+  SR_TRY(sr_h5_write_array(f, "/users/split", SR_H5_UINT8, u->split, u->n));
   SR_TRY(sr_h5_write_attr_string(f, "/users/split", "names", SPLIT_NAME_LIST));
   sr_raw_ids raw;
   sr_raw_ids_pick(&in->user_raw, u->ids, u->n, &raw);
-  int rc = sr_raw_ids_write(f, "/users/raw_ids", &raw, EXPORT_ZSTD_LEVEL);
+  int rc = sr_raw_ids_write(f, "/users/raw_ids", &raw);
   sr_raw_ids_free(&raw);
   return rc;
 }
 
-static int write_header(const sr_h5file *f, const export_args *a, const inputs *in) {
+static int write_header(const sr_h5file *f, const export_args *a, const sr_cli_model_data *in) {
   SR_TRY(sr_h5_write_attr_string(f, "/", "model", in->model->ops->name));
   SR_TRY(sr_h5_write_attr_int64(f, "/", "d", sr_two_tower_dim(in->model)));
   SR_TRY(sr_h5_write_attr_string(f, "/", "checkpoint", a->checkpoint));
@@ -247,9 +214,9 @@ static int write_header(const sr_h5file *f, const export_args *a, const inputs *
   return sr_h5_write_attr_string(f, "/", "score", "dot product of L2-normalised embeddings (cosine)");
 }
 
-static int write_export(const export_args *a, const inputs *in, const user_table *users) {
+static int write_export(const export_args *a, const sr_cli_model_data *in, const user_table *users) {
   sr_h5file f;
-  SR_TRY(sr_h5_create(&f, a->out_path));
+  SR_TRY(sr_h5_create(&f, a->out_path, a->compression));
   int rc = write_header(&f, a, in);
   if (rc == SR_OK) rc = write_items(&f, in->model, in);
   if (rc == SR_OK) rc = write_users(&f, users, in);
@@ -258,9 +225,8 @@ static int write_export(const export_args *a, const inputs *in, const user_table
   return rc;
 }
 
-static int run_export(const export_args *a, inputs *in, user_table *users) {
-  SR_TRY(load_model_and_data(a, in));
-  SR_TRY(load_raw_ids(in));
+static int run_export(const export_args *a, sr_cli_model_data *in, user_table *users) {
+  SR_TRY(sr_cli_load_model_data(a->checkpoint, a->data_path, SR_MODEL_TWOTOWER, "export", in));
   sr_cli_set_blas_threads(&in->cfg, NULL);
   embed_users(in->model, &in->data, a->split_selected, a->batch > 0 ? a->batch : in->cfg.train.eval_batch_size,
               users);
@@ -274,13 +240,11 @@ int sr_cmd_export(int argc, char **argv) {
   export_args a;
   int status = parse_export_args(argc, argv, &a);
   if (status >= 0) return status;
-  inputs in;
-  memset(&in, 0, sizeof in);
-  sr_dataset_init(&in.data);
+  sr_cli_model_data in;
   user_table users;
   memset(&users, 0, sizeof users);
   int rc = run_export(&a, &in, &users);
   user_table_free(&users);
-  inputs_free(&in);
+  sr_cli_model_data_free(&in);
   return rc == SR_OK ? 0 : sr_cmd_report_error();
 }

@@ -52,7 +52,8 @@ static void import_usage(FILE *out) {
           "      --cold-items F         hold this share of the items out of training entirely:\n"
           "                             cold-start items, evaluated by their features (default 0)\n"
           "      --seed S               split seed (default 98765)\n"
-          "      --zstd-level L         compression level 1..22 (default 3)\n"
+          "      --compression C        zstd (default), gzip or none; zstd:LEVEL (1..22, default 3),\n"
+          "                             gzip:LEVEL (1..9, default 4) (docs/compression.md)\n"
           "  -h, --help                 this help\n");
 }
 
@@ -78,7 +79,7 @@ enum {
   OPT_VALIDATION_FRACTION,
   OPT_HELDOUT_MIN_ITEMS,
   OPT_SEED,
-  OPT_ZSTD,
+  OPT_COMPRESSION,
   OPT_COLD_ITEMS
 };
 
@@ -105,7 +106,7 @@ static const struct option import_options[] = {
     {"validation-fraction", required_argument, NULL, OPT_VALIDATION_FRACTION},
     {"heldout-min-items", required_argument, NULL, OPT_HELDOUT_MIN_ITEMS},
     {"seed", required_argument, NULL, OPT_SEED},
-    {"zstd-level", required_argument, NULL, OPT_ZSTD},
+    {"compression", required_argument, NULL, OPT_COMPRESSION},
     {"cold-items", required_argument, NULL, OPT_COLD_ITEMS},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0}};
@@ -206,8 +207,8 @@ static int apply_import_option(sr_import_opts *o, int opt, const char *name, con
     case OPT_SEED:
       if (!(rc = sr_cli_parse_int("data", name, arg, 0, INT64_MAX, &v))) o->split.seed = (uint64_t)v;
       break;
-    case OPT_ZSTD:
-      if (!(rc = sr_cli_parse_int("data", name, arg, 1, 22, &v))) o->zstd_level = (int)v;
+    case OPT_COMPRESSION:
+      rc = sr_cli_parse_compression("data", name, arg, &o->compression);
       break;
     default:
       rc = SR_CLI_EXIT_USAGE;
@@ -244,9 +245,9 @@ static int parse_import_args(int argc, char **argv, import_args *a, given_option
   int n_given = 0, opt, index = 0;
   a->output = NULL;
   optind = 1;
-  while ((opt = getopt_long(argc, argv, "o:h", import_options, &index)) != -1) {
+  while ((opt = sr_cli_getopt("data import", argc, argv, "o:h", import_options, &index)) != -1) {
     if (opt == 'h') return import_usage(stdout), 0;
-    if (opt == '?') return sr_cli_usage_error("data", "bad option for 'import'");
+    if (opt == '?') return SR_CLI_EXIT_USAGE;
     if (opt == 'o') a->output = optarg;
     if (opt == OPT_FORMAT && sr_import_format_from_name(optarg, &format) != SR_OK) return usage_of_error();
     if (opt != 'o' && opt != OPT_FORMAT) given[n_given++] = (given_option){opt, import_options[index].name, optarg};

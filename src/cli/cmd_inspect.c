@@ -188,12 +188,12 @@ int sr_cmd_inspect(int argc, char **argv) {
       {"config", no_argument, NULL, 'c'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
   int show_config = 0, opt;
   optind = 1;
-  while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+  while ((opt = sr_cli_getopt("inspect", argc, argv, "h", options, NULL)) != -1) {
     if (opt == 'c') {
       show_config = 1;
       continue;
     }
-    inspect_usage(opt == 'h' ? stdout : stderr);
+    if (opt == 'h') inspect_usage(stdout);
     return opt == 'h' ? 0 : SR_CLI_EXIT_USAGE;
   }
   int n_paths = argc - optind;

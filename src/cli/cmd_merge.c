@@ -141,9 +141,9 @@ static int parse_merge_args(int argc, char **argv, merge_args *a) {
   sr_merge_opts_default(&a->opts, SR_MERGE_UNIFORM);
   optind = 1;
   int opt;
-  while ((opt = getopt_long(argc, argv, "o:h", options, NULL)) != -1) {
+  while ((opt = sr_cli_getopt("merge", argc, argv, "o:h", options, NULL)) != -1) {
     if (opt == 'h') return merge_usage(stdout), 0;
-    if (opt == '?') return sr_cli_usage_error("merge", "bad option");
+    if (opt == '?') return SR_CLI_EXIT_USAGE;
     int status = apply_option(a, opt, optarg);
     if (status) return status;
   }

@@ -239,7 +239,7 @@ int sr_cmd_train(int argc, char **argv) {
   int n_overrides = 0, opt, overwrite = 0;
   const char *run_dir_arg = NULL;
   optind = 1;
-  while ((opt = getopt_long(argc, argv, "s:r:h", longopts, NULL)) != -1) {
+  while ((opt = sr_cli_getopt("train", argc, argv, "s:r:h", longopts, NULL)) != -1) {
     if (opt == 's') {
       overrides[n_overrides++] = optarg;
     } else if (opt == 'r') {
@@ -251,8 +251,8 @@ int sr_cmd_train(int argc, char **argv) {
       overwrite = 1;
     } else {
       free(overrides);
-      train_usage(opt == 'h' ? stdout : stderr);
-      return opt == 'h' ? 0 : 2;
+      if (opt == 'h') train_usage(stdout);
+      return opt == 'h' ? 0 : SR_CLI_EXIT_USAGE;
     }
   }
   if (optind != argc - 1) {

@@ -7,8 +7,13 @@
 #ifndef SHARDREC_CLI_COMMANDS_H
 #define SHARDREC_CLI_COMMANDS_H
 
+#include <stdio.h>
+
 #include "shardrec/config.h"
 #include "shardrec/dist.h"
+#include "shardrec/h5io.h"
+#include "shardrec/import.h"
+#include "shardrec/model.h"
 
 int sr_cmd_train(int argc, char **argv);
 int sr_cmd_eval(int argc, char **argv);
@@ -18,6 +23,7 @@ int sr_cmd_inspect(int argc, char **argv);
 int sr_cmd_export(int argc, char **argv);
 int sr_cmd_runs(int argc, char **argv);
 int sr_cmd_sweep(int argc, char **argv);
+int sr_cmd_recommend(int argc, char **argv);
 /* Prints the `shardrec runs` table (format table, csv, md or json) of the
  * runs in or below dir; 0, or 1 after printing the error. */
 int sr_cli_print_runs(const char *dir, const char *format);
@@ -34,6 +40,16 @@ __attribute__((format(printf, 2, 3))) int sr_cli_usage_error(const char *command
 /* A whole-string integer in [lo, hi], for option --opt. */
 int sr_cli_parse_int(const char *command, const char *opt, const char *s, long long lo, long long hi, long long *out);
 int sr_cli_parse_number(const char *command, const char *opt, const char *s, double *out);
+/* --compression zstd|gzip|none[:LEVEL] (h5io.h). */
+int sr_cli_parse_compression(const char *command, const char *opt, const char *s, sr_h5_compression *out);
+/* One of names (NULL-terminated) for option --opt: *out = its index; else a
+ * message listing them, with "did you mean" for a near miss. */
+int sr_cli_parse_enum(const char *command, const char *opt, const char *s, const char *const *names, int *out);
+/* getopt_long (opterr off) that reports an unknown option (with "did you
+ * mean" for a long one) or a missing value itself and then returns '?'. */
+struct option;
+int sr_cli_getopt(const char *command, int argc, char **argv, const char *shortopts, const struct option *longopts,
+                  int *index);
 
 /* Loads a YAML config, applies "section.key=value" overrides in order,
  * validates, and sets the log level. */
@@ -52,6 +68,27 @@ void sr_cli_set_blas_threads(const sr_config *cfg, const sr_dist *dist);
 /* Ends a distributed command: status 0 finalizes MPI normally; a failure
  * aborts the whole job when other ranks may still be running (no hang). */
 int sr_cli_finish(const sr_dist *dist, int status);
+
+/* `shardrec --version`: version, git commit, build type and the versions of
+ * the libraries it runs with (version.c). */
+void sr_cli_print_version(FILE *out);
+
+/* A checkpoint's model rebuilt over its dataset (read whole by this
+ * process) with the dataset's raw ids: what export and recommend start from
+ * (model_data.c). */
+typedef struct {
+  sr_config cfg;
+  sr_dataset data;
+  sr_model *model;
+  const char *data_path;         /* the --data given, else the checkpoint's data.path */
+  sr_raw_ids user_raw, item_raw; /* the dataset's /ids (no arrays when it has none) */
+} sr_cli_model_data;
+/* data_path NULL: the checkpoint's; wanted_type: the sr_model_type that
+ * `command` needs, or -1 for any. Free with sr_cli_model_data_free even on
+ * failure. */
+int sr_cli_load_model_data(const char *checkpoint, const char *data_path, int wanted_type, const char *command,
+                           sr_cli_model_data *in);
+void sr_cli_model_data_free(sr_cli_model_data *in);
 
 /* Prints the current error (with rank when distributed) and returns 1. */
 int sr_cmd_report_error(void);

@@ -4,6 +4,7 @@
 
 #include "commands.h"
 #include "shardrec/blas.h"
+#include "shardrec/config.h"
 #include "shardrec/dist.h"
 #include "shardrec/error.h"
 #include "shardrec/log.h"
@@ -24,12 +25,13 @@ static const command commands[] = {
     {"export", sr_cmd_export, "write a two-tower model's item and user embeddings for an ANN index"},
     {"runs", sr_cmd_runs, "compare training runs: a table of configs and metrics, seeds grouped"},
     {"sweep", sr_cmd_sweep, "train every combination of a grid of config values and seeds, then compare them"},
+    {"recommend", sr_cmd_recommend, "write the top-K unseen items of each user (TSV or HDF5)"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
 static void usage(FILE *out) {
   fprintf(out, "usage: shardrec <command> [args]   (shardrec <command> --help for details)\n\ncommands:\n");
-  for (size_t i = 0; i < N_COMMANDS; i++) fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
+  for (size_t i = 0; i < N_COMMANDS; i++) fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
 }
 
 int sr_cmd_report_error(void) {
@@ -54,11 +56,19 @@ int main(int argc, char **argv) {
     return argc < 2 ? 2 : 0;
   }
   if (strcmp(argv[1], "--version") == 0) {
-    printf("shardrec %s\n", SHARDREC_VERSION);
+    sr_cli_print_version(stdout);
     return 0;
   }
-  for (size_t i = 0; i < N_COMMANDS; i++)
+  const char *names[N_COMMANDS];
+  for (size_t i = 0; i < N_COMMANDS; i++) {
     if (strcmp(argv[1], commands[i].name) == 0) return commands[i].run(argc - 1, argv + 1);
+    names[i] = commands[i].name;
+  }
+  const char *near = sr_nearest_name(argv[1], names, (int)N_COMMANDS);
+  if (near) {
+    fprintf(stderr, "shardrec: unknown command '%s' (did you mean '%s'?)\n", argv[1], near);
+    return 2;
+  }
   fprintf(stderr, "shardrec: unknown command '%s'\n", argv[1]);
   usage(stderr);
   return 2;

@@ -391,7 +391,7 @@ static int convert_value(const config_source *src, const sr_config_key *key, con
 
 /* Optimal-string-alignment distance (Levenshtein plus adjacent transpositions,
  * the commonest typo: "trian"). Names over 63 characters get no suggestion. */
-static int edit_distance(const char *a, size_t n, const char *b, size_t m) {
+int sr_edit_distance(const char *a, size_t n, const char *b, size_t m) {
   enum { MAXLEN = 64 };
   if (n >= MAXLEN || m >= MAXLEN) return INT_MAX;
   int d[MAXLEN][MAXLEN];
@@ -410,6 +410,22 @@ static int edit_distance(const char *a, size_t n, const char *b, size_t m) {
   return d[n][m];
 }
 
+/* About one typo per three characters, and at least one. */
+static int close_enough(const char *name, int distance) { return distance <= 1 + (int)strlen(name) / 3; }
+
+const char *sr_nearest_name(const char *name, const char *const *candidates, int n) {
+  const char *best = NULL;
+  int best_distance = INT_MAX;
+  for (int i = 0; i < n; i++) {
+    int d = sr_edit_distance(name, strlen(name), candidates[i], strlen(candidates[i]));
+    if (d < best_distance) {
+      best = candidates[i];
+      best_distance = d;
+    }
+  }
+  return best && close_enough(name, best_distance) ? best : NULL;
+}
+
 typedef struct {
   const char *name; /* the unknown name */
   const char *best;
@@ -419,7 +435,7 @@ typedef struct {
 
 static void consider_child(const char *child, size_t len, void *ctx) {
   nearest_child *near = ctx;
-  int d = edit_distance(near->name, strlen(near->name), child, len);
+  int d = sr_edit_distance(near->name, strlen(near->name), child, len);
   if (d < near->best_distance) *near = (nearest_child){near->name, child, len, d};
 }
 
@@ -447,8 +463,7 @@ static const sr_config_key *find_by_last_component(const char *name) {
 static void suggest(const char *prefix, const char *name, char *buf, size_t n) {
   nearest_child near = {name, NULL, 0, INT_MAX};
   for_each_child(prefix, consider_child, &near);
-  /* Allow about one typo per three characters, and at least one. */
-  if (near.best && near.best_distance <= 1 + (int)strlen(name) / 3) {
+  if (near.best && close_enough(name, near.best_distance)) {
     snprintf(buf, n, " (did you mean '%s%s%.*s'?)", prefix, *prefix ? "." : "", (int)near.best_len, near.best);
     return;
   }

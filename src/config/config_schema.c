@@ -36,6 +36,7 @@ static const char *const eval_slicings[] = {"popularity", NULL};                
 const char *const sr_model_type_names[] = {"multvae", "multdae", "twotower", "ease", NULL};
 /* sr_lr_schedule_kind */
 static const char *const lr_schedules[] = {"constant", "linear", "cosine", "step", NULL};
+static const char *const compressions[] = {"zstd", "gzip", "none", NULL};              /* sr_h5_codec (h5io.h) */
 
 const sr_config_key sr_config_schema[] = {
     {.path = "run.name",
@@ -534,6 +535,13 @@ const sr_config_key sr_config_schema[] = {
      .default_yaml = "false",
      .doc = "Resume even when run.seed, the model keys or the training data (its content hash) differ from the "
             "checkpoint's (refused otherwise, naming them)."},
+    {.path = "checkpoint.compression",
+     .type = SR_CFG_ENUM,
+     SCALAR(checkpoint.compression),
+     .enum_names = compressions,
+     .default_yaml = "zstd",
+     .doc = "Compression of checkpoints and model.h5: zstd (smaller, faster; other readers need the zstd filter: "
+            "HDF5_PLUGIN_PATH or the Python package), gzip (any HDF5 reader) or none (docs/compression.md)."},
 
     {.path = "dist.bucket_mb",
      .type = SR_CFG_FLOAT,

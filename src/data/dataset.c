@@ -221,60 +221,60 @@ int sr_dataset_validate(const sr_dataset *d, const char *what) {
 
 /* ---- writing ----------------------------------------------------------------- */
 
-static int write_csr(const sr_h5file *f, const char *group, const sr_csr *m, int level) {
+static int write_csr(const sr_h5file *f, const char *group, const sr_csr *m) {
   char obj[OBJ_MAX];
-  SR_TRY(sr_h5_write_array(f, child(obj, group, "indptr"), SR_H5_INT64, m->indptr, m->n_rows + 1, level));
-  SR_TRY(sr_h5_write_array(f, child(obj, group, "indices"), SR_H5_INT32, m->indices, m->nnz, level));
-  if (m->values) SR_TRY(sr_h5_write_array(f, child(obj, group, "values"), SR_H5_FLOAT32, m->values, m->nnz, level));
+  SR_TRY(sr_h5_write_array(f, child(obj, group, "indptr"), SR_H5_INT64, m->indptr, m->n_rows + 1));
+  SR_TRY(sr_h5_write_array(f, child(obj, group, "indices"), SR_H5_INT32, m->indices, m->nnz));
+  if (m->values) SR_TRY(sr_h5_write_array(f, child(obj, group, "values"), SR_H5_FLOAT32, m->values, m->nnz));
   SR_TRY(sr_h5_write_attr_int64(f, group, "n_rows", m->n_rows));
   return sr_h5_write_attr_int64(f, group, "n_cols", m->n_cols);
 }
 
-static int write_eval_split(const sr_h5file *f, const char *group, const sr_eval_split *s, int level) {
+static int write_eval_split(const sr_h5file *f, const char *group, const sr_eval_split *s) {
   char obj[OBJ_MAX];
-  SR_TRY(sr_h5_write_array(f, child(obj, group, "user_ids"), SR_H5_INT64, s->user_ids, s->n_users, level));
-  SR_TRY(write_csr(f, child(obj, group, "foldin"), &s->foldin, level));
-  return write_csr(f, child(obj, group, "heldout"), &s->heldout, level);
+  SR_TRY(sr_h5_write_array(f, child(obj, group, "user_ids"), SR_H5_INT64, s->user_ids, s->n_users));
+  SR_TRY(write_csr(f, child(obj, group, "foldin"), &s->foldin));
+  return write_csr(f, child(obj, group, "heldout"), &s->heldout);
 }
 
-static int write_features(const sr_h5file *f, const char *kind, const sr_feature *features, int n, int level) {
+static int write_features(const sr_h5file *f, const char *kind, const sr_feature *features, int n) {
   char group[OBJ_MAX], obj[OBJ_MAX];
   snprintf(group, sizeof group, "/features/%s", kind);
   SR_TRY(sr_h5_create_group(f, group));
   for (int i = 0; i < n; i++) {
     child(obj, group, features[i].name);
-    SR_TRY(write_csr(f, obj, &features[i].values, level));
+    SR_TRY(write_csr(f, obj, &features[i].values));
     SR_TRY(sr_h5_write_attr_int64(f, obj, "vocab_size", features[i].vocab_size));
     SR_TRY(sr_h5_write_attr_int64(f, obj, "multi_valued", features[i].multi_valued));
   }
   return SR_OK;
 }
 
-static int write_all(const sr_h5file *f, const sr_dataset *d, int level) {
+static int write_all(const sr_h5file *f, const sr_dataset *d) {
   SR_TRY(sr_h5_write_attr_int64(f, "/", "shardrec_schema_version", d->schema_version));
   SR_TRY(sr_h5_write_attr_string(f, "/", "protocol", protocol_names[d->protocol]));
   SR_TRY(sr_h5_write_attr_int64(f, "/", "n_users", d->n_users));
   SR_TRY(sr_h5_write_attr_int64(f, "/", "n_items", d->n_items));
   SR_TRY(sr_h5_write_attr_string(f, "/", "created_by", "shardrec " SHARDREC_VERSION));
-  SR_TRY(write_csr(f, "/splits/train", &d->train, level));
-  SR_TRY(sr_h5_write_array(f, "/splits/train/user_ids", SR_H5_INT64, d->train_user_ids, d->train.n_rows, level));
-  SR_TRY(write_eval_split(f, "/splits/valid", &d->valid, level));
-  SR_TRY(write_eval_split(f, "/splits/test", &d->test, level));
+  SR_TRY(write_csr(f, "/splits/train", &d->train));
+  SR_TRY(sr_h5_write_array(f, "/splits/train/user_ids", SR_H5_INT64, d->train_user_ids, d->train.n_rows));
+  SR_TRY(write_eval_split(f, "/splits/valid", &d->valid));
+  SR_TRY(write_eval_split(f, "/splits/test", &d->test));
   if (d->n_cold_items > 0)
-    SR_TRY(sr_h5_write_array(f, "/splits/cold_items", SR_H5_INT32, d->cold_items, d->n_cold_items, level));
-  SR_TRY(write_features(f, feature_kinds[0], d->item_features, d->n_item_features, level));
-  return write_features(f, feature_kinds[1], d->user_features, d->n_user_features, level);
+    SR_TRY(sr_h5_write_array(f, "/splits/cold_items", SR_H5_INT32, d->cold_items, d->n_cold_items));
+  SR_TRY(write_features(f, feature_kinds[0], d->item_features, d->n_item_features));
+  return write_features(f, feature_kinds[1], d->user_features, d->n_user_features);
 }
 
-int sr_dataset_write_into(const sr_h5file *f, const sr_dataset *d, int zstd_level) {
+int sr_dataset_write_into(const sr_h5file *f, const sr_dataset *d) {
   if (sr_dataset_validate(d, f->path) != SR_OK) return sr_error_prefix("refusing to write an invalid dataset");
-  return write_all(f, d, zstd_level);
+  return write_all(f, d);
 }
 
-int sr_dataset_write(const char *path, const sr_dataset *d, int zstd_level) {
+int sr_dataset_write(const char *path, const sr_dataset *d, sr_h5_compression compression) {
   sr_h5file f;
-  SR_TRY(sr_h5_create(&f, path));
-  int rc = sr_dataset_write_into(&f, d, zstd_level);
+  SR_TRY(sr_h5_create(&f, path, compression));
+  int rc = sr_dataset_write_into(&f, d);
   if (rc == SR_OK) return sr_h5_commit(&f);
   sr_h5_close(&f);
   return rc;

@@ -103,7 +103,7 @@ static hid_t strong_close_fapl(void) {
 }
 
 int sr_h5_open(sr_h5file *f, const char *path) {
-  *f = (sr_h5file){H5I_INVALID_HID, NULL, 0, NULL};
+  *f = (sr_h5file){.id = H5I_INVALID_HID};
   SR_TRY(h5io_init());
   f->path = sr_strdup(path);
   /* open(2) first: its errno says precisely why (missing, permissions, ...). */
@@ -169,8 +169,8 @@ static herr_t image_udata_free(void *udata) {
   return 0;
 }
 
-int sr_h5_create(sr_h5file *f, const char *path) {
-  *f = (sr_h5file){H5I_INVALID_HID, NULL, 1, NULL};
+int sr_h5_create(sr_h5file *f, const char *path, sr_h5_compression compression) {
+  *f = (sr_h5file){.id = H5I_INVALID_HID, .writing = 1, .compression = compression};
   SR_TRY(h5io_init());
   f->path = sr_strdup(path);
   f->image = sr_calloc(1, sizeof *f->image);
@@ -308,19 +308,79 @@ void sr_h5_free_names(char **names, int n) {
   free(names);
 }
 
+/* ---- compression ------------------------------------------------------------- */
+
+const char *const sr_h5_codec_names[] = {"zstd", "gzip", "none", NULL};
+
+sr_h5_compression sr_h5_compression_of(sr_h5_codec codec) {
+  return (sr_h5_compression){codec, codec == SR_H5_ZSTD ? 3 : codec == SR_H5_GZIP ? 4 : 0};
+}
+
+static int level_range(sr_h5_codec codec, int *lo, int *hi) {
+  *lo = 1;
+  *hi = codec == SR_H5_ZSTD ? 22 : 9;
+  return codec != SR_H5_UNCOMPRESSED;
+}
+
+int sr_h5_compression_parse(const char *text, sr_h5_compression *out) {
+  const size_t name_len = strcspn(text, ":");
+  int codec = -1;
+  for (int i = 0; sr_h5_codec_names[i]; i++)
+    if (strlen(sr_h5_codec_names[i]) == name_len && strncmp(text, sr_h5_codec_names[i], name_len) == 0) codec = i;
+  if (codec < 0) return SR_FAIL(SR_EINVAL, "compression '%s': expected zstd, gzip or none (zstd:LEVEL, gzip:LEVEL)", text);
+  *out = sr_h5_compression_of((sr_h5_codec)codec);
+  if (text[name_len] == '\0') return SR_OK;
+  int lo, hi;
+  char *end;
+  const long level = strtol(text + name_len + 1, &end, 10);
+  if (!level_range(out->codec, &lo, &hi)) return SR_FAIL(SR_EINVAL, "compression '%s': none takes no level", text);
+  if (end == text + name_len + 1 || *end || level < lo || level > hi)
+    return SR_FAIL(SR_EINVAL, "compression '%s': %s level must be an integer in [%d, %d]", text,
+                   sr_h5_codec_names[codec], lo, hi);
+  out->level = (int)level;
+  return SR_OK;
+}
+
+void sr_h5_compression_format(sr_h5_compression c, char *buf, size_t cap) {
+  if (c.codec == SR_H5_UNCOMPRESSED)
+    snprintf(buf, cap, "none");
+  else
+    snprintf(buf, cap, "%s:%d", sr_h5_codec_names[c.codec], c.level);
+}
+
+/* The filter pipeline of a new dataset: byte shuffle and the codec when
+ * compressed, then Fletcher32. Shuffle groups the high (mostly zero) bytes of
+ * the integers, which roughly halves the output on indptr/indices, and the
+ * sign/exponent bytes of floats (docs/compression.md has the measurements);
+ * Fletcher32 (last, over the stored bytes) turns a corrupted chunk into a
+ * read error. */
+static int set_filters(const sr_h5file *f, const char *obj, hid_t dcpl) {
+  const sr_h5_compression c = f->compression;
+  int lo, hi;
+  if (level_range(c.codec, &lo, &hi)) {
+    if (c.level < lo || c.level > hi)
+      return H5IO_FAIL(SR_EINVAL, f, obj, "%s level %d outside [%d, %d]", sr_h5_codec_names[c.codec], c.level, lo,
+                       hi);
+    H5Pset_shuffle(dcpl);
+    if (c.codec == SR_H5_ZSTD) {
+      const unsigned level = (unsigned)c.level;
+      H5Pset_filter(dcpl, SR_H5Z_FILTER_ZSTD, H5Z_FLAG_MANDATORY, 1, &level);
+    } else {
+      H5Pset_deflate(dcpl, (unsigned)c.level);
+    }
+  }
+  H5Pset_fletcher32(dcpl);
+  return SR_OK;
+}
+
 /* ---- arrays ------------------------------------------------------------------ */
 
 /* Creates an N-D dataset: chunked along the first dimension (whole trailing
- * dimensions per chunk, about H5IO_CHUNK_ELEMS elements), byte-shuffled,
- * zstd-compressed, Fletcher32-checksummed. The first dimension may grow
- * (unlimited), so empty arrays are ordinary chunked datasets. Returns the
- * open dataset, or H5I_INVALID_HID after recording the error. */
-static hid_t create_dataset(const sr_h5file *f, const char *obj, hid_t stored_type, int ndim, const int64_t *shape,
-                            int zstd_level) {
-  if (zstd_level < 1 || zstd_level > 22) {
-    H5IO_FAIL(SR_EINVAL, f, obj, "zstd level %d outside [1, 22]", zstd_level);
-    return H5I_INVALID_HID;
-  }
+ * dimensions per chunk, about H5IO_CHUNK_ELEMS elements), filtered as the
+ * file says (set_filters). The first dimension may grow (unlimited), so
+ * empty arrays are ordinary chunked datasets. Returns the open dataset, or
+ * H5I_INVALID_HID after recording the error. */
+static hid_t create_dataset(const sr_h5file *f, const char *obj, hid_t stored_type, int ndim, const int64_t *shape) {
   hsize_t dims[H5S_MAX_RANK], maxdims[H5S_MAX_RANK], chunk[H5S_MAX_RANK];
   int64_t row = 1;
   for (int d = 0; d < ndim; d++) {
@@ -333,16 +393,13 @@ static hid_t create_dataset(const sr_h5file *f, const char *obj, hid_t stored_ty
   chunk[0] = (hsize_t)(rows_per_chunk < 1 ? 1 : rows_per_chunk);
   for (int d = 1; d < ndim; d++)
     if (chunk[d] < 1) chunk[d] = 1;
-  const unsigned level = (unsigned)zstd_level;
-  hid_t space = H5Screate_simple(ndim, dims, maxdims);
-  hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE), lcpl = intermediate_groups_lcpl();
+  hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
   H5Pset_chunk(dcpl, ndim, chunk);
-  /* Byte shuffle groups the high (mostly zero) bytes of the integers, which
-   * roughly halves zstd's output on indptr/indices; Fletcher32 (last, over the
-   * compressed bytes) turns a corrupted chunk into a read error. */
-  H5Pset_shuffle(dcpl);
-  H5Pset_filter(dcpl, SR_H5Z_FILTER_ZSTD, H5Z_FLAG_MANDATORY, 1, &level);
-  H5Pset_fletcher32(dcpl);
+  if (set_filters(f, obj, dcpl) != SR_OK) {
+    H5Pclose(dcpl);
+    return H5I_INVALID_HID;
+  }
+  hid_t space = H5Screate_simple(ndim, dims, maxdims), lcpl = intermediate_groups_lcpl();
   hid_t ds = H5Dcreate2(f->id, obj, stored_type, space, lcpl, dcpl, H5P_DEFAULT);
   if (ds < 0) H5IO_FAIL(SR_EIO, f, obj, "cannot create dataset");
   H5Pclose(dcpl);
@@ -353,8 +410,8 @@ static hid_t create_dataset(const sr_h5file *f, const char *obj, hid_t stored_ty
 
 /* Creates the dataset and writes all of it. */
 static int write_dataset(const sr_h5file *f, const char *obj, hid_t stored_type, hid_t value_type, const void *data,
-                         int ndim, const int64_t *shape, int zstd_level) {
-  hid_t ds = create_dataset(f, obj, stored_type, ndim, shape, zstd_level);
+                         int ndim, const int64_t *shape) {
+  hid_t ds = create_dataset(f, obj, stored_type, ndim, shape);
   if (ds < 0) return sr_error_code();
   int64_t n = 1;
   for (int d = 0; d < ndim; d++) n *= shape[d];
@@ -365,15 +422,19 @@ static int write_dataset(const sr_h5file *f, const char *obj, hid_t stored_type,
   return rc;
 }
 
-int sr_h5_write_array(const sr_h5file *f, const char *obj, sr_h5_type type, const void *data, int64_t n,
-                      int zstd_level) {
-  return write_dataset(f, obj, file_type(type), memory_type(type), data, 1, &n, zstd_level);
+int sr_h5_write_array(const sr_h5file *f, const char *obj, sr_h5_type type, const void *data, int64_t n) {
+  return write_dataset(f, obj, file_type(type), memory_type(type), data, 1, &n);
 }
 
-int sr_h5_write_tensor(const sr_h5file *f, const char *obj, const float *data, int ndim, const int64_t *shape,
-                       int zstd_level) {
+int sr_h5_write_matrix(const sr_h5file *f, const char *obj, sr_h5_type type, const void *data, int64_t rows,
+                       int64_t cols) {
+  const int64_t shape[2] = {rows, cols};
+  return write_dataset(f, obj, file_type(type), memory_type(type), data, 2, shape);
+}
+
+int sr_h5_write_tensor(const sr_h5file *f, const char *obj, const float *data, int ndim, const int64_t *shape) {
   SR_ASSERT(ndim >= 1 && ndim <= H5S_MAX_RANK);
-  return write_dataset(f, obj, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, data, ndim, shape, zstd_level);
+  return write_dataset(f, obj, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, data, ndim, shape);
 }
 
 static hid_t open_dataset(const sr_h5file *f, const char *obj) {
@@ -386,9 +447,9 @@ static hid_t open_dataset(const sr_h5file *f, const char *obj) {
   return ds;
 }
 
-int sr_h5_create_tensor(const sr_h5file *f, const char *obj, int ndim, const int64_t *shape, int zstd_level) {
+int sr_h5_create_tensor(const sr_h5file *f, const char *obj, int ndim, const int64_t *shape) {
   SR_ASSERT(ndim >= 1 && ndim <= H5S_MAX_RANK);
-  hid_t ds = create_dataset(f, obj, H5T_IEEE_F32LE, ndim, shape, zstd_level);
+  hid_t ds = create_dataset(f, obj, H5T_IEEE_F32LE, ndim, shape);
   if (ds < 0) return sr_error_code();
   H5Dclose(ds);
   return SR_OK;
@@ -894,10 +955,10 @@ static hid_t padded_string_type(size_t width) {
   return t;
 }
 
-int sr_h5_write_strings(const sr_h5file *f, const char *obj, const char *data, int64_t n, int width, int zstd_level) {
+int sr_h5_write_strings(const sr_h5file *f, const char *obj, const char *data, int64_t n, int width) {
   if (width < 1) return H5IO_FAIL(SR_EINVAL, f, obj, "string width %d < 1", width);
   hid_t t = padded_string_type((size_t)width);
-  int rc = write_dataset(f, obj, t, t, data, 1, &n, zstd_level);
+  int rc = write_dataset(f, obj, t, t, data, 1, &n);
   H5Tclose(t);
   return rc;
 }

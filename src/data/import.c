@@ -58,7 +58,7 @@ void sr_import_opts_default(sr_import_opts *o, sr_import_format format) {
   o->protocol = SR_PROTOCOL_STRONG;
   o->holdout = SR_HOLDOUT_RANDOM;
   sr_split_opts_default(&o->split);
-  o->zstd_level = 3;
+  o->compression = sr_h5_compression_of(SR_H5_ZSTD);
   switch (format) {
     case SR_IMPORT_MOVIELENS:
     case SR_IMPORT_NETFLIX: /* the paper: ratings >= 4 (> 3.5), users with >= 5 of them */
@@ -197,8 +197,6 @@ static int check_opts(const sr_import_opts *o, int has_rating, int has_timestamp
   if (o->min_user_items < 0 || o->min_item_users < 0)
     return SR_FAIL(SR_EINVAL, "minimum counts must be >= 0 (users %lld, items %lld)", (long long)o->min_user_items,
                    (long long)o->min_item_users);
-  if (o->zstd_level < 1 || o->zstd_level > 22)
-    return SR_FAIL(SR_EINVAL, "zstd level %d outside [1, 22]", o->zstd_level);
   if (o->protocol != SR_PROTOCOL_WEAK) return SR_OK;
   if (o->split.n_heldout_users != 0)
     return SR_FAIL(SR_EINVAL, "--heldout-users: the weak protocol holds out items of every user, not users");
@@ -737,11 +735,11 @@ int sr_import_split(const sr_import_opts *o, sr_import_table *t, sr_dataset *d) 
 /* ---- writing --------------------------------------------------------------------------------- */
 
 static int write_vocab(const sr_h5file *f, const char *kind, const sr_feature *features, const sr_raw_ids *vocab,
-                       int n, int level) {
+                       int n) {
   for (int i = 0; i < n; i++) {
     char obj[SR_NAME_MAX + 64];
     snprintf(obj, sizeof obj, "/features/%s/%s/vocab", kind, features[i].name);
-    SR_TRY(sr_raw_ids_write(f, obj, &vocab[i], level));
+    SR_TRY(sr_raw_ids_write(f, obj, &vocab[i]));
   }
   return SR_OK;
 }
@@ -793,17 +791,17 @@ static int write_record(const sr_h5file *f, const sr_import_opts *o, const sr_im
 }
 
 static int write_extras(const sr_h5file *f, const sr_import_opts *o, const sr_import_table *t, const sr_dataset *d) {
-  SR_TRY(sr_raw_ids_write(f, "/ids/users", &t->users, o->zstd_level));
-  SR_TRY(sr_raw_ids_write(f, "/ids/items", &t->items, o->zstd_level));
-  SR_TRY(write_vocab(f, "item", d->item_features, t->item_vocab, t->n_item_features, o->zstd_level));
-  SR_TRY(write_vocab(f, "user", d->user_features, t->user_vocab, t->n_user_features, o->zstd_level));
+  SR_TRY(sr_raw_ids_write(f, "/ids/users", &t->users));
+  SR_TRY(sr_raw_ids_write(f, "/ids/items", &t->items));
+  SR_TRY(write_vocab(f, "item", d->item_features, t->item_vocab, t->n_item_features));
+  SR_TRY(write_vocab(f, "user", d->user_features, t->user_vocab, t->n_user_features));
   return write_record(f, o, &t->stats);
 }
 
 int sr_import_write(const sr_import_opts *o, const sr_import_table *t, const sr_dataset *d, const char *output) {
   sr_h5file f;
-  SR_TRY(sr_h5_create(&f, output));
-  int rc = sr_dataset_write_into(&f, d, o->zstd_level);
+  SR_TRY(sr_h5_create(&f, output, o->compression));
+  int rc = sr_dataset_write_into(&f, d);
   if (rc == SR_OK) rc = write_extras(&f, o, t, d);
   if (rc == SR_OK) return sr_h5_commit(&f);
   sr_h5_close(&f);

@@ -170,9 +170,9 @@ void sr_raw_ids_free(sr_raw_ids *ids) {
   memset(ids, 0, sizeof *ids);
 }
 
-int sr_raw_ids_write(const sr_h5file *f, const char *obj, const sr_raw_ids *ids, int zstd_level) {
-  if (ids->numbers) return sr_h5_write_array(f, obj, SR_H5_INT64, ids->numbers, ids->n, zstd_level);
-  if (ids->strings) return sr_h5_write_strings(f, obj, ids->strings, ids->n, ids->width, zstd_level);
+int sr_raw_ids_write(const sr_h5file *f, const char *obj, const sr_raw_ids *ids) {
+  if (ids->numbers) return sr_h5_write_array(f, obj, SR_H5_INT64, ids->numbers, ids->n);
+  if (ids->strings) return sr_h5_write_strings(f, obj, ids->strings, ids->n, ids->width);
   return SR_OK;
 }
 
@@ -188,6 +188,15 @@ int sr_raw_ids_read(const sr_h5file *f, const char *obj, int64_t expected, sr_ra
   if (rc == SR_OK && out->n != expected)
     rc = SR_FAIL(SR_EFORMAT, "%s: %s: %lld raw ids, expected %lld", f->path, obj, (long long)out->n,
                  (long long)expected);
+  return rc;
+}
+
+int sr_raw_ids_read_dataset(const char *path, const sr_dataset *d, sr_raw_ids *users, sr_raw_ids *items) {
+  sr_h5file f;
+  SR_TRY(sr_h5_open(&f, path));
+  int rc = sr_raw_ids_read(&f, "/ids/users", d->n_users, users);
+  if (rc == SR_OK) rc = sr_raw_ids_read(&f, "/ids/items", d->n_items, items);
+  sr_h5_close(&f);
   return rc;
 }
 

@@ -1052,17 +1052,13 @@ static int64_t two_tower_activation_bytes(const sr_model *m, int64_t train_rows,
 
 /* ---- state kept in training checkpoints ----------------------------------------------------- */
 
-#define STATE_ZSTD_LEVEL 3
-
 static int two_tower_write_state(const sr_model *m, const sr_h5file *f) {
   const two_tower *tt = (const two_tower *)m;
   if (tt->logq != SR_LOGQ_STREAMING) return SR_OK;
   SR_TRY(sr_h5_create_group(f, "/model_state"));
   SR_TRY(sr_h5_write_attr_int64(f, "/model_state", "logq_last_step", tt->freq_last_step));
-  SR_TRY(sr_h5_write_array(f, "/model_state/logq_item_last_step", SR_H5_INT64, tt->freq.last_step, m->n_items,
-                           STATE_ZSTD_LEVEL));
-  return sr_h5_write_array(f, "/model_state/logq_item_gap", SR_H5_FLOAT32, tt->freq.gap, m->n_items,
-                           STATE_ZSTD_LEVEL);
+  SR_TRY(sr_h5_write_array(f, "/model_state/logq_item_last_step", SR_H5_INT64, tt->freq.last_step, m->n_items));
+  return sr_h5_write_array(f, "/model_state/logq_item_gap", SR_H5_FLOAT32, tt->freq.gap, m->n_items);
 }
 
 static int two_tower_read_state(sr_model *m, const sr_h5file *f) {

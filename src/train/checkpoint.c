@@ -12,7 +12,6 @@
 #include "shardrec/mem.h"
 #include "shardrec/watchdog.h"
 
-#define CHECKPOINT_ZSTD_LEVEL 3
 /* Elements of a sharded tensor sent to the writing rank per message: bounds
  * that rank's extra memory to one 64 MiB buffer whatever the model size. */
 static int64_t block_elems = (int64_t)16 << 20;
@@ -71,7 +70,7 @@ static void write_sharded(writer *w, const char *obj, const sr_param *p, const f
   check_tiling(slices, P, p->shard.full);
   int64_t whole[SR_PARAM_MAX_DIM];
   sr_param_full_shape(p, whole);
-  if (writing(w)) note(w, sr_h5_create_tensor(&w->f, obj, p->ndim, whole, CHECKPOINT_ZSTD_LEVEL));
+  if (writing(w)) note(w, sr_h5_create_tensor(&w->f, obj, p->ndim, whole));
   for (int s = 0; s < P; s++) {
     if (!sends_slice(slices, s) || (rank != 0 && rank != s)) continue;
     int64_t count[SR_PARAM_MAX_DIM], offset[SR_PARAM_MAX_DIM] = {0}, row = 1;
@@ -112,7 +111,7 @@ static void write_arena(writer *w, const sr_params *ps, const char *group, const
     if (p->shard.dim >= 0)
       write_sharded(w, obj, p, arena + p->offset);
     else if (writing(w))
-      note(w, sr_h5_write_tensor(&w->f, obj, arena + p->offset, p->ndim, p->shape, CHECKPOINT_ZSTD_LEVEL));
+      note(w, sr_h5_write_tensor(&w->f, obj, arena + p->offset, p->ndim, p->shape));
     sr_watchdog_beat(); /* progress within a long write */
   }
 }
@@ -206,7 +205,9 @@ static void write_training(writer *w, const sr_model *m, const sr_config *cfg, c
 static int write_file(const char *path, const sr_model *m, const sr_config *cfg, const sr_optim *o,
                       const sr_train_state *s) {
   writer w = {.dist = m->dist, .root = !m->dist || m->dist->rank == 0};
-  if (w.root) note(&w, sr_h5_create(&w.f, path));
+  /* config_schema.c lists checkpoint.compression in sr_h5_codec's order. */
+  const sr_h5_compression compression = sr_h5_compression_of((sr_h5_codec)cfg->checkpoint.compression);
+  if (w.root) note(&w, sr_h5_create(&w.f, path, compression));
   if (o)
     write_training(&w, m, cfg, o, s);
   else
