@@ -5,6 +5,7 @@
 // P ranks against 1: tests/mpi/test_data_parallel.cpp.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <string>
@@ -19,6 +20,7 @@ extern "C" {
 #include "shardrec/error.h"
 #include "shardrec/evaluate.h"
 #include "shardrec/log.h"
+#include "shardrec/synth.h"
 #include "shardrec/sysmem.h"
 #include "shardrec/train.h"
 }
@@ -40,12 +42,12 @@ sr_config ease_config(double lambda) {
   return cfg;
 }
 
-sr_model *fit(const sr_config &cfg, sr_train_result *res, int *rc = nullptr) {
+sr_model *fit(const sr_config &cfg, sr_train_result *res, int *rc = nullptr, const sr_dataset &d = dataset()) {
   sr_log_set_level(SR_LOG_ERROR);
   static sr_dist self;  // the model keeps a pointer to the ranks it was built over
   sr_dist_self(&self);
   sr_model *m = nullptr;
-  int code = sr_train(&cfg, &self, &dataset(), nullptr, &m, res);
+  int code = sr_train(&cfg, &self, &d, nullptr, &m, res);
   if (rc)
     *rc = code;
   else
@@ -148,6 +150,65 @@ TEST(Ease, ScoresAreFoldInTimesBThroughTheEvaluationPath) {
   const int ndcg = sr_metrics_find(&res.test, "ndcg@100");
   EXPECT_GT(sr_metrics_mean(&res.test, ndcg), sr_metrics_mean(&res.test_popularity, ndcg));
   sr_model_destroy(m);
+}
+
+// The weak protocol (the same users in training and evaluation): B is fitted
+// on every user's training row, a test row's fold-in is its training and
+// validation items, and Recall@20 computed here from x B (fold-in items
+// excluded, hits / min(20, |held-out|)) is what the evaluation path reports.
+TEST(Ease, WeakProtocolFitsEveryTrainingRowAndRanksTheFoldInTimesB) {
+  sr_synth_opts o;
+  sr_synth_opts_default(&o);
+  o.n_users = 300;
+  o.n_items = 40;
+  o.mean_items_per_user = 10;
+  o.with_item_features = 0;
+  sr_csr full;
+  sr_feature *no_features = nullptr;
+  int n_features = 0;
+  ASSERT_EQ(sr_synth_generate(&o, &full, &no_features, &n_features), 0) << sr_error_message();
+  sr_split_opts so;
+  sr_split_opts_default(&so);
+  sr_dataset d;
+  ASSERT_EQ(sr_split_weak(&full, SR_HOLDOUT_RANDOM, nullptr, nullptr, 0, &so, &d, nullptr), 0) << sr_error_message();
+  sr_csr_free(&full);
+  free(no_features);
+  ASSERT_EQ(d.protocol, SR_PROTOCOL_WEAK);
+  ASSERT_GT(d.test.n_users, 100);
+
+  sr_train_result res;
+  sr_model *m = fit(ease_config(10.0), &res, nullptr, d);
+  ASSERT_TRUE(m);
+  const int64_t I = d.n_items;
+  const std::vector<double> B = dense_ease(d.train, I, 10.0);
+  EXPECT_LT(max_abs_diff(m->params.items[0].value, B), 1e-6);
+
+  const sr_csr &in = d.test.foldin;
+  const sr_csr &out = d.test.heldout;
+  double recall_sum = 0;
+  for (int64_t r = 0; r < in.n_rows; r++) {
+    std::vector<double> s((size_t)I, 0.0);
+    std::vector<bool> seen((size_t)I, false);
+    for (int64_t k = in.indptr[r]; k < in.indptr[r + 1]; k++) {
+      seen[(size_t)in.indices[k]] = true;
+      for (int64_t j = 0; j < I; j++) s[(size_t)j] += B[(size_t)(in.indices[k] * I + j)];
+    }
+    std::vector<int64_t> order;
+    for (int64_t j = 0; j < I; j++)
+      if (!seen[(size_t)j]) order.push_back(j);
+    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return s[(size_t)a] > s[(size_t)b]; });
+    const int64_t n_out = out.indptr[r + 1] - out.indptr[r];
+    int hits = 0;
+    for (size_t rank = 0; rank < 20 && rank < order.size(); rank++)
+      for (int64_t k = out.indptr[r]; k < out.indptr[r + 1]; k++) hits += out.indices[k] == order[rank];
+    recall_sum += (double)hits / (double)std::min<int64_t>(20, n_out);
+  }
+  const int recall = sr_metrics_find(&res.test, "recall@20");
+  ASSERT_GE(recall, 0);
+  EXPECT_NEAR(sr_metrics_mean(&res.test, recall), recall_sum / (double)in.n_rows, 1e-6);
+  EXPECT_GT(sr_metrics_mean(&res.test, recall), sr_metrics_mean(&res.test_popularity, recall));
+  sr_model_destroy(m);
+  sr_dataset_free(&d);
 }
 
 TEST(Ease, CheckpointRoundTrip) {
