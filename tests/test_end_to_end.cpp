@@ -102,8 +102,9 @@ TEST(EndToEnd, MultDaeBeatsPopularityByAWideMargin) { train_and_compare_to_popul
 
 // The binary: synth -> train -> eval reproduces the test metrics of training
 // from the saved checkpoint alone. `model` is the YAML of the model section,
-// `eval_flags` extra eval options.
-static void train_then_eval_through_binary(const std::string &model, const std::string &eval_flags) {
+// `eval_flags` extra eval options; the training's output goes to *train_output.
+static void train_then_eval_through_binary(const std::string &model, const std::string &eval_flags,
+                                           std::string *train_output = nullptr) {
   srtest::TempDir tmp;
   const std::string bin = SHARDREC_BINARY, data = tmp.file("d.h5"), cfg = tmp.file("c.yaml");
   auto synth = srtest::run_command(bin + " data synth -o " + data + " --users 2000 --items 400 --heldout 200");
@@ -113,6 +114,7 @@ static void train_then_eval_through_binary(const std::string &model, const std::
   // More BLAS threads than CPUs: bounded by the CPUs, with a warning.
   auto train = srtest::run_command(bin + " train " + cfg + " --set train.lr=2e-3 --set run.threads=100000");
   ASSERT_EQ(train.exit_code, 0) << train.output;
+  if (train_output) *train_output = train.output;
   EXPECT_NE(train.output.find("lr: 0.002"), std::string::npos) << "resolved config printed";
   EXPECT_NE(train.output.find("run.threads: 100000 is more than the"), std::string::npos) << train.output;
   const std::string run = tmp.file("e2e");
@@ -139,6 +141,14 @@ TEST(EndToEnd, CommandLineTrainThenEvalTheCheckpoint) {
 // The two-tower model is rebuilt over the features of the dataset given to eval.
 TEST(EndToEnd, CommandLineTwoTowerTrainThenEvalTheCheckpoint) {
   train_then_eval_through_binary("{type: twotower, feature_dim: 8, tower_hidden: [32], embedding_dim: 16}", "--data");
+}
+
+// EASE is fitted in closed form: the binary says so instead of "trained 0 steps".
+TEST(EndToEnd, CommandLineEaseFitThenEvalTheCheckpoint) {
+  std::string output;
+  train_then_eval_through_binary("{type: ease, ease_lambda: 100}", "", &output);
+  EXPECT_NE(output.find("\nfitted in "), std::string::npos) << output;
+  EXPECT_EQ(output.find("trained 0 steps"), std::string::npos) << output;
 }
 
 // A run directory holds one run (issue 13): a fresh run where another left

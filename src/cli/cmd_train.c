@@ -84,8 +84,11 @@ static void print_result(const sr_train_result *res, const char *model_path) {
   sr_metrics_log_slices(stdout, "test", &res->test);
   printf("test popularity baseline %s\n", pop);
   sr_metrics_log_slices(stdout, "test popularity baseline", &res->test_popularity);
-  printf("trained %lld steps in %.1fs (%.0f %s/s); model saved to %s\n", (long long)res->steps, res->train_seconds,
-         res->samples_per_s, sr_sample_unit_name(res->sample_unit), model_path);
+  if (strcmp(res->stop_reason, "fitted") == 0) /* a closed-form model (EASE) takes no steps */
+    printf("fitted in %.1fs; model saved to %s\n", res->train_seconds, model_path);
+  else
+    printf("trained %lld steps in %.1fs (%.0f %s/s); model saved to %s\n", (long long)res->steps, res->train_seconds,
+           res->samples_per_s, sr_sample_unit_name(res->sample_unit), model_path);
   fflush(stdout);
 }
 
