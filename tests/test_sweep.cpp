@@ -93,6 +93,48 @@ TEST(Sweep, TrainsEveryCombinationAndComparesThemWithSeedsGrouped) {
   EXPECT_EQ(srtest::run_command(kBinary + " runs " + tmp.file("none")).exit_code, 1);
 }
 
+// The test record's value of metric ("recall@50" or "tail/recall@50").
+double test_value(const std::string &run_dir, const std::string &slice, const std::string &metric) {
+  std::istringstream in(srtest::read_file(run_dir + "/metrics.jsonl"));
+  double value = NAN;
+  for (std::string line; std::getline(in, line);) {
+    json_t *r = json_loads(line.c_str(), 0, nullptr);
+    if (std::string(json_string_value(json_object_get(r, "type"))) == "test") {
+      json_t *in_slice = slice.empty() ? r : json_object_get(json_object_get(r, "slices"), slice.c_str());
+      value = json_number_value(json_object_get(in_slice, metric.c_str()));
+    }
+    json_decref(r);
+  }
+  return value;
+}
+
+// `runs --metric SLICE/NAME` compares the runs on one evaluation slice.
+TEST(Runs, ASliceMetricIsTheTestRecordsSliceValue) {
+  srtest::TempDir tmp;
+  const std::string cfg = tiny_config(tmp);
+  auto sweep = srtest::run_command(kBinary + " sweep " + cfg + " --grid train.lr=1e-3 --seeds 1,2 --set " +
+                                   "eval.slices=[popularity]");
+  ASSERT_EQ(sweep.exit_code, 0) << sweep.output;
+  const std::string dir = tmp.file("out/tiny");
+  for (const std::string slice : {"", "head", "tail"}) {
+    const std::string metric = (slice.empty() ? "" : slice + "/") + "recall@50";
+    auto json = srtest::run_command(kBinary + " runs " + dir + " --format json --metric " + metric);
+    ASSERT_EQ(json.exit_code, 0) << json.output;
+    json_t *rows = json_loads(json.output.c_str(), 0, nullptr);
+    ASSERT_EQ(json_array_size(rows), 1u) << json.output;
+    json_t *row = json_array_get(rows, 0);
+    EXPECT_EQ(json_string_value(json_object_get(row, "metric")), metric);
+    const double a = test_value(dir + "/lr=1e-3_seed=1", slice, "recall@50"),
+                 b = test_value(dir + "/lr=1e-3_seed=2", slice, "recall@50");
+    ASSERT_FALSE(std::isnan(a) || std::isnan(b)) << metric;
+    EXPECT_NEAR(json_number_value(json_object_get(json_object_get(row, "test"), "mean")), (a + b) / 2, 1e-9) << metric;
+    json_decref(rows);
+  }
+  const double all = test_value(dir + "/lr=1e-3_seed=1", "", "recall@50"),
+               tail = test_value(dir + "/lr=1e-3_seed=1", "tail", "recall@50");
+  EXPECT_NE(all, tail) << "the slice is not the overall figure";
+}
+
 // --index runs one combination (a Slurm array task); a bad grid value is
 // refused before anything is trained.
 TEST(Sweep, IndexRunsOneCombinationAndBadValuesAreRefusedFirst) {

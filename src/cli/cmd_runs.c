@@ -71,7 +71,16 @@ static char *config_changes(const sr_config *cfg) {
   return all;
 }
 
+/* The record's value of metric: "recall@50", or "SLICE/recall@50" for an
+ * evaluation slice (eval.slices: head, torso, tail, cold); NAN when absent. */
 static double metric_of(const json_t *r, const char *metric) {
+  const char *slash = strchr(metric, '/');
+  if (slash) {
+    char slice[64];
+    snprintf(slice, sizeof slice, "%.*s", (int)(slash - metric), metric);
+    r = json_object_get(json_object_get(r, "slices"), slice);
+    metric = slash + 1;
+  }
   const json_t *v = json_object_get(r, metric);
   return json_is_number(v) ? json_number_value(v) : NAN;
 }
@@ -490,7 +499,8 @@ static void runs_usage(FILE *out) {
           "from the other rows, the run.seed values of its runs, and over those runs the\n"
           "mean +- sample standard deviation of the epochs trained, the training time, the\n"
           "best and final validation value and the test value of the metric (default: each\n"
-          "run's train.select_metric). Records a resume superseded are skipped; a row with\n"
+          "run's train.select_metric; SLICE/NAME, e.g. tail/recall@50, for an evaluation\n"
+          "slice of eval.slices). Records a resume superseded are skipped; a row with\n"
           "unfinished runs (no test record yet) is marked.\n");
 }
 
