@@ -40,7 +40,9 @@ if [[ ${#missing[@]} -gt 0 ]]; then
   say "SKIP: ${missing[*]} not installed ($hint)"
   exit 77
 fi
-(( $(nproc) >= 2 )) || die "FAIL: the cluster tests need 2 CPUs, this machine has $(nproc)"
+# nproc honours OMP_NUM_THREADS, which a user may export for BLAS: count the CPUs without it.
+cpus=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)
+(( cpus >= 2 )) || die "FAIL: the cluster tests need 2 CPUs, this machine has $cpus"
 
 # A job of an enclosing real Slurm allocation would steer sbatch/srun at it.
 while IFS='=' read -r name _; do unset "$name"; done < <(env | grep -E '^(SLURM|SBATCH|SRUN|SALLOC)_' || true)
@@ -158,7 +160,7 @@ SchedulerParameters=batch_sched_delay=0
 MpiDefault=none
 MailProg=/bin/true
 ReturnToService=2
-NodeName=localhost CPUs=$(nproc)
+NodeName=localhost CPUs=$cpus
 PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
 EOF
 }
