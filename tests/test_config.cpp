@@ -476,6 +476,7 @@ TEST(ConfigYaml, PrintsEveryKeyInSchemaOrderWithExactFloats) {
   EXPECT_TRUE(contains(text, "  lr: 0.001\n"));
   EXPECT_TRUE(contains(text, "  eps: 1.0e-08\n"));
   EXPECT_TRUE(contains(text, "  weight_decay: 0.0\n"));
+  EXPECT_TRUE(contains(text, "  stall_timeout_s: 300.0\n")) << "whole numbers in full, not 3.0e+02";
   EXPECT_TRUE(contains(text, "\neval:\n  metrics: [recall@20, recall@50, ndcg@100]\n"));
   for (int i = 0; i < sr_config_schema_count; i++) {
     const char *path = sr_config_schema[i].path;

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -783,8 +784,13 @@ static void emit_string(text_buffer *out, const char *s) {
 }
 
 /* Shortest %g form that reads back as exactly v, always with a '.' so that
- * YAML 1.1 readers also see a float ("5.0", "1.0e-08"). */
+ * YAML 1.1 readers also see a float ("5.0", "1.0e-08"); whole numbers below
+ * 1e15 in full ("300.0", not "3.0e+02"). */
 static void emit_float(text_buffer *out, double v) {
+  if (v == floor(v) && fabs(v) < 1e15) {
+    emit(out, "%.1f", v);
+    return;
+  }
   char s[40];
   for (int precision = 1; precision <= 17; precision++) {
     snprintf(s, sizeof s, "%.*g", precision, v);
