@@ -127,9 +127,10 @@ double sr_metrics_slice_mean(const sr_metrics *m, int slice, int i);
 /* "tail  1203 items  310 users  recall@20 0.0123 ..." for the log, or why the
  * slice has no figure (no held-out item in it; cold items the scorer cannot rank). */
 void sr_metrics_format_slice(const sr_metrics *m, int slice, char *buf, int bufsize);
-/* The slices as a JSON member, `,"slices":{"head":{"items":..,"users":..,"recall@20":..},..}`
- * ("" without slices); returns the length written. */
-int sr_metrics_slices_json(const sr_metrics *m, char *buf, int bufsize);
+/* The slices as a JSON object, {"head":{"items":..,"users":..,"recall@20":..},..},
+ * where a slice without figures has "note" (why) instead; a new reference, NULL
+ * without slices. */
+struct json_t *sr_metrics_slices_json(const sr_metrics *m);
 
 /* counts (n_cols) = number of training rows containing each item (written).
  * Rows hold unique columns, so this counts entries; values are ignored. */

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <jansson.h>
+
 #include "shardrec/error.h"
 #include "shardrec/mem.h"
 
@@ -351,26 +353,24 @@ void sr_metrics_format_slice(const sr_metrics *m, int slice, char *buf, int bufs
   }
 }
 
-int sr_metrics_slices_json(const sr_metrics *m, char *buf, int bufsize) {
-  SR_ASSERT(bufsize >= 1);
-  buf[0] = '\0';
-  if (m->n_slices == 0) return 0;
-  int used = snprintf(buf, (size_t)bufsize, ",\"slices\":{");
-  for (int s = 0; s < m->n_slices && used < bufsize; s++) {
+json_t *sr_metrics_slices_json(const sr_metrics *m) {
+  if (m->n_slices == 0) return NULL;
+  json_t *slices = json_object();
+  for (int s = 0; s < m->n_slices; s++) {
     if (s == SR_SLICE_COLD && m->slice_items[s] == 0) continue; /* no cold-start items in this data */
-    used += snprintf(buf + used, (size_t)(bufsize - used), "%s\"%s\":{\"items\":%lld,\"users\":%lld", s ? "," : "",
-                     slice_names[s], (long long)m->slice_items[s], (long long)m->slice_users[s]);
+    json_t *slice = json_object();
+    json_object_set_new(slice, "items", json_integer(m->slice_items[s]));
+    json_object_set_new(slice, "users", json_integer(m->slice_users[s]));
     const char *why = slice_without_figures(m, s);
-    if (why && used < bufsize) used += snprintf(buf + used, (size_t)(bufsize - used), ",\"note\":\"%s\"", why);
-    for (int i = 0; !why && i < m->n && used < bufsize; i++) {
+    if (why) json_object_set_new(slice, "note", json_string(why));
+    for (int i = 0; !why && i < m->n; i++) {
       char name[64];
       sr_metric_name(&m->spec[i], name, (int)sizeof name);
-      used += snprintf(buf + used, (size_t)(bufsize - used), ",\"%s\":%.6f", name, sr_metrics_slice_mean(m, s, i));
+      json_object_set_new(slice, name, json_real(sr_metrics_slice_mean(m, s, i)));
     }
-    if (used < bufsize) used += snprintf(buf + used, (size_t)(bufsize - used), "}");
+    json_object_set_new(slices, slice_names[s], slice);
   }
-  if (used < bufsize) used += snprintf(buf + used, (size_t)(bufsize - used), "}");
-  return used < bufsize ? used : bufsize - 1;
+  return slices;
 }
 
 /* ---- baseline -------------------------------------------------------------------- */

@@ -171,16 +171,8 @@ static void set_metrics(json_t *r, const sr_metrics *m) {
     sr_metric_name(&m->spec[i], name, sizeof name);
     json_object_set_new(r, name, json_real(sr_metrics_mean(m, i)));
   }
-  /* The popularity slices, as metrics.c formats them (",\"slices\":{...}"). */
-  char slices[8192];
-  if (sr_metrics_slices_json(m, slices + 1, (int)sizeof slices - 2) == 0) return;
-  slices[0] = '{';
-  slices[1] = ' '; /* the member's leading comma */
-  strcat(slices, "}");
-  json_t *member = json_loads(slices, 0, NULL);
-  if (!json_is_object(member)) SR_DIE("the slices of a metrics record are not JSON: %s", slices);
-  json_object_update(r, member);
-  json_decref(member);
+  json_t *slices = sr_metrics_slices_json(m);
+  if (slices) json_object_set_new(r, "slices", slices);
 }
 
 /* The invocation: who ran what, where (one per start or resume). */
