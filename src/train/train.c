@@ -908,6 +908,31 @@ static int check_fit_memory(trainer *t, const sr_memory_budget *budget) {
                  (double)budget->node_bytes / GiB, budget->node_ranks);
 }
 
+/* Closes metrics.jsonl: every record is written, or the run fails like a
+ * failed checkpoint write (the ranks agree). Returns rc or that failure. */
+static int close_records(trainer *t, int rc) {
+  int log_rc = sr_run_log_close(&t->log);
+  if (rc == SR_OK || rc == SR_ESTOPPED) {
+    int agreed = sr_dist_agree(t->dist, log_rc);
+    if (agreed != SR_OK) rc = agreed;
+  }
+  return rc;
+}
+
+/* The end of every training, closed-form or iterative: frees what the
+ * trainer kept and hands the model out on success (else destroys it). */
+static int release(trainer *t, int rc, sr_train_result *res, sr_model **model_out) {
+  free(t->state.best_values);
+  free(t->state.history);
+  free(t->item_slice); /* the results keep their slice figures, not the map */
+  res->best_valid.item_slice = res->test.item_slice = res->test_popularity.item_slice = NULL;
+  if (rc == SR_OK && model_out)
+    *model_out = t->model;
+  else
+    sr_model_destroy(t->model);
+  return rc;
+}
+
 /* A closed-form model (model.h fit, e.g. EASE): fitted on every rank's
  * training rows at once, then validated and tested like the model an
  * iterative run selects (epoch 1 of 1, no optimizer steps). */
@@ -958,15 +983,7 @@ int sr_train(const sr_config *cfg, const sr_dist *dist, const sr_dataset *data, 
   if (t.model->ops->fit) {
     int rc = cfg->eval.n_slices > 0 ? init_slices(&t, res) : SR_OK;
     if (rc == SR_OK) rc = fit_closed_form(&t, &budget, run_dir, res);
-    free(t.item_slice);
-    res->best_valid.item_slice = res->test.item_slice = res->test_popularity.item_slice = NULL;
-    int log_rc = sr_run_log_close(&t.log);
-    if (rc == SR_OK) rc = sr_dist_agree(dist, log_rc);
-    if (rc == SR_OK && model_out)
-      *model_out = t.model;
-    else
-      sr_model_destroy(t.model);
-    return rc;
+    return release(&t, close_records(&t, rc), res, model_out);
   }
   optim_from_config(cfg, &t.optim);
   /* Zeroed: a checkpoint fills the tensors only, not the padding between them. */
@@ -1031,12 +1048,7 @@ int sr_train(const sr_config *cfg, const sr_dist *dist, const sr_dataset *data, 
     res->grad_norm = t.grad_norm;
     if (rc == SR_OK) rc = evaluate_selected(&t, res, 0);
   }
-  /* Every record is written, or the run fails like a failed checkpoint write. */
-  int log_rc = sr_run_log_close(&t.log);
-  if (rc == SR_OK || rc == SR_ESTOPPED) {
-    int agreed = sr_dist_agree(dist, log_rc);
-    if (agreed != SR_OK) rc = agreed;
-  }
+  rc = close_records(&t, rc);
   sr_watchdog_stop();
   sr_device_trainer_free(t.device);
   sr_grad_reducer_free(&t.reducer);
@@ -1045,13 +1057,5 @@ int sr_train(const sr_config *cfg, const sr_dist *dist, const sr_dataset *data, 
   free(t.local_ids);
   free(t.local_positions);
   free(t.local_targets);
-  free(t.state.best_values);
-  free(t.state.history);
-  free(t.item_slice); /* the results keep their slice figures, not the map */
-  res->best_valid.item_slice = res->test.item_slice = res->test_popularity.item_slice = NULL;
-  if (rc == SR_OK && model_out)
-    *model_out = t.model;
-  else
-    sr_model_destroy(t.model);
-  return rc;
+  return release(&t, rc, res, model_out);
 }
