@@ -185,7 +185,7 @@ static int load_all(const merge_args *a, const sr_dataset *over, checkpoint *ing
 /* ---- validation ----------------------------------------------------------------- */
 
 typedef struct {
-  const char *data_path;
+  char data_path[SR_PATH_MAX]; /* a copy: the config it may come from is gone by the report */
   sr_dataset data;
   sr_metrics metrics; /* the metrics to report, sums zeroed */
   int select;         /* index of the greedy selection metric */
@@ -210,7 +210,7 @@ static int setup_metrics(validation *v, const sr_config *cfg, const char *metric
 /* first_cfg: the first ingredient's config. The models are then built over
  * the dataset read here (checkpoint reads check its item count). */
 static int setup_validation(validation *v, const merge_args *a, const sr_config *first_cfg) {
-  v->data_path = a->data_path ? a->data_path : first_cfg->data.path;
+  snprintf(v->data_path, sizeof v->data_path, "%s", a->data_path ? a->data_path : first_cfg->data.path);
   v->batch = first_cfg->train.eval_batch_size;
   SR_TRY(setup_metrics(v, first_cfg, a->metric));
   return sr_dataset_read(v->data_path, &v->data);
