@@ -5,12 +5,22 @@
 #
 #   cluster/install-deps.sh            build + test dependencies
 #   cluster/install-deps.sh --slurm    also Slurm + munge (for the Slurm tests/templates)
+#   ... --sanitizers                   also clang and its runtimes (ASan/UBSan builds, libFuzzer)
 set -euo pipefail
 
 packages=(build-essential cmake pkg-config openmpi-bin libopenmpi-dev libhdf5-openmpi-dev libhdf5-dev hdf5-tools
           libzstd-dev libyaml-dev libgtest-dev libopenblas-dev libjansson-dev python3-h5py python3-hdf5plugin python3-numpy
           python3-matplotlib python3-yaml)
-if [[ "${1:-}" == "--slurm" ]]; then packages+=(slurm-wlm munge); fi
+for option in "$@"; do
+  case $option in
+    --slurm) packages+=(slurm-wlm munge) ;;
+    --sanitizers) packages+=(clang libclang-rt-14-dev) ;;
+    *)
+      echo "install-deps: unknown option $option (--slurm, --sanitizers)" >&2
+      exit 2
+      ;;
+  esac
+done
 
 missing=()
 for p in "${packages[@]}"; do
