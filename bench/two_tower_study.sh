@@ -119,15 +119,15 @@ def cell(stat):
     if m is None or (isinstance(m, float) and math.isnan(m)):
         return "-"
     return "%.4f" % m if stat.get("sd") is None else "%.4f ± %.4f" % (m, stat["sd"])
-print("| variant | config | all | head | torso | tail | cold |")
-print("|---|---|---|---|---|---|---|")
+print("| variant (sweep/grid value) | all | head | torso | tail | cold |")
+print("|---|---|---|---|---|---|")
 for i, row in enumerate(tables[""]):
     cells = [cell(tables[s][i].get("test")) for s in slices]
-    print("| %s | %s | %s |" % (row["run"], row["config"], " | ".join(cells)))
+    print("| %s | %s |" % (row["run"], " | ".join(cells)))
 first = sorted(glob.glob(os.path.join(work, "*", "*", "metrics.jsonl")))[0]
 pop = [json.loads(l) for l in open(first) if '"type":"test_popularity"' in l][-1]
 cells = [pop["recall@50"]] + [pop.get("slices", {}).get(s, {}).get("recall@50", "-") for s in slices[1:]]
-print("| popularity baseline | | " + " | ".join(c if c == "-" else "%.4f" % c for c in cells) + " |")
+print("| popularity baseline | " + " | ".join(c if c == "-" else "%.4f" % c for c in cells) + " |")
 PY
   exit 0
 fi

@@ -140,6 +140,9 @@ typedef struct {
   const char *metric;
 } run_list;
 
+/* Whether c ends a part of a run name: a separator or the end. */
+static int ends_a_part(char c) { return c == '\0' || strchr("_-,/", c) != NULL; }
+
 static int cmp_names(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 /* dir itself when it holds a run, else the runs below it (sorted, 3 levels
@@ -267,8 +270,12 @@ static void group_rows(const run_list *l, runs_row **rows_out, int *n_rows) {
       } else { /* the names' common part, cut at a separator ("lr=1e-3_seed1", "lr=1e-3_seed2": "lr=1e-3") */
         size_t k = 0;
         while (row->name[k] && row->name[k] == r->name[k]) k++;
-        while (k > 0 && !strchr("_-,/", row->name[k - 1])) k--;
-        if (k > 1) row->name[k - 1] = '\0';
+        if (k > 0 && ends_a_part(row->name[k]) && ends_a_part(r->name[k])) {
+          row->name[k] = '\0'; /* already whole parts: "lr=1e-3" of a third seed's "lr=1e-3_seed3" */
+        } else {
+          while (k > 0 && !ends_a_part(row->name[k - 1])) k--;
+          if (k > 1) row->name[k - 1] = '\0';
+        }
       }
       used += (size_t)snprintf(row->seeds + used, used < sizeof row->seeds ? sizeof row->seeds - used : 0, "%s%lld",
                                m ? "," : "", (long long)r->cfg.run.seed);
