@@ -235,6 +235,7 @@ TEST(Resume, RetentionKeepsTheNewestAndTheBest) {
   const std::string dir = tmp.file("run");
   sr_config cfg = config(dir, 30);
   cfg.checkpoint.keep_last = 2;
+  cfg.checkpoint.every_epochs = 1;  // a checkpoint at every validation: `best` names one
   ASSERT_EQ(train(cfg), 0);
   auto ls = srtest::run_command("ls " + dir);
   // Newest two (30 and 28), plus whichever is `best`; pointers present.
@@ -246,6 +247,56 @@ TEST(Resume, RetentionKeepsTheNewestAndTheBest) {
   ASSERT_FALSE(best.empty());
   EXPECT_NE(ls.output.find(best), std::string::npos) << best;
   EXPECT_EQ(ls.output.find(".tmp."), std::string::npos) << ls.output;
+}
+
+// checkpoint.every_s: a checkpoint at the first step boundary after that many
+// seconds (here ~0: after every step, whatever the machine's speed).
+TEST(Resume, TimedCheckpointsAreWrittenAtStepBoundaries) {
+  sr_log_set_level(SR_LOG_ERROR);
+  srtest::TempDir tmp;
+  const std::string dir = tmp.file("run");
+  sr_config cfg = config(dir, 5);
+  cfg.checkpoint.every_steps = 0;
+  cfg.checkpoint.every_s = 1e-9;
+  cfg.checkpoint.keep_last = 10;
+  ASSERT_EQ(train(cfg), 0);
+  for (int64_t step = 1; step <= 5; step++) {
+    int64_t stored = -1;
+    EXPECT_FALSE(training_state(checkpoint_at(dir, step), &stored).empty()) << step;
+    EXPECT_EQ(stored, step);
+  }
+}
+
+// `best` names the selected model's checkpoint or nothing: with checkpoints
+// at every validation it is the best epoch's; with the default cadence (time,
+// and the end) an improvement without a checkpoint removes the pointer.
+TEST(Resume, BestNamesTheSelectedModelsCheckpointOrNothing) {
+  sr_log_set_level(SR_LOG_ERROR);
+  for (int every_epochs : {1, 2, 0}) {
+    srtest::TempDir tmp;
+    const std::string dir = tmp.file("run");
+    sr_config cfg = config(dir, 30);
+    cfg.checkpoint.every_steps = 0;
+    cfg.checkpoint.every_epochs = every_epochs;
+    cfg.checkpoint.keep_last = 100;
+    sr_dist self;
+    sr_dist_self(&self);
+    sr_train_result res;
+    ASSERT_EQ(sr_train(&cfg, &self, &dataset(), nullptr, nullptr, &res), 0) << sr_error_message();
+    ASSERT_LT(res.best_step, 30) << "the test wants a best model before the last step";
+    const std::string best = srtest::read_file(dir + "/best"),
+                      selected = "ckpt-" + std::string(10 - std::to_string(res.best_step).size(), '0') +
+                                 std::to_string(res.best_step) + ".h5\n";
+    if (every_epochs == 1) {
+      EXPECT_EQ(best, selected);
+    } else if (every_epochs == 2) {  // the best epoch is odd (steps 6, 18 or 30 end epochs 1, 3 and 5)
+      ASSERT_EQ(res.best_step % 12, 6) << "the test wants a best epoch without a checkpoint";
+      EXPECT_TRUE(best.empty()) << best << " named while the selected model is at step " << res.best_step;
+    } else {
+      EXPECT_TRUE(best.empty()) << best;
+      EXPECT_EQ(srtest::run_command("ls " + dir).output, "ckpt-0000000030.h5\nlatest\n") << "the end only";
+    }
+  }
 }
 
 // Temporaries of writers that were killed (kill -9 while writing) are removed
@@ -411,7 +462,7 @@ TEST(Resume, SigtermWritesACheckpointAndTheResumedRunEndsAsIfUninterrupted) {
             0);
   srtest::write_file(cfg, "data: {path: " + data +
                               "}\nrun: {log_level: warn, threads: 1}\nmodel: {hidden: [32], latent_dim: 8}\n"
-                              "train: {batch_size: 50, epochs: 20}\n");
+                              "train: {batch_size: 50, epochs: 20}\ncheckpoint: {every_epochs: 1}\n");
   const std::string whole = tmp.file("whole"), cut = tmp.file("cut");
   ASSERT_EQ(srtest::run_command(bin + " train " + cfg + " --run-dir " + whole).exit_code, 0);
   auto stopped = srtest::run_command(

@@ -31,6 +31,10 @@ void sr_ckptdir_path(const char *dir, int64_t step, char *buf, size_t bufsize);
  * `best` name, and any file that does not record run_id as its run (another
  * run's, an older shardrec's). */
 int sr_ckptdir_commit(const char *dir, const char *path, int is_best, int keep_last, const char *run_id);
+/* Removes the `best` pointer: the validation improved at a moment no
+ * checkpoint was written, so the file it named is no longer the best
+ * (checkpoint.every_s; model.h5 holds the selected model either way). */
+int sr_ckptdir_forget_best(const char *dir);
 /* Before training, by the rank that writes checkpoints: creates dir, fails
  * at once if no file can be created in it (rather than at the first
  * checkpoint, maybe an epoch later), and removes the temporaries

@@ -139,7 +139,8 @@ typedef struct {
   } eval;
   struct {
     char dir[SR_PATH_MAX];    /* "" = <run dir>/checkpoints */
-    int every_epochs;         /* write at the end of every N-th epoch (0 = never) */
+    double every_s;           /* write at the first step boundary after this many seconds since the last (0 = never) */
+    int every_epochs;         /* and at the end of every N-th epoch (0 = never) */
     int64_t every_steps;      /* and every N optimizer steps (0 = never) */
     int keep_last;            /* checkpoints kept besides the best-validation one */
     char resume[SR_PATH_MAX]; /* "" = start fresh, "auto" = newest valid in dir, or a checkpoint path */

@@ -144,6 +144,13 @@ int sr_ckptdir_clear(const char *dir) {
   return rc;
 }
 
+int sr_ckptdir_forget_best(const char *dir) {
+  char path[SR_PATH_MAX + 16];
+  snprintf(path, sizeof path, "%s/best", dir);
+  if (unlink(path) != 0 && errno != ENOENT) return SR_FAIL(SR_EIO, "cannot remove %s: %s", path, strerror(errno));
+  return SR_OK;
+}
+
 /* Whether retention may delete `name`: a file of this run (the run id it
  * records is run_id). Files of other runs, and files that do not say (an
  * older shardrec's, or unreadable), are never deleted. */

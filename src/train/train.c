@@ -70,6 +70,8 @@ typedef struct {
   int time_up;         /* some rank's training clock passed train.time_limit_s */
   int stop_signal;     /* some rank received SIGTERM, SIGINT or SIGUSR1 (the lowest such signal number) */
   uint8_t *item_slice; /* eval.slices: each item's popularity slice (n_items), NULL without slices */
+  double last_checkpoint_at; /* sr_now() when the run started or last wrote a checkpoint */
+  int checkpoint_due;        /* some rank's clock passed checkpoint.every_s since then (agreed) */
 } trainer;
 
 /* The signal that asked this process to stop training (0: none). Set by the
@@ -318,22 +320,26 @@ static void progress(trainer *t, int64_t epoch, const sr_step_stats *st) {
 }
 
 /* Sums this rank's loss shares into the global-batch values. The same
- * reduction carries "my clock passed train.time_limit_s", so that every rank
- * takes the decision to stop at the same step. */
+ * reduction carries "my clock passed train.time_limit_s" and "my clock says
+ * a checkpoint is due", so that every rank takes those decisions at the same
+ * step. */
 static int reduce_stats(trainer *t, sr_step_stats *st) {
-  double sums[4 + SR_MAX_LOSS_TERMS] = {0};
-  double limit = t->cfg->train.time_limit_s;
+  enum { FLAGS = 5 };
+  double sums[FLAGS + SR_MAX_LOSS_TERMS] = {0};
+  double limit = t->cfg->train.time_limit_s, every_s = t->cfg->checkpoint.every_s;
   const int sig = stop_requested;
   sums[0] = st->loss;
   sums[1] = limit > 0 && t->state.train_seconds >= limit;
   sums[2] = sig != 0;
   sums[3] = t->log.failed; /* rank 0 could not write a record: everyone stops */
-  for (int i = 0; i < st->n_terms; i++) sums[4 + i] = st->terms[i];
-  SR_TRY(sr_dist_sum_f64(t->dist, sums, 4 + SR_MAX_LOSS_TERMS));
+  sums[4] = every_s > 0 && sr_now() - t->last_checkpoint_at >= every_s;
+  for (int i = 0; i < st->n_terms; i++) sums[FLAGS + i] = st->terms[i];
+  SR_TRY(sr_dist_sum_f64(t->dist, sums, FLAGS + SR_MAX_LOSS_TERMS));
   st->loss = sums[0];
   t->time_up = sums[1] > 0;
   if (sums[2] > 0 && !t->stop_signal) t->stop_signal = sig ? sig : SIGTERM; /* a peer's: named as the usual one */
-  for (int i = 0; i < st->n_terms; i++) st->terms[i] = sums[4 + i];
+  t->checkpoint_due = sums[4] > 0;
+  for (int i = 0; i < st->n_terms; i++) st->terms[i] = sums[FLAGS + i];
   if (sums[3] > 0)
     return t->log.failed ? sr_run_log_status(&t->log) : SR_FAIL(SR_EIO, "rank 0 cannot write metrics.jsonl");
   return SR_OK;
@@ -537,6 +543,8 @@ static int save_checkpoint(trainer *t, int64_t epoch, int64_t position, int is_b
     if (rc == SR_OK) sr_debug("checkpoint %s", path);
     if (rc == SR_OK) rc = sr_run_log_status(&t->log);
   }
+  t->last_checkpoint_at = sr_now();
+  t->checkpoint_due = 0;
   return sr_dist_agree(t->dist, rc);
 }
 
@@ -645,7 +653,7 @@ static int run_epochs(trainer *t, sr_train_result *res) {
       sums_add(&t->epoch_sums, &st, seconds);
       progress(t, epoch, &st);
       stop = (cfg->train.max_steps > 0 && t->optim.step >= cfg->train.max_steps) || t->time_up || t->stop_signal;
-      if (every_steps > 0 && t->optim.step % every_steps == 0 && !stop && b < n_train &&
+      if (((every_steps > 0 && t->optim.step % every_steps == 0) || t->checkpoint_due) && !stop && b < n_train &&
           (rc = save_checkpoint(t, epoch, b, 0)))
         goto done;
     }
@@ -675,11 +683,15 @@ static int run_epochs(trainer *t, sr_train_result *res) {
     }
     /* The cursor saved is where training continues: this epoch's next row
      * after a stop, else the start of the next epoch. */
-    int due = cfg->checkpoint.every_epochs > 0 && epoch % cfg->checkpoint.every_epochs == 0;
+    int due = (cfg->checkpoint.every_epochs > 0 && epoch % cfg->checkpoint.every_epochs == 0) || t->checkpoint_due;
     /* After a signal at an epoch's end the cursor stays in that epoch (at its
      * end), so that the resumed run still validates it. */
     if ((due || last) && (rc = b < n_train || t->stop_signal ? save_checkpoint(t, epoch, b, improved)
                                                              : save_checkpoint(t, epoch + 1, 0, improved)))
+      goto done;
+    /* A better model than the checkpoint `best` names, and no checkpoint of it. */
+    if (improved && !(due || last) && t->ckpt_dir[0] &&
+        (rc = sr_dist_agree(t->dist, t->dist->rank == 0 ? sr_ckptdir_forget_best(t->ckpt_dir) : SR_OK)))
       goto done;
   }
   if (rc == SR_OK) record_stop(t, epoch - 1, res);
@@ -1012,7 +1024,7 @@ int sr_train(const sr_config *cfg, const sr_dist *dist, const sr_dataset *data, 
   t.total_steps = t.steps_per_epoch * cfg->train.epochs;
   t.planned_steps = t.total_steps;
   if (cfg->train.max_steps > 0 && cfg->train.max_steps < t.total_steps) t.total_steps = cfg->train.max_steps;
-  t.last_progress = sr_now();
+  t.last_progress = t.last_checkpoint_at = sr_now();
   t.progress_bar = sr_log_is_terminal();
   if (rc == SR_OK) rc = open_metrics(&t, run_dir);
   rc = sr_dist_agree(dist, rc);
