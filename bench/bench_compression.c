@@ -148,8 +148,8 @@ int main(int argc, char **argv) {
   sr_dataset_init(&d);
   check(sr_split_strong(&full, features, n_features, &split, &d, NULL));
   sr_csr_free(&full);
-  printf("dataset: %lld users, %lld items, %lld training interactions\n", (long long)d.n_users,
-         (long long)d.n_items, (long long)d.train.nnz);
+  printf("dataset: %lld users, %lld items, %lld training interactions\n", (long long)d.n_users, (long long)d.n_items,
+         (long long)d.train.nnz);
   const sr_h5_codec codecs[] = {SR_H5_ZSTD, SR_H5_GZIP, SR_H5_UNCOMPRESSED};
   char path[4096];
   for (int k = 0; k < 3; k++) {

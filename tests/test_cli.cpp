@@ -27,9 +27,9 @@ TEST(Cli, VersionNamesTheBuildAndItsLibraries) {
 
 TEST(Cli, NearestNameIsATypoAwayOrNothing) {
   const char *const names[] = {"train", "eval", "data", "merge", "inspect", "export", "recommend"};
-  EXPECT_STREQ(sr_nearest_name("trian", names, 7), "train");      // transposition
+  EXPECT_STREQ(sr_nearest_name("trian", names, 7), "train");  // transposition
   EXPECT_STREQ(sr_nearest_name("recomend", names, 7), "recommend");
-  EXPECT_EQ(sr_nearest_name("fit", names, 7), nullptr);           // nothing close
+  EXPECT_EQ(sr_nearest_name("fit", names, 7), nullptr);  // nothing close
   EXPECT_EQ(sr_edit_distance("abc", 3, "acb", 3), 1);
   EXPECT_EQ(sr_edit_distance("kitten", 6, "sitting", 7), 3);
 }

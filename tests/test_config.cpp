@@ -296,7 +296,8 @@ TEST(ConfigErrors, HugeOrDeeplyNestedYamlIsRefusedBeforeParsing) {
             "cfg.yaml:1:601: YAML nested deeper than column 256 (indentation and '- ' indicators)");
   std::string indented = "run:\n";
   for (int i = 1; i <= 300; i++) indented += std::string((size_t)i, ' ') + "a:\n";
-  EXPECT_EQ(load_error(indented), "cfg.yaml:258:258: YAML nested deeper than column 256 (indentation and '- ' indicators)");
+  EXPECT_EQ(load_error(indented),
+            "cfg.yaml:258:258: YAML nested deeper than column 256 (indentation and '- ' indicators)");
   EXPECT_EQ(load_error("# " + std::string(1 << 20, 'x') + "\n"),
             "cfg.yaml:1:1: 1048579 bytes of YAML, more than the 1048576 a config may have");
   // Within the bounds, a config as written by hand loads as before.

@@ -313,7 +313,8 @@ TEST(H5io, ErrorsNameTheFileAndTheObject) {
   ASSERT_EQ(sr_h5_write_array(&f, "/huge", SR_H5_INT64, huge, 2), SR_OK);
   f.compression.level = 0;  // outside zstd's [1, 22]
   EXPECT_EQ(sr_h5_write_array(&f, "/bad_level", SR_H5_INT32, v, 3), SR_EINVAL);
-  EXPECT_TRUE(contains(sr_error_message(), path + ": /bad_level: zstd level 0 outside [1, 22]")) << sr_error_message();
+  EXPECT_TRUE(contains(sr_error_message(), path + ": /bad_level: zstd level 0 outside [1, 22]"))
+      << sr_error_message();
   f.compression.level = 3;
   EXPECT_EQ(sr_h5_write_array(&f, "/a", SR_H5_INT32, v, 3), SR_EIO);  // exists already
   EXPECT_TRUE(contains(sr_error_message(), path + ": /a: cannot create dataset (HDF5: ")) << sr_error_message();
@@ -1132,8 +1133,9 @@ f.close()
 TEST(DataCommand, SynthInfoValidate) {
   srtest::TempDir dir;
   std::string bin = SHARDREC_BINARY, path = dir.file("s.h5");
-  auto synth = srtest::run_command(bin + " data synth -o '" + path +
-                                   "' --users 400 --items 120 --factors 8 --mean-items 12 --seed 5 --compression zstd:7");
+  auto synth =
+      srtest::run_command(bin + " data synth -o '" + path +
+                          "' --users 400 --items 120 --factors 8 --mean-items 12 --seed 5 --compression zstd:7");
   ASSERT_EQ(synth.exit_code, 0) << synth.output;
   EXPECT_TRUE(contains(synth.output, "wrote " + path + ": 400 users")) << synth.output;
 

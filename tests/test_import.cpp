@@ -1399,7 +1399,8 @@ TEST(ImportCommand, TrainsWithoutAValidationSplit) {
   auto tr = srtest::run_command(bin + " train " + cfg);
   ASSERT_EQ(tr.exit_code, 0) << tr.output;
   EXPECT_TRUE(contains(tr.output, "no validation split: training runs train.epochs epochs")) << tr.output;
-  EXPECT_TRUE(contains(tr.output, "kept the last epoch, 3 (step 12; the dataset has no validation split)")) << tr.output;
+  EXPECT_TRUE(contains(tr.output, "kept the last epoch, 3 (step 12; the dataset has no validation split)"))
+      << tr.output;
   EXPECT_TRUE(contains(tr.output, "\ntest recall@20 ")) << tr.output;
   auto ev = srtest::run_command(bin + " eval " + tmp.file("lg/model.h5") + " --split test");
   EXPECT_EQ(ev.exit_code, 0) << ev.output;

@@ -25,15 +25,13 @@ std::string bin() { return SHARDREC_BINARY; }
 
 bool contains(const std::string &text, const std::string &part) { return text.find(part) != std::string::npos; }
 
-bool have_python() {
-  return srtest::run_command("/usr/bin/python3 -c 'import h5py, numpy, yaml'").exit_code == 0;
-}
+bool have_python() { return srtest::run_command("/usr/bin/python3 -c 'import h5py, numpy, yaml'").exit_code == 0; }
 
 // /usr/bin/python3 with the package on its path; `plugin`: shardrec's zstd
 // filter plugin made known (SHARDREC_PLUGIN_DIR), else no plugin at all.
 srtest::CommandResult python(const std::string &args, bool plugin = true) {
-  std::string env = std::string("env -u HDF5_PLUGIN_PATH -u SHARDREC_PLUGIN_DIR PYTHONPATH='") + SHARDREC_SOURCE_DIR +
-                    "/python' ";
+  std::string env =
+      std::string("env -u HDF5_PLUGIN_PATH -u SHARDREC_PLUGIN_DIR PYTHONPATH='") + SHARDREC_SOURCE_DIR + "/python' ";
   if (plugin) env += std::string("SHARDREC_PLUGIN_DIR='") + SHARDREC_PLUGIN_DIR + "' ";
   return srtest::run_command(env + "/usr/bin/python3 " + args);
 }
@@ -69,8 +67,9 @@ class PythonPackage : public ::testing::TestWithParam<std::string> {
     tmp_ = nullptr;
   }
   void SetUp() override {
-    if (!have_python()) GTEST_SKIP() << "/usr/bin/python3 lacks h5py, numpy or yaml (python3-h5py python3-numpy "
-                                        "python3-yaml)";
+    if (!have_python())
+      GTEST_SKIP() << "/usr/bin/python3 lacks h5py, numpy or yaml (python3-h5py python3-numpy "
+                      "python3-yaml)";
   }
   static std::string data() { return tmp_->file("d.h5"); }
   static std::string model(const std::string &type) { return tmp_->file(type + "/model.h5"); }
@@ -100,8 +99,8 @@ TEST_P(PythonPackage, MetricsAgreeWithShardrecEval) {
   auto py = python("-m shardrec eval " + model(GetParam()) + " --data " + data() + " --split test --batch 17" +
                    " --metrics " + kMetrics);
   ASSERT_EQ(py.exit_code, 0) << py.output;
-  auto c_eval = srtest::run_command(bin() + " eval " + model(GetParam()) + " --data " + data() + " --metrics " +
-                                    kMetrics);
+  auto c_eval =
+      srtest::run_command(bin() + " eval " + model(GetParam()) + " --data " + data() + " --metrics " + kMetrics);
   ASSERT_EQ(c_eval.exit_code, 0) << c_eval.output;
   std::map<std::string, double> got = parse_metrics(py.output), printed = parse_metrics(c_eval.output);
   EXPECT_TRUE(contains(py.output, "(" + std::to_string(metrics.n_users) + " users)")) << py.output;
@@ -143,8 +142,8 @@ print("export", e.item_embeddings.shape, e.user_embeddings.shape, len(e.users_of
 print("norms", bool(np.allclose(np.linalg.norm(e.item_embeddings, axis=1), 1, atol=1e-5)))
 )");
   const std::string latest = srtest::read_file(tmp_->file("multvae/checkpoints/latest"));
-  auto r = python(tmp_->file("read.py") + " " + data() + " " + model("multvae") + " " + tmp_->file("multvae/checkpoints/") +
-                  latest.substr(0, latest.find('\n')));
+  auto r = python(tmp_->file("read.py") + " " + data() + " " + model("multvae") + " " +
+                  tmp_->file("multvae/checkpoints/") + latest.substr(0, latest.find('\n')));
   ASSERT_EQ(r.exit_code, 0) << r.output;
 
   sr_dataset d;
@@ -189,9 +188,11 @@ print("norms", bool(np.allclose(np.linalg.norm(e.item_embeddings, axis=1), 1, at
 // Without any zstd filter (no plugin, Debian's hdf5plugin registers none),
 // reading a zstd dataset fails with a message that says zstd and what to do.
 TEST_F(PythonPackage, MissingZstdFilterIsNamed) {
-  auto r = python("-c 'import sys, h5py, shardrec; h5py.h5z.filter_avail(32015) and sys.exit(3); "
-                  "shardrec.open_dataset(\"" + data() + "\")'",
-                  /*plugin=*/false);
+  auto r = python(
+      "-c 'import sys, h5py, shardrec; h5py.h5z.filter_avail(32015) and sys.exit(3); "
+      "shardrec.open_dataset(\"" +
+          data() + "\")'",
+      /*plugin=*/false);
   if (r.exit_code == 3) GTEST_SKIP() << "this Python has a zstd filter of its own (PyPI hdf5plugin)";
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_TRUE(contains(r.output, "is compressed with zstd (HDF5 filter 32015)")) << r.output;

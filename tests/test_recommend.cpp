@@ -73,9 +73,8 @@ std::vector<int32_t> brute_force(const std::vector<float> &scores, const std::se
   std::vector<int32_t> items;
   for (int32_t i = 0; i < (int32_t)scores.size(); i++)
     if (!known.count(i)) items.push_back(i);
-  std::sort(items.begin(), items.end(), [&](int32_t a, int32_t b) {
-    return scores[a] != scores[b] ? scores[a] > scores[b] : a < b;
-  });
+  std::sort(items.begin(), items.end(),
+            [&](int32_t a, int32_t b) { return scores[a] != scores[b] ? scores[a] > scores[b] : a < b; });
   if ((int)items.size() > k) items.resize(k);
   return items;
 }
@@ -198,7 +197,8 @@ TEST(RecommendUsersFile, RawIdsInFileOrder) {
   srtest::TempDir tmp;
   std::string csv = "user,item\n";
   for (int u = 0; u < 40; u++)
-    for (int k = 0; k < 6; k++) csv += "usr-" + std::to_string(u) + ",song" + std::to_string((3 * u + 5 * k) % 25) + "\n";
+    for (int k = 0; k < 6; k++)
+      csv += "usr-" + std::to_string(u) + ",song" + std::to_string((3 * u + 5 * k) % 25) + "\n";
   srtest::write_file(tmp.file("log.csv"), csv);
   const std::string data = tmp.file("imp.h5");
   auto import = srtest::run_command(bin() + " data import --format csv --header --columns user=user,item=item" +

@@ -347,11 +347,13 @@ TEST(Resume, UnwritableCheckpointDirectoryFailsAtStart) {
 TEST(Resume, OneRanksFailureReachesTheUserNamingTheRank) {
   srtest::TempDir tmp;
   const std::string bin = SHARDREC_BINARY;
-  const std::string cfg = srtest::tiny_training_config(tmp, bin, "warn", "checkpoint: {dir: /proc/self/no-such-dir}\n");
-  auto r = srtest::run_command("OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
-                               "OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_hwloc_base_binding_policy=none mpiexec "
-                               "-n 2 " +
-                               bin + " train " + cfg + " --run-dir " + tmp.file("run"));
+  const std::string cfg =
+      srtest::tiny_training_config(tmp, bin, "warn", "checkpoint: {dir: /proc/self/no-such-dir}\n");
+  auto r = srtest::run_command(
+      "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
+      "OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_hwloc_base_binding_policy=none mpiexec "
+      "-n 2 " +
+      bin + " train " + cfg + " --run-dir " + tmp.file("run"));
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_NE(r.output.find("[rank 0/2] error: rank 0: cannot create directory /proc/self/no-such-dir"),
             std::string::npos)
@@ -496,14 +498,16 @@ TEST(Resume, MpirunForwardsSigusr1AndTheRanksCheckpoint) {
   srtest::TempDir tmp;
   const std::string bin = SHARDREC_BINARY, dir = tmp.file("run");
   const std::string cfg = srtest::tiny_training_config(tmp, bin, "warn", "train: {batch_size: 50, epochs: 3}\n");
-  const std::string mpirun = "SHARDREC_TEST_HOLD_AT_STEP=3 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
-                             "OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_hwloc_base_binding_policy=none mpirun -np 2 " +
-                             bin + " train " + cfg + " --run-dir " + dir;
+  const std::string mpirun =
+      "SHARDREC_TEST_HOLD_AT_STEP=3 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
+      "OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_hwloc_base_binding_policy=none mpirun -np 2 " +
+      bin + " train " + cfg + " --run-dir " + dir;
   auto r = srtest::run_command("bash -c '" + signal_after_lines(mpirun, "*holding\\ after*", 2, "USR1") + "'");
   EXPECT_EQ(r.exit_code, 75) << r.output;
-  EXPECT_NE(r.output.find("[rank 0/2] warning: stopped on signal 10 (User defined signal 1) at step 4 after writing a "
-                          "checkpoint"),
-            std::string::npos)
+  EXPECT_NE(
+      r.output.find("[rank 0/2] warning: stopped on signal 10 (User defined signal 1) at step 4 after writing a "
+                    "checkpoint"),
+      std::string::npos)
       << r.output;
   EXPECT_EQ(srtest::read_file(dir + "/checkpoints/latest"), "ckpt-0000000004.h5\n") << r.output;
 }

@@ -33,8 +33,8 @@ Loaded::~Loaded() {
   sr_dataset_free(&data);
 }
 
-void train_every_model_type(const std::string &shardrec, const TempDir &dir, const std::string &data, const std::string &model_keys,
-                            const std::string &train_keys) {
+void train_every_model_type(const std::string &shardrec, const TempDir &dir, const std::string &data,
+                            const std::string &model_keys, const std::string &train_keys) {
   for (std::string type : {"multvae", "multdae", "twotower"}) {
     write_file(dir.file(type + ".yaml"), "run: {out_dir: " + dir.path() + ", name: " + type + ", log_level: warn}\n" +
                                              "data: {path: " + data + "}\n" + "model: {type: " + type + ", " +

@@ -97,8 +97,8 @@ struct Loaded {
 // multdae, twotower) on `data` into dir/<type>/model.h5: `model_keys` and
 // `train_keys` are entries of the config's model and train mappings (YAML
 // flow style), e.g. "hidden: [8]".
-void train_every_model_type(const std::string &shardrec, const TempDir &dir, const std::string &data, const std::string &model_keys,
-                            const std::string &train_keys);
+void train_every_model_type(const std::string &shardrec, const TempDir &dir, const std::string &data,
+                            const std::string &model_keys, const std::string &train_keys);
 
 // Flips one byte in the middle of the first chunk of an HDF5 dataset (to
 // prove checksums catch corruption).

@@ -138,11 +138,11 @@ typedef struct {
     int n_popularity_shares;
   } eval;
   struct {
-    char dir[SR_PATH_MAX];    /* "" = <run dir>/checkpoints */
-    double every_s;           /* write at the first step boundary after this many seconds since the last (0 = never) */
-    int every_epochs;         /* and at the end of every N-th epoch (0 = never) */
-    int64_t every_steps;      /* and every N optimizer steps (0 = never) */
-    int keep_last;            /* checkpoints kept besides the best-validation one */
+    char dir[SR_PATH_MAX]; /* "" = <run dir>/checkpoints */
+    double every_s;        /* write at the first step boundary after this many seconds since the last (0 = never) */
+    int every_epochs;      /* and at the end of every N-th epoch (0 = never) */
+    int64_t every_steps;   /* and every N optimizer steps (0 = never) */
+    int keep_last;         /* checkpoints kept besides the best-validation one */
     char resume[SR_PATH_MAX]; /* "" = start fresh, "auto" = newest valid in dir, or a checkpoint path */
     int allow_changes;        /* bool: resume although the run's identity keys differ */
     int compression;          /* of checkpoints and model.h5: an sr_h5_codec (h5io.h), at its default level */

@@ -52,10 +52,10 @@ int sr_h5_compression_parse(const char *text, sr_h5_compression *out);
 void sr_h5_compression_format(sr_h5_compression c, char *buf, size_t cap);
 
 typedef struct sr_h5file {
-  hid_t id;                  /* HDF5 file handle; H5I_INVALID_HID when closed */
-  char *path;                /* the file's name (when writing: the name sr_h5_commit gives it) */
-  int writing;               /* built in memory by sr_h5_create, written out by sr_h5_commit */
-  struct sr_h5_image *image; /* writing: the memory HDF5 builds the file in (h5io.c) */
+  hid_t id;                      /* HDF5 file handle; H5I_INVALID_HID when closed */
+  char *path;                    /* the file's name (when writing: the name sr_h5_commit gives it) */
+  int writing;                   /* built in memory by sr_h5_create, written out by sr_h5_commit */
+  struct sr_h5_image *image;     /* writing: the memory HDF5 builds the file in (h5io.c) */
   sr_h5_compression compression; /* of every dataset written (set by sr_h5_create) */
 } sr_h5file;
 

@@ -77,10 +77,10 @@ typedef struct {
   int skip_bad_lines;
   /* Split. */
   sr_protocol protocol;
-  sr_holdout holdout;  /* weak protocol only */
-  sr_split_opts split; /* n_heldout_users 0: 10% of the users (strong) */
+  sr_holdout holdout;            /* weak protocol only */
+  sr_split_opts split;           /* n_heldout_users 0: 10% of the users (strong) */
   sr_h5_compression compression; /* of every array of the file (h5io.h) */
-  const char *command; /* recorded in /import (the command line), or NULL */
+  const char *command;           /* recorded in /import (the command line), or NULL */
 } sr_import_opts;
 
 /* The defaults of `format` (the paper's preprocessing for its datasets):

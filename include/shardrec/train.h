@@ -29,7 +29,8 @@ typedef struct {
   double allreduce_wait_seconds; /* of which blocked after backward (not overlapped) */
   double last_loss;              /* loss of the last batch */
   double grad_norm;              /* global gradient norm of the last step, before clipping (train.clip_grad_norm) */
-  const char *stop_reason;       /* epochs, max_steps, time_limit, signal, early_stopping or fitted (closed form) (metrics.jsonl "stop") */
+  const char *stop_reason;       /* epochs, max_steps, time_limit, signal, early_stopping or fitted (closed form)
+                                    (metrics.jsonl "stop") */
   int best_epoch;                /* epoch (1-based) whose validation selected the model */
   int64_t best_step;             /* optimizer step of that validation (-1: unknown, resumed from an old checkpoint) */
   sr_metrics best_valid;         /* validation metrics of the selected model */

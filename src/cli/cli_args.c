@@ -1,6 +1,6 @@
 /* cli_args.c — option-value parsing and usage errors shared by the subcommands (commands.h). */
-#include <math.h>
 #include <getopt.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,10 +54,14 @@ int sr_cli_parse_enum(const char *command, const char *opt, const char *s, const
   char list[256] = "";
   size_t used = 0;
   for (int i = 0; i < n && used < sizeof list; i++)
-    used += (size_t)snprintf(list + used, sizeof list - used, "%s%s", i == 0 ? "" : i == n - 1 ? " or " : ", ",
+    used += (size_t)snprintf(list + used, sizeof list - used, "%s%s",
+                             i == 0       ? ""
+                             : i == n - 1 ? " or "
+                                          : ", ",
                              names[i]);
   const char *near = sr_nearest_name(s, names, n);
-  if (near) return sr_cli_usage_error(command, "--%s: expected %s, got '%s' (did you mean '%s'?)", opt, list, s, near);
+  if (near)
+    return sr_cli_usage_error(command, "--%s: expected %s, got '%s' (did you mean '%s'?)", opt, list, s, near);
   return sr_cli_usage_error(command, "--%s: expected %s, got '%s'", opt, list, s);
 }
 

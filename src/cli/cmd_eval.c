@@ -123,7 +123,7 @@ static int eval_main(const sr_dist *dist, const eval_args *a) {
   if (rc == SR_OK) rc = sr_checkpoint_read(a->checkpoint, &data, &cfg, &model);
   if (sr_dist_agree(dist, rc)) {
     if (dist->rank == 0) sr_log_current_error(); /* every failed rank's message */
-    sr_model_destroy(model); /* built on the ranks that did not fail */
+    sr_model_destroy(model);                     /* built on the ranks that did not fail */
     sr_dataset_free(&data);
     return SR_CLI_AGREED_FAILURE;
   }

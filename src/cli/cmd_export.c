@@ -74,10 +74,13 @@ static int select_users(export_args *a, const char *which) {
 
 /* Returns -1 to go on, else the exit status. */
 static int parse_export_args(int argc, char **argv, export_args *a) {
-  static const struct option options[] = {
-      {"output", required_argument, NULL, 'o'}, {"data", required_argument, NULL, 'd'},
-      {"users", required_argument, NULL, 'u'},  {"batch", required_argument, NULL, 'b'},
-      {"compression", required_argument, NULL, 'c'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+  static const struct option options[] = {{"output", required_argument, NULL, 'o'},
+                                          {"data", required_argument, NULL, 'd'},
+                                          {"users", required_argument, NULL, 'u'},
+                                          {"batch", required_argument, NULL, 'b'},
+                                          {"compression", required_argument, NULL, 'c'},
+                                          {"help", no_argument, NULL, 'h'},
+                                          {NULL, 0, NULL, 0}};
   memset(a, 0, sizeof *a);
   select_users(a, "all");
   a->compression = sr_h5_compression_of(SR_H5_GZIP);

@@ -66,11 +66,13 @@ static int has_suffix(const char *s, const char *suffix) {
 
 /* Returns -1 to go on, else the exit status. */
 static int parse_recommend_args(int argc, char **argv, recommend_args *a) {
-  static const struct option options[] = {
-      {"output", required_argument, NULL, 'o'}, {"data", required_argument, NULL, 'd'},
-      {"users", required_argument, NULL, 'u'},  {"batch", required_argument, NULL, 'b'},
-      {"compression", required_argument, NULL, 'c'}, {"help", no_argument, NULL, 'h'},
-      {NULL, 0, NULL, 0}};
+  static const struct option options[] = {{"output", required_argument, NULL, 'o'},
+                                          {"data", required_argument, NULL, 'd'},
+                                          {"users", required_argument, NULL, 'u'},
+                                          {"batch", required_argument, NULL, 'b'},
+                                          {"compression", required_argument, NULL, 'c'},
+                                          {"help", no_argument, NULL, 'h'},
+                                          {NULL, 0, NULL, 0}};
   memset(a, 0, sizeof *a);
   a->users = "all";
   a->k = 100;
@@ -312,7 +314,8 @@ static int recommend_main(const sr_dist *dist, const recommend_args *a) {
   const int64_t n = in.rows.n_rows;
   if (rc == SR_OK && dist->rank == 0) {
     rc = a->h5 ? write_h5(a, &in, n, in.k, items, scores) : write_tsv(a->out_path, &in, n, in.k, items, scores);
-    if (rc == SR_OK) sr_info("wrote %s: %d items for each of %lld users (%s)", a->out_path, in.k, (long long)n, a->users);
+    if (rc == SR_OK)
+      sr_info("wrote %s: %d items for each of %lld users (%s)", a->out_path, in.k, (long long)n, a->users);
   }
   free(items);
   free(scores);

@@ -36,7 +36,7 @@ static const char *const eval_slicings[] = {"popularity", NULL};                
 const char *const sr_model_type_names[] = {"multvae", "multdae", "twotower", "ease", NULL};
 /* sr_lr_schedule_kind */
 static const char *const lr_schedules[] = {"constant", "linear", "cosine", "step", NULL};
-static const char *const compressions[] = {"zstd", "gzip", "none", NULL};              /* sr_h5_codec (h5io.h) */
+static const char *const compressions[] = {"zstd", "gzip", "none", NULL}; /* sr_h5_codec (h5io.h) */
 
 const sr_config_key sr_config_schema[] = {
     {.path = "run.name",

@@ -327,7 +327,8 @@ int sr_h5_compression_parse(const char *text, sr_h5_compression *out) {
   int codec = -1;
   for (int i = 0; sr_h5_codec_names[i]; i++)
     if (strlen(sr_h5_codec_names[i]) == name_len && strncmp(text, sr_h5_codec_names[i], name_len) == 0) codec = i;
-  if (codec < 0) return SR_FAIL(SR_EINVAL, "compression '%s': expected zstd, gzip or none (zstd:LEVEL, gzip:LEVEL)", text);
+  if (codec < 0)
+    return SR_FAIL(SR_EINVAL, "compression '%s': expected zstd, gzip or none (zstd:LEVEL, gzip:LEVEL)", text);
   *out = sr_h5_compression_of((sr_h5_codec)codec);
   if (text[name_len] == '\0') return SR_OK;
   int lo, hi;

@@ -62,14 +62,14 @@ typedef struct {
   int64_t planned_steps; /* train.epochs x steps_per_epoch: the learning-rate schedule's length (schedule.h) */
   double grad_norm;      /* global gradient norm of the last step (train.clip_grad_norm > 0) */
   double last_progress, last_bar;
-  int progress_bar;     /* stderr is a terminal: a one-line progress bar instead of progress lines */
-  sr_train_state state; /* cursor, counters, best snapshot, history, run id: what checkpoints keep */
-  uint64_t data_hash;   /* of this run's training data (hash_data) */
+  int progress_bar;                /* stderr is a terminal: a one-line progress bar instead of progress lines */
+  sr_train_state state;            /* cursor, counters, best snapshot, history, run id: what checkpoints keep */
+  uint64_t data_hash;              /* of this run's training data (hash_data) */
   char new_run_id[SR_RUN_ID_SIZE]; /* the id a fresh start takes */
   size_t history_cap;
-  int time_up;         /* some rank's training clock passed train.time_limit_s */
-  int stop_signal;     /* some rank received SIGTERM, SIGINT or SIGUSR1 (the lowest such signal number) */
-  uint8_t *item_slice; /* eval.slices: each item's popularity slice (n_items), NULL without slices */
+  int time_up;               /* some rank's training clock passed train.time_limit_s */
+  int stop_signal;           /* some rank received SIGTERM, SIGINT or SIGUSR1 (the lowest such signal number) */
+  uint8_t *item_slice;       /* eval.slices: each item's popularity slice (n_items), NULL without slices */
   double last_checkpoint_at; /* sr_now() when the run started or last wrote a checkpoint */
   int checkpoint_due;        /* some rank's clock passed checkpoint.every_s since then (agreed) */
 } trainer;
