@@ -45,10 +45,11 @@ for launcher in srun mpirun; do
   expect_trained "$launcher" 2 1
 done
 
-# 3: the CPUs each rank may run on, printed by a wrapper around the binary.
+# 3: the CPUs each rank may run on, printed by a wrapper around the binary
+# (nproc alone would count OMP_NUM_THREADS, which the job may export).
 cat >affinity-shardrec <<EOF
 #!/bin/sh
-echo "rank \$\$ may run on \$(nproc) CPU(s)"
+echo "rank \$\$ may run on \$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc) CPU(s)"
 exec "$bin" "\$@"
 EOF
 chmod +x affinity-shardrec
