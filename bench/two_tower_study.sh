@@ -27,6 +27,11 @@
 # EPOCHS/6 epochs, the test figures are those of the best validation Recall@50.
 # PARTS: all, or core (SSL off / RFM / CFM and the item towers only).
 #
+# DATA ml1m: the same variants on MovieLens-1M with its real features (the
+# towers and features of configs/ml1m-twotower.yaml; "without ids" is the
+# item tower over genres and year_bucket). Import it first, as that config
+# says, to data/ml-1m.h5.
+#
 #   bench/two_tower_study.sh [EPOCHS] [SEEDS] [DATA] [PARTS] [BUILD_DIR]   e.g. 2 "1 2 3" quickstart all build
 #   bench/two_tower_study.sh 30 "1 2 3" longtail; bench/two_tower_study.sh 30 "1 2 3" cold core
 # STUDY_WORK=DIR keeps the runs in DIR (a second call continues them) instead
@@ -47,13 +52,26 @@ case $dataset in
     data=data/synth-longtail.h5 synth=(--users 6000 --items 6000 --mean-items 8 --skew 1.2 --causal-features)
     [[ $dataset == cold ]] && data=data/synth-longtail-cold.h5 synth+=(--cold-items 0.1)
     ;;
+  ml1m)
+    data=data/ml-1m.h5
+    [[ -f $data ]] || {
+      echo "ml1m: $data is missing; import MovieLens-1M first (configs/ml1m-twotower.yaml):" >&2
+      echo "  $bin data import -o $data ml-1m/ratings.dat --movies ml-1m/movies.dat --users ml-1m/users.dat" \
+        "--protocol weak --holdout temporal" >&2
+      exit 2
+    }
+    ;;
   *)
-    echo "unknown dataset '$dataset' (quickstart, sparse, longtail or cold)" >&2
+    echo "unknown dataset '$dataset' (quickstart, sparse, longtail, cold or ml1m)" >&2
     exit 2
     ;;
 esac
+# Per-slice studies (issue 17): the long-tail benchmark and ML-1M.
+sliced=0 features_without_ids="[all]"
+[[ $dataset == longtail || $dataset == cold || $dataset == ml1m ]] && sliced=1
+[[ $dataset == ml1m ]] && features_without_ids="[genres, year_bucket]"
 heldout=2000
-[[ $dataset == longtail || $dataset == cold ]] && heldout=600
+((sliced)) && heldout=600
 [[ -f $data ]] || "$bin" data synth -o "$data" "${synth[@]}" --heldout $heldout --seed 98765 >/dev/null
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1 \
   OMPI_MCA_btl_tcp_if_include=lo OMPI_MCA_oob_tcp_if_include=lo OMPI_MCA_hwloc_base_binding_policy=none
@@ -63,7 +81,7 @@ mkdir -p "$work"
 
 # Common settings (configs/synth-twotower.yaml's recipe) for a fixed number of epochs.
 eval_every=$epochs
-[[ $dataset == longtail || $dataset == cold ]] && eval_every=$(((epochs + 5) / 6))
+((sliced)) && eval_every=$(((epochs + 5) / 6))
 cat >"$work/study.yaml" <<YAML
 run: {out_dir: $work, threads: 1, log_level: warn}
 data: {path: $data}
@@ -72,11 +90,14 @@ train: {lr: 5.0e-3, epochs: $epochs, eval_every: $eval_every, select_metric: rec
 loss: {logq_scaled: false}
 checkpoint: {every_epochs: 0}
 YAML
-if [[ $dataset == longtail || $dataset == cold ]]; then
+if ((sliced)); then
   cat >>"$work/study.yaml" <<YAML
 eval: {slices: [popularity], metrics: [recall@20, recall@50, ndcg@100]}
 YAML
-  sed -i 's/^model: .*/model: {type: twotower, feature_dim: 16, tower_hidden: [64], embedding_dim: 32}/' "$work/study.yaml"
+  model="{type: twotower, feature_dim: 16, tower_hidden: [64], embedding_dim: 32}"
+  [[ $dataset == ml1m ]] && model="{type: twotower, query_features: [history, user_id, gender, age, occupation, \
+zip3], item_features: [item_id, genres, year_bucket], feature_dim: 32, tower_hidden: [256], embedding_dim: 64}"
+  sed -i "s/^model: .*/model: $model/" "$work/study.yaml"
 fi
 
 # variant NAME [sweep options...]: a sweep over the seeds into $work/NAME; its
@@ -90,15 +111,15 @@ variant() {
   }
 }
 
-# ---- issue 17: per-slice figures on the long-tail benchmark -------------------------------
-if [[ $dataset == longtail || $dataset == cold ]]; then
+# ---- issue 17: per-slice figures on the long-tail benchmark and ML-1M ----------------------
+if ((sliced)); then
   variant ssl-off --grid ssl.enabled=false
   variant masking --grid ssl.masking=rfm,cfm                   # SSL on, weight 0.2
   if [[ $parts != core ]]; then
     variant weight --grid ssl.weight=0.05,1.0
     variant batch --grid train.batch_size=128,2048
   fi
-  variant without-ids --grid ssl.enabled=false,true --set "model.item_features=[all]"
+  variant without-ids --grid ssl.enabled=false,true --set "model.item_features=$features_without_ids"
   variant ids-only --grid ssl.enabled=false --set "model.item_features=[item_id]"
   [[ $parts == core ]] || variant mixed-negatives --grid loss.uniform_negatives=512
   echo "Two-tower study: $dataset data, $epochs epochs, seeds $seeds: test Recall@50 overall and per slice"
