@@ -822,7 +822,9 @@ static int create_model(trainer *t, int *on_device) {
                    (long long)ranks_on_device, t->dist->size);
   if (!*on_device) return sr_model_create_on(t->cfg, t->data, t->dist, &t->model);
   if (t->cfg->train.clip_grad_norm > 0)
-    return SR_FAIL(SR_ECONFIG, "train.clip_grad_norm: not implemented on CUDA yet (set run.device: cpu, or 0)");
+    return SR_FAIL(SR_ECONFIG,
+                   "train.clip_grad_norm is not available with run.device: cuda (docs/config.md): train on "
+                   "the CPU (run.device: cpu) or set it to 0");
   SR_TRY(sr_device_bind(t->dist));
   return sr_device_model_create(t->cfg, t->data, t->dist, &t->model);
 }
