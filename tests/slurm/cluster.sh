@@ -113,10 +113,14 @@ wait_for() {
 
 # A port that nothing listens on and that is not $1 (a race with another
 # starter is possible but unlikely: the daemon would exit, wait_for says so).
+# Below the kernel's ephemeral range: a port there can be the local end of any
+# outgoing connection (another test's MPI or srun), which a listener cannot bind.
 free_port() {
-  local port
+  local port ephemeral
+  ephemeral=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+  ((ephemeral > 12000)) || ephemeral=32768
   while :; do
-    port=$((20000 + RANDOM % 40000))
+    port=$((10000 + RANDOM % (ephemeral - 10000)))
     [[ $port != "${1:-}" ]] || continue
     (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "$port"; return; }
   done
