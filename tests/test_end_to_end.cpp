@@ -275,6 +275,15 @@ TEST(EndToEnd, ColdStartItemsAreReportedOrDeclined) {
   EXPECT_NE(line_of(tt.output, "test popularity baseline cold").find(declined), std::string::npos) << tt.output;
   std::string jsonl = srtest::read_file(tmp.file("tt") + "/metrics.jsonl");
   EXPECT_NE(jsonl.find("\"cold\":{\"items\":30,"), std::string::npos) << jsonl;
+  // Uniform negatives over a catalogue with cold items: warned about, once.
+  const std::string warning =
+      "loss.uniform_negatives: the uniform draws cover the whole catalogue, its 30 cold-start";
+  EXPECT_EQ(tt.output.find(warning), std::string::npos) << tt.output;
+  auto mixed =
+      srtest::run_command(bin + " train /dev/null --set model.type=twotower --set loss.uniform_negatives=16" +
+                          common + tmp.file("mixed"));
+  ASSERT_EQ(mixed.exit_code, 0) << mixed.output;
+  EXPECT_NE(mixed.output.find(warning), std::string::npos) << mixed.output;
   auto vae = srtest::run_command(bin + " train /dev/null" + common + tmp.file("vae"));
   ASSERT_EQ(vae.exit_code, 0) << vae.output;
   EXPECT_NE(line_of(vae.output, "test cold  30 items").find(declined), std::string::npos) << vae.output;

@@ -1036,6 +1036,13 @@ int sr_train(const sr_config *cfg, const sr_dist *dist, const sr_dataset *data, 
             sr_sample_unit_name(t.model->ops->samples), (long long)data->n_items, (long long)t.steps_per_epoch,
             dist->size);
     if (t.device) sr_info("training on CUDA, %s collectives", sr_device_trainer_backend(t.device));
+    /* Measured in docs/two_tower.md: the cold slice's recall fell to 0. */
+    if (cfg->loss.uniform_negatives > 0 && data->n_cold_items > 0)
+      sr_warn(
+          "loss.uniform_negatives: the uniform draws cover the whole catalogue, its %lld cold-start items "
+          "included, which training then only ever sees as negatives: expect them ranked last "
+          "(docs/two_tower.md); set loss.uniform_negatives: 0 to recommend them",
+          (long long)data->n_cold_items);
     rc = check_memory(&t, &budget);
   }
   struct sigaction old_handlers[3];
