@@ -3,6 +3,7 @@
 // mean ± sample sd, key config differences, every --format), through the binary.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <sstream>
 #include <string>
@@ -29,17 +30,28 @@ std::string tiny_config(const srtest::TempDir &tmp) {
   return cfg;
 }
 
-// The best validation NDCG@100 of one run, read from its metrics.jsonl.
-double best_ndcg(const std::string &run_dir) {
+// The values of metric ("recall@50", or in a slice: slice "tail") in the
+// records of one type ("valid", "test") of a run's metrics.jsonl, in order.
+std::vector<double> record_values(const std::string &run_dir, const std::string &type, const std::string &slice,
+                                  const std::string &metric) {
   std::istringstream in(srtest::read_file(run_dir + "/metrics.jsonl"));
-  double best = -1;
+  std::vector<double> values;
   for (std::string line; std::getline(in, line);) {
     json_t *r = json_loads(line.c_str(), 0, nullptr);
-    if (std::string(json_string_value(json_object_get(r, "type"))) == "valid")
-      best = std::max(best, json_number_value(json_object_get(r, "ndcg@100")));
+    if (std::string(json_string_value(json_object_get(r, "type"))) == type) {
+      json_t *in_slice = slice.empty() ? r : json_object_get(json_object_get(r, "slices"), slice.c_str());
+      const json_t *v = json_object_get(in_slice, metric.c_str());
+      values.push_back(json_is_number(v) ? json_number_value(v) : NAN);
+    }
     json_decref(r);
   }
-  return best;
+  return values;
+}
+
+// The best validation NDCG@100 of one run.
+double best_ndcg(const std::string &run_dir) {
+  const std::vector<double> v = record_values(run_dir, "valid", "", "ndcg@100");
+  return v.empty() ? -1 : *std::max_element(v.begin(), v.end());
 }
 
 TEST(Sweep, TrainsEveryCombinationAndComparesThemWithSeedsGrouped) {
@@ -93,19 +105,10 @@ TEST(Sweep, TrainsEveryCombinationAndComparesThemWithSeedsGrouped) {
   EXPECT_EQ(srtest::run_command(kBinary + " runs " + tmp.file("none")).exit_code, 1);
 }
 
-// The test record's value of metric ("recall@50" or "tail/recall@50").
+// The test record's value of metric, overall or in a slice.
 double test_value(const std::string &run_dir, const std::string &slice, const std::string &metric) {
-  std::istringstream in(srtest::read_file(run_dir + "/metrics.jsonl"));
-  double value = NAN;
-  for (std::string line; std::getline(in, line);) {
-    json_t *r = json_loads(line.c_str(), 0, nullptr);
-    if (std::string(json_string_value(json_object_get(r, "type"))) == "test") {
-      json_t *in_slice = slice.empty() ? r : json_object_get(json_object_get(r, "slices"), slice.c_str());
-      value = json_number_value(json_object_get(in_slice, metric.c_str()));
-    }
-    json_decref(r);
-  }
-  return value;
+  const std::vector<double> v = record_values(run_dir, "test", slice, metric);
+  return v.empty() ? NAN : v.back();
 }
 
 // `runs --metric SLICE/NAME` compares the runs on one evaluation slice.

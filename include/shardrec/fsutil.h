@@ -24,6 +24,8 @@ int sr_write_file_atomic(const char *path, const void *data, size_t len);
 /* 1 when both paths exist and name the same file (hard links, ./, symlinks
  * included), else 0: an output that would replace one of its inputs. */
 int sr_same_file(const char *a, const char *b);
+/* Whether the file name name ends in suffix (".h5"): the format it asks for. */
+int sr_has_suffix(const char *name, const char *suffix);
 
 #ifdef __cplusplus
 }

@@ -2,6 +2,7 @@
 #include <getopt.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +43,36 @@ int sr_cli_parse_number(const char *command, const char *opt, const char *s, dou
 int sr_cli_parse_compression(const char *command, const char *opt, const char *s, sr_h5_compression *out) {
   if (sr_h5_compression_parse(s, out) == SR_OK) return 0;
   return sr_cli_usage_error(command, "--%s: %s", opt, sr_error_message());
+}
+
+void sr_cli_model_output_init(sr_cli_model_output *io) {
+  memset(io, 0, sizeof *io);
+  io->compression = sr_h5_compression_of(SR_H5_GZIP);
+}
+
+int sr_cli_model_output_option(const char *command, int opt, const char *arg, sr_cli_model_output *io) {
+  switch (opt) {
+    case 'o':
+      io->out_path = arg;
+      return 0;
+    case 'd':
+      io->data_path = arg;
+      return 0;
+    case 'b':
+      return sr_cli_parse_int(command, "batch", arg, 1, INT32_MAX, &io->batch);
+    case 'c':
+      return sr_cli_parse_compression(command, "compression", arg, &io->compression);
+    default:
+      return -1;
+  }
+}
+
+int sr_cli_model_output_finish(const char *command, const char *missing, int argc, char **argv,
+                               sr_cli_model_output *io) {
+  if (!io->out_path) return sr_cli_usage_error(command, "%s", missing);
+  if (optind != argc - 1) return sr_cli_usage_error(command, "expected one checkpoint, got %d", argc - optind);
+  io->checkpoint = argv[optind];
+  return 0;
 }
 
 int sr_cli_parse_enum(const char *command, const char *opt, const char *s, const char *const *names, int *out) {

@@ -55,10 +55,9 @@ static void export_usage(FILE *out) {
 /* ---- arguments ------------------------------------------------------------------ */
 
 typedef struct {
-  const char *checkpoint, *data_path, *out_path, *users;
+  sr_cli_model_output io;
+  const char *users;
   int split_selected[N_SPLITS];
-  long long batch; /* 0: the config's train.eval_batch_size */
-  sr_h5_compression compression;
 } export_args;
 
 static int select_users(export_args *a, const char *which) {
@@ -74,46 +73,30 @@ static int select_users(export_args *a, const char *which) {
 
 /* Returns -1 to go on, else the exit status. */
 static int parse_export_args(int argc, char **argv, export_args *a) {
-  static const struct option options[] = {{"output", required_argument, NULL, 'o'},
-                                          {"data", required_argument, NULL, 'd'},
+  static const struct option options[] = {SR_CLI_MODEL_OUTPUT_OPTIONS,
                                           {"users", required_argument, NULL, 'u'},
-                                          {"batch", required_argument, NULL, 'b'},
-                                          {"compression", required_argument, NULL, 'c'},
                                           {"help", no_argument, NULL, 'h'},
                                           {NULL, 0, NULL, 0}};
   memset(a, 0, sizeof *a);
+  sr_cli_model_output_init(&a->io);
   select_users(a, "all");
-  a->compression = sr_h5_compression_of(SR_H5_GZIP);
   optind = 1;
   int opt, status = 0;
   while (status == 0 && (opt = sr_cli_getopt("export", argc, argv, "o:h", options, NULL)) != -1) {
     switch (opt) {
-      case 'o':
-        a->out_path = optarg;
-        break;
-      case 'd':
-        a->data_path = optarg;
-        break;
       case 'u':
         status = select_users(a, optarg);
-        break;
-      case 'b':
-        status = sr_cli_parse_int("export", "batch", optarg, 1, INT32_MAX, &a->batch);
-        break;
-      case 'c':
-        status = sr_cli_parse_compression("export", "compression", optarg, &a->compression);
         break;
       case 'h':
         export_usage(stdout);
         return 0;
       default:
-        return SR_CLI_EXIT_USAGE;
+        status = sr_cli_model_output_option("export", opt, optarg, &a->io);
+        if (status < 0) return SR_CLI_EXIT_USAGE;
     }
   }
   if (status) return status;
-  if (!a->out_path) return sr_cli_usage_error("export", "missing -o OUT.h5");
-  if (optind != argc - 1) return sr_cli_usage_error("export", "expected one checkpoint, got %d", argc - optind);
-  a->checkpoint = argv[optind];
+  if ((status = sr_cli_model_output_finish("export", "missing -o OUT.h5", argc, argv, &a->io))) return status;
   return -1;
 }
 
@@ -210,7 +193,7 @@ static int write_users(const sr_h5file *f, const user_table *u, const sr_cli_mod
 static int write_header(const sr_h5file *f, const export_args *a, const sr_cli_model_data *in) {
   SR_TRY(sr_h5_write_attr_string(f, "/", "model", in->model->ops->name));
   SR_TRY(sr_h5_write_attr_int64(f, "/", "d", sr_two_tower_dim(in->model)));
-  SR_TRY(sr_h5_write_attr_string(f, "/", "checkpoint", a->checkpoint));
+  SR_TRY(sr_h5_write_attr_string(f, "/", "checkpoint", a->io.checkpoint));
   SR_TRY(sr_h5_write_attr_string(f, "/", "dataset", in->data_path));
   SR_TRY(sr_h5_write_attr_string(f, "/", "users", a->users));
   SR_TRY(sr_h5_write_attr_string(f, "/", "created_by", "shardrec " SHARDREC_VERSION));
@@ -219,7 +202,7 @@ static int write_header(const sr_h5file *f, const export_args *a, const sr_cli_m
 
 static int write_export(const export_args *a, const sr_cli_model_data *in, const user_table *users) {
   sr_h5file f;
-  SR_TRY(sr_h5_create(&f, a->out_path, a->compression));
+  SR_TRY(sr_h5_create(&f, a->io.out_path, a->io.compression));
   int rc = write_header(&f, a, in);
   if (rc == SR_OK) rc = write_items(&f, in->model, in);
   if (rc == SR_OK) rc = write_users(&f, users, in);
@@ -229,12 +212,12 @@ static int write_export(const export_args *a, const sr_cli_model_data *in, const
 }
 
 static int run_export(const export_args *a, sr_cli_model_data *in, user_table *users) {
-  SR_TRY(sr_cli_load_model_data(a->checkpoint, a->data_path, SR_MODEL_TWOTOWER, "export", in));
+  SR_TRY(sr_cli_load_model_data(a->io.checkpoint, a->io.data_path, SR_MODEL_TWOTOWER, "export", in));
   sr_cli_set_blas_threads(&in->cfg, NULL);
-  embed_users(in->model, &in->data, a->split_selected, a->batch > 0 ? a->batch : in->cfg.train.eval_batch_size,
+  embed_users(in->model, &in->data, a->split_selected, a->io.batch > 0 ? a->io.batch : in->cfg.train.eval_batch_size,
               users);
   SR_TRY(write_export(a, in, users));
-  sr_info("wrote %s: %lld items and %lld users (%s), d = %lld", a->out_path, (long long)in->model->n_items,
+  sr_info("wrote %s: %lld items and %lld users (%s), d = %lld", a->io.out_path, (long long)in->model->n_items,
           (long long)users->n, a->users, (long long)users->d);
   return SR_OK;
 }

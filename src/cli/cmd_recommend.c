@@ -53,66 +53,46 @@ static void recommend_usage(FILE *out) {
 }
 
 typedef struct {
-  const char *checkpoint, *data_path, *out_path, *users;
-  long long k, batch;
-  sr_h5_compression compression;
+  sr_cli_model_output io;
+  const char *users;
+  long long k;
   int h5; /* output format: 1 HDF5, 0 TSV */
 } recommend_args;
 
-static int has_suffix(const char *s, const char *suffix) {
-  size_t n = strlen(s), m = strlen(suffix);
-  return n >= m && strcmp(s + n - m, suffix) == 0;
-}
-
 /* Returns -1 to go on, else the exit status. */
 static int parse_recommend_args(int argc, char **argv, recommend_args *a) {
-  static const struct option options[] = {{"output", required_argument, NULL, 'o'},
-                                          {"data", required_argument, NULL, 'd'},
+  static const struct option options[] = {SR_CLI_MODEL_OUTPUT_OPTIONS,
                                           {"users", required_argument, NULL, 'u'},
-                                          {"batch", required_argument, NULL, 'b'},
-                                          {"compression", required_argument, NULL, 'c'},
                                           {"help", no_argument, NULL, 'h'},
                                           {NULL, 0, NULL, 0}};
   memset(a, 0, sizeof *a);
+  sr_cli_model_output_init(&a->io);
   a->users = "all";
   a->k = 100;
-  a->compression = sr_h5_compression_of(SR_H5_GZIP);
   optind = 1;
   int opt, status = 0;
   while (status == 0 && (opt = sr_cli_getopt("recommend", argc, argv, "o:k:h", options, NULL)) != -1) {
     switch (opt) {
-      case 'o':
-        a->out_path = optarg;
-        break;
-      case 'd':
-        a->data_path = optarg;
-        break;
       case 'u':
         a->users = optarg;
         break;
       case 'k':
         status = sr_cli_parse_int("recommend", "k", optarg, 1, INT32_MAX, &a->k);
         break;
-      case 'b':
-        status = sr_cli_parse_int("recommend", "batch", optarg, 1, INT32_MAX, &a->batch);
-        break;
-      case 'c':
-        status = sr_cli_parse_compression("recommend", "compression", optarg, &a->compression);
-        break;
       case 'h':
         recommend_usage(stdout);
         return 0;
       default:
-        return SR_CLI_EXIT_USAGE;
+        status = sr_cli_model_output_option("recommend", opt, optarg, &a->io);
+        if (status < 0) return SR_CLI_EXIT_USAGE;
     }
   }
   if (status) return status;
-  if (!a->out_path) return sr_cli_usage_error("recommend", "missing -o OUT.tsv or OUT.h5");
-  a->h5 = has_suffix(a->out_path, ".h5");
-  if (!a->h5 && !has_suffix(a->out_path, ".tsv"))
-    return sr_cli_usage_error("recommend", "-o %s: the name must end in .tsv or .h5 (the format)", a->out_path);
-  if (optind != argc - 1) return sr_cli_usage_error("recommend", "expected one checkpoint, got %d", argc - optind);
-  a->checkpoint = argv[optind];
+  if ((status = sr_cli_model_output_finish("recommend", "missing -o OUT.tsv or OUT.h5", argc, argv, &a->io)))
+    return status;
+  a->h5 = sr_has_suffix(a->io.out_path, ".h5");
+  if (!a->h5 && !sr_has_suffix(a->io.out_path, ".tsv"))
+    return sr_cli_usage_error("recommend", "-o %s: the name must end in .tsv or .h5 (the format)", a->io.out_path);
   return -1;
 }
 
@@ -192,7 +172,7 @@ static int select_from_file(inputs *in, const char *path) {
 }
 
 static int load_inputs(const recommend_args *a, inputs *in) {
-  SR_TRY(sr_cli_load_model_data(a->checkpoint, a->data_path, -1, "recommend", &in->md));
+  SR_TRY(sr_cli_load_model_data(a->io.checkpoint, a->io.data_path, -1, "recommend", &in->md));
   in->k = a->k < in->md.data.n_items ? (int)a->k : (int)in->md.data.n_items; /* a small catalogue: every item */
   for (int w = 0; sr_recommend_users_names[w]; w++)
     if (strcmp(a->users, sr_recommend_users_names[w]) == 0) {
@@ -242,11 +222,11 @@ static int write_tsv(const char *path, const inputs *in, int64_t n, int k, const
 static int write_h5(const recommend_args *a, const inputs *in, int64_t n, int k, const int32_t *items,
                     const float *scores) {
   sr_h5file f;
-  SR_TRY(sr_h5_create(&f, a->out_path, a->compression));
+  SR_TRY(sr_h5_create(&f, a->io.out_path, a->io.compression));
   sr_raw_ids raw;
   sr_raw_ids_pick(&in->md.user_raw, in->user_ids, n, &raw);
   int rc = sr_h5_write_attr_int64(&f, "/", "k", k);
-  if (rc == SR_OK) rc = sr_h5_write_attr_string(&f, "/", "checkpoint", a->checkpoint);
+  if (rc == SR_OK) rc = sr_h5_write_attr_string(&f, "/", "checkpoint", a->io.checkpoint);
   if (rc == SR_OK) rc = sr_h5_write_attr_string(&f, "/", "dataset", in->md.data_path);
   if (rc == SR_OK) rc = sr_h5_write_attr_string(&f, "/", "users", a->users);
   if (rc == SR_OK) rc = sr_h5_write_attr_string(&f, "/", "model", in->md.model->ops->name);
@@ -268,7 +248,7 @@ static int write_h5(const recommend_args *a, const inputs *in, int64_t n, int k,
 static int recommend_users(const sr_dist *dist, const recommend_args *a, inputs *in, int32_t **items,
                            float **scores) {
   const int k = in->k;
-  const int64_t n = in->rows.n_rows, batch = a->batch > 0 ? a->batch : in->md.cfg.train.eval_batch_size;
+  const int64_t n = in->rows.n_rows, batch = a->io.batch > 0 ? a->io.batch : in->md.cfg.train.eval_batch_size;
   int64_t begin, end;
   sr_shard_even_range(n, dist->rank, dist->size, &begin, &end);
   sr_csr mine;
@@ -313,9 +293,9 @@ static int recommend_main(const sr_dist *dist, const recommend_args *a) {
   rc = recommend_users(dist, a, &in, &items, &scores);
   const int64_t n = in.rows.n_rows;
   if (rc == SR_OK && dist->rank == 0) {
-    rc = a->h5 ? write_h5(a, &in, n, in.k, items, scores) : write_tsv(a->out_path, &in, n, in.k, items, scores);
+    rc = a->h5 ? write_h5(a, &in, n, in.k, items, scores) : write_tsv(a->io.out_path, &in, n, in.k, items, scores);
     if (rc == SR_OK)
-      sr_info("wrote %s: %d items for each of %lld users (%s)", a->out_path, in.k, (long long)n, a->users);
+      sr_info("wrote %s: %d items for each of %lld users (%s)", a->io.out_path, in.k, (long long)n, a->users);
   }
   free(items);
   free(scores);

@@ -51,6 +51,29 @@ struct option;
 int sr_cli_getopt(const char *command, int argc, char **argv, const char *shortopts, const struct option *longopts,
                   int *index);
 
+/* What the commands that read a model and write a file (export, recommend)
+ * share: one checkpoint argument, -o/--output, --data, --batch, --compression. */
+typedef struct {
+  const char *checkpoint, *data_path, *out_path;
+  long long batch; /* 0: the config's train.eval_batch_size */
+  sr_h5_compression compression;
+} sr_cli_model_output;
+/* Their entries of a struct option table. */
+/* clang-format off */
+#define SR_CLI_MODEL_OUTPUT_OPTIONS                                                                   \
+  {"output", required_argument, NULL, 'o'}, {"data", required_argument, NULL, 'd'},                 \
+  {"batch", required_argument, NULL, 'b'}, {"compression", required_argument, NULL, 'c'}
+/* clang-format on */
+/* Nothing given yet; gzip output, which any HDF5 reader opens. */
+void sr_cli_model_output_init(sr_cli_model_output *io);
+/* Takes option opt ('o', 'd', 'b', 'c') into io: 0, or the usage exit
+ * status; -1 when opt is none of them. */
+int sr_cli_model_output_option(const char *command, int opt, const char *arg, sr_cli_model_output *io);
+/* After the options: -o was given (else the error `missing`) and exactly one
+ * argument, the checkpoint, is left. Returns 0 or the usage exit status. */
+int sr_cli_model_output_finish(const char *command, const char *missing, int argc, char **argv,
+                               sr_cli_model_output *io);
+
 /* Loads a YAML config, applies "section.key=value" overrides in order,
  * validates, and sets the log level. */
 int sr_cli_load_config(const char *path, char **overrides, int n_overrides, sr_config *cfg);

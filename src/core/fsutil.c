@@ -72,6 +72,11 @@ int sr_write_file_atomic(const char *path, const void *data, size_t len) {
   return commit_file(tmp, path);
 }
 
+int sr_has_suffix(const char *name, const char *suffix) {
+  size_t n = strlen(name), m = strlen(suffix);
+  return n >= m && strcmp(name + n - m, suffix) == 0;
+}
+
 int sr_same_file(const char *a, const char *b) {
   struct stat sa, sb;
   return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;

@@ -15,6 +15,7 @@
 
 #include "import_internal.h"
 #include "shardrec/error.h"
+#include "shardrec/fsutil.h"
 #include "shardrec/h5io.h"
 #include "shardrec/log.h"
 #include "shardrec/mem.h"
@@ -99,11 +100,6 @@ static int is_dir(const char *path) {
   return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-static int has_suffix(const char *s, const char *suffix) {
-  size_t n = strlen(s), m = strlen(suffix);
-  return n >= m && strcmp(s + n - m, suffix) == 0;
-}
-
 /* The format a file name implies, or AUTO when it says nothing. */
 static sr_import_format format_of_name(const char *path) {
   char sids[4096];
@@ -111,14 +107,14 @@ static sr_import_format format_of_name(const char *path) {
   if (is_dir(path) && access(sids, R_OK) == 0) return SR_IMPORT_MULTVAE;
   const char *base = strrchr(path, '/');
   base = base ? base + 1 : path;
-  if (has_suffix(base, ".inter")) return SR_IMPORT_RECBOLE;
+  if (sr_has_suffix(base, ".inter")) return SR_IMPORT_RECBOLE;
   if (!strcmp(base, "u.data") || !strcmp(base, "ratings.dat") || !strcmp(base, "ratings.csv"))
     return SR_IMPORT_MOVIELENS;
-  if ((!strncmp(base, "combined_data", 13) || !strncmp(base, "mv_", 3)) && has_suffix(base, ".txt"))
+  if ((!strncmp(base, "combined_data", 13) || !strncmp(base, "mv_", 3)) && sr_has_suffix(base, ".txt"))
     return SR_IMPORT_NETFLIX;
   if (strstr(base, "triplets")) return SR_IMPORT_MSD;
   if (!strcmp(base, "train.txt") || !strcmp(base, "test.txt")) return SR_IMPORT_LIGHTGCN;
-  if (has_suffix(base, ".csv") || has_suffix(base, ".tsv")) return SR_IMPORT_CSV;
+  if (sr_has_suffix(base, ".csv") || sr_has_suffix(base, ".tsv")) return SR_IMPORT_CSV;
   return SR_IMPORT_AUTO;
 }
 
