@@ -3,6 +3,7 @@
  *
  *   bench_vae [--items I] [--batch B] [--clicks C] [--steps S] [--threads T]
  *             [--users U] [--device cpu|cuda] [--checkpoint PATH]
+ *             [--simd baseline|avx2|avx512]
  *
  * Measures, in one process and with the same BLAS threads (or on one GPU):
  *   1. the sgemm peak: the best of several (B x 600) . (600 x I) products, the
@@ -15,7 +16,9 @@
  * Prints users/s, seconds per epoch of U users, achieved GFLOP/s (dense-layer
  * FLOPs / step time) and that as a fraction of the measured peak; the step's
  * CPU time (all threads, getrusage) against the core's FMA limit; a digest of
- * the trained parameters (equal digests: bit-identical training). With
+ * the trained parameters (equal digests: bit-identical training) and the
+ * share of Adam. --simd runs the dispatched kernels (nn.h) at that vector
+ * width instead of the CPU's widest, to measure what it gives. With
  * --checkpoint PATH it then writes a training checkpoint there and prints its
  * cost (CPU, wall, peak memory). Defaults match ML-20M (U = 116 677 training
  * users, I = 20108, B = 500).
@@ -46,6 +49,7 @@
 #include "shardrec/model.h"
 #include "shardrec/optim.h"
 #include "shardrec/rng.h"
+#include "shardrec/nn.h"
 
 /* FP32 FMA limit of one core of this machine's CPU (toolchain-notes.md:
  * 2 x 512-bit FMA per cycle at ~2.7 GHz); other CPUs have other limits. */
@@ -170,8 +174,9 @@ int main(int argc, char **argv) {
                                            {"users", required_argument, NULL, 'u'},
                                            {"device", required_argument, NULL, 'd'},
                                            {"checkpoint", required_argument, NULL, 'k'},
+                                           {"simd", required_argument, NULL, 'v'},
                                            {NULL, 0, NULL, 0}};
-  while ((opt = getopt_long(argc, argv, "i:b:c:s:t:u:d:k:", longopts, NULL)) != -1) {
+  while ((opt = getopt_long(argc, argv, "i:b:c:s:t:u:d:k:v:", longopts, NULL)) != -1) {
     switch (opt) {
       case 'i':
         items = atoll(optarg);
@@ -194,6 +199,14 @@ int main(int argc, char **argv) {
       case 'k':
         checkpoint = optarg;
         break;
+      case 'v': {
+        const char *levels[SR_SIMD_COUNT] = {"baseline", "avx2", "avx512"};
+        int level = 0;
+        while (level < SR_SIMD_COUNT && strcmp(optarg, levels[level]) != 0) level++;
+        if (level < SR_SIMD_COUNT && sr_simd_select((sr_simd_level)level) == 0) break;
+        fprintf(stderr, "bench_vae: --simd %s: unknown, or this CPU lacks it\n", optarg);
+        return 2;
+      }
       case 'd':
         cuda = strcmp(optarg, "cuda") == 0;
         if (cuda || strcmp(optarg, "cpu") == 0) break;
@@ -201,7 +214,7 @@ int main(int argc, char **argv) {
       default:
         fprintf(stderr,
                 "usage: bench_vae [--items I] [--batch B] [--clicks C] [--steps S] [--threads T] [--users U] "
-                "[--device cpu|cuda] [--checkpoint PATH]\n");
+                "[--device cpu|cuda] [--checkpoint PATH] [--simd baseline|avx2|avx512]\n");
         return 2;
     }
   }
@@ -249,7 +262,7 @@ int main(int argc, char **argv) {
     return 1;
   }
   int64_t *ids = sr_malloc((size_t)batch * sizeof *ids);
-  double total = 0, cpu = 0, flops = 0;
+  double total = 0, cpu = 0, flops = 0, adam = 0;
   for (int s = 0; s <= steps; s++) { /* step 0 warms up (allocations, page faults) */
     sr_csr x;
     random_batch(&x, batch, items, clicks, (uint64_t)s);
@@ -264,7 +277,9 @@ int main(int argc, char **argv) {
       sr_device_trainer_reduce(dev);
       sr_device_trainer_update(dev, &o, &bad); /* synchronises */
     } else {
+      const double t_adam = sr_now();
       sr_optim_step(&o, &m->params);
+      if (s > 0) adam += sr_now() - t_adam;
     }
     double dt = sr_now() - t0, dcpu = sr_cpu_seconds() - cpu0;
     if (s > 0) total += dt, cpu += dcpu, flops += step_flops(batch, items, x.nnz);
@@ -285,7 +300,10 @@ int main(int argc, char **argv) {
       "limit\n",
       1e3 * cpu / steps, 1e3 * total / steps, cpu_gflops, 100.0 * cpu_gflops / FMA_GFLOPS_PER_CORE,
       FMA_GFLOPS_PER_CORE);
-  if (!cuda) printf("parameter digest %016llx\n", (unsigned long long)dist_bench_param_digest(&m->params));
+  if (!cuda) {
+    printf("of which Adam: %.1f ms/step (wall)\n", 1e3 * adam / steps);
+    printf("parameter digest %016llx\n", (unsigned long long)dist_bench_param_digest(&m->params));
+  }
   if (checkpoint && !cuda && write_checkpoint(checkpoint, m, &cfg, &o)) return 1;
   free(ids);
   sr_device_trainer_free(dev);
