@@ -3,7 +3,7 @@
  * all-reduce cost. Run it with 1 and with N ranks and compare users/s:
  *
  *   mpirun -np 1 build/bench/bench_dist [--users U] [--items I] [--batch B] [--steps S] [--overlap]
- *                                        [--shard-optimizer]
+ *                                        [--shard-optimizer] [--all-rows]
  *   mpirun -np 2 build/bench/bench_dist ...
  *
  * Trains through the real trainer (sr_train) on a synthetic dataset, one BLAS
@@ -11,7 +11,9 @@
  * costs a step: each rank trains again on the same shard *alone* (a
  * single-process context: the same rows per step, no communication), and the
  * difference in step time is compared with a bare MPI_Allreduce of the same
- * bytes in the same run (goal: within 5 %).
+ * bytes in the same run (goal: within 5 %). --all-rows exchanges the first
+ * layer's whole gradient instead of the rows the batches touched
+ * (dist.exchange_touched_rows: false).
  */
 #include <getopt.h>
 #include <mpi.h>
@@ -43,20 +45,24 @@ int main(int argc, char **argv) {
   so.n_items = 20108;
   so.mean_items_per_user = 73; /* ML-20M's average */
   so.with_item_features = 0;
-  int batch = 500, steps = 12, overlap = 0, shard_optimizer = 0, opt;
+  int batch = 500, steps = 12, overlap = 0, shard_optimizer = 0, all_rows = 0, opt;
   static const struct option longopts[] = {DIST_BENCH_SIZE_OPTIONS,
                                            {"overlap", no_argument, NULL, 'o'},
                                            {"shard-optimizer", no_argument, NULL, 'z'},
+                                           {"all-rows", no_argument, NULL, 'a'},
                                            {NULL, 0, NULL, 0}};
-  while ((opt = getopt_long(argc, argv, DIST_BENCH_SIZE_LETTERS "oz", longopts, NULL)) != -1) {
+  while ((opt = getopt_long(argc, argv, DIST_BENCH_SIZE_LETTERS "oza", longopts, NULL)) != -1) {
     if (dist_bench_size_option(opt, optarg, &so, &batch, &steps)) continue;
     if (opt == 'o') {
       overlap = 1;
     } else if (opt == 'z') {
       shard_optimizer = 1;
+    } else if (opt == 'a') {
+      all_rows = 1;
     } else {
       fprintf(stderr,
-              "usage: bench_dist [--users U] [--items I] [--batch B] [--steps S] [--overlap] [--shard-optimizer]\n");
+              "usage: bench_dist [--users U] [--items I] [--batch B] [--steps S] [--overlap] [--shard-optimizer] "
+              "[--all-rows]\n");
       return 2;
     }
   }
@@ -66,6 +72,7 @@ int main(int argc, char **argv) {
   sr_config cfg = dist_bench_config(batch, steps);
   cfg.dist.overlap = overlap;
   cfg.dist.shard_optimizer = shard_optimizer;
+  cfg.dist.exchange_touched_rows = !all_rows;
   sr_train_result res, alone;
   if (sr_train(&cfg, &dist, &shard, NULL, NULL, &res)) sr_dist_abort(&dist, 1);
   sr_dist self;
@@ -96,6 +103,9 @@ int main(int argc, char **argv) {
           "gradient communication (%.1f MB) vs a bare MPI_Allreduce of the same bytes (%.1f ms): "
           "overhead %+.1f%%\n",
           (double)n_grads * 4 / 1e6, 1e3 * bare, 100.0 * (waited / bare - 1.0));
+      printf("gradient elements reduced: %.1f%% of the whole buckets' (%.1f MB per step)\n",
+             100.0 * (double)res.reduced_elements / (double)res.dense_elements,
+             (double)res.reduced_elements * 4 / 1e6 / (double)res.steps);
     }
   }
   sr_dataset_free(&shard);

@@ -112,6 +112,51 @@ void check_full_gradient(sr_model_type type) {
 TEST(MultVae, FullLossGradientMatchesFiniteDifferences) { check_full_gradient(SR_MODEL_MULTVAE); }
 TEST(MultDae, FullLossGradientMatchesFiniteDifferences) { check_full_gradient(SR_MODEL_MULTDAE); }
 
+// The first layer's touched rows (params.h) are the items of the batch, and
+// every other row of its gradient is zero: the contract that lets the
+// reducer send the touched rows only. With dist.exchange_touched_rows off the
+// layer declares none.
+TEST(MultVae, FirstLayerMarksTheBatchItemsAsTouchedRows) {
+  for (sr_model_type type : {SR_MODEL_MULTVAE, SR_MODEL_MULTDAE}) {
+    sr_config cfg = small_config(type);
+    const int64_t I = 30, R = 4;
+    sr_model *m = nullptr;
+    sr_dataset corpus = srtest::item_corpus(I);
+    ASSERT_EQ(sr_model_create(&cfg, &corpus, &m), 0);
+    sr_csr x = random_batch(R, I, 8);
+    int64_t ids[R] = {3, 4, 5, 6};
+    sr_batch b = {};
+    b.rows = &x;
+    b.sample_ids = ids;
+    b.global_batch = R;
+    b.step = 2;
+    sr_step_stats st;
+    ASSERT_EQ(m->ops->forward_backward(m, &b, &st), 0);  // the penalty comes after the reduction
+    const sr_param *w = sr_params_find(&m->params, "encoder.0.weight");
+    ASSERT_NE(w->touched_rows, nullptr);
+    std::vector<int> in_batch(I, 0);
+    for (int64_t k = 0; k < x.nnz; k++) in_batch[(size_t)x.indices[k]] = 1;
+    int untouched = 0;
+    for (int64_t row = 0; row < I; row++) {
+      EXPECT_EQ(w->touched_rows[row], in_batch[(size_t)row]) << "row " << row;
+      if (in_batch[(size_t)row]) continue;
+      untouched++;
+      for (int64_t j = 0; j < w->shape[1]; j++) EXPECT_EQ(w->grad[row * w->shape[1] + j], 0.0f) << "row " << row;
+    }
+    EXPECT_GT(untouched, 5);  // the batch leaves rows out: the check above means something
+    for (int i = 0; i < m->params.count; i++) {
+      if (&m->params.items[i] == w) continue;
+      EXPECT_EQ(m->params.items[i].touched_rows, nullptr) << m->params.items[i].name;
+    }
+    sr_csr_free(&x);
+    sr_model_destroy(m);
+    cfg.dist.exchange_touched_rows = 0;
+    ASSERT_EQ(sr_model_create(&cfg, &corpus, &m), 0);
+    EXPECT_EQ(sr_params_find(&m->params, "encoder.0.weight")->touched_rows, nullptr);
+    sr_model_destroy(m);
+  }
+}
+
 TEST(MultVae, BetaAnnealingFollowsThePaper) {
   // beta = min(cap, updates / total): 0 at the first update, linear, then capped.
   EXPECT_EQ(sr_vae_beta(0.2, 200000, 0), 0.0);

@@ -151,6 +151,7 @@ typedef struct {
     double bucket_mb;           /* gradient all-reduce bucket size in MiB */
     int overlap;                /* bool: start bucket all-reduces during backward */
     int shard_optimizer;        /* bool: reduce-scatter + Adam on 1/P + all-gather (ZeRO-1) */
+    int exchange_touched_rows;  /* bool: Mult-VAE/DAE's first layer exchanges the rows batches touched */
     int cross_device_negatives; /* bool: two-tower queries see every rank's items */
     int item_parallel;          /* K: ranks that share each batch and split the item layers (Mult-VAE/DAE) */
     int backend;                /* sr_comm_backend (device.h): auto|mpi|nccl collectives of GPU ranks */

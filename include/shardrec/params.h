@@ -45,6 +45,12 @@ typedef struct {
   int64_t numel;
   int64_t offset; /* element offset into the arenas */
   sr_param_shard shard;
+  /* A row-sparse gradient (sr_params_set_row_sparse), or NULL: before it
+   * reports the parameter's gradient ready, the model sets touched_rows[r]
+   * (r < shape[0]) to 1 for every row its batch may have given a nonzero
+   * gradient and to 0 for the others, whose gradient it left at zero. The
+   * gradient reducer then exchanges the touched rows only (grad_reduce.h). */
+  uint8_t *touched_rows;
   /* Views into the arenas, valid after sr_params_finalize(). grad is NULL
    * for a parameter of the sparse tail (no dense gradient). */
   float *value, *grad, *adam_m, *adam_v;
@@ -79,6 +85,9 @@ void sr_params_free(sr_params *ps);
 /* Declares the registered (not yet finalized) parameter `index` a slice along
  * `dim`: this rank holds [begin, begin + shape[dim]) of an extent `full`. */
 void sr_params_set_shard(sr_params *ps, int index, int dim, int64_t begin, int64_t full);
+/* Gives parameter `index` a touched_rows array (see sr_param): a layer over
+ * items, whose gradient a batch leaves zero outside the items it holds. */
+void sr_params_set_row_sparse(sr_params *ps, int index);
 /* The whole tensor's shape (the registered shape unless sharded). */
 void sr_param_full_shape(const sr_param *p, int64_t shape[SR_PARAM_MAX_DIM]);
 /* How many parameters are sharded. */

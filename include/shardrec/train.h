@@ -27,6 +27,9 @@ typedef struct {
   double samples_per_s;          /* users (autoencoders) or (user, item) pairs (two-tower) per second */
   double allreduce_seconds;      /* dense gradient communication, summed (grad_reduce.h total_seconds) */
   double allreduce_wait_seconds; /* of which blocked after backward (not overlapped) */
+  /* Dense gradient elements reduced, summed over steps, and as many as
+   * whole buckets would have been (they differ by the untouched rows, grad_reduce.h). */
+  int64_t reduced_elements, dense_elements;
   double last_loss;              /* loss of the last batch */
   double grad_norm;              /* global gradient norm of the last step, before clipping (train.clip_grad_norm) */
   const char *stop_reason;       /* epochs, max_steps, time_limit, signal, early_stopping or fitted (closed form)

@@ -566,6 +566,12 @@ const sr_config_key sr_config_schema[] = {
      SCALAR(dist.shard_optimizer),
      .default_yaml = "true",
      .doc = "Shard Adam across ranks: reduce-scatter gradients, update 1/P each, all-gather parameters."},
+    {.path = "dist.exchange_touched_rows",
+     .type = SR_CFG_BOOL,
+     SCALAR(dist.exchange_touched_rows),
+     .default_yaml = "true",
+     .doc = "Mult-VAE/DAE: exchange only the rows of the first layer's gradient (one per item) that some rank's "
+            "batch touched; the others are zero on every rank (results do not depend on it)."},
     {.path = "dist.cross_device_negatives",
      .type = SR_CFG_BOOL,
      SCALAR(dist.cross_device_negatives),

@@ -61,12 +61,18 @@ void sr_params_finalize_sparse_tail(sr_params *ps, int n_dense) {
 void sr_params_finalize(sr_params *ps) { sr_params_finalize_sparse_tail(ps, ps->count); }
 
 void sr_params_free(sr_params *ps) {
+  for (int i = 0; i < ps->count; i++) free(ps->items[i].touched_rows);
   free(ps->items);
   sr_lazy_free(ps->values, arena_bytes(ps->total));
   sr_lazy_free(ps->grads, arena_bytes(ps->dense_total));
   sr_lazy_free(ps->adam_m, arena_bytes(ps->total));
   sr_lazy_free(ps->adam_v, arena_bytes(ps->total));
   memset(ps, 0, sizeof *ps);
+}
+
+void sr_params_set_row_sparse(sr_params *ps, int index) {
+  SR_ASSERT(index >= 0 && index < ps->count && !ps->items[index].touched_rows);
+  ps->items[index].touched_rows = sr_calloc((size_t)ps->items[index].shape[0], 1);
 }
 
 void sr_params_set_shard(sr_params *ps, int index, int dim, int64_t begin, int64_t full) {

@@ -415,7 +415,10 @@ static const sr_model_ops multdae_ops = VAE_OPS("multdae");
 
 int cu_vae_create(const sr_config *cfg, int64_t n_items, const sr_dist *dist, sr_model **out) {
   sr_model *host = NULL;
-  SR_TRY(sr_vae_create(cfg, n_items, dist, &host));
+  /* The device trainer reduces whole gradients: no touched rows (params.h). */
+  sr_config host_cfg = *cfg;
+  host_cfg.dist.exchange_touched_rows = 0;
+  SR_TRY(sr_vae_create(&host_cfg, n_items, dist, &host));
   if (host->items || sr_params_sharded(&host->params) > 0) {
     sr_model_destroy(host);
     return SR_FAIL(SR_EINVAL,

@@ -38,9 +38,10 @@ void sr_grad_reducer_init(sr_grad_reducer *r, const sr_dist *dist, sr_params *pa
   r->bucket_of = sr_calloc((size_t)(params->count > 0 ? params->count : 1), sizeof *r->bucket_of);
   r->n_buckets = 0;
   r->wait_seconds = r->total_seconds = 0;
+  r->reduced_elements = r->dense_elements = 0;
   const int64_t limit = bucket_bytes / (int64_t)sizeof(float);
   sr_grad_bucket *b = NULL;
-  int bucket_sharded = 0;
+  int bucket_alone = 0;
   for (int i = n_params - 1; i >= 0; i--) {
     const sr_param *p = &params->items[i];
     /* Parameters are laid out in registration order, so walking backwards
@@ -50,15 +51,17 @@ void sr_grad_reducer_init(sr_grad_reducer *r, const sr_dist *dist, sr_params *pa
      * tensors are then the same on every shard whatever the slices' sizes,
      * so their sums are added in the same order and the replicas of an item
      * group stay bit-identical (item_parallel.h). */
-    const int sharded = p->shard.dim >= 0;
-    if (!b || b->end - p->offset > limit || sharded || bucket_sharded) {
+    /* So does a row-sparse one: its bucket is packed row by row. */
+    const int alone = p->shard.dim >= 0 || p->touched_rows;
+    if (!b || b->end - p->offset > limit || alone || bucket_alone) {
       b = &r->buckets[r->n_buckets++];
       b->end = end;
       b->n_params = 0;
+      b->row_sparse = p->touched_rows ? i : -1;
     }
     b->begin = p->offset;
     b->n_params++;
-    bucket_sharded = sharded;
+    bucket_alone = alone;
     r->bucket_of[i] = r->n_buckets - 1;
   }
   /* Every collective below passes a bucket (or a slice of one) as one MPI
@@ -78,6 +81,10 @@ void sr_grad_reducer_init(sr_grad_reducer *r, const sr_dist *dist, sr_params *pa
 }
 
 void sr_grad_reducer_free(sr_grad_reducer *r) {
+  for (int k = 0; k < r->n_buckets; k++) {
+    free(r->buckets[k].packed_rows);
+    free(r->buckets[k].packed);
+  }
   free(r->buckets);
   free(r->bucket_of);
   free(r->owned);
@@ -91,16 +98,88 @@ static void count_blocking(sr_grad_reducer *r, double t0) {
   r->total_seconds += dt;
 }
 
+/* ---- row-sparse buckets ---------------------------------------------------------- */
+
+/* Elements per row of a row-sparse bucket's parameter. */
+static int64_t row_length(const sr_grad_reducer *r, const sr_grad_bucket *b) {
+  const sr_param *p = &r->params->items[b->row_sparse];
+  return p->numel / p->shape[0];
+}
+
+/* ORs the ranks' touched-row flags of b's parameter and packs the gradient
+ * rows set into b->packed, in row order. Collective. */
+static int pack_touched_rows(sr_grad_reducer *r, sr_grad_bucket *b) {
+  sr_param *p = &r->params->items[b->row_sparse];
+  const int64_t n_rows = p->shape[0], row_len = row_length(r, b);
+  MPI_TRY(MPI_Allreduce(MPI_IN_PLACE, p->touched_rows, (int)n_rows, MPI_UINT8_T, MPI_BOR, r->dist->comm),
+          "touched-row flags");
+  sr_grow(&b->packed_rows, &b->packed_rows_cap, (size_t)(n_rows > 0 ? n_rows : 1));
+  int64_t n = 0;
+  for (int64_t row = 0; row < n_rows; row++)
+    if (p->touched_rows[row]) b->packed_rows[n++] = row;
+  b->n_packed_rows = n;
+  sr_grow(&b->packed, &b->packed_cap, (size_t)(n > 0 ? n * row_len : 1));
+  const float *grads = r->params->grads + b->begin; /* the parameter's gradient: the bucket holds it alone */
+  for (int64_t k = 0; k < n; k++)
+    memcpy(b->packed + k * row_len, grads + b->packed_rows[k] * row_len, (size_t)row_len * sizeof(float));
+  r->reduced_elements += n * row_len;
+  return SR_OK;
+}
+
+/* Packed elements [lo, hi) back to their places in the gradient arena. */
+static void unpack_touched_rows(sr_grad_reducer *r, const sr_grad_bucket *b, int64_t lo, int64_t hi) {
+  const int64_t row_len = row_length(r, b);
+  float *grads = r->params->grads + b->begin;
+  while (lo < hi) {
+    const int64_t k = lo / row_len, in_row = lo % row_len;
+    const int64_t n = hi - lo < row_len - in_row ? hi - lo : row_len - in_row;
+    memcpy(grads + b->packed_rows[k] * row_len + in_row, b->packed + lo, (size_t)n * sizeof(float));
+    lo += n;
+  }
+}
+
+/* How many packed elements lie before arena element `at` of bucket b. */
+static int64_t packed_before(const sr_grad_reducer *r, const sr_grad_bucket *b, int64_t at) {
+  const int64_t row_len = row_length(r, b), x = at - b->begin;
+  int64_t lo = 0, hi = b->n_packed_rows; /* rows [0, lo) end at or before x */
+  while (lo < hi) {
+    const int64_t mid = lo + (hi - lo) / 2;
+    if ((b->packed_rows[mid] + 1) * row_len <= x)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  const int64_t partial = lo < b->n_packed_rows && b->packed_rows[lo] * row_len < x ? x - b->packed_rows[lo] * row_len : 0;
+  return lo * row_len + partial;
+}
+
 void sr_grad_reducer_begin(sr_grad_reducer *r) {
   for (int k = 0; k < r->n_buckets; k++) r->buckets[k].n_ready = 0;
   r->next_launch = 0;
   r->first_launch = 0;
 }
 
+/* What bucket b all-reduces: its slice of the arena, or its packed rows
+ * (packed here: collective). */
+static int reduced_data(sr_grad_reducer *r, sr_grad_bucket *b, float **data, int64_t *n) {
+  r->dense_elements += b->end - b->begin;
+  if (b->row_sparse < 0) {
+    *data = r->params->grads + b->begin;
+    *n = b->end - b->begin;
+    r->reduced_elements += *n;
+    return SR_OK;
+  }
+  SR_TRY(pack_touched_rows(r, b));
+  *data = b->packed;
+  *n = b->n_packed_rows * row_length(r, b);
+  return SR_OK;
+}
+
 static void launch(sr_grad_reducer *r, sr_grad_bucket *b) {
-  float *data = r->params->grads + b->begin;
-  int64_t n = b->end - b->begin;
   if (r->first_launch == 0) r->first_launch = sr_now();
+  float *data;
+  int64_t n;
+  if (reduced_data(r, b, &data, &n) != SR_OK) SR_DIE("%s", sr_error_message());
   int rc = MPI_Iallreduce(MPI_IN_PLACE, data, (int)n, MPI_FLOAT, MPI_SUM, r->dist->comm, &b->request);
   if (rc != MPI_SUCCESS) SR_DIE("MPI_Iallreduce of a gradient bucket failed (code %d)", rc);
 }
@@ -127,29 +206,61 @@ void sr_grad_reducer_ready_cb(void *reducer, int index) { sr_grad_reducer_ready(
 static int reduce_blocking(sr_grad_reducer *r) {
   for (int k = 0; k < r->n_buckets; k++) {
     sr_grad_bucket *b = &r->buckets[k];
-    MPI_TRY(MPI_Allreduce(MPI_IN_PLACE, r->params->grads + b->begin, (int)(b->end - b->begin), MPI_FLOAT, MPI_SUM,
-                          r->dist->comm),
-            "gradient all-reduce");
+    float *data;
+    int64_t n;
+    SR_TRY(reduced_data(r, b, &data, &n));
+    MPI_TRY(MPI_Allreduce(MPI_IN_PLACE, data, (int)n, MPI_FLOAT, MPI_SUM, r->dist->comm), "gradient all-reduce");
+    if (b->row_sparse >= 0) unpack_touched_rows(r, b, 0, n);
   }
   return SR_OK;
 }
 
-/* Ring reduce-scatter of one bucket of the gradient arena: at step s rank r
- * passes its partial sum of slice (r - s) to rank r + 1 and adds what rank
- * r - 1 sends of slice (r - s - 1). After P - 1 steps slice (r + 1) holds the
- * total; the other slices hold partial sums until sr_grad_reducer_gather_values. */
-static int reduce_scatter_bucket(sr_grad_reducer *r, const sr_grad_bucket *b) {
+/* Ring reduce-scatter of data whose slice q (of P) is parts[q]: at step s
+ * rank r passes its partial sum of slice (r - s) to rank r + 1 and adds what
+ * rank r - 1 sends of slice (r - s - 1). After P - 1 steps slice (r + 1)
+ * holds the total; the other slices hold partial sums. */
+static int ring_reduce_scatter(sr_grad_reducer *r, float *data, const sr_arena_range *parts) {
   const int P = r->dist->size, rank = r->dist->rank;
   const int right = (rank + 1) % P, left = (rank + P - 1) % P;
-  float *grads = r->params->grads;
   for (int s = 0; s < P - 1; s++) {
-    sr_arena_range out = slice_of(b, (rank - s + P) % P, P), in = slice_of(b, (rank - s - 1 + 2 * P) % P, P);
-    MPI_TRY(MPI_Sendrecv(grads + out.begin, (int)(out.end - out.begin), MPI_FLOAT, right, 0, r->scratch,
+    sr_arena_range out = parts[(rank - s + P) % P], in = parts[(rank - s - 1 + 2 * P) % P];
+    MPI_TRY(MPI_Sendrecv(data + out.begin, (int)(out.end - out.begin), MPI_FLOAT, right, 0, r->scratch,
                          (int)(in.end - in.begin), MPI_FLOAT, left, 0, r->dist->comm, MPI_STATUS_IGNORE),
             "gradient reduce-scatter");
-    sr_axpy(grads + in.begin, 1.0f, r->scratch, in.end - in.begin);
+    sr_axpy(data + in.begin, 1.0f, r->scratch, in.end - in.begin);
   }
   return SR_OK;
+}
+
+/* Reduce-scatter of one bucket: the arena's slices stay partial sums until
+ * sr_grad_reducer_gather_values, the owned one ends with the total. A
+ * row-sparse bucket runs the ring on its packed rows, each packed slice
+ * holding the elements of the arena slice of the same index (so every element
+ * is summed in the same order as unpacked), and unpacks the owned slice. */
+static int reduce_scatter_bucket(sr_grad_reducer *r, sr_grad_bucket *b) {
+  const int P = r->dist->size;
+  sr_arena_range *parts = sr_malloc((size_t)P * sizeof *parts);
+  float *data = r->params->grads;
+  int rc = SR_OK;
+  r->dense_elements += b->end - b->begin;
+  if (b->row_sparse < 0) {
+    for (int q = 0; q < P; q++) parts[q] = slice_of(b, q, P);
+    r->reduced_elements += b->end - b->begin;
+  } else {
+    rc = pack_touched_rows(r, b);
+    for (int q = 0; q < P && rc == SR_OK; q++) {
+      const sr_arena_range slice = slice_of(b, q, P);
+      parts[q] = (sr_arena_range){packed_before(r, b, slice.begin), packed_before(r, b, slice.end)};
+    }
+    data = b->packed;
+  }
+  if (rc == SR_OK) rc = ring_reduce_scatter(r, data, parts);
+  if (rc == SR_OK && b->row_sparse >= 0) {
+    const sr_arena_range own = parts[owned_slice(r->dist->rank, P)];
+    unpack_touched_rows(r, b, own.begin, own.end);
+  }
+  free(parts);
+  return rc;
 }
 
 /* Every rank's slice of every bucket of `arena` to every rank. */
@@ -213,7 +324,9 @@ int sr_grad_reducer_finish(sr_grad_reducer *r) {
   }
   while (r->next_launch < r->n_buckets) launch(r, &r->buckets[r->next_launch++]);
   for (int k = 0; k < r->n_buckets; k++) {
-    MPI_TRY(MPI_Wait(&r->buckets[k].request, MPI_STATUS_IGNORE), "gradient all-reduce");
+    sr_grad_bucket *b = &r->buckets[k];
+    MPI_TRY(MPI_Wait(&b->request, MPI_STATUS_IGNORE), "gradient all-reduce");
+    if (b->row_sparse >= 0) unpack_touched_rows(r, b, 0, b->n_packed_rows * row_length(r, b));
   }
   double t1 = sr_now();
   r->wait_seconds += t1 - t0;

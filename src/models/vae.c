@@ -162,6 +162,14 @@ static void report_ready(const sr_batch *batch, const layer_stack *s, int l) {
   batch->grad_ready(batch->grad_ready_ctx, s->weight[l]);
 }
 
+/* The rows of the first layer's weight that x's entries reached: the only
+ * ones with a gradient (params.h touched_rows). */
+static void mark_touched_rows(sr_param *w, const sr_csr *x) {
+  if (!w->touched_rows) return;
+  memset(w->touched_rows, 0, (size_t)w->shape[0]);
+  for (int64_t k = 0; k < x->nnz; k++) w->touched_rows[x->indices[k]] = 1;
+}
+
 /* Backward through the stack from dact[last] (filled by the caller). Parameter
  * gradients accumulate and are reported final layer by layer; d_dense_in
  * (B, dims[0]), if non-NULL, accumulates the gradient w.r.t. a dense input
@@ -181,6 +189,7 @@ static int stack_backward(layer_stack *s, sr_params *ps, const sr_batch *batch, 
     if (l == 0 && x) {
       sr_spmm_backward_weight(w->grad, x, values, g, out_dim);
       sr_column_sums_acc(b->grad, g, B, out_dim);
+      mark_touched_rows(w, x);
       report_ready(batch, s, l);
       continue;
     }
@@ -466,6 +475,7 @@ int sr_vae_create(const sr_config *cfg, int64_t n_items, const sr_dist *dist, sr
   stack_register(&v->enc, &v->base.params, "encoder", enc_dims, nh + 1, !v->is_vae);
   stack_register(&v->dec, &v->base.params, "decoder", dec_dims, nh + 1, 0);
   declare_item_slices(v);
+  if (cfg->dist.exchange_touched_rows) sr_params_set_row_sparse(&v->base.params, v->enc.weight[0]);
   sr_params_finalize(&v->base.params);
   stack_init(&v->enc, &v->base.params, v->seed);
   stack_init(&v->dec, &v->base.params, v->seed);

@@ -1066,6 +1066,8 @@ int sr_train(const sr_config *cfg, const sr_dist *dist, const sr_dataset *data, 
     res->samples_per_s = t.state.train_seconds > 0 ? (double)t.state.samples_seen / t.state.train_seconds : 0.0;
     res->allreduce_seconds = t.reducer.total_seconds;
     res->allreduce_wait_seconds = t.reducer.wait_seconds;
+    res->reduced_elements = t.reducer.reduced_elements;
+    res->dense_elements = t.reducer.dense_elements;
     res->grad_norm = t.grad_norm;
     if (rc == SR_OK) rc = evaluate_selected(&t, res, 0);
   }
