@@ -45,6 +45,9 @@ void sr_linear_backward(float *din, float *dw, float *db, const float *dout, con
                         int64_t B, int64_t in_dim, int64_t out_dim);
 
 /* ---- activations (elementwise, n elements) ---------------------------------- */
+/* out = tanh(in), within 7 ulp of the exact value (a rational function,
+ * vectorised: the same bits on every machine and vector width,
+ * sr_simd_select). out may alias in. */
 void sr_tanh_forward(float *out, const float *in, int64_t n);
 /* din += dout * (1 - out^2), from the forward output. */
 void sr_tanh_backward(float *din, const float *dout, const float *out, int64_t n);
@@ -126,8 +129,8 @@ float sr_max(const float *x, int64_t n);
  * any of them. */
 double sr_exp_shifted(float *out, const float *x, int64_t n, float shift);
 
-/* Vector widths of the run-time dispatched kernels (sr_exp_shifted, the
- * sparse products). */
+/* Vector widths of the run-time dispatched kernels (sr_exp_shifted, tanh,
+ * the sparse products). */
 typedef enum { SR_SIMD_BASELINE, SR_SIMD_AVX2, SR_SIMD_AVX512, SR_SIMD_COUNT } sr_simd_level;
 /* Makes the kernels use `level`; returns 0, or -1 (nothing changed) when the
  * CPU lacks it. The default is the best level the CPU has; every level gives
