@@ -54,6 +54,17 @@ sr_config small_config(sr_model_type type) {
   return cfg;
 }
 
+// Training step `step` on x's rows, with their sample ids, in a global batch
+// of global_batch rows.
+sr_batch training_batch(const sr_csr *x, const int64_t *ids, int64_t global_batch, uint64_t step) {
+  sr_batch b = {};
+  b.rows = x;
+  b.sample_ids = ids;
+  b.global_batch = global_batch;
+  b.step = step;
+  return b;
+}
+
 // Total loss of the model on the batch (data term + parameter penalty); also
 // leaves the analytic gradient in the registry.
 double loss_and_grad(sr_model *m, const sr_batch &b) {
@@ -74,11 +85,7 @@ void check_full_gradient(sr_model_type type) {
   ASSERT_EQ(sr_model_create(&cfg, &corpus, &m), 0);
   sr_csr x = random_batch(R, I, 5);
   int64_t ids[R] = {40, 41, 7, 1000003};
-  sr_batch b = {};
-  b.rows = &x;
-  b.sample_ids = ids;
-  b.global_batch = 5;  // a global batch larger than ours: norm is 5
-  b.step = 5;
+  const sr_batch b = training_batch(&x, ids, 5, 5);  // a global batch larger than ours: norm is 5
   sr_params *ps = &m->params;
   loss_and_grad(m, b);
   std::vector<float> analytic(ps->grads, ps->grads + ps->total);
@@ -125,11 +132,7 @@ TEST(MultVae, FirstLayerMarksTheBatchItemsAsTouchedRows) {
     ASSERT_EQ(sr_model_create(&cfg, &corpus, &m), 0);
     sr_csr x = random_batch(R, I, 8);
     int64_t ids[R] = {3, 4, 5, 6};
-    sr_batch b = {};
-    b.rows = &x;
-    b.sample_ids = ids;
-    b.global_batch = R;
-    b.step = 2;
+    const sr_batch b = training_batch(&x, ids, R, 2);
     sr_step_stats st;
     ASSERT_EQ(m->ops->forward_backward(m, &b, &st), 0);  // the penalty comes after the reduction
     const sr_param *w = sr_params_find(&m->params, "encoder.0.weight");
