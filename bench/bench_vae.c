@@ -47,9 +47,9 @@
 #include "shardrec/log.h"
 #include "shardrec/mem.h"
 #include "shardrec/model.h"
+#include "shardrec/nn.h"
 #include "shardrec/optim.h"
 #include "shardrec/rng.h"
-#include "shardrec/nn.h"
 
 /* FP32 FMA limit of one core of this machine's CPU (toolchain-notes.md:
  * 2 x 512-bit FMA per cycle at ~2.7 GHz); other CPUs have other limits. */
@@ -166,16 +166,12 @@ int main(int argc, char **argv) {
   int64_t items = 20108, batch = 500, users = 116677;
   int clicks = 73, steps = 8, threads = (int)sysconf(_SC_NPROCESSORS_ONLN), opt, cuda = 0;
   const char *checkpoint = NULL;
-  static const struct option longopts[] = {{"items", required_argument, NULL, 'i'},
-                                           {"batch", required_argument, NULL, 'b'},
-                                           {"clicks", required_argument, NULL, 'c'},
-                                           {"steps", required_argument, NULL, 's'},
-                                           {"threads", required_argument, NULL, 't'},
-                                           {"users", required_argument, NULL, 'u'},
-                                           {"device", required_argument, NULL, 'd'},
-                                           {"checkpoint", required_argument, NULL, 'k'},
-                                           {"simd", required_argument, NULL, 'v'},
-                                           {NULL, 0, NULL, 0}};
+  static const struct option longopts[] = {
+      {"items", required_argument, NULL, 'i'},   {"batch", required_argument, NULL, 'b'},
+      {"clicks", required_argument, NULL, 'c'},  {"steps", required_argument, NULL, 's'},
+      {"threads", required_argument, NULL, 't'}, {"users", required_argument, NULL, 'u'},
+      {"device", required_argument, NULL, 'd'},  {"checkpoint", required_argument, NULL, 'k'},
+      {"simd", required_argument, NULL, 'v'},    {NULL, 0, NULL, 0}};
   while ((opt = getopt_long(argc, argv, "i:b:c:s:t:u:d:k:v:", longopts, NULL)) != -1) {
     switch (opt) {
       case 'i':

@@ -61,7 +61,8 @@ static void record(int trans_a, int trans_b, blasint m, blasint n, blasint k, do
 
 void cblas_sgemm(const enum CBLAS_ORDER order, const enum CBLAS_TRANSPOSE trans_a, const enum CBLAS_TRANSPOSE trans_b,
                  const blasint m, const blasint n, const blasint k, const float alpha, const float *a,
-                 const blasint lda, const float *b, const blasint ldb, const float beta, float *c, const blasint ldc) {
+                 const blasint lda, const float *b, const blasint ldb, const float beta, float *c,
+                 const blasint ldc) {
   static sgemm_fn *real;
   if (!real) {
     *(void **)&real = dlsym(RTLD_NEXT, "cblas_sgemm");

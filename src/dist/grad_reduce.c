@@ -138,9 +138,13 @@ static void unpack_touched_rows(sr_grad_reducer *r, const sr_grad_bucket *b, int
   }
 }
 
-/* How many packed elements lie before arena element `at` of bucket b. */
-static int64_t packed_before(const sr_grad_reducer *r, const sr_grad_bucket *b, int64_t at) {
-  const int64_t row_len = row_length(r, b), x = at - b->begin;
+/* Where arena element `at` of bucket b falls in the data the bucket reduces
+ * (reduced_data): its offset in the bucket, or for a row-sparse bucket how
+ * many packed elements lie before it. */
+static int64_t reduced_offset(const sr_grad_reducer *r, const sr_grad_bucket *b, int64_t at) {
+  const int64_t x = at - b->begin;
+  if (b->row_sparse < 0) return x;
+  const int64_t row_len = row_length(r, b);
   int64_t lo = 0, hi = b->n_packed_rows; /* rows [0, lo) end at or before x */
   while (lo < hi) {
     const int64_t mid = lo + (hi - lo) / 2;
@@ -149,8 +153,8 @@ static int64_t packed_before(const sr_grad_reducer *r, const sr_grad_bucket *b, 
     else
       hi = mid;
   }
-  const int64_t partial = lo < b->n_packed_rows && b->packed_rows[lo] * row_len < x ? x - b->packed_rows[lo] * row_len : 0;
-  return lo * row_len + partial;
+  const int64_t row_start = lo < b->n_packed_rows ? b->packed_rows[lo] * row_len : x;
+  return lo * row_len + (row_start < x ? x - row_start : 0);
 }
 
 void sr_grad_reducer_begin(sr_grad_reducer *r) {
@@ -159,7 +163,7 @@ void sr_grad_reducer_begin(sr_grad_reducer *r) {
   r->first_launch = 0;
 }
 
-/* What bucket b all-reduces: its slice of the arena, or its packed rows
+/* What bucket b reduces: its n elements of the arena, or its packed rows
  * (packed here: collective). */
 static int reduced_data(sr_grad_reducer *r, sr_grad_bucket *b, float **data, int64_t *n) {
   r->dense_elements += b->end - b->begin;
@@ -239,22 +243,16 @@ static int ring_reduce_scatter(sr_grad_reducer *r, float *data, const sr_arena_r
  * is summed in the same order as unpacked), and unpacks the owned slice. */
 static int reduce_scatter_bucket(sr_grad_reducer *r, sr_grad_bucket *b) {
   const int P = r->dist->size;
+  float *data;
+  int64_t n;
+  SR_TRY(reduced_data(r, b, &data, &n));
   sr_arena_range *parts = sr_malloc((size_t)P * sizeof *parts);
-  float *data = r->params->grads;
-  int rc = SR_OK;
-  r->dense_elements += b->end - b->begin;
-  if (b->row_sparse < 0) {
-    for (int q = 0; q < P; q++) parts[q] = slice_of(b, q, P);
-    r->reduced_elements += b->end - b->begin;
-  } else {
-    rc = pack_touched_rows(r, b);
-    for (int q = 0; q < P && rc == SR_OK; q++) {
-      const sr_arena_range slice = slice_of(b, q, P);
-      parts[q] = (sr_arena_range){packed_before(r, b, slice.begin), packed_before(r, b, slice.end)};
-    }
-    data = b->packed;
+  for (int q = 0; q < P; q++) {
+    const sr_arena_range slice = slice_of(b, q, P);
+    parts[q] = (sr_arena_range){reduced_offset(r, b, slice.begin), reduced_offset(r, b, slice.end)};
   }
-  if (rc == SR_OK) rc = ring_reduce_scatter(r, data, parts);
+  SR_ASSERT(parts[0].begin == 0 && parts[P - 1].end == n);
+  int rc = ring_reduce_scatter(r, data, parts);
   if (rc == SR_OK && b->row_sparse >= 0) {
     const sr_arena_range own = parts[owned_slice(r->dist->rank, P)];
     unpack_touched_rows(r, b, own.begin, own.end);

@@ -348,27 +348,27 @@ void sr_linear_backward(float *din, float *dw, float *db, const float *dout, con
  * explicit selects, as for the exponentials: GCC leaves the branchy scalar
  * form unvectorised. A macro for both vector types. */
 #define VSELECT(mask, a, b, vf, vi) ((vf)(((vi)(a) & (mask)) | ((vi)(b) & ~(mask))))
-#define TANH_RATIONAL(result, in_, vf, vi)                                                  \
-  do {                                                                                      \
-    const vf in__ = (in_), lim_ = (vf){0} + 9.0f, one_ = (vf){0} + 1.0f;                     \
-    vf x_ = VSELECT(in__ > lim_, lim_, in__, vf, vi);                                        \
-    x_ = VSELECT(x_ < -lim_, -lim_, x_, vf, vi);                                             \
-    const vf x2_ = x_ * x_;                                                                  \
-    vf p_ = x2_ * -2.76076847742355e-16f + 2.00018790482477e-13f;                            \
-    p_ = p_ * x2_ + -8.60467152213735e-11f;                                                  \
-    p_ = p_ * x2_ + 5.12229709037114e-08f;                                                   \
-    p_ = p_ * x2_ + 1.48572235717979e-05f;                                                   \
-    p_ = p_ * x2_ + 6.37261928875436e-04f;                                                   \
-    p_ = p_ * x2_ + 4.89352455891786e-03f;                                                   \
-    p_ = p_ * x_;                                                                            \
-    vf q_ = x2_ * 1.19825839466702e-06f + 1.18534705686654e-04f;                             \
-    q_ = q_ * x2_ + 2.26843463243900e-03f;                                                   \
-    q_ = q_ * x2_ + 4.89352518554385e-03f;                                                   \
-    vf y_ = p_ / q_;                                                                         \
-    y_ = VSELECT(y_ > one_, one_, y_, vf, vi);                                               \
-    y_ = VSELECT(y_ < -one_, -one_, y_, vf, vi);                                             \
-    const vf abs_ = (vf)((vi)in__ & 0x7fffffff);                                             \
-    (result) = VSELECT(abs_ < 0.0004f, in__, y_, vf, vi);                                    \
+#define TANH_RATIONAL(result, in_, vf, vi)                               \
+  do {                                                                   \
+    const vf in__ = (in_), lim_ = (vf){0} + 9.0f, one_ = (vf){0} + 1.0f; \
+    vf x_ = VSELECT(in__ > lim_, lim_, in__, vf, vi);                    \
+    x_ = VSELECT(x_ < -lim_, -lim_, x_, vf, vi);                         \
+    const vf x2_ = x_ * x_;                                              \
+    vf p_ = x2_ * -2.76076847742355e-16f + 2.00018790482477e-13f;        \
+    p_ = p_ * x2_ + -8.60467152213735e-11f;                              \
+    p_ = p_ * x2_ + 5.12229709037114e-08f;                               \
+    p_ = p_ * x2_ + 1.48572235717979e-05f;                               \
+    p_ = p_ * x2_ + 6.37261928875436e-04f;                               \
+    p_ = p_ * x2_ + 4.89352455891786e-03f;                               \
+    p_ = p_ * x_;                                                        \
+    vf q_ = x2_ * 1.19825839466702e-06f + 1.18534705686654e-04f;         \
+    q_ = q_ * x2_ + 2.26843463243900e-03f;                               \
+    q_ = q_ * x2_ + 4.89352518554385e-03f;                               \
+    vf y_ = p_ / q_;                                                     \
+    y_ = VSELECT(y_ > one_, one_, y_, vf, vi);                           \
+    y_ = VSELECT(y_ < -one_, -one_, y_, vf, vi);                         \
+    const vf abs_ = (vf)((vi)in__ & 0x7fffffff);                         \
+    (result) = VSELECT(abs_ < 0.0004f, in__, y_, vf, vi);                \
   } while (0)
 
 /* 16 lanes while they fit, then 4; the last n % 4 padded to 4 lanes (the

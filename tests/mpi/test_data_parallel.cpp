@@ -449,8 +449,8 @@ TEST(GradReduce, TouchedRowsGiveTheBitsOfWholeRows) {
     int overlap, shard_optimizer;
     const char *name;
   };
-  for (const Mode &mode : {Mode{0, 0, "blocking all-reduce"}, Mode{1, 0, "overlapped all-reduce"},
-                           Mode{0, 1, "reduce-scatter"}}) {
+  for (const Mode &mode :
+       {Mode{0, 0, "blocking all-reduce"}, Mode{1, 0, "overlapped all-reduce"}, Mode{0, 1, "reduce-scatter"}}) {
     const TouchedRowsReduction whole = reduce_touched_rows(0, mode.overlap, mode.shard_optimizer);
     const TouchedRowsReduction packed = reduce_touched_rows(1, mode.overlap, mode.shard_optimizer);
     ASSERT_EQ(packed.owned.size(), whole.owned.size()) << mode.name;
